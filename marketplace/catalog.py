@@ -1,0 +1,192 @@
+"""The catalog the marketplace owners keep: services, programs, capabilities, industries.
+
+Regions and languages are ISO codes (ISO 3166-1 alpha-2 and ISO 639-1); their lists and
+their English and Russian names come from the maintained `pycountry` package.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from marketplace.errors import describe_validation_error
+from marketplace.yamlsource import YamlProblem, parse_document
+
+SITE_LANGUAGES = ("en", "ru")
+"""The languages the Marketplace is published in; English is the default."""
+
+WORLDWIDE = "worldwide"
+"""The `regions` value for a partner that serves customers in every country."""
+
+CATALOG_FILE_NAME = "_catalog.yaml"
+"""The catalog sits in the listings folder; its leading '_' keeps it from being a slug."""
+
+DELEGATED_ADMIN_PROGRAMS = frozenset({"cloud-essentials", "cloud-accelerate", "cloud-deployment"})
+"""The programs whose partners may request delegated administration (SPEC §1).
+
+The catalog marks them; loading a catalog that disagrees with this policy is an error.
+"""
+
+_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class LocalizedText(BaseModel):
+    """A text in each site language."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    en: str = Field(min_length=1, max_length=200)
+    ru: str = Field(min_length=1, max_length=200)
+
+    def in_language(self, language: str) -> str:
+        """The text in `language`, falling back to English."""
+        return self.ru if language == "ru" else self.en
+
+
+class CatalogEntry(BaseModel):
+    """A service, capability or industry."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    name: LocalizedText
+    description: LocalizedText | None = None
+
+
+class Program(CatalogEntry):
+    """A partner program; `delegated_admin` says whether it allows requesting DA."""
+
+    delegated_admin: bool = False
+
+
+class CatalogFile(BaseModel):
+    """The shape of `_catalog.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    services: dict[str, CatalogEntry] = Field(min_length=1)
+    programs: dict[str, Program] = Field(min_length=1)
+    capabilities: dict[str, CatalogEntry] = Field(min_length=1)
+    industries: dict[str, CatalogEntry] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The allowed values of every facet a listing can name, with display names."""
+
+    services: dict[str, CatalogEntry]
+    programs: dict[str, Program]
+    capabilities: dict[str, CatalogEntry]
+    industries: dict[str, CatalogEntry]
+
+    @property
+    def delegated_admin_programs(self) -> frozenset[str]:
+        """Programs whose partners may request delegated administration."""
+        return frozenset(key for key, program in self.programs.items() if program.delegated_admin)
+
+    def name(self, facet: str, key: str, language: str = "en") -> str:
+        """Display name of a value of any facet, in `language`."""
+        if facet == "region":
+            return country_name(key, language)
+        if facet == "language":
+            return language_name(key, language)
+        entries: dict[str, CatalogEntry] = getattr(self, FACET_ATTRIBUTES[facet])
+        return entries[key].name.in_language(language)
+
+
+FACET_ATTRIBUTES = {
+    "service": "services",
+    "program": "programs",
+    "capability": "capabilities",
+    "industry": "industries",
+}
+"""Catalog facets by singular name (as in the search API) and their `Catalog` attribute."""
+
+
+class CatalogError(Exception):
+    """The catalog file is unusable; `problems` says where and why."""
+
+    def __init__(self, problems: list[tuple[str, int, int, str]]) -> None:
+        super().__init__("; ".join(f"{f}:{line}:{col}: {m}" for f, line, col, m in problems))
+        self.problems = problems
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and check the catalog file; raise CatalogError with located problems."""
+    shown = str(path)
+    try:
+        document = parse_document(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError([(shown, 1, 1, "catalog file not found")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CatalogError([(shown, 1, 1, f"cannot read the catalog: {error}")]) from None
+    except YamlProblem as problem:
+        raise CatalogError([(shown, *problem.position, problem.message)]) from None
+    problems = [(shown, *where, message) for _, where, message in document.problems]
+    try:
+        parsed = CatalogFile.model_validate(document.value)
+    except ValidationError as error:
+        for loc, message, as_key in describe_validation_error(error, CatalogFile):
+            problems.append((shown, *document.locate(loc, key=as_key), message))
+        raise CatalogError(problems) from None
+    for facet in ("services", "programs", "capabilities", "industries"):
+        for key in getattr(parsed, facet):
+            if not re.match(_ID_PATTERN, key):
+                where = document.locate((facet, key), key=True)
+                problems.append((shown, *where, f"{key!r} is not a lower-case-hyphenated id"))
+    eligible = {key for key, program in parsed.programs.items() if program.delegated_admin}
+    if eligible != DELEGATED_ADMIN_PROGRAMS:
+        problems.append(
+            (
+                shown,
+                *document.locate(("programs",)),
+                "delegated_admin: true must be set on exactly these programs: "
+                + ", ".join(sorted(DELEGATED_ADMIN_PROGRAMS)),
+            )
+        )
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(parsed.services, parsed.programs, parsed.capabilities, parsed.industries)
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    """All ISO 3166-1 alpha-2 codes."""
+    return frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+@cache
+def language_codes() -> frozenset[str]:
+    """All ISO 639-1 (two-letter) language codes."""
+    return frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
+
+
+@cache
+def _translations(domain: str, language: str) -> gettext.NullTranslations:
+    if language == "en":
+        return gettext.NullTranslations()
+    return gettext.translation(domain, pycountry.LOCALES_DIR, languages=[language], fallback=True)
+
+
+def country_name(code: str, language: str = "en") -> str:
+    """A country's common name in `language` (or "Worldwide" for the worldwide value)."""
+    if code == WORLDWIDE:
+        return "Весь мир" if language == "ru" else "Worldwide"
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    english = getattr(country, "common_name", None) or country.name
+    if language == "en":
+        return str(english)
+    return _translations("iso3166-1", language).gettext(country.name)
+
+
+def language_name(code: str, language: str = "en") -> str:
+    """A language's name in `language`, capitalised for display."""
+    entry = pycountry.languages.get(alpha_2=code)
+    if entry is None:
+        return code
+    name = _translations("iso639-3", language).gettext(entry.name)
+    return name[:1].upper() + name[1:]

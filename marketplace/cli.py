@@ -1,0 +1,87 @@
+"""The `marketplace` command line: one entry point for partners, builders and operators."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from marketplace.catalog import CATALOG_FILE_NAME, CatalogError, load_catalog
+from marketplace.problems import FORMATTERS
+from marketplace.schema import listing_json_schema
+from marketplace.validate import ValidationReport, validate_directory
+
+DEFAULT_LISTINGS = Path("listings")
+
+listings_dir_option = click.option(
+    "--listings",
+    "listings_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_LISTINGS,
+    show_default=True,
+    help="Folder of listing YAML files and the catalog.",
+)
+instance_option = click.option(
+    "--instance",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: os.environ.get("MARKETPLACE_INSTANCE", "instance"),
+    show_default="./instance or $MARKETPLACE_INSTANCE",
+    help="Folder for the database, search index, secret key and mail.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Partner Marketplace: validate listings, build the site, run the backend."""
+
+
+def report_problems(report: ValidationReport, output_format: str) -> None:
+    """Print a validation report in `output_format`, plus a one-line summary on stderr."""
+    click.echo(FORMATTERS[output_format](report.problems), nl=False)
+    if report.ok:
+        click.echo(f"{report.files_checked} listing(s) valid.", err=True)
+    else:
+        files = len({p.file for p in report.problems})
+        click.echo(
+            f"{len(report.problems)} problem(s) in {files} file(s); "
+            f"{report.files_checked} listing(s) checked.",
+            err=True,
+        )
+
+
+@main.command()
+@click.argument(
+    "listings_dir",
+    required=False,
+    default=DEFAULT_LISTINGS,
+    type=click.Path(path_type=Path, file_okay=False),
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(sorted(FORMATTERS)),
+    default="text",
+    show_default=True,
+    help="text: path:line:col: message; github: Actions annotations; json: a list of objects.",
+)
+def validate(listings_dir: Path, output_format: str) -> None:
+    """Check every listing in LISTINGS_DIR (default ./listings); exit 1 on any problem."""
+    report = validate_directory(listings_dir)
+    report_problems(report, output_format)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@listings_dir_option
+def schema(listings_dir: Path) -> None:
+    """Print the listing JSON Schema (catalog values included) for editors and tools."""
+    try:
+        catalog = load_catalog(listings_dir / CATALOG_FILE_NAME)
+    except CatalogError as error:
+        for file, line, column, message in error.problems:
+            click.echo(f"{file}:{line}:{column}: {message}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(listing_json_schema(catalog), indent=2, ensure_ascii=False))

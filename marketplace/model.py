@@ -1,0 +1,329 @@
+"""The one listing model: every field of `listings/<slug>.yaml`, its type and its limits.
+
+The site generator, the search indexer and the consent app all read listings through this
+module. Catalog values are checked against the `Catalog` passed as validation context
+(`Listing.model_validate(data, context=ListingContext(catalog))`), so the same model serves
+any catalog. The JSON Schema partners' editors use is generated from these classes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import pycountry
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
+
+from marketplace.catalog import (
+    FACET_ATTRIBUTES,
+    SITE_LANGUAGES,
+    WORLDWIDE,
+    Catalog,
+    country_codes,
+    language_codes,
+)
+from marketplace.suggest import did_you_mean
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+GITHUB_HANDLE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$"
+PHONE_PATTERN = r"^\+?[0-9][0-9 ().\-]{5,23}[0-9]$"
+LOGO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".svg")
+TRIAL_DAYS_MIN, TRIAL_DAYS_MAX = 7, 90
+MAX_LICENSES_PER_SERVICE = 100_000
+"""The largest license count one purchase offer may carry for one service."""
+
+# Common mistakes for ISO codes that a partner would not find by spelling alone.
+_COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
+
+
+@dataclass(frozen=True)
+class ListingContext:
+    """What model validation needs beyond the data: the catalog of allowed values."""
+
+    catalog: Catalog
+
+
+def _fail(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _single_line(value: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        raise _fail("single_line", "must be one line of text without control characters")
+    if value != value.strip():
+        raise _fail("whitespace", "must not start or end with spaces")
+    return value
+
+
+def _multi_line(value: str) -> str:
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
+        raise _fail("control_character", "contains control characters")
+    return value
+
+
+def _pattern(pattern: str, hint: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise _fail("pattern", f"{value[:60]!r} is not valid: {hint}")
+        return value
+
+    return check
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise _fail("url_scheme", "must be an http:// or https:// address")
+    if not parts.hostname or "." not in parts.hostname or parts.username or parts.password:
+        raise _fail("url_host", "must be a full web address such as https://contoso.example")
+    if any(ch.isspace() for ch in value):
+        raise _fail("url_space", "must not contain spaces")
+    return value
+
+
+def _catalog_value(facet: str) -> Callable[[str, ValidationInfo], str]:
+    attribute = FACET_ATTRIBUTES[facet]
+
+    def check(value: str, info: ValidationInfo) -> str:
+        context = info.context
+        if not isinstance(context, ListingContext):
+            return value  # Validated without a catalog (e.g. generating the schema).
+        allowed = getattr(context.catalog, attribute)
+        if value not in allowed:
+            raise _fail(
+                "unknown_" + facet, f"unknown {facet} {value!r}" + did_you_mean(value, allowed)
+            )
+        return value
+
+    return check
+
+
+def _country(value: str) -> str:
+    if value in country_codes():
+        return value
+    guess = _COUNTRY_ALIASES.get(value.upper())
+    hint = f"; did you mean {guess!r}?" if guess else did_you_mean(value, country_codes())
+    raise _fail("unknown_country", f"{value!r} is not an ISO 3166-1 alpha-2 country code{hint}")
+
+
+def _region(value: str) -> str:
+    return value if value == WORLDWIDE else _country(value)
+
+
+def _language(value: str) -> str:
+    if value in language_codes():
+        return value
+    hint = did_you_mean(value, language_codes())
+    if not hint:
+        try:
+            hint = f"; did you mean {pycountry.languages.lookup(value).alpha_2!r}?"
+        except (LookupError, AttributeError):
+            hint = ""
+    raise _fail("unknown_language", f"{value!r} is not an ISO 639-1 language code{hint}")
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise _fail("duplicate", f"{value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+def _schema(**extra: Any) -> dict[str, Any]:
+    return extra
+
+
+OneLine = Annotated[str, AfterValidator(_single_line)]
+Markdown = Annotated[str, AfterValidator(_multi_line)]
+Slug = Annotated[
+    str,
+    Field(min_length=2, max_length=64, json_schema_extra=_schema(pattern=SLUG_PATTERN)),
+    AfterValidator(
+        _pattern(
+            SLUG_PATTERN, "use lower-case letters, digits and single hyphens, like contoso-cloud"
+        )
+    ),
+]
+GitHubHandle = Annotated[
+    str,
+    Field(json_schema_extra=_schema(pattern=GITHUB_HANDLE_PATTERN)),
+    AfterValidator(
+        _pattern(GITHUB_HANDLE_PATTERN, "a GitHub user or team name, like contoso-web-team")
+    ),
+]
+HttpUrl = Annotated[
+    str,
+    Field(max_length=300, json_schema_extra=_schema(format="uri", pattern=r"^https?://")),
+    AfterValidator(_http_url),
+]
+Phone = Annotated[
+    str,
+    Field(json_schema_extra=_schema(pattern=PHONE_PATTERN)),
+    AfterValidator(_pattern(PHONE_PATTERN, "write it in international form, like +1 555 0100")),
+]
+CountryCode = Annotated[
+    str, Field(json_schema_extra=_schema(pattern=r"^[A-Z]{2}$")), AfterValidator(_country)
+]
+RegionCode = Annotated[
+    str,
+    Field(json_schema_extra=_schema(pattern=rf"^(?:[A-Z]{{2}}|{WORLDWIDE})$")),
+    AfterValidator(_region),
+]
+LanguageCode = Annotated[
+    str, Field(json_schema_extra=_schema(pattern=r"^[a-z]{2}$")), AfterValidator(_language)
+]
+
+
+def _catalog_id(facet: str) -> Any:
+    return Annotated[
+        str,
+        Field(json_schema_extra=_schema(**{"x-catalog": FACET_ATTRIBUTES[facet]})),
+        AfterValidator(_catalog_value(facet)),
+    ]
+
+
+ServiceId = _catalog_id("service")
+ProgramId = _catalog_id("program")
+CapabilityId = _catalog_id("capability")
+IndustryId = _catalog_id("industry")
+
+
+def _unique_list(item: Any, min_length: int, max_length: int, description: str) -> Any:
+    return Annotated[
+        list[item],  # type: ignore[valid-type]
+        Field(
+            min_length=min_length,
+            max_length=max_length,
+            description=description,
+            json_schema_extra=_schema(uniqueItems=True),
+        ),
+        AfterValidator(_unique),
+    ]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Contact(_Strict):
+    """How customers reach the partner."""
+
+    email: EmailStr = Field(description="Public address for customer enquiries.")
+    phone: Phone | None = Field(
+        default=None, description="Phone number in international form, e.g. +1 555 0100."
+    )
+
+
+class Offer(_Strict):
+    """A trial or purchase offer the partner can send to customers."""
+
+    id: Slug = Field(description="Unique within the listing; partners name it in API calls.")
+    type: Literal["trial", "purchase"] = Field(
+        description="`trial`: a free trial of the services; `purchase`: licenses to buy."
+    )
+    title: Annotated[OneLine, Field(min_length=3, max_length=100)]
+    description: Annotated[OneLine | None, Field(default=None, max_length=300)]
+    services: _unique_list(ServiceId, 1, 20, "Services included; a subset of the listing's.")
+    trial_days: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=TRIAL_DAYS_MIN,
+            le=TRIAL_DAYS_MAX,
+            description=f"Trial length in days ({TRIAL_DAYS_MIN}-{TRIAL_DAYS_MAX}); "
+            "required for trials, not allowed for purchases.",
+        ),
+    ]
+    delegated_admin: Literal["none", "optional"] = Field(
+        default="none",
+        description="`optional`: the invitation may ask the customer for delegated "
+        "administration (needs a DA-eligible program).",
+    )
+
+
+class Translation(_Strict):
+    """The listing's text in another site language; missing fields fall back to English."""
+
+    name: Annotated[OneLine | None, Field(default=None, min_length=2, max_length=80)]
+    summary: Annotated[OneLine | None, Field(default=None, min_length=20, max_length=200)]
+    description: Annotated[Markdown | None, Field(default=None, min_length=1, max_length=5000)]
+
+
+class Listing(_Strict):
+    """A partner's Marketplace listing (`listings/<slug>.yaml`)."""
+
+    slug: Slug = Field(description="Equals the file name without .yaml.")
+    maintainers: _unique_list(
+        GitHubHandle, 1, 10, "GitHub users or teams allowed to change this listing."
+    )
+    name: Annotated[
+        OneLine,
+        Field(min_length=2, max_length=80, description="Company name as customers know it."),
+    ]
+    summary: Annotated[
+        OneLine, Field(min_length=20, max_length=200, description="One plain-text sentence.")
+    ]
+    description: Annotated[
+        Markdown,
+        Field(
+            min_length=1,
+            max_length=5000,
+            description="Markdown. Raw HTML is neutralised; links must be http(s) or mailto.",
+        ),
+    ]
+    website: HttpUrl
+    contact: Contact
+    logo: Annotated[
+        str | None,
+        Field(
+            default=None,
+            description="File beside the listing named <slug>.png|.jpg|.jpeg|"
+            ".webp|.svg, at most 256 KB.",
+        ),
+    ]
+    headquarters: CountryCode = Field(description="ISO 3166-1 alpha-2 country code.")
+    regions: _unique_list(
+        RegionCode, 1, 250, f"Countries served (ISO 3166-1 alpha-2), or [{WORLDWIDE}]."
+    )
+    languages: _unique_list(LanguageCode, 1, 30, "Languages spoken with customers (ISO 639-1).")
+    programs: _unique_list(ProgramId, 1, 10, "Partner programs the partner is enrolled in.")
+    services: _unique_list(ServiceId, 1, 50, "Services the partner is authorized for.")
+    capabilities: _unique_list(CapabilityId, 1, 30, "What the partner does.")
+    industries: _unique_list(IndustryId, 0, 30, "Industries the partner specialises in.") = []
+    delegated_admin: bool = Field(
+        default=False, description="Offers delegated administration; needs a DA-eligible program."
+    )
+    offers: Annotated[list[Offer], Field(default=[], max_length=20)]
+    translations: Annotated[
+        dict[Literal[SITE_LANGUAGES[1:]], Translation],
+        Field(  # type: ignore[valid-type]
+            default={}, description="Text in other site languages, by ISO 639-1 code."
+        ),
+    ]
+
+    def text(self, language: str) -> tuple[str, str, str]:
+        """(name, summary, description) in `language`, falling back to English per field."""
+        translation = self.translations.get(language)
+        if translation is None:
+            return self.name, self.summary, self.description
+        return (
+            translation.name or self.name,
+            translation.summary or self.summary,
+            translation.description or self.description,
+        )

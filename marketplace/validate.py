@@ -1,0 +1,283 @@
+"""Load and validate every listing in a folder, reporting every problem at once."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from marketplace.catalog import CATALOG_FILE_NAME, WORLDWIDE, Catalog, CatalogError, load_catalog
+from marketplace.errors import describe_validation_error
+from marketplace.logo import logo_problems
+from marketplace.model import LOGO_EXTENSIONS, Listing, ListingContext
+from marketplace.problems import Problem
+from marketplace.yamlsource import YamlProblem, offset_position, parse_document
+
+MAX_LISTING_BYTES = 128 * 1024
+"""A listing file larger than this is refused before it is parsed."""
+
+
+@dataclass(frozen=True)
+class LoadedListing:
+    """A valid listing and where it came from."""
+
+    listing: Listing
+    path: Path
+    name_position: tuple[int, int] = (1, 1)
+
+    @property
+    def logo_path(self) -> Path | None:
+        """The logo file beside the listing, if it names one."""
+        return self.path.with_name(self.listing.logo) if self.listing.logo else None
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating a listings folder."""
+
+    catalog: Catalog | None
+    listings: list[LoadedListing] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files_checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+
+class InvalidListings(Exception):
+    """Raised by `load_listings` when the folder does not validate."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__(f"{len(report.problems)} problem(s) in the listings")
+        self.report = report
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it (as CI annotations need)."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def listing_files(directory: Path) -> Iterator[Path]:
+    """The files in `directory` that are meant to be listings, in name order."""
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith((".", "_")) or not path.is_file():
+            continue
+        if path.suffix in (".yaml", ".yml"):
+            yield path
+
+
+def validate_directory(directory: Path) -> ValidationReport:
+    """Validate the catalog and every listing in `directory`, then the cross-file rules."""
+    catalog_path = directory / CATALOG_FILE_NAME
+    if not directory.is_dir():
+        return ValidationReport(
+            None, problems=[Problem(display_path(directory), 1, 1, "", "listings folder not found")]
+        )
+    try:
+        catalog = load_catalog(catalog_path)
+    except CatalogError as error:
+        return ValidationReport(
+            None,
+            problems=[
+                Problem(display_path(Path(f)), line, col, "", message)
+                for f, line, col, message in error.problems
+            ],
+        )
+    report = ValidationReport(catalog)
+    names: dict[str, tuple[str, int]] = {}
+    slugs: dict[str, str] = {}
+    for path in listing_files(directory):
+        report.files_checked += 1
+        loaded, problems = validate_file(path, catalog)
+        report.problems.extend(problems)
+        if loaded is None:
+            continue
+        listing, shown = loaded.listing, display_path(path)
+        name_key = unicodedata.normalize("NFKC", listing.name).casefold()
+        if name_key in names:
+            other, line = names[name_key]
+            report.problems.append(
+                Problem(
+                    shown,
+                    *loaded.name_position,
+                    "name",
+                    f"the name {listing.name!r} is already used by {other} (line {line})",
+                )
+            )
+        elif listing.slug in slugs:
+            report.problems.append(
+                Problem(
+                    shown,
+                    1,
+                    1,
+                    "slug",
+                    f"the slug {listing.slug!r} is already used by {slugs[listing.slug]}",
+                )
+            )
+        else:
+            names[name_key] = (shown, loaded.name_position[0])
+            slugs[listing.slug] = shown
+            report.listings.append(loaded)
+    report.problems.sort()
+    return report
+
+
+def load_listings(directory: Path) -> tuple[Catalog, list[LoadedListing]]:
+    """The catalog and all listings of a folder; raise InvalidListings if anything is wrong."""
+    report = validate_directory(directory)
+    if not report.ok or report.catalog is None:
+        raise InvalidListings(report)
+    return report.catalog, report.listings
+
+
+def validate_file(path: Path, catalog: Catalog) -> tuple[LoadedListing | None, list[Problem]]:
+    """Validate one listing file; never raises for anything the file contains."""
+    shown = display_path(path)
+
+    def at(where: tuple[int, int], message: str, field_name: str = "") -> Problem:
+        return Problem(shown, where[0], where[1], field_name, message)
+
+    if path.suffix != ".yaml":
+        return None, [at((1, 1), f"listing files must end in .yaml; rename to {path.stem}.yaml")]
+    size = path.stat().st_size
+    if size > MAX_LISTING_BYTES:
+        return None, [
+            at(
+                (1, 1),
+                f"the file is {size // 1024} KB; a listing may be at most "
+                f"{MAX_LISTING_BYTES // 1024} KB",
+            )
+        ]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start].decode("utf-8", errors="replace")
+        return None, [
+            at(
+                offset_position(before, len(before)),
+                f"the file is not UTF-8 text (byte 0x{raw[error.start]:02x})",
+            )
+        ]
+    try:
+        document = parse_document(text)
+    except YamlProblem as problem:
+        return None, [at(problem.position, problem.message)]
+    if not isinstance(document.value, dict):
+        found = "a list" if isinstance(document.value, list) else "a single value"
+        return None, [
+            at((1, 1), f"a listing must be a mapping of fields (slug: …, name: …), found {found}")
+        ]
+    problems = [at(where, message, _field_label(loc)) for loc, where, message in document.problems]
+    listing: Listing | None = None
+    try:
+        listing = Listing.model_validate(document.value, context=ListingContext(catalog))
+    except ValidationError as error:
+        for loc, message, as_key in describe_validation_error(error, Listing):
+            problems.append(at(document.locate(loc, key=as_key), message, _field_label(loc)))
+    for loc, message in _relational_problems(document.value, path, catalog):
+        problems.append(at(document.locate(loc), message, _field_label(loc)))
+    if problems or listing is None:
+        return None, sorted(problems)
+    return LoadedListing(listing, path, document.locate(("name",))), []
+
+
+def _field_label(loc: tuple[Any, ...]) -> str:
+    label = ""
+    for step in loc:
+        label += f"[{step}]" if isinstance(step, int) else (f".{step}" if label else str(step))
+    return label
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _relational_problems(
+    data: dict[str, Any], path: Path, catalog: Catalog
+) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Rules that relate fields to each other or to files; tolerant of badly typed fields."""
+    slug = data.get("slug")
+    if isinstance(slug, str) and slug != path.stem:
+        yield (
+            ("slug",),
+            f"must equal the file name {path.stem!r} (or rename the file to {slug}.yaml)",
+        )
+
+    eligible = catalog.delegated_admin_programs
+    programs = set(_strings(data.get("programs")))
+    has_eligible_program = bool(programs & eligible)
+    eligible_text = ", ".join(sorted(eligible))
+    if data.get("delegated_admin") is True and not has_eligible_program:
+        yield (
+            ("delegated_admin",),
+            f"delegated administration needs one of the programs {eligible_text}",
+        )
+
+    regions = _strings(data.get("regions"))
+    if WORLDWIDE in regions and len(regions) > 1:
+        yield ("regions",), f"{WORLDWIDE!r} already covers every country; list it alone"
+
+    logo = data.get("logo")
+    if isinstance(logo, str):
+        yield from ((("logo",), message) for message in _logo_name_problems(logo, path))
+
+    services = set(_strings(data.get("services")))
+    offers = data.get("offers")
+    seen_ids: dict[str, int] = {}
+    for index, offer in enumerate(offers if isinstance(offers, list) else []):
+        if not isinstance(offer, dict):
+            continue
+        here = ("offers", index)
+        offer_id = offer.get("id")
+        if isinstance(offer_id, str):
+            if offer_id in seen_ids:
+                first = seen_ids[offer_id]
+                yield (*here, "id"), f"offer id {offer_id!r} is already used by offers[{first}]"
+            else:
+                seen_ids[offer_id] = index
+        for service_index, service in enumerate(offer.get("services") or []):
+            if isinstance(service, str) and service in catalog.services and service not in services:
+                yield (
+                    (*here, "services", service_index),
+                    f"{service!r} is not among the listing's services; add it there first",
+                )
+        kind, days = offer.get("type"), offer.get("trial_days")
+        if kind == "trial" and days is None:
+            yield here, "a trial offer needs trial_days"
+        elif kind == "purchase" and days is not None:
+            yield (*here, "trial_days"), "only trial offers have trial_days"
+        if offer.get("delegated_admin") == "optional":
+            if not has_eligible_program:
+                yield (
+                    (*here, "delegated_admin"),
+                    f"delegated administration needs one of the programs {eligible_text}",
+                )
+            elif data.get("delegated_admin") is not True:
+                yield (
+                    (*here, "delegated_admin"),
+                    "set delegated_admin: true on the listing to offer it here",
+                )
+
+
+def _logo_name_problems(logo: str, listing_path: Path) -> list[str]:
+    stem, dot, extension = logo.rpartition(".")
+    expected = listing_path.stem
+    if not dot or f".{extension.lower()}" not in LOGO_EXTENSIONS or "/" in logo or "\\" in logo:
+        return [
+            f"logo must be a file beside the listing named {expected}.png, .jpg, .jpeg, "
+            ".webp or .svg"
+        ]
+    if stem != expected:
+        return [f"logo must be named {expected}.{extension} (after the slug)"]
+    return logo_problems(listing_path.with_name(logo))
