@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from marketplace.build import BuildFailed, BuildPaths, build, inputs_newer_than
 from marketplace.catalog import CATALOG_FILE_NAME, CatalogError, load_catalog
 from marketplace.problems import FORMATTERS
 from marketplace.schema import listing_json_schema
@@ -85,3 +86,56 @@ def schema(listings_dir: Path) -> None:
             click.echo(f"{file}:{line}:{column}: {message}", err=True)
         sys.exit(1)
     click.echo(json.dumps(listing_json_schema(catalog), indent=2, ensure_ascii=False))
+
+
+site_dir_option = click.option(
+    "--site-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("site"),
+    show_default=True,
+    help="Where the static site is written.",
+)
+
+
+def _build_or_exit(paths: BuildPaths) -> None:
+    try:
+        build(paths)
+    except BuildFailed as failure:
+        report_problems(failure.report, "text")
+        click.echo("Build stopped: fix the listings above first.", err=True)
+        sys.exit(1)
+
+
+@main.command("build")
+@listings_dir_option
+@site_dir_option
+@instance_option
+def build_command(listings_dir: Path, site_dir: Path, instance: Path) -> None:
+    """Validate the listings, then write the static site and the search index."""
+    paths = BuildPaths(listings_dir, site_dir, instance)
+    _build_or_exit(paths)
+    click.echo(f"Site written to {site_dir}/", err=True)
+
+
+@main.command()
+@listings_dir_option
+@site_dir_option
+@instance_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+def serve(
+    listings_dir: Path, site_dir: Path, instance: Path, host: str, port: int, threads: int
+) -> None:
+    """Build what is stale and serve the site, customer pages and APIs in one process."""
+    import waitress
+
+    from consent_app import create_app
+
+    paths = BuildPaths(listings_dir, site_dir, instance)
+    if inputs_newer_than(paths):
+        click.echo("Building the site…", err=True)
+        _build_or_exit(paths)
+    app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(site_dir.absolute())})
+    click.echo(f"Serving the Marketplace at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="marketplace")

@@ -46,6 +46,11 @@ def describe_validation_error(
     for item in error.errors(include_url=False):
         loc: Path = tuple(item["loc"])
         kind, value = item["type"], item.get("input")
+        if isinstance(value, str) and kind in ("too_long", "too_short"):
+            kind = "string_" + kind  # constrained Annotated strings report the list-like kind
+        key_error = bool(loc) and loc[-1] == "[key]"
+        if key_error:
+            loc = loc[:-1]
         ctx = item.get("ctx") or {}
         as_key = False
         if kind == "missing":
@@ -84,7 +89,7 @@ def describe_validation_error(
             if message.startswith("Value error, "):
                 message = message.removeprefix("Value error, ")
             message = message[:1].lower() + message[1:]
-        described.append((loc, message, as_key))
+        described.append((loc, message, as_key or key_error))
     return described
 
 

@@ -27,6 +27,7 @@ _FORBIDDEN_ELEMENTS = {
     "set",
     "animate",
 }
+_PROCESSING_INSTRUCTION = re.compile(rb"<\?(?!xml[\s?])", re.IGNORECASE)
 _HREF_ATTRIBUTES = {"href", "src", "action", "formaction", "data"}
 
 
@@ -67,6 +68,10 @@ def _raster_problems(content: bytes, expected: str) -> list[str]:
 
 def svg_problems(content: bytes) -> list[str]:
     """Why an SVG could run script or load something from elsewhere; empty when it cannot."""
+    # Processing instructions outside the root element never reach the tree, so look at the
+    # bytes: anything but the XML declaration (`<?xml version…?>`) is refused.
+    if _PROCESSING_INSTRUCTION.search(content):
+        return ["SVG logo must not contain a processing instruction (such as xml-stylesheet)"]
     builder = ElementTree.TreeBuilder(insert_pis=True, insert_comments=False)
     parser = DefusedXMLParser(
         target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True

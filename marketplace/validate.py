@@ -247,7 +247,10 @@ def _relational_problems(
             else:
                 seen_ids[offer_id] = index
         for service_index, service in enumerate(offer.get("services") or []):
-            if isinstance(service, str) and service in catalog.services and service not in services:
+            # Only once the listing's own services are all known: a typo there would
+            # otherwise be reported a second time on every offer that names the service.
+            listing_services_known = services <= catalog.services.keys()
+            if listing_services_known and isinstance(service, str) and service not in services:
                 yield (
                     (*here, "services", service_index),
                     f"{service!r} is not among the listing's services; add it there first",

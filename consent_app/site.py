@@ -1,0 +1,34 @@
+"""Serve the built static site at `/` (the same files any static host could serve)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, redirect, request, send_from_directory
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
+
+bp = Blueprint("site", __name__)
+
+
+@bp.get("/", defaults={"path": ""})
+@bp.get("/<path:path>")
+def static_page(path: str) -> ResponseReturnValue:
+    """A file of the built site; folders answer with their index.html, as on a static host."""
+    site_dir = current_app.config["SITE_DIR"]
+    target = safe_join(site_dir, path)
+    if target is None:
+        abort(404)
+    if Path(target).is_dir():
+        if path and not path.endswith("/"):
+            query = request.query_string.decode("latin-1")
+            return redirect(f"/{path}/" + (f"?{query}" if query else ""), code=301)
+        path = f"{path}index.html"
+    try:
+        return send_from_directory(site_dir, path)
+    except NotFound:
+        not_found_page = Path(site_dir) / "404.html"
+        if not_found_page.is_file():
+            return send_from_directory(site_dir, "404.html"), 404
+        raise

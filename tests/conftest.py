@@ -1,0 +1,82 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from marketplace.catalog import CATALOG_FILE_NAME
+from marketplace.validate import validate_directory
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_LISTINGS = PROJECT_ROOT / "listings"
+
+VALID_LISTING = """\
+slug: acme
+maintainers: [acme-team]
+name: Acme Cloud
+summary: Cloud mail and Teams for small offices, set up in a day.
+description: |
+  Acme sets up **mail** and chat.
+website: https://acme.example
+contact: {email: sales@acme.example, phone: "+1 555 0100"}
+headquarters: US
+regions: [US, CA]
+languages: [en]
+programs: [cloud-essentials]
+services: [exchange-online, teams]
+capabilities: [migration]
+industries: [retail]
+delegated_admin: true
+offers:
+  - id: starter
+    type: trial
+    title: Starter trial
+    services: [exchange-online]
+    trial_days: 30
+    delegated_admin: optional
+"""
+"""A valid listing whose line numbers the rule tests rely on (offers[0] starts on line 18)."""
+
+
+class ListingsFolder:
+    """A listings folder in tmp_path with the real catalog, and actions on it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        shutil.copy(EXAMPLE_LISTINGS / CATALOG_FILE_NAME, root / CATALOG_FILE_NAME)
+
+    def write(self, slug: str = "acme", text: str = VALID_LISTING, **replace: str) -> Path:
+        """Write `text` (with `old=new` replacements applied) as `<slug>.yaml`."""
+        for old, new in replace.items():
+            assert old in text, f"{old!r} is not in the listing text"
+            text = text.replace(old, new)
+        path = self.root / f"{slug}.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def write_variant(self, old: str, new: str, slug: str = "acme") -> Path:
+        """Write the valid listing with one piece of text replaced."""
+        assert old in VALID_LISTING, f"{old!r} is not in the listing text"
+        path = self.root / f"{slug}.yaml"
+        path.write_text(VALID_LISTING.replace(old, new), encoding="utf-8")
+        return path
+
+    def problems(self) -> list[str]:
+        """Every problem as `name.yaml:line:col: field: message`, paths relative to the folder."""
+        report = validate_directory(self.root)
+        return [
+            f"{Path(p.file).name}:{p.line}:{p.column}: "
+            + (f"{p.field}: " if p.field else "")
+            + p.message
+            for p in report.problems
+        ]
+
+
+@pytest.fixture
+def listings(tmp_path: Path) -> ListingsFolder:
+    """An empty listings folder with the real catalog."""
+    return ListingsFolder(tmp_path / "listings")
