@@ -136,16 +136,17 @@ def load_catalog(path: Path) -> Catalog:
             if not re.match(_ID_PATTERN, key):
                 where = document.locate((facet, key), key=True)
                 problems.append((shown, *where, f"{key!r} is not a lower-case-hyphenated id"))
-    eligible = {key for key, program in parsed.programs.items() if program.delegated_admin}
-    if eligible != DELEGATED_ADMIN_PROGRAMS:
-        problems.append(
-            (
-                shown,
-                *document.locate(("programs",)),
-                "delegated_admin: true must be set on exactly these programs: "
-                + ", ".join(sorted(DELEGATED_ADMIN_PROGRAMS)),
+    policy = ", ".join(sorted(DELEGATED_ADMIN_PROGRAMS))
+    for key, program in parsed.programs.items():
+        if program.delegated_admin != (key in DELEGATED_ADMIN_PROGRAMS):
+            where = document.locate(("programs", key, "delegated_admin"))
+            problems.append(
+                (shown, *where, f"program {key!r}: only {policy} may allow delegated admin")
             )
-        )
+    missing = DELEGATED_ADMIN_PROGRAMS - parsed.programs.keys()
+    if missing:
+        where = document.locate(("programs",), key=True)
+        problems.append((shown, *where, f"missing programs: {', '.join(sorted(missing))}"))
     if problems:
         raise CatalogError(problems)
     return Catalog(parsed.services, parsed.programs, parsed.capabilities, parsed.industries)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
+import threading
 import unicodedata
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +74,7 @@ def display_path(path: Path) -> str:
 
 def listing_files(directory: Path) -> Iterator[Path]:
     """The files in `directory` that are meant to be listings, in name order."""
-    for path in sorted(directory.iterdir()):
+    for path in sorted(directory.iterdir(), key=lambda path: path.name):
         if path.name.startswith((".", "_")) or not path.is_file():
             continue
         if path.suffix in (".yaml", ".yml"):
@@ -96,13 +101,13 @@ def validate_directory(directory: Path) -> ValidationReport:
     report = ValidationReport(catalog)
     names: dict[str, tuple[str, int]] = {}
     slugs: dict[str, str] = {}
-    for path in listing_files(directory):
-        report.files_checked += 1
-        loaded, problems = validate_file(path, catalog)
+    paths = list(listing_files(directory))
+    report.files_checked = len(paths)
+    for loaded, problems in _validate_files(paths, catalog):
         report.problems.extend(problems)
         if loaded is None:
             continue
-        listing, shown = loaded.listing, display_path(path)
+        listing, shown = loaded.listing, display_path(loaded.path)
         name_key = unicodedata.normalize("NFKC", listing.name).casefold()
         if name_key in names:
             other, line = names[name_key]
@@ -130,6 +135,31 @@ def validate_directory(directory: Path) -> ValidationReport:
             report.listings.append(loaded)
     report.problems.sort()
     return report
+
+
+PARALLEL_THRESHOLD = 1000
+"""From this many files on, listings are validated in one process per core."""
+
+
+def _validate_files(
+    paths: list[Path], catalog: Catalog
+) -> Iterator[tuple[LoadedListing | None, list[Problem]]]:
+    """validate_file over `paths`, in order; spread over the cores for large folders."""
+    cores = os.cpu_count() or 1
+    if len(paths) < PARALLEL_THRESHOLD or cores < 2 or not _can_fork():
+        for path in paths:
+            yield validate_file(path, catalog)
+        return
+    # Each file is independent, so the work splits cleanly; fork keeps the imported model
+    # and catalog, and the catalog is sent once per chunk, not once per file.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=cores, mp_context=context) as pool:
+        check = functools.partial(validate_file, catalog=catalog)
+        yield from pool.map(check, paths, chunksize=max(64, len(paths) // (cores * 8)))
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def load_listings(directory: Path) -> tuple[Catalog, list[LoadedListing]]:

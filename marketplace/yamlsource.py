@@ -55,23 +55,36 @@ class YamlProblem(Exception):
 
 @dataclass
 class LocatedDocument:
-    """A document's values and where each value (and each mapping key) was written."""
+    """A document's values, and its node tree to say where any of them was written.
+
+    Positions are looked up only when a problem needs one: most documents are valid, and
+    recording the position of every value up front cost more than parsing them.
+    """
 
     value: Any
-    positions: dict[Path, Position] = field(default_factory=dict)
-    key_positions: dict[Path, Position] = field(default_factory=dict)
+    root: Node
     problems: list[tuple[Path, Position, str]] = field(default_factory=list)
 
     def locate(self, path: Path, *, key: bool = False) -> Position:
         """The position of the value at `path` (or of its key), or of its nearest ancestor."""
-        if key and path in self.key_positions:
-            return self.key_positions[path]
-        probe = path
-        while probe:
-            if probe in self.positions:
-                return self.positions[probe]
-            probe = probe[:-1]
-        return self.positions.get((), (1, 1))
+        node, key_node = self.root, None
+        for step in path:
+            child = None
+            if isinstance(node, MappingNode) and isinstance(step, str):
+                for candidate_key, candidate_value in node.value:
+                    if isinstance(candidate_key, ScalarNode) and candidate_key.value == step:
+                        key_node, child = candidate_key, candidate_value
+                        break
+            elif (
+                isinstance(node, SequenceNode)
+                and isinstance(step, int)
+                and 0 <= step < len(node.value)
+            ):
+                key_node, child = None, node.value[step]
+            if child is None:
+                return _position(node)
+            node = child
+        return _position(key_node if key and key_node is not None else node)
 
 
 def offset_position(text: str, offset: int) -> Position:
@@ -107,30 +120,32 @@ def parse_document(text: str) -> LocatedDocument:
         raise YamlProblem(f"YAML error: {error}") from None
     if root is None:
         raise YamlProblem("the file is empty")
-    document = LocatedDocument(value=None)
-    document.value = _Builder(document).build(root, ())
+    document = LocatedDocument(value=None, root=root)
+    # An alias needs an anchor, and an anchor needs '&': without one, no node can repeat.
+    document.value = _Builder(document, track_aliases="&" in text).build(root, ())
     return document
 
 
 class _Builder:
-    def __init__(self, document: LocatedDocument) -> None:
+    def __init__(self, document: LocatedDocument, *, track_aliases: bool) -> None:
         self.document = document
+        self.track_aliases = track_aliases
         self.seen: set[int] = set()
 
     def problem(self, path: Path, node: Node, message: str) -> None:
         self.document.problems.append((path, _position(node), message))
 
     def build(self, node: Node, path: Path) -> Any:
-        self.document.positions[path] = _position(node)
-        if id(node) in self.seen:
-            # libyaml hands back the very same node object for an alias.
-            self.problem(
-                path,
-                node,
-                "YAML anchors and aliases (&name, *name) are not allowed; write the value out",
-            )
-            return None
-        self.seen.add(id(node))
+        if self.track_aliases:
+            if id(node) in self.seen:
+                # libyaml hands back the very same node object for an alias.
+                self.problem(
+                    path,
+                    node,
+                    "YAML anchors and aliases (&name, *name) are not allowed; write the value out",
+                )
+                return None
+            self.seen.add(id(node))
         if isinstance(node, MappingNode):
             return self.build_mapping(node, path)
         if isinstance(node, SequenceNode):
@@ -143,6 +158,7 @@ class _Builder:
         if node.tag != _TAG + "map":
             self.problem(path, node, f"YAML tags such as {node.tag!r} are not allowed")
         result: dict[str, Any] = {}
+        key_lines: dict[str, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _TAG + "merge":
                 self.problem(path, key_node, "YAML merge keys (<<) are not allowed")
@@ -150,17 +166,17 @@ class _Builder:
             if not isinstance(key_node, ScalarNode) or id(key_node) in self.seen:
                 self.problem(path, key_node, "mapping keys must be plain words")
                 continue
-            self.seen.add(id(key_node))
+            if self.track_aliases:
+                self.seen.add(id(key_node))
             key = key_node.value
             if key in result:
-                first = self.document.key_positions[(*path, key)]
                 self.problem(
                     (*path, key),
                     key_node,
-                    f"duplicate key {key!r} (first written on line {first[0]})",
+                    f"duplicate key {key!r} (first written on line {key_lines[key]})",
                 )
                 continue
-            self.document.key_positions[(*path, key)] = _position(key_node)
+            key_lines[key] = key_node.start_mark.line + 1
             result[key] = self.build(value_node, (*path, key))
         return result
 

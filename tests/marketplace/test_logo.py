@@ -25,8 +25,10 @@ def png_bytes(fmt: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("name", "fmt"), [("acme.png", "PNG"), ("acme.jpg", "JPEG"),
-                                           ("acme.jpeg", "JPEG"), ("acme.webp", "WEBP")])
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("acme.png", "PNG"), ("acme.jpg", "JPEG"), ("acme.jpeg", "JPEG"), ("acme.webp", "WEBP")],
+)
 def test_raster_logos_are_accepted(listings: ListingsFolder, name: str, fmt: str) -> None:
     assert with_logo(listings, name, png_bytes(fmt)) == []
 
@@ -49,33 +51,46 @@ def test_logo_size_limit(listings: ListingsFolder) -> None:
 
 
 def test_clean_svg_is_accepted(listings: ListingsFolder) -> None:
-    svg = (SVG_OPEN + '<defs><linearGradient id="g"/></defs>'
-           '<rect width="10" height="10" fill="url(#g)"/><use href="#g"/></svg>')
+    svg = (
+        SVG_OPEN + '<defs><linearGradient id="g"/></defs>'
+        '<rect width="10" height="10" fill="url(#g)"/><use href="#g"/></svg>'
+    )
     assert with_logo(listings, "acme.svg", svg.encode()) == []
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ("<script>alert(1)</script>", "a <script> element"),
-    ('<rect onload="alert(1)"/>', "an event handler attribute (onload)"),
-    ('<foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>',
-     "a <foreignObject> element"),
-    ('<image href="https://tracker.example/p.png"/>', "an external reference (href="),
-    ('<a xlink:href="javascript:alert(1)"><rect/></a>', "an external reference (href="),
-    ('<rect fill="url(https://evil.example/x)"/>', "an attribute that loads external content"),
-    ("<style>@import url(https://evil.example/x.css);</style>",
-     "a stylesheet that loads external content"),
-    ('<rect style="background:url(//evil.example/x)"/>',
-     "an attribute that loads external content (style)"),
-    ('<set attributeName="href" to="javascript:alert(1)"/>', "a <set> element"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("<script>alert(1)</script>", "a <script> element"),
+        ('<rect onload="alert(1)"/>', "an event handler attribute (onload)"),
+        (
+            '<foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>',
+            "a <foreignObject> element",
+        ),
+        ('<image href="https://tracker.example/p.png"/>', "an external reference (href="),
+        ('<a xlink:href="javascript:alert(1)"><rect/></a>', "an external reference (href="),
+        ('<rect fill="url(https://evil.example/x)"/>', "an attribute that loads external content"),
+        (
+            "<style>@import url(https://evil.example/x.css);</style>",
+            "a stylesheet that loads external content",
+        ),
+        (
+            '<rect style="background:url(//evil.example/x)"/>',
+            "an attribute that loads external content (style)",
+        ),
+        ('<set attributeName="href" to="javascript:alert(1)"/>', "a <set> element"),
+    ],
+)
 def test_dangerous_svg_is_refused(body: str, reason: str) -> None:
     found = svg_problems((SVG_OPEN + body + "</svg>").encode())
     assert any(reason in problem for problem in found), found
 
 
 def test_svg_with_entities_or_doctype_is_refused() -> None:
-    bomb = (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">'
-            b'<!ENTITY b "&a;&a;&a;&a;">]><svg xmlns="http://www.w3.org/2000/svg">&b;</svg>')
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;">]><svg xmlns="http://www.w3.org/2000/svg">&b;</svg>'
+    )
     assert svg_problems(bomb) == ["SVG logo must not contain a DOCTYPE or entity declarations"]
 
 

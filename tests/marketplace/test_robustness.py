@@ -95,7 +95,9 @@ def test_many_problems_in_one_big_file_stay_fast(listings: ListingsFolder) -> No
     assert len(found) > 5000
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(content=st.binary(max_size=2000))
 def test_never_raises_on_bytes(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "fuzz.yaml"
@@ -109,14 +111,40 @@ yaml_like_text = st.lists(
     st.one_of(
         st.sampled_from(VALID_LISTING.splitlines()),
         st.text(alphabet=st.characters(codec="utf-8"), max_size=60),
-        st.sampled_from(["- ", "  ", ": ", "[", "]", "{", "}", "&a ", "*a", "!!", "? ", "|", ">",
-                         "'", '"', "#", "---", "...", "%YAML 1.2", "\t", "\r", "<<: "]),
+        st.sampled_from(
+            [
+                "- ",
+                "  ",
+                ": ",
+                "[",
+                "]",
+                "{",
+                "}",
+                "&a ",
+                "*a",
+                "!!",
+                "? ",
+                "|",
+                ">",
+                "'",
+                '"',
+                "#",
+                "---",
+                "...",
+                "%YAML 1.2",
+                "\t",
+                "\r",
+                "<<: ",
+            ]
+        ),
     ),
     max_size=40,
 ).map("\n".join)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=yaml_like_text)
 def test_never_raises_on_yaml_like_text(tmp_path: Path, text: str) -> None:
     path = tmp_path / "acme.yaml"
@@ -126,14 +154,32 @@ def test_never_raises_on_yaml_like_text(tmp_path: Path, text: str) -> None:
     assert all(p.line >= 1 and p.column >= 1 for p in problems)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(value=st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20,
-), field=st.sampled_from(["name", "regions", "offers", "contact", "translations", "logo",
-                          "delegated_admin", "services", "website"]))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=10), children, max_size=4)
+        ),
+        max_leaves=20,
+    ),
+    field=st.sampled_from(
+        [
+            "name",
+            "regions",
+            "offers",
+            "contact",
+            "translations",
+            "logo",
+            "delegated_admin",
+            "services",
+            "website",
+        ]
+    ),
+)
 def test_never_raises_on_any_value_in_any_field(tmp_path: Path, value: object, field: str) -> None:
     import json
 

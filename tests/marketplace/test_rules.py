@@ -16,180 +16,334 @@ def test_the_base_listing_is_valid(listings: ListingsFolder) -> None:
     ("old", "new", "expected"),
     [
         # Keys: unknown, with a suggestion; missing; duplicate.
-        ("summary:", "summery:", [
-            "acme.yaml:1:1: summary: missing required field 'summary'",
-            "acme.yaml:4:1: summery: unknown field 'summery'; did you mean 'summary'?",
-        ]),
-        ("name: Acme Cloud\n", "name: Acme Cloud\nname: Acme Two\n", [
-            "acme.yaml:4:1: name: duplicate key 'name' (first written on line 3)",
-        ]),
-        ("    trial_days: 30\n", "    trial_dayz: 30\n", [
-            "acme.yaml:18:5: offers[0]: a trial offer needs trial_days",
-            "acme.yaml:22:5: offers[0].trial_dayz: unknown field 'trial_dayz'; "
-            "did you mean 'trial_days'?",
-        ]),
+        (
+            "summary:",
+            "summery:",
+            [
+                "acme.yaml:1:1: summary: missing required field 'summary'",
+                "acme.yaml:4:1: summery: unknown field 'summery'; did you mean 'summary'?",
+            ],
+        ),
+        (
+            "name: Acme Cloud\n",
+            "name: Acme Cloud\nname: Acme Two\n",
+            [
+                "acme.yaml:4:1: name: duplicate key 'name' (first written on line 3)",
+            ],
+        ),
+        (
+            "    trial_days: 30\n",
+            "    trial_dayz: 30\n",
+            [
+                "acme.yaml:18:5: offers[0]: a trial offer needs trial_days",
+                "acme.yaml:22:5: offers[0].trial_dayz: unknown field 'trial_dayz'; "
+                "did you mean 'trial_days'?",
+            ],
+        ),
         # Slug.
-        ("slug: acme", "slug: acme-cloud", [
-            "acme.yaml:1:7: slug: must equal the file name 'acme' "
-            "(or rename the file to acme-cloud.yaml)",
-        ]),
-        ("slug: acme", "slug: Acme_Cloud", [
-            "acme.yaml:1:7: slug: 'Acme_Cloud' is not valid: use lower-case letters, digits "
-            "and single hyphens, like contoso-cloud",
-            "acme.yaml:1:7: slug: must equal the file name 'acme' "
-            "(or rename the file to Acme_Cloud.yaml)",
-        ]),
+        (
+            "slug: acme",
+            "slug: acme-cloud",
+            [
+                "acme.yaml:1:7: slug: must equal the file name 'acme' "
+                "(or rename the file to acme-cloud.yaml)",
+            ],
+        ),
+        (
+            "slug: acme",
+            "slug: Acme_Cloud",
+            [
+                "acme.yaml:1:7: slug: 'Acme_Cloud' is not valid: use lower-case letters, digits "
+                "and single hyphens, like contoso-cloud",
+                "acme.yaml:1:7: slug: must equal the file name 'acme' "
+                "(or rename the file to Acme_Cloud.yaml)",
+            ],
+        ),
         # Catalog values, with suggestions.
-        ("[exchange-online, teams]", "[exchang-online, teams]", [
-            "acme.yaml:13:12: services[0]: unknown service 'exchang-online'; "
-            "did you mean 'exchange-online'?",
-        ]),
-        ("programs: [cloud-essentials]", "programs: [cloud-essential]", [
-            "acme.yaml:12:12: programs[0]: unknown program 'cloud-essential'; "
-            "did you mean 'cloud-essentials'?",
-            "acme.yaml:16:18: delegated_admin: delegated administration needs one of the "
-            "programs cloud-accelerate, cloud-deployment, cloud-essentials",
-            "acme.yaml:23:22: offers[0].delegated_admin: delegated administration needs one "
-            "of the programs cloud-accelerate, cloud-deployment, cloud-essentials",
-        ]),
-        ("capabilities: [migration]", "capabilities: [migraton]", [
-            "acme.yaml:14:16: capabilities[0]: unknown capability 'migraton'; "
-            "did you mean 'migration'?",
-        ]),
-        ("industries: [retail]", "industries: [banking]", [
-            "acme.yaml:15:14: industries[0]: unknown industry 'banking'",
-        ]),
-        ("services: [exchange-online, teams]", "services: [teams, teams]", [
-            "acme.yaml:13:11: services: 'teams' is listed twice",
-            "acme.yaml:21:16: offers[0].services[0]: 'exchange-online' is not among the "
-            "listing's services; add it there first",
-        ]),
+        (
+            "[exchange-online, teams]",
+            "[exchang-online, teams]",
+            [
+                "acme.yaml:13:12: services[0]: unknown service 'exchang-online'; "
+                "did you mean 'exchange-online'?",
+            ],
+        ),
+        (
+            "programs: [cloud-essentials]",
+            "programs: [cloud-essential]",
+            [
+                "acme.yaml:12:12: programs[0]: unknown program 'cloud-essential'; "
+                "did you mean 'cloud-essentials'?",
+                "acme.yaml:16:18: delegated_admin: delegated administration needs one of the "
+                "programs cloud-accelerate, cloud-deployment, cloud-essentials",
+                "acme.yaml:23:22: offers[0].delegated_admin: delegated administration needs one "
+                "of the programs cloud-accelerate, cloud-deployment, cloud-essentials",
+            ],
+        ),
+        (
+            "capabilities: [migration]",
+            "capabilities: [migraton]",
+            [
+                "acme.yaml:14:16: capabilities[0]: unknown capability 'migraton'; "
+                "did you mean 'migration'?",
+            ],
+        ),
+        (
+            "industries: [retail]",
+            "industries: [banking]",
+            [
+                "acme.yaml:15:14: industries[0]: unknown industry 'banking'",
+            ],
+        ),
+        (
+            "services: [exchange-online, teams]",
+            "services: [teams, teams]",
+            [
+                "acme.yaml:13:11: services: 'teams' is listed twice",
+                "acme.yaml:21:16: offers[0].services[0]: 'exchange-online' is not among the "
+                "listing's services; add it there first",
+            ],
+        ),
         # ISO codes.
-        ("headquarters: US", "headquarters: UK", [
-            "acme.yaml:9:15: headquarters: 'UK' is not an ISO 3166-1 alpha-2 country code; "
-            "did you mean 'GB'?",
-        ]),
-        ("regions: [US, CA]", "regions: [us, XX]", [
-            "acme.yaml:10:11: regions[0]: 'us' is not an ISO 3166-1 alpha-2 country code; "
-            "did you mean 'US'?",
-            "acme.yaml:10:15: regions[1]: 'XX' is not an ISO 3166-1 alpha-2 country code",
-        ]),
-        ("regions: [US, CA]", "regions: [worldwide, CA]", [
-            "acme.yaml:10:10: regions: 'worldwide' already covers every country; list it alone",
-        ]),
-        ("languages: [en]", "languages: [english, EN]", [
-            "acme.yaml:11:13: languages[0]: 'english' is not an ISO 639-1 language code; "
-            "did you mean 'en'?",
-            "acme.yaml:11:22: languages[1]: 'EN' is not an ISO 639-1 language code; "
-            "did you mean 'en'?",
-        ]),
+        (
+            "headquarters: US",
+            "headquarters: UK",
+            [
+                "acme.yaml:9:15: headquarters: 'UK' is not an ISO 3166-1 alpha-2 country code; "
+                "did you mean 'GB'?",
+            ],
+        ),
+        (
+            "regions: [US, CA]",
+            "regions: [us, XX]",
+            [
+                "acme.yaml:10:11: regions[0]: 'us' is not an ISO 3166-1 alpha-2 country code; "
+                "did you mean 'US'?",
+                "acme.yaml:10:15: regions[1]: 'XX' is not an ISO 3166-1 alpha-2 country code",
+            ],
+        ),
+        (
+            "regions: [US, CA]",
+            "regions: [worldwide, CA]",
+            [
+                "acme.yaml:10:10: regions: 'worldwide' already covers every country; list it alone",
+            ],
+        ),
+        (
+            "languages: [en]",
+            "languages: [english, EN]",
+            [
+                "acme.yaml:11:13: languages[0]: 'english' is not an ISO 639-1 language code; "
+                "did you mean 'en'?",
+                "acme.yaml:11:22: languages[1]: 'EN' is not an ISO 639-1 language code; "
+                "did you mean 'en'?",
+            ],
+        ),
         # YAML 1.1 booleans stay words: Norway and Norwegian are codes, `yes` is not true.
         ("headquarters: US", "headquarters: NO", []),
-        ("delegated_admin: true\noffers", "delegated_admin: yes\noffers", [
-            "acme.yaml:16:18: delegated_admin: expected true or false, found the text 'yes' "
-            "(write true or false)",
-            "acme.yaml:23:22: offers[0].delegated_admin: set delegated_admin: true on the "
-            "listing to offer it here",
-        ]),
+        (
+            "delegated_admin: true\noffers",
+            "delegated_admin: yes\noffers",
+            [
+                "acme.yaml:16:18: delegated_admin: expected true or false, found the text 'yes' "
+                "(write true or false)",
+                "acme.yaml:23:22: offers[0].delegated_admin: set delegated_admin: true on the "
+                "listing to offer it here",
+            ],
+        ),
         # Delegated administration needs an eligible program.
-        ("programs: [cloud-essentials]", "programs: [cloud-referral]", [
-            "acme.yaml:16:18: delegated_admin: delegated administration needs one of the "
-            "programs cloud-accelerate, cloud-deployment, cloud-essentials",
-            "acme.yaml:23:22: offers[0].delegated_admin: delegated administration needs one "
-            "of the programs cloud-accelerate, cloud-deployment, cloud-essentials",
-        ]),
-        ("    delegated_admin: optional", "    delegated_admin: always", [
-            "acme.yaml:23:22: offers[0].delegated_admin: must be one of 'none' or 'optional', "
-            "found the text 'always'",
-        ]),
+        (
+            "programs: [cloud-essentials]",
+            "programs: [cloud-referral]",
+            [
+                "acme.yaml:16:18: delegated_admin: delegated administration needs one of the "
+                "programs cloud-accelerate, cloud-deployment, cloud-essentials",
+                "acme.yaml:23:22: offers[0].delegated_admin: delegated administration needs one "
+                "of the programs cloud-accelerate, cloud-deployment, cloud-essentials",
+            ],
+        ),
+        (
+            "    delegated_admin: optional",
+            "    delegated_admin: always",
+            [
+                "acme.yaml:23:22: offers[0].delegated_admin: must be one of 'none' or 'optional', "
+                "found the text 'always'",
+            ],
+        ),
         # URLs and e-mail.
-        ("website: https://acme.example", "website: javascript:alert(1)", [
-            "acme.yaml:7:10: website: must be an http:// or https:// address",
-        ]),
-        ("website: https://acme.example", "website: https://localhost", [
-            "acme.yaml:7:10: website: must be a full web address such as "
-            "https://contoso.example",
-        ]),
-        ("email: sales@acme.example", "email: sales.acme.example", [
-            "acme.yaml:8:18: contact.email: value is not a valid email address: An email "
-            "address must have an @-sign.",
-        ]),
-        ('phone: "+1 555 0100"', 'phone: "call us"', [
-            "acme.yaml:8:45: contact.phone: 'call us' is not valid: write it in "
-            "international form, like +1 555 0100",
-        ]),
+        (
+            "website: https://acme.example",
+            "website: javascript:alert(1)",
+            [
+                "acme.yaml:7:10: website: must be an http:// or https:// address",
+            ],
+        ),
+        (
+            "website: https://acme.example",
+            "website: https://localhost",
+            [
+                "acme.yaml:7:10: website: must be a full web address such as "
+                "https://contoso.example",
+            ],
+        ),
+        (
+            "email: sales@acme.example",
+            "email: sales.acme.example",
+            [
+                "acme.yaml:8:18: contact.email: value is not a valid email address: An email "
+                "address must have an @-sign.",
+            ],
+        ),
+        (
+            'phone: "+1 555 0100"',
+            'phone: "call us"',
+            [
+                "acme.yaml:8:45: contact.phone: 'call us' is not valid: write it in "
+                "international form, like +1 555 0100",
+            ],
+        ),
         # Lengths and text.
-        ("summary: Cloud mail and Teams for small offices, set up in a day.",
-         "summary: " + "x" * 201, [
-            "acme.yaml:4:10: summary: is 201 characters long; at most 200 are allowed",
-        ]),
-        ("name: Acme Cloud", "name: ", [
-            "acme.yaml:3:6: name: a value is required here, but it is empty",
-        ]),
-        ("name: Acme Cloud", 'name: "Acme\\nCloud"', [
-            "acme.yaml:3:7: name: must be one line of text without control characters",
-        ]),
-        ("maintainers: [acme-team]", "maintainers: []", [
-            "acme.yaml:2:14: maintainers: needs at least 1 item(s)",
-        ]),
-        ("maintainers: [acme-team]", "maintainers: [-acme]", [
-            "acme.yaml:2:15: maintainers[0]: '-acme' is not valid: a GitHub user or team "
-            "name, like contoso-web-team",
-        ]),
+        (
+            "summary: Cloud mail and Teams for small offices, set up in a day.",
+            "summary: " + "x" * 201,
+            [
+                "acme.yaml:4:10: summary: is 201 characters long; at most 200 are allowed",
+            ],
+        ),
+        (
+            "name: Acme Cloud",
+            "name: ",
+            [
+                "acme.yaml:3:6: name: a value is required here, but it is empty",
+            ],
+        ),
+        (
+            "name: Acme Cloud",
+            'name: "Acme\\nCloud"',
+            [
+                "acme.yaml:3:7: name: must be one line of text without control characters",
+            ],
+        ),
+        (
+            "maintainers: [acme-team]",
+            "maintainers: []",
+            [
+                "acme.yaml:2:14: maintainers: needs at least 1 item(s)",
+            ],
+        ),
+        (
+            "maintainers: [acme-team]",
+            "maintainers: [-acme]",
+            [
+                "acme.yaml:2:15: maintainers[0]: '-acme' is not valid: a GitHub user or team "
+                "name, like contoso-web-team",
+            ],
+        ),
         # Offers.
-        ("    trial_days: 30", "    trial_days: 365", [
-            "acme.yaml:22:17: offers[0].trial_days: input should be less than or equal to 90",
-        ]),
-        ("    trial_days: 30", "    trial_days: '30'", [
-            "acme.yaml:22:17: offers[0].trial_days: expected a whole number, found the text "
-            "'30'",
-        ]),
-        ("    type: trial", "    type: purchase", [
-            "acme.yaml:22:17: offers[0].trial_days: only trial offers have trial_days",
-        ]),
-        ("    type: trial", "    type: trail", [
-            "acme.yaml:19:11: offers[0].type: must be one of 'trial' or 'purchase', found the "
-            "text 'trail'; did you mean 'trial'?",
-        ]),
-        ("    services: [exchange-online]", "    services: [intune]", [
-            "acme.yaml:21:16: offers[0].services[0]: 'intune' is not among the listing's "
-            "services; add it there first",
-        ]),
-        (VALID_LISTING[VALID_LISTING.index("offers:"):],
-         VALID_LISTING[VALID_LISTING.index("offers:"):]
-         + "  - id: starter\n    type: purchase\n    title: Again\n    services: [teams]\n", [
-            "acme.yaml:24:9: offers[1].id: offer id 'starter' is already used by offers[0]",
-        ]),
+        (
+            "    trial_days: 30",
+            "    trial_days: 365",
+            [
+                "acme.yaml:22:17: offers[0].trial_days: input should be less than or equal to 90",
+            ],
+        ),
+        (
+            "    trial_days: 30",
+            "    trial_days: '30'",
+            [
+                "acme.yaml:22:17: offers[0].trial_days: expected a whole number, found the text "
+                "'30'",
+            ],
+        ),
+        (
+            "    type: trial",
+            "    type: purchase",
+            [
+                "acme.yaml:22:17: offers[0].trial_days: only trial offers have trial_days",
+            ],
+        ),
+        (
+            "    type: trial",
+            "    type: trail",
+            [
+                "acme.yaml:19:11: offers[0].type: must be one of 'trial' or 'purchase', found the "
+                "text 'trail'; did you mean 'trial'?",
+            ],
+        ),
+        (
+            "    services: [exchange-online]",
+            "    services: [intune]",
+            [
+                "acme.yaml:21:16: offers[0].services[0]: 'intune' is not among the listing's "
+                "services; add it there first",
+            ],
+        ),
+        (
+            VALID_LISTING[VALID_LISTING.index("offers:") :],
+            VALID_LISTING[VALID_LISTING.index("offers:") :]
+            + "  - id: starter\n    type: purchase\n    title: Again\n    services: [teams]\n",
+            [
+                "acme.yaml:24:9: offers[1].id: offer id 'starter' is already used by offers[0]",
+            ],
+        ),
         # Translations.
-        ("offers:", "translations:\n  de: {name: Acme}\noffers:", [
-            "acme.yaml:18:3: translations.de: must be one of 'ru', found the text 'de'",
-        ]),
-        ("offers:", "translations:\n  ru: {summary: Коротко}\noffers:", [
-            "acme.yaml:18:17: translations.ru.summary: is 7 characters long; at least 20 are "
-            "needed",
-        ]),
+        (
+            "offers:",
+            "translations:\n  de: {name: Acme}\noffers:",
+            [
+                "acme.yaml:18:3: translations.de: must be one of 'ru', found the text 'de'",
+            ],
+        ),
+        (
+            "offers:",
+            "translations:\n  ru: {summary: Коротко}\noffers:",
+            [
+                "acme.yaml:18:17: translations.ru.summary: is 7 characters long; at least 20 are "
+                "needed",
+            ],
+        ),
         # Logos.
-        ("industries: [retail]", "industries: [retail]\nlogo: acme.png", [
-            "acme.yaml:16:7: logo: logo file 'acme.png' not found beside the listing",
-        ]),
-        ("industries: [retail]", "industries: [retail]\nlogo: ../other/acme.gif", [
-            "acme.yaml:16:7: logo: logo must be a file beside the listing named acme.png, "
-            ".jpg, .jpeg, .webp or .svg",
-        ]),
-        ("industries: [retail]", "industries: [retail]\nlogo: contoso.png", [
-            "acme.yaml:16:7: logo: logo must be named acme.png (after the slug)",
-        ]),
+        (
+            "industries: [retail]",
+            "industries: [retail]\nlogo: acme.png",
+            [
+                "acme.yaml:16:7: logo: logo file 'acme.png' not found beside the listing",
+            ],
+        ),
+        (
+            "industries: [retail]",
+            "industries: [retail]\nlogo: ../other/acme.gif",
+            [
+                "acme.yaml:16:7: logo: logo must be a file beside the listing named acme.png, "
+                ".jpg, .jpeg, .webp or .svg",
+            ],
+        ),
+        (
+            "industries: [retail]",
+            "industries: [retail]\nlogo: contoso.png",
+            [
+                "acme.yaml:16:7: logo: logo must be named acme.png (after the slug)",
+            ],
+        ),
         # YAML features that are refused.
-        ("industries: [retail]", "industries: &i [retail]\nalso: *i", [
-            # libyaml gives an alias the anchored node itself, so it points at the anchor.
-            "acme.yaml:15:13: also: YAML anchors and aliases (&name, *name) are not allowed; "
-            "write the value out",
-            "acme.yaml:16:1: also: unknown field 'also'",
-        ]),
-        ("industries: [retail]", "industries: !!python/object:os.system [retail]", [
-            "acme.yaml:15:13: industries: YAML tags such as 'tag:yaml.org,2002:python/object:"
-            "os.system' are not allowed",
-        ]),
+        (
+            "industries: [retail]",
+            "industries: &i [retail]\nalso: *i",
+            [
+                # libyaml gives an alias the anchored node itself, so it points at the anchor.
+                "acme.yaml:15:13: also: YAML anchors and aliases (&name, *name) are not allowed; "
+                "write the value out",
+                "acme.yaml:16:1: also: unknown field 'also'",
+            ],
+        ),
+        (
+            "industries: [retail]",
+            "industries: !!python/object:os.system [retail]",
+            [
+                "acme.yaml:15:13: industries: YAML tags such as 'tag:yaml.org,2002:python/object:"
+                "os.system' are not allowed",
+            ],
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) and len(value) < 40 else None,
 )
@@ -200,9 +354,13 @@ def test_rule(listings: ListingsFolder, old: str, new: str, expected: list[str])
 
 def test_every_problem_in_every_file_is_reported_at_once(listings: ListingsFolder) -> None:
     listings.write_variant("headquarters: US", "headquarters: XX")
-    listings.write("beta", VALID_LISTING.replace("slug: acme", "slug: beta")
-                   .replace("name: Acme Cloud", "name: Beta").replace("[en]", "[zz]")
-                   .replace("[retail]", "[retial]"))
+    listings.write(
+        "beta",
+        VALID_LISTING.replace("slug: acme", "slug: beta")
+        .replace("name: Acme Cloud", "name: Beta")
+        .replace("[en]", "[zz]")
+        .replace("[retail]", "[retial]"),
+    )
     assert listings.problems() == [
         "acme.yaml:9:15: headquarters: 'XX' is not an ISO 3166-1 alpha-2 country code",
         "beta.yaml:11:13: languages[0]: 'zz' is not an ISO 639-1 language code",
@@ -212,8 +370,12 @@ def test_every_problem_in_every_file_is_reported_at_once(listings: ListingsFolde
 
 def test_names_are_unique_across_files_ignoring_case(listings: ListingsFolder) -> None:
     listings.write()
-    listings.write("beta", VALID_LISTING.replace("slug: acme", "slug: beta")
-                   .replace("name: Acme Cloud", "name: ACME cloud"))
+    listings.write(
+        "beta",
+        VALID_LISTING.replace("slug: acme", "slug: beta").replace(
+            "name: Acme Cloud", "name: ACME cloud"
+        ),
+    )
     (problem,) = listings.problems()
     assert problem.startswith("beta.yaml:3:7: name: the name 'ACME cloud' is already used by ")
     assert problem.endswith("acme.yaml (line 3)")

@@ -1,0 +1,74 @@
+"""How long `marketplace validate` takes on N listings, against a bare libyaml load.
+
+    python -m benchmarks.validate_scale [N ...]      (default: 1000 10000)
+
+Both are run as fresh processes over the same generated files; the figures are wall time
+(median of 3) and the peak resident memory of the largest process (the validator's parent;
+from 1,000 files on it also forks one worker per core). "1 core" runs the same validation
+with the process pool switched off, to show the single-core cost.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.generate import generate_listings
+
+SINGLE_CORE = """
+import sys
+from pathlib import Path
+import marketplace.validate as validate
+validate.PARALLEL_THRESHOLD = 10**9
+sys.exit(0 if validate.validate_directory(Path(sys.argv[1])).ok else 1)
+"""
+
+BARE_LOAD = """
+import sys, yaml
+from pathlib import Path
+for path in sorted(Path(sys.argv[1]).glob("*.yaml")):
+    if not path.name.startswith("_"):
+        yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+"""
+
+
+def measure(command: list[str], repeats: int = 3) -> tuple[float, float]:
+    """Median seconds and peak MB of RSS over `repeats` runs of `command`."""
+    times, peaks = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+        if result.returncode not in (0,):
+            sys.exit(f"{command} failed: {result.stderr.decode()[-2000:]}")
+        # ru_maxrss of children is the largest child so far, in KB on Linux.
+        peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    return statistics.median(times), max(peaks)
+
+
+def main(counts: list[int]) -> None:
+    print(
+        f"{'listings':>9} {'validate s':>11} {'1 core s':>9} {'bare load s':>12} "
+        f"{'ratio':>6} {'1-core ratio':>13} {'peak MB':>8}"
+    )
+    for count in counts:
+        with tempfile.TemporaryDirectory() as folder:
+            listings = generate_listings(count, Path(folder) / "listings")
+            bare, _ = measure([sys.executable, "-c", BARE_LOAD, str(listings)])
+            single, _ = measure([sys.executable, "-c", SINGLE_CORE, str(listings)])
+            validate, peak = measure(
+                [sys.executable, "-m", "marketplace", "validate", str(listings)]
+            )
+        print(
+            f"{count:>9} {validate:>11.2f} {single:>9.2f} {bare:>12.2f} "
+            f"{validate / bare:>6.2f} {single / bare:>13.2f} {peak:>8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main([int(arg) for arg in sys.argv[1:]] or [1000, 10000])

@@ -1,0 +1,126 @@
+"""The app serves the built static site like a static host would, and answers /healthz."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from consent_app import create_app
+from tests.conftest import EXAMPLE_LISTINGS
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    site = tmp_path / "site"
+    (site / "partners" / "acme").mkdir(parents=True)
+    (site / "index.html").write_text("<h1>home</h1>")
+    (site / "404.html").write_text("<h1>not here</h1>")
+    (site / "partners" / "acme" / "index.html").write_text("<h1>Acme</h1>")
+    (tmp_path / "secret.txt").write_text("outside the site")
+    return create_app(
+        {"INSTANCE_DIR": tmp_path / "instance", "SITE_DIR": str(site), "TESTING": True}
+    )
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def fetch(client: FlaskClient, path: str) -> tuple[int, bytes, str | None]:
+    """Status, body and Location of a GET, with the response (an open file) closed."""
+    response = client.get(path)
+    try:
+        return response.status_code, response.get_data(), response.headers.get("Location")
+    finally:
+        response.close()
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_home_and_folder_pages(client: FlaskClient) -> None:
+    assert fetch(client, "/") == (200, b"<h1>home</h1>", None)
+    assert fetch(client, "/partners/acme/") == (200, b"<h1>Acme</h1>", None)
+
+
+def test_folder_without_slash_redirects(client: FlaskClient) -> None:
+    status, _, location = fetch(client, "/partners/acme?x=1")
+    assert (status, location) == (301, "/partners/acme/?x=1")
+
+
+def test_unknown_page_is_the_sites_404(client: FlaskClient) -> None:
+    assert fetch(client, "/partners/nobody/") == (404, b"<h1>not here</h1>", None)
+
+
+def test_paths_outside_the_site_are_refused(client: FlaskClient) -> None:
+    for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/partners/../../secret.txt"):
+        status, body, _ = fetch(client, path)
+        assert status == 404
+        assert b"outside the site" not in body
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    first = create_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
+    second = create_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "i" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_marketplace_serve_builds_and_answers(tmp_path: Path) -> None:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "marketplace",
+        "serve",
+        "--listings",
+        str(EXAMPLE_LISTINGS),
+        "--site-dir",
+        str(tmp_path / "site"),
+        "--instance",
+        str(tmp_path / "instance"),
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, "MARKETPLACE_SECRET_KEY": ""}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as server:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                        assert r.status == 200
+                        break
+                except OSError:
+                    assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                    assert time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.2)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                assert b"Partner Marketplace" in response.read()
+            assert (tmp_path / "site" / "index.html").exists()
+            assert (tmp_path / "instance" / "secret_key").exists()
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
