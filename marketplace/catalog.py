@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal, get_args
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,7 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from marketplace.errors import describe_validation_error
 from marketplace.yamlsource import YamlProblem, parse_document
 
-SITE_LANGUAGES = ("en", "ru")
+TranslationLanguage = Literal["ru"]
+"""The languages a listing may be translated into (English is the listing's own language)."""
+
+SITE_LANGUAGES: tuple[str, ...] = ("en", *get_args(TranslationLanguage))
 """The languages the Marketplace is published in; English is the default."""
 
 WORLDWIDE = "worldwide"

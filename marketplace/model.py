@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pycountry
@@ -28,9 +28,9 @@ from pydantic_core import PydanticCustomError
 
 from marketplace.catalog import (
     FACET_ATTRIBUTES,
-    SITE_LANGUAGES,
     WORLDWIDE,
     Catalog,
+    TranslationLanguage,
     country_codes,
     language_codes,
 )
@@ -207,31 +207,25 @@ LanguageCode = Annotated[
 ]
 
 
-def _catalog_id(facet: str) -> Any:
-    return Annotated[
-        str,
-        Field(json_schema_extra=_schema(**{"x-catalog": FACET_ATTRIBUTES[facet]})),
-        AfterValidator(_catalog_value(facet)),
-    ]
+def _catalog_id_schema(facet: str) -> Any:
+    # Replaced by the catalog's ids in `marketplace.schema`, so editors complete them.
+    return Field(json_schema_extra=_schema(**{"x-catalog": FACET_ATTRIBUTES[facet]}))
 
 
-ServiceId = _catalog_id("service")
-ProgramId = _catalog_id("program")
-CapabilityId = _catalog_id("capability")
-IndustryId = _catalog_id("industry")
+ServiceId = Annotated[str, _catalog_id_schema("service"), AfterValidator(_catalog_value("service"))]
+ProgramId = Annotated[str, _catalog_id_schema("program"), AfterValidator(_catalog_value("program"))]
+CapabilityId = Annotated[
+    str, _catalog_id_schema("capability"), AfterValidator(_catalog_value("capability"))
+]
+IndustryId = Annotated[
+    str, _catalog_id_schema("industry"), AfterValidator(_catalog_value("industry"))
+]
 
-
-def _unique_list(item: Any, min_length: int, max_length: int, description: str) -> Any:
-    return Annotated[
-        list[item],  # type: ignore[valid-type]
-        Field(
-            min_length=min_length,
-            max_length=max_length,
-            description=description,
-            json_schema_extra=_schema(uniqueItems=True),
-        ),
-        AfterValidator(_unique),
-    ]
+Item = TypeVar("Item")
+UniqueList = Annotated[
+    list[Item], Field(json_schema_extra=_schema(uniqueItems=True)), AfterValidator(_unique)
+]
+"""A list in which no value may appear twice."""
 
 
 class _Strict(BaseModel):
@@ -256,7 +250,12 @@ class Offer(_Strict):
     )
     title: Annotated[OneLine, Field(min_length=3, max_length=100)]
     description: Annotated[OneLine | None, Field(default=None, max_length=300)]
-    services: _unique_list(ServiceId, 1, 20, "Services included; a subset of the listing's.")
+    services: Annotated[
+        UniqueList[ServiceId],
+        Field(
+            min_length=1, max_length=20, description="Services included; a subset of the listing's."
+        ),
+    ]
     trial_days: Annotated[
         int | None,
         Field(
@@ -286,9 +285,14 @@ class Listing(_Strict):
     """A partner's Marketplace listing (`listings/<slug>.yaml`)."""
 
     slug: Slug = Field(description="Equals the file name without .yaml.")
-    maintainers: _unique_list(
-        GitHubHandle, 1, 10, "GitHub users or teams allowed to change this listing."
-    )
+    maintainers: Annotated[
+        UniqueList[GitHubHandle],
+        Field(
+            min_length=1,
+            max_length=10,
+            description="GitHub users or teams allowed to change this listing.",
+        ),
+    ]
     name: Annotated[
         OneLine,
         Field(min_length=2, max_length=80, description="Company name as customers know it."),
@@ -315,28 +319,51 @@ class Listing(_Strict):
         ),
     ]
     headquarters: CountryCode = Field(description="ISO 3166-1 alpha-2 country code.")
-    regions: _unique_list(
-        RegionCode, 1, 250, f"Countries served (ISO 3166-1 alpha-2), or [{WORLDWIDE}]."
-    )
-    languages: _unique_list(LanguageCode, 1, 30, "Languages spoken with customers (ISO 639-1).")
-    programs: _unique_list(ProgramId, 1, 10, "Partner programs the partner is enrolled in.")
-    services: _unique_list(ServiceId, 1, 50, "Services the partner is authorized for.")
-    capabilities: _unique_list(CapabilityId, 1, 30, "What the partner does.")
-    industries: _unique_list(IndustryId, 0, 30, "Industries the partner specialises in.") = []
+    regions: Annotated[
+        UniqueList[RegionCode],
+        Field(
+            min_length=1,
+            max_length=250,
+            description=f"Countries served (ISO 3166-1 alpha-2), or [{WORLDWIDE}].",
+        ),
+    ]
+    languages: Annotated[
+        UniqueList[LanguageCode],
+        Field(
+            min_length=1, max_length=30, description="Languages spoken with customers (ISO 639-1)."
+        ),
+    ]
+    programs: Annotated[
+        UniqueList[ProgramId],
+        Field(
+            min_length=1, max_length=10, description="Partner programs the partner is enrolled in."
+        ),
+    ]
+    services: Annotated[
+        UniqueList[ServiceId],
+        Field(min_length=1, max_length=50, description="Services the partner is authorized for."),
+    ]
+    capabilities: Annotated[
+        UniqueList[CapabilityId],
+        Field(min_length=1, max_length=30, description="What the partner does."),
+    ]
+    industries: Annotated[
+        UniqueList[IndustryId],
+        Field(min_length=0, max_length=30, description="Industries the partner specialises in."),
+    ] = []
     delegated_admin: bool = Field(
         default=False, description="Offers delegated administration; needs a DA-eligible program."
     )
     offers: Annotated[list[Offer], Field(default=[], max_length=20)]
     translations: Annotated[
-        dict[Literal[SITE_LANGUAGES[1:]], Translation],
-        Field(  # type: ignore[valid-type]
-            default={}, description="Text in other site languages, by ISO 639-1 code."
-        ),
+        dict[TranslationLanguage, Translation],
+        Field(default={}, description="Text in other site languages, by ISO 639-1 code."),
     ]
 
     def text(self, language: str) -> tuple[str, str, str]:
         """(name, summary, description) in `language`, falling back to English per field."""
-        translation = self.translations.get(language)
+        # Any language may be asked for; the untranslated ones simply give None.
+        translation = self.translations.get(language)  # type: ignore[call-overload]
         if translation is None:
             return self.name, self.summary, self.description
         return (

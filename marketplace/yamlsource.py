@@ -152,6 +152,7 @@ class _Builder:
             if node.tag != _TAG + "seq":
                 self.problem(path, node, f"YAML tags such as {node.tag!r} are not allowed")
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
         return self.build_scalar(node, path)
 
     def build_mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
