@@ -6,10 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from marketplace.validate import InvalidListings, ValidationReport, load_listings
+from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MKDOCS_CONFIG = PROJECT_ROOT / "mkdocs.yml"
+"""The English site's MkDocs configuration; each other language has `mkdocs.<lang>.yml`."""
 
 
 @dataclass(frozen=True)
@@ -33,25 +35,44 @@ class BuildFailed(Exception):
 def build(paths: BuildPaths) -> None:
     """Validate the listings and, only if they are all valid, build the site."""
     try:
-        load_listings(paths.listings_dir)
+        loaded = load_listings(paths.listings_dir)
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
-    build_site(paths)
+    build_site(paths, loaded)
 
 
-def build_site(paths: BuildPaths) -> None:
-    """Run MkDocs (Material theme) over `site_src/` into `paths.site_dir`."""
+def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
+    """(MkDocs config, output folder) per site language, English (the root) first.
+
+    English first: MkDocs empties its output folder, which holds the other languages.
+    """
+    configs = [(paths.mkdocs_config, paths.site_dir)]
+    for language in SITE_LANGUAGES[1:]:
+        config = paths.mkdocs_config.with_name(f"mkdocs.{language}.yml")
+        configs.append((config, paths.site_dir / language))
+    return configs
+
+
+def build_site(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
+    """Run MkDocs (Material theme) for every site language into `paths.site_dir`."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
 
-    config = load_config(str(paths.mkdocs_config), site_dir=str(paths.site_dir.absolute()))
-    try:
-        mkdocs_build(config)
-    finally:
-        config.plugins.on_shutdown()
+    from marketplace.site.plugin import MarketplacePlugin
+
+    for config_file, site_dir in site_configs(paths):
+        config = load_config(str(config_file), site_dir=str(site_dir.absolute()))
+        plugin = config.plugins["marketplace"]
+        assert isinstance(plugin, MarketplacePlugin)
+        plugin.listings_dir = paths.listings_dir
+        plugin.preloaded = loaded
+        try:
+            mkdocs_build(config)
+        finally:
+            config.plugins.on_shutdown()
 
 
 def inputs_newer_than(paths: BuildPaths) -> bool:
@@ -60,7 +81,7 @@ def inputs_newer_than(paths: BuildPaths) -> bool:
     if not marker.exists():
         return True
     built = marker.stat().st_mtime
-    sources = [paths.mkdocs_config]
+    sources = [config for config, _ in site_configs(paths)]
     for folder in (paths.listings_dir, paths.mkdocs_config.parent / "site_src"):
         sources.extend(p for p in folder.rglob("*") if p.is_file())
     return any(source.stat().st_mtime > built for source in sources)

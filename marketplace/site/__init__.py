@@ -1,0 +1,1 @@
+"""The static Marketplace site: listings -> pages, rendered into the Material theme by MkDocs."""

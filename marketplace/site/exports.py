@@ -1,0 +1,138 @@
+"""Machine-readable files of the site: partners.json, the Atom feed, directory.json, sitemap.
+
+All are pure functions of the listings returning text; the plugin writes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from marketplace.catalog import WORLDWIDE
+from marketplace.site.i18n import words
+from marketplace.site.pages import FACETS, SiteInput, facet_counts, facet_values, partner_url
+
+PARTNERS_JSON_VERSION = 1
+"""Bumped when a field of partners.json changes meaning or disappears (additions keep it)."""
+
+FEED_SIZE = 50
+"""Entries in the Atom feed: the most recently updated listings."""
+
+
+def _epoch() -> datetime:
+    return datetime.fromtimestamp(0, tz=UTC)
+
+
+def partners_json(site: SiteInput, site_url: str) -> str:
+    """Every public field of every listing, plus its page, logo URL and dates.
+
+    Shape: {"version": 1, "generated": ISO time, "partners": [listing fields as in the YAML
+    format, plus "url", "logo_url" (or null), "published", "updated"]}, sorted by slug.
+    """
+    partners: list[dict[str, Any]] = []
+    for listing in sorted(site.listings, key=lambda item: item.slug):
+        record = listing.model_dump(mode="json")
+        logo = site.logos.get(listing.slug)
+        record["url"] = site_url + partner_url(listing.slug)
+        record["logo_url"] = site_url + logo if logo else None
+        record["published"] = site.published.get(listing.slug, _epoch()).isoformat()
+        record["updated"] = site.updated.get(listing.slug, _epoch()).isoformat()
+        partners.append(record)
+    document = {
+        "version": PARTNERS_JSON_VERSION,
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "partners": partners,
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1)
+
+
+def atom_feed(site: SiteInput, site_url: str, title: str) -> str:
+    """An Atom feed of the most recently added or updated listings, in the site's language."""
+    recent = sorted(
+        site.listings,
+        key=lambda listing: (site.updated.get(listing.slug, _epoch()), listing.slug),
+        reverse=True,
+    )[:FEED_SIZE]
+    newest = site.updated.get(recent[0].slug, _epoch()) if recent else _epoch()
+    entries = []
+    for listing in recent:
+        name, summary, _ = listing.text(site.language)
+        url = site_url + partner_url(listing.slug)
+        entries.append(
+            "<entry>"
+            f"<title>{escape(name)}</title>"
+            f"<link href={quoteattr(url)}/>"
+            f"<id>{escape(url)}</id>"
+            f"<published>{site.published.get(listing.slug, _epoch()).isoformat()}</published>"
+            f"<updated>{site.updated.get(listing.slug, _epoch()).isoformat()}</updated>"
+            f"<summary>{escape(summary)}</summary>"
+            "</entry>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{site.language}">'
+        f"<title>{escape(title)}</title>"
+        f'<link rel="self" href={quoteattr(site_url + "feed.xml")}/>'
+        f"<link href={quoteattr(site_url)}/>"
+        f"<id>{escape(site_url)}</id>"
+        f"<updated>{newest.isoformat()}</updated>" + "".join(entries) + "</feed>\n"
+    )
+
+
+def directory_json(site: SiteInput) -> str:
+    """The compact data the directory page filters in the browser.
+
+    {"facets": [{"name", "label", "values": [[value, display name], ...]}],
+     "partners": [[slug, name, delegated_admin 0|1, [[value index per facet], ...]], ...]}
+    A facet's "everywhere" is the index of the value that matches every filter value
+    (regions: "worldwide").
+    Indices instead of repeated ids keep it near 100 bytes gzip per partner.
+    """
+    w = words(site.language)
+    facets = []
+    index_of: list[dict[str, int]] = []
+    for facet in FACETS:
+        values = [(value, name) for value, name, count in facet_counts(site, facet) if count]
+        index_of.append({value: position for position, (value, _) in enumerate(values)})
+        entry: dict[str, Any] = {
+            "name": facet.name,
+            "label": w[f"facet.{facet.name}"],
+            "values": values,
+        }
+        if WORLDWIDE in index_of[-1]:
+            entry["everywhere"] = index_of[-1][WORLDWIDE]
+        facets.append(entry)
+    partners = [
+        [
+            listing.slug,
+            listing.text(site.language)[0],
+            int(listing.delegated_admin),
+            [
+                [index_of[number][value] for value in facet_values(listing, facet)]
+                for number, facet in enumerate(FACETS)
+            ],
+        ]
+        for listing in sorted(
+            site.listings, key=lambda item: item.text(site.language)[0].casefold()
+        )
+    ]
+    return json.dumps(
+        {"facets": facets, "partners": partners}, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def sitemap_xml(site_url: str, urls: Sequence[str], dates: dict[str, datetime]) -> str:
+    """A sitemap of every page (URLs relative to the site root), with lastmod where known."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
+    for url in urls:
+        when = dates.get(url)
+        lastmod = f"<lastmod>{when.date().isoformat()}</lastmod>" if when else ""
+        lines.append(f"<url><loc>{escape(site_url + url)}</loc>{lastmod}</url>")
+    lines.append("</urlset>")
+    return "\n".join(lines) + "\n"

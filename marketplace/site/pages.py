@@ -1,0 +1,257 @@
+"""Listings -> pages: the partner, browse and facet pages of one site language.
+
+A plain function of the listing model; the MkDocs plugin only places its output into the
+Material theme. Page bodies link relative to the page (`root` is "../" per URL level), so the
+site works from any host path, and the plugin can reuse one rendered theme shell per depth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+
+import jinja2
+
+from marketplace.catalog import WORLDWIDE, Catalog
+from marketplace.model import Listing
+from marketplace.site.i18n import words
+from marketplace.site.markdown import render_partner_markdown
+
+PER_PAGE = 50
+"""Partners per browse page."""
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A dimension partners are browsed and filtered by."""
+
+    name: str  # singular, as in the search API: "service"
+    segment: str  # plural, the URL segment and the Listing attribute: "services"
+
+
+FACETS: tuple[Facet, ...] = (
+    Facet("service", "services"),
+    Facet("capability", "capabilities"),
+    Facet("industry", "industries"),
+    Facet("region", "regions"),
+    Facet("language", "languages"),
+    Facet("program", "programs"),
+)
+
+
+def facet_values(listing: Listing, facet: Facet) -> list[str]:
+    """The values a listing has for a facet."""
+    values: list[str] = getattr(listing, facet.segment)
+    return values
+
+
+def value_url(facet: Facet, value: str) -> str:
+    """The browse page of a facet value, relative to the site root."""
+    return f"{facet.segment}/{value.lower()}/"
+
+
+def partner_url(slug: str) -> str:
+    """A partner's page, relative to the site root (SPEC §6: /partners/<slug>/)."""
+    return f"partners/{slug}/"
+
+
+@dataclass(frozen=True)
+class GeneratedPage:
+    """One page to place in the theme: URL relative to the site root, title, body HTML."""
+
+    url: str
+    title: str
+    description: str
+    body: str
+
+    @property
+    def depth(self) -> int:
+        """URL levels below the site root: "partners/x/" is 2."""
+        return self.url.count("/")
+
+
+@dataclass(frozen=True)
+class SiteInput:
+    """Everything the pages of one language are made from."""
+
+    catalog: Catalog
+    listings: Sequence[Listing]
+    language: str
+    logos: dict[str, str] = field(default_factory=dict)  # slug -> logo URL from the site root
+    published: dict[str, datetime] = field(default_factory=dict)  # slug -> first listed
+    updated: dict[str, datetime] = field(default_factory=dict)  # slug -> last change
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("marketplace.site", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.globals.update(partner_url=partner_url, value_url=value_url)
+    return environment
+
+
+def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]:
+    return sorted(
+        listings, key=lambda listing: (listing.text(language)[0].casefold(), listing.slug)
+    )
+
+
+def _facet_label(site: SiteInput, facet: Facet) -> str:
+    return words(site.language)[f"facet.{facet.name}"]
+
+
+def _common(site: SiteInput, depth: int) -> dict[str, object]:
+    return {
+        "root": "../" * depth,
+        "lang": site.language,
+        "w": words(site.language),
+        "catalog": site.catalog,
+        "facets": FACETS,
+        "facet_values": facet_values,
+    }
+
+
+def partner_page(site: SiteInput, listing: Listing) -> GeneratedPage:
+    """The page of one partner: who they are, what they offer, how to work with them."""
+    name, summary, description = listing.text(site.language)
+    url = partner_url(listing.slug)
+    body = (
+        _templates()
+        .get_template("partner.html")
+        .render(
+            **_common(site, url.count("/")),
+            listing=listing,
+            name=name,
+            summary=summary,
+            description_html=render_partner_markdown(description),
+            logo=site.logos.get(listing.slug),
+            updated=site.updated.get(listing.slug),
+        )
+    )
+    return GeneratedPage(url, name, summary, body)
+
+
+def _value_name(site: SiteInput, facet: Facet, value: str) -> str:
+    return site.catalog.name(facet.name, value, site.language)
+
+
+def _value_description(site: SiteInput, facet: Facet, value: str) -> str | None:
+    if facet.name in ("region", "language"):
+        return words(site.language)["worldwide_note"] if value == WORLDWIDE else None
+    entries = getattr(site.catalog, facet.segment)
+    described = entries[value].description
+    return described.in_language(site.language) if described else None
+
+
+def browse_pages(
+    site: SiteInput, facet: Facet, value: str, partners: Sequence[Listing]
+) -> list[GeneratedPage]:
+    """The paginated list of partners with one facet value (`/services/teams/`, `/page/2/`)."""
+    w = words(site.language)
+    value_name = _value_name(site, facet, value)
+    key = "partners_in_program" if facet.name == "program" else "partners_for"
+    title = w[key].format(value=value_name)
+    pages = max(1, math.ceil(len(partners) / PER_PAGE))
+    base = value_url(facet, value)
+    generated = []
+    for number in range(1, pages + 1):
+        url = base if number == 1 else f"{base}page/{number}/"
+        chunk = partners[(number - 1) * PER_PAGE : number * PER_PAGE]
+        depth = url.count("/")
+        body = (
+            _templates()
+            .get_template("browse.html")
+            .render(
+                **_common(site, depth),
+                title=title,
+                facet=facet,
+                facet_label=_facet_label(site, facet),
+                value_description=_value_description(site, facet, value),
+                total=len(partners),
+                partners=chunk,
+                page=number,
+                pages=pages,
+                base="../" * depth + base,
+            )
+        )
+        page_title = (
+            title if number == 1 else f"{title} — {w['page_n_of'].format(page=number, pages=pages)}"
+        )
+        generated.append(GeneratedPage(url, page_title, title, body))
+    return generated
+
+
+def facet_counts(site: SiteInput, facet: Facet) -> list[tuple[str, str, int]]:
+    """(value, display name, partner count) for every value of a facet, by display name.
+
+    Catalog facets list every catalog value (a service nobody offers yet still has a page
+    saying so); regions and languages list only the values some partner has.
+    """
+    counts: dict[str, int] = {}
+    if facet.name not in ("region", "language"):
+        counts = dict.fromkeys(getattr(site.catalog, facet.segment), 0)
+    for listing in site.listings:
+        for value in facet_values(listing, facet):
+            counts[value] = counts.get(value, 0) + 1
+    named = [(value, _value_name(site, facet, value), count) for value, count in counts.items()]
+    return sorted(named, key=lambda item: (item[0] != WORLDWIDE, item[1].casefold()))
+
+
+def facet_index_page(site: SiteInput, facet: Facet) -> GeneratedPage:
+    """The list of a facet's values with their partner counts (`/services/`)."""
+    label = _facet_label(site, facet)
+    url = f"{facet.segment}/"
+    body = (
+        _templates()
+        .get_template("facet_index.html")
+        .render(**_common(site, 1), title=label, facet=facet, values=facet_counts(site, facet))
+    )
+    return GeneratedPage(url, label, words(site.language)["browse_by"].format(facet=label), body)
+
+
+def site_pages(site: SiteInput) -> list[GeneratedPage]:
+    """Every generated page of one site language."""
+    ordered = _sorted_by_name(site.listings, site.language)
+    pages = [partner_page(site, listing) for listing in ordered]
+    for facet in FACETS:
+        pages.append(facet_index_page(site, facet))
+        members: dict[str, list[Listing]] = {}
+        for listing in ordered:
+            for value in facet_values(listing, facet):
+                members.setdefault(value, []).append(listing)
+        for value, _name, _count in facet_counts(site, facet):
+            pages.extend(browse_pages(site, facet, value, members.get(value, [])))
+    return pages
+
+
+def newest_partners_html(site: SiteInput, depth: int, limit: int = 6) -> str:
+    """The home page's "newest partners" list, for a page `depth` levels deep."""
+    newest = sorted(
+        site.listings,
+        key=lambda listing: (site.published.get(listing.slug, _NEVER), listing.slug),
+        reverse=True,
+    )[:limit]
+    return _templates().get_template("cards.html").render(**_common(site, depth), partners=newest)
+
+
+def browse_links_html(site: SiteInput, depth: int) -> str:
+    """The home page's "ways to browse" links to every facet index, for a page `depth` deep."""
+    return (
+        _templates()
+        .get_template("browse_links.html")
+        .render(
+            **_common(site, depth),
+            entries=[(facet, _facet_label(site, facet)) for facet in FACETS],
+            total=len(site.listings),
+        )
+    )

@@ -1,0 +1,226 @@
+"""The MkDocs plugin that places the generated pages into the Material theme.
+
+Why not hand MkDocs one Markdown page per partner: MkDocs spends ~3.4 ms of CPU per page on its
+pipeline (Markdown, extensions, the full theme template), which makes 10,000 partners in two
+languages a minute-long build. The generated pages are HTML already, and every page at the same
+URL depth gets the same theme chrome around it. So MkDocs renders one "shell" page per depth
+with placeholder title, description, URL and body; after the build each generated page is
+written as that shell with the placeholders filled in. The shells are then deleted. Links in the
+theme are relative to the page, which is why one shell per depth (not one per site) is needed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import config_options as options
+from mkdocs.config.base import Config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.livereload import LiveReloadServer
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.structure.pages import Page
+
+from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.problems import format_text
+from marketplace.site.exports import atom_feed, directory_json, partners_json, sitemap_xml
+from marketplace.site.history import listing_dates
+from marketplace.site.pages import (
+    GeneratedPage,
+    SiteInput,
+    browse_links_html,
+    newest_partners_html,
+    site_pages,
+)
+from marketplace.validate import InvalidListings, LoadedListing, load_listings
+
+_TITLE = "MPSHELLTITLE"
+_DESCRIPTION = "MPSHELLDESCRIPTION"
+_BODY = '<div class="mpshellbody"></div>'
+_SHELL_DIR = "mpshell"
+_MARKERS = {
+    "<!-- marketplace:newest -->": newest_partners_html,
+    "<!-- marketplace:browse -->": browse_links_html,
+}
+
+
+def _shell_uri(depth: int) -> str:
+    """A Markdown source whose page URL is `depth` levels deep: "mpshell.md", "mpshell/a.md"."""
+    return "/".join([_SHELL_DIR, *(["a"] * (depth - 1))]) + ".md"
+
+
+_SHELL_MARKDOWN = f"""---
+title: {_TITLE}
+description: {_DESCRIPTION}
+search:
+  exclude: true
+hide:
+  - toc
+---
+
+{_BODY}
+"""
+
+
+class ShellTemplate:
+    """A rendered theme page with the placeholders a generated page fills in."""
+
+    def __init__(self, output: str, url: str) -> None:
+        # Material adds <h1>{title}</h1> when the content has none; the generated body brings
+        # its own h1, so the theme's goes.
+        output = re.sub(rf"<h1[^>]*>{_TITLE}</h1>\s*", "", output, count=1)
+        for token in (_TITLE, _BODY, url):
+            if token not in output:
+                raise PluginError(f"the theme page shell lost its placeholder {token!r}")
+        self._parts = re.split(
+            f"({re.escape(_TITLE)}|{_DESCRIPTION}|{re.escape(_BODY)}|{re.escape(url)})", output
+        )
+        self._url = url
+
+    def fill(self, page: GeneratedPage) -> str:
+        """The theme page for `page`."""
+        values = {
+            _TITLE: html.escape(page.title),
+            _DESCRIPTION: html.escape(page.description),
+            _BODY: page.body,
+            self._url: page.url,
+        }
+        return "".join(values.get(part, part) for part in self._parts)
+
+
+class MarketplaceConfig(Config):
+    """`plugins: - marketplace: {listings: listings, language: en, schema: site_src/schema/...}`."""
+
+    listings = options.Type(str, default="listings")
+    language = options.Choice(SITE_LANGUAGES, default="en")
+    schema = options.Optional(options.Type(str))
+
+
+class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
+    """Adds the partner, browse and facet pages, logos and exports to the MkDocs build."""
+
+    def __init__(self) -> None:
+        self.listings_dir: Path | None = None
+        # `marketplace build` has already validated; it hands the result over so that large
+        # folders are not validated once per site language.
+        self.preloaded: tuple[Catalog, list[LoadedListing]] | None = None
+        self.site: SiteInput | None = None
+        self.pages: list[GeneratedPage] = []
+        self._shells: dict[int, ShellTemplate] = {}
+        self._theme_pages: list[str] = []
+        self._logo_sources: dict[str, Path] = {}
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        config_dir = Path(config.config_file_path).parent
+        if self.listings_dir is None:
+            self.listings_dir = config_dir / self.config.listings
+        if self.preloaded is None:
+            try:
+                self.preloaded = load_listings(self.listings_dir)
+            except InvalidListings as error:
+                raise PluginError(
+                    "the listings are not valid:\n" + format_text(error.report.problems)
+                ) from None
+        catalog, loaded = self.preloaded
+        language = self.config.language
+        if config.site_url and language != SITE_LANGUAGES[0]:
+            suffix = f"{language}/"
+            if not config.site_url.endswith("/" + suffix):
+                config.site_url = config.site_url.rstrip("/") + "/" + suffix
+        dates = listing_dates([item.path for item in loaded])
+        logos = {}
+        self._logo_sources = {}
+        for item in loaded:
+            source = item.logo_path
+            if source is not None:
+                digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+                url = f"logos/{item.listing.slug}-{digest}{source.suffix.lower()}"
+                logos[item.listing.slug] = url
+                self._logo_sources[url] = source
+        self.site = SiteInput(
+            catalog=catalog,
+            listings=[item.listing for item in loaded],
+            language=language,
+            logos=logos,
+            published={item.listing.slug: dates[item.path].published for item in loaded},
+            updated={item.listing.slug: dates[item.path].updated for item in loaded},
+        )
+        self.pages = site_pages(self.site)
+        return config
+
+    def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
+        for depth in sorted({page.depth for page in self.pages}):
+            files.append(
+                File.generated(
+                    config,
+                    _shell_uri(depth),
+                    content=_SHELL_MARKDOWN,
+                    inclusion=InclusionLevel.NOT_IN_NAV,
+                )
+            )
+        if self.config.schema:
+            schema = Path(config.config_file_path).parent / self.config.schema
+            files.append(File.generated(config, "schema/listing.json", abs_src_path=str(schema)))
+        return files
+
+    def on_page_markdown(
+        self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files
+    ) -> str:
+        assert self.site is not None
+        for marker, render in _MARKERS.items():
+            if marker in markdown:
+                markdown = markdown.replace(marker, render(self.site, page.url.count("/")))
+        return markdown
+
+    def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
+        if page.file.src_uri == _shell_uri(page.url.count("/")):
+            self._shells[page.url.count("/")] = ShellTemplate(output, page.url)
+        else:
+            self._theme_pages.append(page.url)
+        return output
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        assert self.site is not None
+        site_dir = Path(config.site_dir)
+        shutil.rmtree(site_dir / _SHELL_DIR, ignore_errors=True)
+        for page in self.pages:
+            target = site_dir / page.url / "index.html"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(self._shells[page.depth].fill(page), encoding="utf-8")
+        for url, source in self._logo_sources.items():
+            (site_dir / url).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, site_dir / url)
+        site_url = config.site_url or "/"
+        self._write(site_dir / "directory.json", directory_json(self.site))
+        self._write(site_dir / "feed.xml", atom_feed(self.site, site_url, config.site_name))
+        if self.config.language == SITE_LANGUAGES[0]:
+            self._write(site_dir / "partners.json", partners_json(self.site, site_url))
+        self._write_sitemap(site_dir, site_url)
+
+    def _write_sitemap(self, site_dir: Path, site_url: str) -> None:
+        assert self.site is not None
+        urls = [url for url in self._theme_pages if not url.endswith(".html")]
+        urls += [page.url for page in self.pages]
+        dates = {f"partners/{slug}/": when for slug, when in self.site.updated.items()}
+        sitemap = sitemap_xml(site_url, urls, dates)
+        self._write(site_dir / "sitemap.xml", sitemap)
+        (site_dir / "sitemap.xml.gz").write_bytes(gzip.compress(sitemap.encode(), mtime=0))
+
+    @staticmethod
+    def _write(path: Path, text: str) -> None:
+        path.write_text(text, encoding="utf-8")
+
+    def on_serve(
+        self, server: LiveReloadServer, /, *, config: MkDocsConfig, builder: Any
+    ) -> LiveReloadServer:
+        # Editing a listing rebuilds the site like editing a page does.
+        if self.listings_dir is not None:
+            server.watch(str(self.listings_dir))
+        return server
