@@ -22,8 +22,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(config)
 
-    from consent_app import health, site
+    from consent_app import api_errors, health, search_api, site
 
+    api_errors.init_app(app)
+    search_api.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(search_api.bp)
     app.register_blueprint(site.bp)
     return app

@@ -39,6 +39,22 @@ def build(paths: BuildPaths) -> None:
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     build_site(paths, loaded)
+    build_search_index(paths, loaded)
+
+
+def search_index_root(instance_dir: Path) -> Path:
+    """Where the search index generations live in the instance folder."""
+    return instance_dir / "search"
+
+
+def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
+    """Index the listings for partner search, swapping the new index in atomically."""
+    from search.documents import partner_documents
+    from search.whoosh_engine import build_index
+
+    catalog, listings = loaded
+    documents = partner_documents(catalog, [item.listing for item in listings])
+    build_index(search_index_root(paths.instance_dir), documents)
 
 
 def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
@@ -77,8 +93,10 @@ def build_site(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -
 
 def inputs_newer_than(paths: BuildPaths) -> bool:
     """True when the site is missing or any listing or page changed since it was built."""
+    from search.whoosh_engine import current_index
+
     marker = paths.site_dir / "index.html"
-    if not marker.exists():
+    if not marker.exists() or current_index(search_index_root(paths.instance_dir)) is None:
         return True
     built = marker.stat().st_mtime
     sources = [config for config, _ in site_configs(paths)]

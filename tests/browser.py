@@ -38,7 +38,9 @@ CHROMIUM_FLAGS = (
 def start_chromium():  # type: ignore[no-untyped-def]
     """A selenium WebDriver for the system Chromium, or a pytest skip."""
     if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("Chromium and chromedriver are not installed (Debian: chromium chromium-driver)")
+        pytest.skip(
+            "Chromium and chromedriver are not installed (Debian: chromium chromium-driver)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -50,7 +52,7 @@ def start_chromium():  # type: ignore[no-untyped-def]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

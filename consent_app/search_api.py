@@ -1,0 +1,71 @@
+"""`GET /api/v1/search`: the partner search API over the index in the instance folder."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from consent_app.api_errors import ApiError
+from marketplace.build import search_index_root
+from search.engine import FILTER_FACETS, QueryError, SearchEngine, SearchQuery
+from search.whoosh_engine import WhooshSearch
+
+bp = Blueprint("search_api", __name__)
+
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def init_app(app: Flask) -> None:
+    """Open the search engine over `<instance>/search` (lazily, on the first query)."""
+    app.extensions["marketplace_search"] = WhooshSearch(search_index_root(Path(app.instance_path)))
+
+
+def _integer(name: str, default: int) -> int:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
+        raise ApiError(400, "validation_error", f"{name} must be a positive whole number", name)
+    return int(raw)
+
+
+def parse_query() -> SearchQuery:
+    """The SearchQuery the request asks for; ApiError 400 naming the parameter otherwise."""
+    filters = {facet: request.args[facet] for facet in FILTER_FACETS if request.args.get(facet)}
+    raw_da = request.args.get("delegated_admin", "")
+    if raw_da and raw_da.lower() not in _BOOLEANS:
+        raise ApiError(
+            400, "validation_error", "delegated_admin must be true or false", "delegated_admin"
+        )
+    try:
+        return SearchQuery(
+            text=request.args.get("q", "").strip(),
+            filters=filters,
+            delegated_admin=_BOOLEANS[raw_da.lower()] if raw_da else None,
+            language=request.args.get("lang", "en"),
+            page=_integer("page", 1),
+            per_page=_integer("per_page", 10),
+        )
+    except QueryError as error:
+        raise ApiError(400, "validation_error", str(error), error.field) from None
+
+
+@bp.get("/api/v1/search")
+def search() -> ResponseReturnValue:
+    """Ranked partners, facet counts and a spelling suggestion (SPEC §6)."""
+    query = parse_query()
+    engine: SearchEngine = current_app.extensions["marketplace_search"]
+    try:
+        result = engine.search(query)
+    except FileNotFoundError:
+        raise ApiError(
+            503, "search_unavailable", "The search index has not been built yet."
+        ) from None
+    body = asdict(result)
+    response = jsonify(body)
+    # The static site may be served from another origin (a CDN) than the API.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

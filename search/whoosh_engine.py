@@ -1,0 +1,421 @@
+"""The whoosh implementation of partner search: one schema, an atomic index build, queries.
+
+Performance notes (measured in benchmarks/search_latency.py):
+- Facet counts do not use whoosh's `groupedby`, which rebuilds facet lists on every search.
+  When a searcher opens, every facet value gets a bitset (a Python int, bit = docnum) of the
+  partners that have it; a query's matches become one bitset, and each count is one `&` and
+  `bit_count()`.
+- One searcher stays open and is reopened only when a new index has been swapped in.
+- Fuzzy matching runs on an unstemmed field: whoosh stems fuzzy terms first, so `secruity~`
+  would become `secruiti~` and never reach the stem `secur`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+from whoosh.analysis import Analyzer, LowercaseFilter, RegexTokenizer, StemmingAnalyzer
+from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.highlight import ContextFragmenter, HtmlFormatter
+from whoosh.lang import stopwords_for_language
+from whoosh.lang.snowball import RussianStemmer
+from whoosh.query import And, FuzzyTerm, Or, Query, Term
+from whoosh.searching import Searcher
+
+from marketplace.catalog import WORLDWIDE
+from search.documents import PartnerDocument
+from search.engine import FILTER_FACETS, Hit, SearchQuery, SearchResult
+
+LANGUAGES = ("en", "ru")
+MAX_WORDS = 32
+"""Words of a query beyond this are ignored: they cannot change the ranking much."""
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _russian_stem(word: str) -> str:
+    return str(RussianStemmer().stem(word.replace("ё", "е")))
+
+
+ANALYZERS: dict[str, Analyzer] = {
+    "en": StemmingAnalyzer(),
+    "ru": StemmingAnalyzer(stemfn=_russian_stem, stoplist=stopwords_for_language("ru")),
+}
+"""Per-language analysers: English and Russian stemming, each with its own stop words."""
+
+PLAIN = RegexTokenizer() | LowercaseFilter()
+"""Unstemmed words, for typo tolerance and "did you mean"."""
+
+FIELD_BOOSTS = {"name": 4.0, "summary": 2.0, "catalog": 1.5, "description": 1.0}
+"""Where a word matches says how much it counts: name > summary > catalog names > description."""
+
+HIGHLIGHTED = ("name", "summary", "description")
+
+
+def _schema() -> Schema:
+    fields: dict[str, Any] = {
+        "slug": ID(stored=True, unique=True),
+        "record": STORED(),  # url, names, summaries, facets, delegated_admin
+        "words": TEXT(analyzer=PLAIN),
+    }
+    for language in LANGUAGES:
+        for name in FIELD_BOOSTS:
+            stored = name in HIGHLIGHTED
+            fields[f"{name}_{language}"] = TEXT(analyzer=ANALYZERS[language], stored=stored)
+    return Schema(**fields)
+
+
+SCHEMA = _schema()
+"""The one index schema."""
+
+
+class _MarkFormatter(HtmlFormatter):  # type: ignore[misc]
+    """Escaped text with matches as bare <mark> elements (no classes: clients rebuild them)."""
+
+    template = "<mark>%(t)s</mark>"
+
+
+# --- building -----------------------------------------------------------------------------------
+
+
+def _fields(document: PartnerDocument) -> dict[str, Any]:
+    record = {
+        "url": document.url,
+        "name": document.name,
+        "summary": document.summary,
+        "facets": document.facets,
+        "delegated_admin": document.delegated_admin,
+    }
+    fields: dict[str, Any] = {"slug": document.slug, "record": record}
+    everything = [document.catalog_terms]
+    for language in LANGUAGES:
+        fields[f"name_{language}"] = document.name[language]
+        fields[f"summary_{language}"] = document.summary[language]
+        fields[f"description_{language}"] = document.description[language]
+        fields[f"catalog_{language}"] = document.catalog_terms
+        everything += [document.name[language], document.summary[language]]
+        everything.append(document.description[language])
+    fields["words"] = " ".join(everything)
+    return fields
+
+
+def build_index(index_root: Path, documents: Iterable[PartnerDocument]) -> Path:
+    """Write a new index under `index_root` and swap it in atomically; returns its folder.
+
+    The index is written into a fresh folder and only then made current by replacing the
+    `current` symlink (an atomic rename), so a searcher never sees a half-written index. The
+    previous index stays on disk for searchers still reading it; older ones are removed.
+    """
+    index_root.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix="building-", dir=index_root))
+    try:
+        created = whoosh_index.create_in(str(building), SCHEMA)
+        writer = created.writer(limitmb=256)
+        for document in documents:
+            writer.add_document(**_fields(document))
+        writer.commit()
+        created.close()
+        final = index_root / f"index-{time.time_ns()}"
+        building.rename(final)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    link = index_root / f"current-{os.getpid()}.tmp"
+    link.unlink(missing_ok=True)
+    link.symlink_to(final.name)
+    previous = current_index(index_root)
+    os.replace(link, index_root / "current")
+    for old in index_root.glob("index-*"):
+        if old not in (final, previous):
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in index_root.glob("building-*"):
+        if stale.stat().st_mtime < time.time() - 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def current_index(index_root: Path) -> Path | None:
+    """The folder of the index now in use, or None when none has been built."""
+    link = index_root / "current"
+    try:
+        return index_root / os.readlink(link)
+    except OSError:
+        return None
+
+
+# --- searching ----------------------------------------------------------------------------------
+
+_BYTE_BITS = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
+
+
+def _bitset(docnums: Iterable[int], size: int) -> int:
+    flags = bytearray((size + 7) // 8)
+    for docnum in docnums:
+        flags[docnum >> 3] |= 1 << (docnum & 7)
+    return int.from_bytes(flags, "little")
+
+
+def _docnums(bits: int, size: int) -> list[int]:
+    out: list[int] = []
+    for position, byte in enumerate(bits.to_bytes((size + 7) // 8, "little")):
+        if byte:
+            base = position * 8
+            out.extend(base + bit for bit in _BYTE_BITS[byte])
+    return out
+
+
+@dataclass
+class _OpenIndex:
+    """A searcher and the in-memory facet bitsets of one index generation."""
+
+    folder: Path
+    searcher: Searcher
+    size: int  # docnums are below this
+    records: dict[int, dict[str, Any]]
+    facet_bits: dict[str, dict[str, int]]  # facet -> value -> bitset
+    da_bits: int
+    all_bits: int
+    by_name: list[int]  # docnums sorted by English name, for text-less browsing
+    by_name_ru: list[int]
+    vocabulary: Any  # a spelling corrector over the unstemmed words
+
+    @classmethod
+    def open(cls, folder: Path) -> _OpenIndex:
+        searcher = whoosh_index.open_dir(str(folder)).searcher()
+        reader = searcher.reader()
+        size = reader.doc_count_all()
+        records: dict[int, dict[str, Any]] = {}
+        members: dict[str, dict[str, list[int]]] = {facet: {} for facet in FILTER_FACETS}
+        for docnum, stored in reader.iter_docs():
+            record = stored["record"]
+            record["slug"] = stored["slug"]
+            records[docnum] = record
+            for facet in FILTER_FACETS:
+                for value in record["facets"].get(facet, []):
+                    members[facet].setdefault(value, []).append(docnum)
+        facet_bits = {
+            facet: {value: _bitset(docs, size) for value, docs in values.items()}
+            for facet, values in members.items()
+        }
+        da = _bitset((d for d, record in records.items() if record["delegated_admin"]), size)
+
+        def name_order(language: str) -> list[int]:
+            return sorted(records, key=lambda d: records[d]["name"][language].casefold())
+
+        return cls(
+            folder=folder,
+            searcher=searcher,
+            size=size,
+            records=records,
+            facet_bits=facet_bits,
+            da_bits=da,
+            all_bits=_bitset(records, size),
+            by_name=name_order("en"),
+            by_name_ru=name_order("ru"),
+            vocabulary=searcher.corrector("words"),
+        )
+
+    def close(self) -> None:
+        self.searcher.close()
+
+
+class WhooshSearch:
+    """Partner search over the current whoosh index under `index_root`.
+
+    Thread-safe for readers: one searcher is shared (whoosh searchers are safe to read from
+    several threads) and replaced under a lock when a new index generation appears.
+    """
+
+    def __init__(self, index_root: Path) -> None:
+        self.index_root = index_root
+        self._lock = threading.Lock()
+        self._open: _OpenIndex | None = None
+
+    def _current(self) -> _OpenIndex:
+        folder = current_index(self.index_root)
+        if folder is None:
+            raise FileNotFoundError(f"no search index in {self.index_root}; run marketplace build")
+        opened = self._open
+        if opened is not None and opened.folder == folder:
+            return opened
+        with self._lock:
+            if self._open is None or self._open.folder != folder:
+                previous, self._open = self._open, _OpenIndex.open(folder)
+                if previous is not None:
+                    previous.close()
+            return self._open
+
+    def close(self) -> None:
+        """Close the open searcher."""
+        with self._lock:
+            if self._open is not None:
+                self._open.close()
+                self._open = None
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Answer one query (see `search.engine.SearchQuery`)."""
+        opened = self._current()
+        words = [word.casefold() for word in _WORD.findall(query.text)][:MAX_WORDS]
+        text_query, matched, suggestion = self._match(opened, words, query.language)
+        allowed = self._allowed(opened, query.filters, query.delegated_admin)
+        selected = matched & allowed
+        total = selected.bit_count()
+        facets = self._counts(opened, matched, query)
+        start = (query.page - 1) * query.per_page
+        if text_query is None:
+            order = opened.by_name_ru if query.language == "ru" else opened.by_name
+            page = [d for d in order if selected >> d & 1][start : start + query.per_page]
+            hits = [self._hit(opened, d, query.language, 0.0, {}) for d in page]
+        else:
+            hits = self._ranked(opened, text_query, selected, query, start)
+        return SearchResult(total=total, hits=hits, facets=facets, suggestion=suggestion)
+
+    # The query: every word must match somewhere (in any language's field); if that finds
+    # nothing, any word may match; if that finds nothing, words may be misspelled.
+    def _match(
+        self, opened: _OpenIndex, words: Sequence[str], language: str
+    ) -> tuple[Query | None, int, str | None]:
+        per_word = [q for q in (self._word_query(word, language) for word in words) if q]
+        if not per_word:
+            return None, opened.all_bits, None
+        suggestion = self._suggestion(opened, words)
+        attempts: list[Query] = [And(per_word)]
+        if len(per_word) > 1:
+            attempts.append(Or(per_word))
+        fuzzy = [self._word_query(word, language, fuzzy=True) for word in words]
+        attempts.append(Or([q for q in fuzzy if q]))
+        for attempt in attempts:
+            docs = _bitset(opened.searcher.docs_for_query(attempt), opened.size)
+            if docs:
+                return attempt, docs, suggestion
+        return attempts[0], 0, suggestion
+
+    @staticmethod
+    def _word_query(word: str, language: str, fuzzy: bool = False) -> Query | None:
+        alternatives: list[Query] = []
+        for lang in LANGUAGES:
+            stems = [token.text for token in ANALYZERS[lang](word)]
+            if not stems and lang == "en" and not _is_cyrillic(word):
+                return None  # an English stop word ("our", "the"): it says nothing
+            # A small lift for the fields of the language the customer reads.
+            lift = 1.25 if lang == language else 1.0
+            for field, boost in FIELD_BOOSTS.items():
+                alternatives += [
+                    Term(f"{field}_{lang}", stem, boost=boost * lift) for stem in stems
+                ]
+        if not alternatives:
+            return None
+        if fuzzy and len(word) >= 4:
+            distance = 1 if len(word) < 7 else 2
+            alternatives.append(FuzzyTerm("words", word, maxdist=distance, prefixlength=1))
+        return Or(alternatives)
+
+    @staticmethod
+    def _suggestion(opened: _OpenIndex, words: Sequence[str]) -> str | None:
+        """The query with each word the index does not know (not even by its stem) replaced
+        by the nearest word it does know; None when every word is known."""
+        reader = opened.searcher.reader()
+
+        def known(word: str) -> bool:
+            if reader.doc_frequency("words", word):
+                return True
+            return any(
+                reader.doc_frequency(f"{field}_{lang}", token.text)
+                for lang in LANGUAGES
+                for token in ANALYZERS[lang](word)
+                for field in FIELD_BOOSTS
+            )
+
+        corrected = []
+        for word in words:
+            if len(word) < 4 or known(word):
+                corrected.append(word)
+                continue
+            found = opened.vocabulary.suggest(word, limit=1, maxdist=2, prefix=1)
+            corrected.append(found[0] if found else word)
+        return " ".join(corrected) if corrected != list(words) else None
+
+    @staticmethod
+    def _allowed(opened: _OpenIndex, filters: dict[str, str], delegated_admin: bool | None) -> int:
+        """The partners that pass the filters. A partner serving worldwide serves any region."""
+        allowed = opened.all_bits
+        for facet, value in filters.items():
+            bits = opened.facet_bits[facet].get(value, 0)
+            if facet == "region":
+                bits |= opened.facet_bits["region"].get(WORLDWIDE, 0)
+            allowed &= bits
+        if delegated_admin is not None:
+            allowed &= opened.da_bits if delegated_admin else ~opened.da_bits
+        return allowed
+
+    def _counts(
+        self, opened: _OpenIndex, matched: int, query: SearchQuery
+    ) -> dict[str, dict[str, int]]:
+        """Counts per facet value for this query with all filters applied; a value's count is
+        the total the same query would have with that value as its filter instead."""
+        counts: dict[str, dict[str, int]] = {}
+        for facet in FILTER_FACETS:
+            others = {name: value for name, value in query.filters.items() if name != facet}
+            base = matched & self._allowed(opened, others, query.delegated_admin)
+            everywhere = opened.facet_bits[facet].get(WORLDWIDE, 0) if facet == "region" else 0
+            values = {}
+            for value, bits in opened.facet_bits[facet].items():
+                count = (base & (bits | everywhere)).bit_count()
+                if count:
+                    values[value] = count
+            counts[facet] = dict(sorted(values.items(), key=lambda item: (-item[1], item[0])))
+        base = matched & self._allowed(opened, query.filters, None)
+        counts["delegated_admin"] = {
+            "true": (base & opened.da_bits).bit_count(),
+            "false": (base & ~opened.da_bits).bit_count(),
+        }
+        return counts
+
+    def _ranked(
+        self, opened: _OpenIndex, text_query: Query, selected: int, query: SearchQuery, start: int
+    ) -> list[Hit]:
+        if not selected:
+            return []
+        wanted = start + query.per_page
+        docs = None if selected == opened.all_bits else set(_docnums(selected, opened.size))
+        results = opened.searcher.search(text_query, limit=wanted, filter=docs)
+        results.fragmenter = ContextFragmenter(maxchars=160, surround=50)
+        results.formatter = _MarkFormatter()
+        hits = []
+        for hit in results[start:wanted]:
+            highlights = {}
+            for field in HIGHLIGHTED:
+                fragment = hit.highlights(f"{field}_{query.language}", top=2)
+                if fragment:
+                    highlights[field] = fragment
+            score = float(hit.score or 0.0)
+            hits.append(self._hit(opened, hit.docnum, query.language, score, highlights))
+        return hits
+
+    @staticmethod
+    def _hit(
+        opened: _OpenIndex, docnum: int, language: str, score: float, highlights: dict[str, str]
+    ) -> Hit:
+        record = opened.records[docnum]
+        return Hit(
+            slug=record["slug"],
+            name=record["name"][language],
+            summary=record["summary"][language],
+            url="/" + ("" if language == LANGUAGES[0] else f"{language}/") + record["url"],
+            score=round(score, 4),
+            highlights=highlights,
+        )
+
+
+def _is_cyrillic(word: str) -> bool:
+    return any("\u0400" <= char <= "\u04ff" for char in word)
