@@ -87,7 +87,7 @@ def test_facet_counts_equal_the_totals_of_the_filtered_queries(engine: WhooshSea
 
 
 def test_worldwide_partners_serve_every_region(engine: WhooshSearch) -> None:
-    catalog, loaded = load_listings(EXAMPLE_LISTINGS)
+    _, loaded = load_listings(EXAMPLE_LISTINGS)
     worldwide = {i.listing.slug for i in loaded if "worldwide" in i.listing.regions}
     assert worldwide, "the examples include a worldwide partner"
     slugs = {h.slug for h in engine.search(SearchQuery(filters={"region": "NZ"}, per_page=50)).hits}
