@@ -24,15 +24,24 @@ from search.whoosh_engine import WhooshSearch, build_index
 
 QUERIES = {
     "plain": ["migration", "Teams", "security", "training", "dashboards", "hospital", "mail"],
-    "words": ["migrate our mailboxes", "Teams training for staff", "device management kiosk",
-              "licensing advice for nonprofits", "identity security banks"],
+    "words": [
+        "migrate our mailboxes",
+        "Teams training for staff",
+        "device management kiosk",
+        "licensing advice for nonprofits",
+        "identity security banks",
+    ],
     "russian": ["обучение сотрудников", "миграция почты", "защита от угроз", "партнёры"],
     "typo": ["migraton", "secruity", "trainig", "dashbords", "licencing"],
     "filtered": ["migration", "Teams", ""],
     "browse": [""],
 }
-FILTERS = [{"service": "teams"}, {"region": "DE"}, {"program": "cloud-essentials"},
-           {"service": "exchange-online", "region": "US"}]
+FILTERS = [
+    {"service": "teams"},
+    {"region": "DE"},
+    {"program": "cloud-essentials"},
+    {"service": "exchange-online", "region": "US"},
+]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -57,18 +66,25 @@ def run(count: int, rounds: int = 300) -> None:
             text = rng.choice(QUERIES[kind])
             filters = rng.choice(FILTERS) if kind in ("filtered", "browse") else {}
             language = "ru" if kind == "russian" else "en"
-            query = SearchQuery(text=text, filters=filters, language=language, page=rng.choice([1, 1, 2]))
+            query = SearchQuery(
+                text=text, filters=filters, language=language, page=rng.choice([1, 1, 2])
+            )
             started = time.perf_counter()
             engine.search(query)
             timings[kind].append((time.perf_counter() - started) * 1000)
         engine.close()
     every = [t for values in timings.values() for t in values]
-    print(f"{count} listings: index build {build_seconds:.1f} s; {len(every)} queries with facet counts:")
+    print(
+        f"{count} listings: index build {build_seconds:.1f} s; "
+        f"{len(every)} queries with facet counts:"
+    )
     print(f"  {'kind':<9} {'n':>4} {'median ms':>10} {'p95 ms':>8}")
     for kind, values in [*timings.items(), ("all", every)]:
         if values:
-            print(f"  {kind:<9} {len(values):>4} {statistics.median(values):>10.1f} "
-                  f"{percentile(values, 0.95):>8.1f}")
+            print(
+                f"  {kind:<9} {len(values):>4} {statistics.median(values):>10.1f} "
+                f"{percentile(values, 0.95):>8.1f}"
+            )
 
 
 if __name__ == "__main__":

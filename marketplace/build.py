@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,14 +33,36 @@ class BuildFailed(Exception):
         self.report = report
 
 
-def build(paths: BuildPaths) -> None:
-    """Validate the listings and, only if they are all valid, build the site."""
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did and how long each step took (seconds)."""
+
+    listings: int
+    validate_seconds: float
+    site_seconds: float
+    index_seconds: float
+
+    def describe(self) -> str:
+        """One line for the operator."""
+        return (
+            f"{self.listings} listings: validated in {self.validate_seconds:.1f} s, site in "
+            f"{self.site_seconds:.1f} s, search index in {self.index_seconds:.1f} s"
+        )
+
+
+def build(paths: BuildPaths) -> BuildReport:
+    """Validate the listings and, only if they are all valid, build the site and index."""
+    started = time.perf_counter()
     try:
         loaded = load_listings(paths.listings_dir)
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
+    validated = time.perf_counter()
     build_site(paths, loaded)
+    built = time.perf_counter()
     build_search_index(paths, loaded)
+    indexed = time.perf_counter()
+    return BuildReport(len(loaded[1]), validated - started, built - validated, indexed - built)
 
 
 def search_index_root(instance_dir: Path) -> Path:

@@ -99,11 +99,12 @@ site_dir_option = click.option(
 
 def _build_or_exit(paths: BuildPaths) -> None:
     try:
-        build(paths)
+        report = build(paths)
     except BuildFailed as failure:
         report_problems(failure.report, "text")
         click.echo("Build stopped: fix the listings above first.", err=True)
         sys.exit(1)
+    click.echo(report.describe(), err=True)
 
 
 @main.command("build")
@@ -114,7 +115,7 @@ def build_command(listings_dir: Path, site_dir: Path, instance: Path) -> None:
     """Validate the listings, then write the static site and the search index."""
     paths = BuildPaths(listings_dir, site_dir, instance)
     _build_or_exit(paths)
-    click.echo(f"Site written to {site_dir}/", err=True)
+    click.echo(f"Site written to {site_dir}/, search index to {instance}/search/", err=True)
 
 
 @main.command()
