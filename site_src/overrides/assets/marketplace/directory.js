@@ -9,12 +9,7 @@
   if (!root) return;
   var texts = root.dataset;
 
-  function element(tag, attributes, text) {
-    var node = document.createElement(tag);
-    Object.keys(attributes || {}).forEach(function (key) { node.setAttribute(key, attributes[key]); });
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  var element = window.marketplaceElement;
 
   function render(data) {
     var params = new URLSearchParams(window.location.search);

@@ -1,5 +1,6 @@
 /* The search page: asks the Marketplace's /api/v1/search and shows ranked partners with
-   highlighted snippets. The query lives in the address (?q=…&page=…). When the API cannot be
+   highlighted snippets. The query lives in the address (?query=…&page=…;
+   not ?q=, which Material's own page search claims). When the API cannot be
    reached (a static copy of the site, the server down) the page says so plainly.
    Highlights arrive as escaped text with <mark> tags; they are rebuilt as DOM nodes with
    textContent, never assigned as HTML. */
@@ -9,12 +10,7 @@
   if (!root) return;
   var texts = root.dataset;
 
-  function element(tag, attributes, text) {
-    var node = document.createElement(tag);
-    Object.keys(attributes || {}).forEach(function (key) { node.setAttribute(key, attributes[key]); });
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  var element = window.marketplaceElement;
 
   function unescapeText(escaped) {
     var holder = document.createElement("textarea");
@@ -47,7 +43,7 @@
     status.replaceChildren(element("p", {"class": "mp-count"}, data.total ? texts.count.replace("{count}", data.total) : texts.none));
     if (data.suggestion) {
       var hint = element("p", {}, texts.suggest + ": ");
-      var link = element("a", {"href": "?q=" + encodeURIComponent(data.suggestion)}, data.suggestion);
+      var link = element("a", {"href": "?query=" + encodeURIComponent(data.suggestion)}, data.suggestion);
       hint.appendChild(link);
       status.appendChild(hint);
     }
@@ -60,8 +56,8 @@
     }));
     pager.replaceChildren();
     var pages = Math.ceil(data.total / 10);
-    if (page > 1) pager.appendChild(element("a", {"href": "?q=" + encodeURIComponent(query) + "&page=" + (page - 1), "rel": "prev"}, texts.prev));
-    if (page < pages) pager.appendChild(element("a", {"href": "?q=" + encodeURIComponent(query) + "&page=" + (page + 1), "rel": "next"}, texts.next));
+    if (page > 1) pager.appendChild(element("a", {"href": "?query=" + encodeURIComponent(query) + "&page=" + (page - 1), "rel": "prev"}, texts.prev));
+    if (page < pages) pager.appendChild(element("a", {"href": "?query=" + encodeURIComponent(query) + "&page=" + (page + 1), "rel": "next"}, texts.next));
   }
 
   function offline() {
@@ -88,12 +84,12 @@
   }
 
   var params = new URLSearchParams(window.location.search);
-  input.value = params.get("q") || "";
+  input.value = params.get("query") || "";
   var page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var query = input.value.trim();
-    window.history.pushState(null, "", "?q=" + encodeURIComponent(query));
+    window.history.pushState(null, "", "?query=" + encodeURIComponent(query));
     run(query, 1);
   });
   run(input.value.trim(), page);

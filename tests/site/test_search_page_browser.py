@@ -1,0 +1,76 @@
+"""The search page in headless Chromium, against the real app and index, and without a backend."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from consent_app import create_app
+from marketplace.build import search_index_root
+from marketplace.validate import load_listings
+from search.documents import partner_documents
+from search.whoosh_engine import build_index
+from tests.browser import start_chromium, static_server
+from tests.conftest import EXAMPLE_LISTINGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    driver = start_chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def app_url(built_site: Path, tmp_path: Path) -> Iterator[str]:
+    catalog, loaded = load_listings(EXAMPLE_LISTINGS)
+    instance = tmp_path / "instance"
+    build_index(search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded]))
+    app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+
+
+def test_search_page_shows_ranked_highlighted_partners(app_url: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(app_url + "search/?query=staff%20training")
+    wait = WebDriverWait(browser, 10)
+    wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-search li.mp-card"))
+    first = browser.find_element(By.CSS_SELECTOR, "#mp-search li.mp-card a")
+    assert first.get_attribute("href").endswith("/partners/taiga-cloud/")
+    marks = browser.find_elements(By.CSS_SELECTOR, "#mp-search li.mp-card mark")
+    assert any(mark.text.lower() == "training" for mark in marks)
+
+    browser.get(app_url + "ru/search/?query=обучение")
+    wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-search li.mp-card"))
+    link = browser.find_element(By.CSS_SELECTOR, "#mp-search li.mp-card a")
+    assert "/ru/partners/" in link.get_attribute("href")
+
+
+def test_search_page_says_plainly_when_the_backend_is_missing(built_site: Path, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with static_server(built_site) as base:
+        browser.get(base + "search/?query=migration")
+        WebDriverWait(browser, 10).until(
+            lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-search .mp-notice")
+        )
+        notice = browser.find_element(By.CSS_SELECTOR, "#mp-search .mp-notice").text
+        assert "not reachable" in notice
