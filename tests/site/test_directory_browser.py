@@ -9,19 +9,10 @@ from typing import Any
 import pytest
 
 from marketplace.validate import load_listings
-from tests.browser import start_chromium, static_server
+from tests.browser import static_server
 from tests.conftest import EXAMPLE_LISTINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = start_chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def expected_count(service: str, region: str) -> int:

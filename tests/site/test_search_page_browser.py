@@ -15,19 +15,10 @@ from marketplace.build import search_index_root
 from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
-from tests.browser import start_chromium, static_server
+from tests.browser import static_server
 from tests.conftest import EXAMPLE_LISTINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = start_chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
