@@ -100,12 +100,26 @@ class Catalog:
         return entries[key].name.in_language(language)
 
 
-FACET_ATTRIBUTES = {
-    "service": "services",
-    "program": "programs",
-    "capability": "capabilities",
-    "industry": "industries",
-}
+@dataclass(frozen=True)
+class Facet:
+    """A dimension partners are browsed, filtered and counted by."""
+
+    name: str  # singular, as in the search API: "service"
+    segment: str  # plural: the Listing attribute, the site's URL segment (and Catalog attribute)
+    in_catalog: bool  # values come from the catalog file (else ISO codes)
+
+
+FACETS: tuple[Facet, ...] = (
+    Facet("service", "services", in_catalog=True),
+    Facet("capability", "capabilities", in_catalog=True),
+    Facet("industry", "industries", in_catalog=True),
+    Facet("region", "regions", in_catalog=False),
+    Facet("language", "languages", in_catalog=False),
+    Facet("program", "programs", in_catalog=True),
+)
+"""Every facet, in the order the site and the search API show them."""
+
+FACET_ATTRIBUTES = {facet.name: facet.segment for facet in FACETS if facet.in_catalog}
 """Catalog facets by singular name (as in the search API) and their `Catalog` attribute."""
 
 

@@ -30,6 +30,7 @@ from marketplace.catalog import (
     FACET_ATTRIBUTES,
     WORLDWIDE,
     Catalog,
+    Facet,
     TranslationLanguage,
     country_codes,
     language_codes,
@@ -371,3 +372,9 @@ class Listing(_Strict):
             translation.summary or self.summary,
             translation.description or self.description,
         )
+
+
+def facet_values(listing: Listing, facet: Facet) -> list[str]:
+    """The values a listing has for a facet."""
+    values: list[str] = getattr(listing, facet.segment)
+    return values

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from marketplace.catalog import SITE_LANGUAGES, Catalog
-from marketplace.model import Listing
-from marketplace.site.pages import FACETS, facet_values, partner_url
+from marketplace.catalog import FACETS, SITE_LANGUAGES, Catalog
+from marketplace.model import Listing, facet_values
+from marketplace.site.pages import partner_url
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def partner_document(catalog: Catalog, listing: Listing) -> PartnerDocument:
     texts = {language: listing.text(language) for language in SITE_LANGUAGES}
     names: list[str] = []
     for facet in FACETS:
-        if facet.name in ("service", "capability", "industry", "program"):
+        if facet.in_catalog:
             for value in facet_values(listing, facet):
                 names.extend(catalog.name(facet.name, value, lang) for lang in SITE_LANGUAGES)
     return PartnerDocument(

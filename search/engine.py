@@ -5,16 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from marketplace.catalog import SITE_LANGUAGES
+from marketplace.catalog import FACETS, SITE_LANGUAGES
 
-FILTER_FACETS: tuple[str, ...] = (
-    "service",
-    "capability",
-    "industry",
-    "region",
-    "language",
-    "program",
-)
+FILTER_FACETS: tuple[str, ...] = tuple(facet.name for facet in FACETS)
 """Facets a query can filter on and the answer counts (plus `delegated_admin`)."""
 
 MAX_QUERY_LENGTH = 500

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from marketplace.catalog import WORLDWIDE
+from marketplace.catalog import FACETS, WORLDWIDE
+from marketplace.model import facet_values
 from marketplace.site.i18n import words
-from marketplace.site.pages import FACETS, SiteInput, facet_counts, facet_values, partner_url
+from marketplace.site.pages import SiteInput, facet_counts, partner_url
 
 PARTNERS_JSON_VERSION = 1
 """Bumped when a field of partners.json changes meaning or disappears (additions keep it)."""

@@ -15,8 +15,8 @@ from functools import cache
 
 import jinja2
 
-from marketplace.catalog import WORLDWIDE, Catalog
-from marketplace.model import Listing
+from marketplace.catalog import FACETS, WORLDWIDE, Catalog, Facet
+from marketplace.model import Listing, facet_values
 from marketplace.site.i18n import words
 from marketplace.site.markdown import render_partner_markdown
 
@@ -24,30 +24,6 @@ PER_PAGE = 50
 """Partners per browse page."""
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Facet:
-    """A dimension partners are browsed and filtered by."""
-
-    name: str  # singular, as in the search API: "service"
-    segment: str  # plural, the URL segment and the Listing attribute: "services"
-
-
-FACETS: tuple[Facet, ...] = (
-    Facet("service", "services"),
-    Facet("capability", "capabilities"),
-    Facet("industry", "industries"),
-    Facet("region", "regions"),
-    Facet("language", "languages"),
-    Facet("program", "programs"),
-)
-
-
-def facet_values(listing: Listing, facet: Facet) -> list[str]:
-    """The values a listing has for a facet."""
-    values: list[str] = getattr(listing, facet.segment)
-    return values
 
 
 def value_url(facet: Facet, value: str) -> str:
@@ -146,7 +122,7 @@ def _value_name(site: SiteInput, facet: Facet, value: str) -> str:
 
 
 def _value_description(site: SiteInput, facet: Facet, value: str) -> str | None:
-    if facet.name in ("region", "language"):
+    if not facet.in_catalog:
         return words(site.language)["worldwide_note"] if value == WORLDWIDE else None
     entries = getattr(site.catalog, facet.segment)
     described = entries[value].description
@@ -198,7 +174,7 @@ def facet_counts(site: SiteInput, facet: Facet) -> list[tuple[str, str, int]]:
     saying so); regions and languages list only the values some partner has.
     """
     counts: dict[str, int] = {}
-    if facet.name not in ("region", "language"):
+    if facet.in_catalog:
         counts = dict.fromkeys(getattr(site.catalog, facet.segment), 0)
     for listing in site.listings:
         for value in facet_values(listing, facet):
@@ -207,14 +183,17 @@ def facet_counts(site: SiteInput, facet: Facet) -> list[tuple[str, str, int]]:
     return sorted(named, key=lambda item: (item[0] != WORLDWIDE, item[1].casefold()))
 
 
-def facet_index_page(site: SiteInput, facet: Facet) -> GeneratedPage:
-    """The list of a facet's values with their partner counts (`/services/`)."""
+def facet_index_page(
+    site: SiteInput, facet: Facet, counts: list[tuple[str, str, int]]
+) -> GeneratedPage:
+    """The list of a facet's values with their partner counts (`/services/`); `counts` is
+    `facet_counts(site, facet)`."""
     label = _facet_label(site, facet)
     url = f"{facet.segment}/"
     body = (
         _templates()
         .get_template("facet_index.html")
-        .render(**_common(site, 1), title=label, facet=facet, values=facet_counts(site, facet))
+        .render(**_common(site, 1), title=label, facet=facet, values=counts)
     )
     return GeneratedPage(url, label, words(site.language)["browse_by"].format(facet=label), body)
 
@@ -224,12 +203,13 @@ def site_pages(site: SiteInput) -> list[GeneratedPage]:
     ordered = _sorted_by_name(site.listings, site.language)
     pages = [partner_page(site, listing) for listing in ordered]
     for facet in FACETS:
-        pages.append(facet_index_page(site, facet))
+        counts = facet_counts(site, facet)
+        pages.append(facet_index_page(site, facet, counts))
         members: dict[str, list[Listing]] = {}
         for listing in ordered:
             for value in facet_values(listing, facet):
                 members.setdefault(value, []).append(listing)
-        for value, _name, _count in facet_counts(site, facet):
+        for value, _name, _count in counts:
             pages.extend(browse_pages(site, facet, value, members.get(value, [])))
     return pages
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from marketplace.catalog import SITE_LANGUAGES
-from marketplace.site.pages import PER_PAGE, SiteInput, browse_pages, partner_page, FACETS
+from marketplace.catalog import FACETS
+from marketplace.site.pages import PER_PAGE, SiteInput, browse_pages, partner_page
 from marketplace.validate import load_listings
 from tests.conftest import EXAMPLE_LISTINGS, PROJECT_ROOT
 
