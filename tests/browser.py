@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import socketserver
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,10 +58,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def static_server(folder: Path) -> Iterator[str]:
-    """Serve `folder` over HTTP on loopback; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def running(server: socketserver.TCPServer) -> Iterator[str]:
+    """Run an HTTP server (stdlib or werkzeug) in a thread; yields its base URL."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -68,3 +67,9 @@ def static_server(folder: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def static_server(folder: Path) -> AbstractContextManager[str]:
+    """Serve `folder` over HTTP on loopback, like a static host; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    return running(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler))

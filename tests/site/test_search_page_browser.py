@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from marketplace.build import search_index_root
 from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
-from tests.browser import static_server
+from tests.browser import running, static_server
 from tests.conftest import EXAMPLE_LISTINGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -27,13 +26,8 @@ def app_url(built_site: Path, tmp_path: Path) -> Iterator[str]:
     instance = tmp_path / "instance"
     build_index(search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded]))
     app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/"
-    finally:
-        server.shutdown()
+    with running(make_server("127.0.0.1", 0, app, threaded=True)) as url:
+        yield url
 
 
 def test_search_page_shows_ranked_highlighted_partners(app_url: str, browser: Any) -> None:
