@@ -2,31 +2,109 @@
 
 from __future__ import annotations
 
+import fcntl
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_wtf import CSRFProtect
 
+from consent_app.backend import EXTENSION, Backend
+from consent_app.db import Database, current_revision, head_revision, upgrade
 from consent_app.instance import ensure_instance, secret_key
+from consent_app.settings import load_settings
+
+csrf = CSRFProtect()
+
+SESSION_HOURS = 8
+"""A customer's sign-in lasts this long at most."""
+
+
+class DatabaseNotReady(RuntimeError):
+    """The database schema is older than the code; the message says what to run."""
+
+
+def prepare_database(database: Database, instance_dir: Path) -> None:
+    """Bring an embedded SQLite database up to date; check that any other one is.
+
+    SQLite lives in the instance folder, so it is migrated on start (under a file lock, so
+    several workers starting together migrate once). A server database is migrated only by
+    `marketplace db upgrade`, a deliberate step an operator takes before starting new code.
+    """
+    head = head_revision()
+    if database.is_sqlite:
+        with open(instance_dir / "migrate.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if current_revision(database) != head:
+                upgrade(database)
+        return
+    found = current_revision(database)
+    if found != head:
+        raise DatabaseNotReady(
+            f"the database is at revision {found or 'none (empty)'}, this code needs {head}: "
+            "run `marketplace db upgrade` first"
+        )
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create the app; settings come from `test_config`, else from the environment."""
+    """Create the app; settings come from `test_config`, else from the environment.
+
+    `test_config` may hold `INSTANCE_DIR`, `LISTINGS_DIR`, `SITE_DIR`, any Flask setting, and
+    any `MARKETPLACE_*` setting of `consent_app.settings` (which otherwise comes from the
+    environment).
+    """
     config = dict(test_config or {})
     instance_dir = Path(config.pop("INSTANCE_DIR", None) or "instance").absolute()
+    listings_dir = Path(config.pop("LISTINGS_DIR", None) or "listings").absolute()
     ensure_instance(instance_dir)
-    app = Flask(__name__, instance_path=str(instance_dir))
+    overrides = {
+        key.removeprefix("MARKETPLACE_"): config.pop(key)
+        for key in list(config)
+        if key.startswith("MARKETPLACE_")
+    }
+    settings = load_settings(instance_dir, listings_dir, overrides)
+    app = Flask(__name__, instance_path=str(instance_dir), static_url_path="/_consent/static")
     app.config.from_mapping(
         SECRET_KEY=secret_key(instance_dir),
         SITE_DIR=str(Path("site").absolute()),
+        SESSION_COOKIE_NAME="mp_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        # A customer may read an invitation for a while before deciding.
+        WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
+        MAX_CONTENT_LENGTH=256 * 1024,
     )
     app.config.from_mapping(config)
 
-    from consent_app import api_errors, health, search_api, site
+    found = Backend.open(settings)
+    prepare_database(found.database, instance_dir)
+    app.extensions[EXTENSION] = found
 
+    from consent_app import (
+        account,
+        api_errors,
+        health,
+        i18n,
+        invitation_pages,
+        pages,
+        partner_api,
+        search_api,
+        site,
+    )
+
+    csrf.init_app(app)
+    i18n.init_app(app)
     api_errors.init_app(app)
+    pages.init_app(app)
     search_api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(search_api.bp)
+    app.register_blueprint(partner_api.bp)
+    csrf.exempt(partner_api.bp)  # a bearer key, not a cookie, authenticates the partner API
+    app.register_blueprint(invitation_pages.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(site.bp)
     return app

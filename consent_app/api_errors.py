@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from consent_app.errors import Refused
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -41,7 +43,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.code, error.message, error.field)
+        response = error_response(error.status, error.code, error.message, error.field)
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="partner API"'
+        return response
+
+    @app.errorhandler(Refused)
+    def refused(error: Refused) -> Response:
+        return api_error(ApiError(error.status, error.code, error.message, error.field))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response | HTTPException:
@@ -55,4 +64,6 @@ def init_app(app: Flask) -> None:
         app.logger.exception("unhandled error on %s", request.path)
         if request.path.startswith("/api/"):
             return error_response(500, "internal_error", "Something went wrong on our side.")
-        return "Internal server error", 500
+        from consent_app.pages import words_page
+
+        return words_page("error", 500)

@@ -1,0 +1,266 @@
+"""Customer sign-in by e-mailed link and the customer page (SPEC §5).
+
+The signed-in customer is kept in the session as (tenant id, admin address, time); every
+request checks that the address is still one of the tenant's verified admins.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from consent_app.accounts import claim_sign_in, history, request_sign_in, sign_in_link
+from consent_app.audit import Actor, chain_for, receipt
+from consent_app.backend import backend
+from consent_app.consent import (
+    Conflict,
+    active_delegated_admin,
+    active_partner_of_record,
+    eligible_partners_of_record,
+    end_delegated_admin,
+    set_partner_of_record,
+)
+from consent_app.errors import Refused
+from consent_app.forms import (
+    ConfirmForm,
+    PartnerOfRecordForm,
+    RevokeDelegatedAdminForm,
+    SignInForm,
+)
+from consent_app.i18n import WORDS, language, translate
+from consent_app.models import AuditEvent, Tenant, TenantAdmin
+from consent_app.pages import message_page, refusal_text, words_page
+
+bp = Blueprint("account", __name__)
+
+SESSION_KEY = "customer"
+SESSION_SECONDS = 8 * 3600
+
+
+def _signed_in() -> tuple[Tenant, str] | None:
+    """The signed-in customer's tenant and address, if the sign-in is still good."""
+    customer = session.get(SESSION_KEY)
+    if not isinstance(customer, dict) or time.time() - customer.get("at", 0) > SESSION_SECONDS:
+        return None
+    with backend().read() as db:
+        row = db.execute(
+            select(Tenant)
+            .join(TenantAdmin, TenantAdmin.tenant_id == Tenant.id)
+            .where(Tenant.id == customer.get("tenant"), TenantAdmin.email == customer.get("email"))
+        ).scalar_one_or_none()
+    return (row, customer["email"]) if row is not None else None
+
+
+def _to_sign_in() -> ResponseReturnValue:
+    return redirect(url_for("account.sign_in"))
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def sign_in() -> ResponseReturnValue:
+    """Ask for a one-time sign-in link; the answer is the same for known and unknown addresses."""
+    form = SignInForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        found = backend()
+        with found.write() as db:
+            request_sign_in(db, found.settings, email)
+        minutes = int(found.settings.sign_in_lifetime.total_seconds() // 60)
+        return words_page("signin_sent", 200, email=email, minutes=minutes)
+    status = 400 if request.method == "POST" else 200
+    return render_template("signin.html", form=form), status
+
+
+def _invalid_link() -> ResponseReturnValue:
+    current = language()
+    return message_page(
+        translate(current, "signin_invalid_title"),
+        [translate(current, "signin_invalid_text")],
+        410,
+        url_for("account.sign_in"),
+        translate(current, "signin_again"),
+    )
+
+
+@bp.get("/signin/<token>")
+def confirm_sign_in(token: str) -> ResponseReturnValue:
+    """Show which tenant the link signs in to; signing in needs the button (POST)."""
+    with backend().read() as db:
+        link = sign_in_link(db, token)
+    if link is None or not link.usable:
+        return _invalid_link()
+    return render_template("signin_confirm.html", link=link, form=ConfirmForm())
+
+
+@bp.post("/signin/<token>")
+def use_sign_in(token: str) -> ResponseReturnValue:
+    """Use the link once and start the customer's session."""
+    form = ConfirmForm()
+    if not form.validate():
+        return words_page("csrf", 400)
+    with backend().write() as db:
+        link = claim_sign_in(db, token, request.remote_addr)
+    if link is None:
+        return _invalid_link()
+    session.clear()  # a new session: nothing from before sign-in carries over
+    session[SESSION_KEY] = {"tenant": link.tenant.id, "email": link.email, "at": time.time()}
+    session.permanent = True
+    return redirect(url_for("account.page"))
+
+
+@bp.post("/account/signout")
+def sign_out() -> ResponseReturnValue:
+    """End the customer's session."""
+    if ConfirmForm().validate():
+        session.pop(SESSION_KEY, None)
+    return redirect(url_for("account.sign_in"))
+
+
+def _actor(email: str) -> Actor:
+    return Actor("customer", email, request.remote_addr)
+
+
+def _render(
+    tenant: Tenant, email: str, refusal: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    found = backend()
+    directory, current = found.directory, language()
+    with found.read() as db:
+        da = active_delegated_admin(db, tenant.id)
+        por = active_partner_of_record(db, tenant.id)
+        eligible = eligible_partners_of_record(db, tenant)
+        events = history(db, tenant)
+    por_form = PartnerOfRecordForm(formdata=None)
+    por_form.partner.choices = [(slug, directory.display_name(slug, current)) for slug in eligible]
+    if por is not None:
+        por_form.partner.data = por.partner_slug
+    slugs = {event.partner_slug for event in events} | set(eligible)
+    slugs |= {role.partner_slug for role in (da, por) if role is not None}
+    names = {slug: directory.display_name(slug, current) for slug in slugs if slug}
+
+    def describe(event: AuditEvent) -> str:
+        key = f"event.{event.action}"
+        partner = names.get(event.partner_slug or "", event.partner_slug or "")
+        return translate(current, key, partner=partner) if key in WORDS[current] else event.action
+
+    page = render_template(
+        "account.html",
+        tenant=tenant,
+        email=email,
+        da=da,
+        por=por,
+        names=names,
+        events=events,
+        describe=describe,
+        por_form=por_form,
+        revoke_form=RevokeDelegatedAdminForm(formdata=None),
+        signout_form=ConfirmForm(formdata=None),
+        refusal=refusal,
+    )
+    return page, status
+
+
+@bp.get("/account/")
+def page() -> ResponseReturnValue:
+    """Current DA partner and partner of record, the controls to change them, support, history."""
+    customer = _signed_in()
+    if customer is None:
+        return _to_sign_in()
+    return _render(*customer)
+
+
+@bp.post("/account/delegated-admin/revoke")
+def revoke_delegated_admin() -> ResponseReturnValue:
+    """Revoke the DA partner the page showed."""
+    customer = _signed_in()
+    if customer is None:
+        return _to_sign_in()
+    tenant, email = customer
+    form = RevokeDelegatedAdminForm()
+    if not form.validate():
+        return _render(tenant, email, refusal_text(Refused("not_found", "")), 400)
+    found = backend()
+    try:
+        with found.write() as db:
+            end_delegated_admin(
+                db,
+                found.settings,
+                found.directory,
+                tenant,
+                form.partner.data,
+                _actor(email),
+                "revoked_by_customer",
+            )
+    except Refused as refused:
+        return _render(tenant, email, refusal_text(refused), refused.status)
+    name = found.directory.display_name(form.partner.data, language())
+    flash(translate(language(), "flash_da_revoked", partner=name))
+    return redirect(url_for("account.page"))
+
+
+@bp.post("/account/partner-of-record")
+def partner_of_record() -> ResponseReturnValue:
+    """Name a partner of record (from those the customer worked with) or clear it."""
+    customer = _signed_in()
+    if customer is None:
+        return _to_sign_in()
+    tenant, email = customer
+    found = backend()
+    with found.read() as db:
+        eligible = eligible_partners_of_record(db, tenant)
+    form = PartnerOfRecordForm()
+    form.partner.choices = [(slug, slug) for slug in eligible]
+    clearing = form.action.data == "clear"
+    if clearing:
+        form.partner.validate_choice = False
+    if not form.validate():
+        return _render(tenant, email, refusal_text(Refused("validation_error", "")), 400)
+    chosen = None if clearing else form.partner.data
+    try:
+        with found.write() as db:
+            set_partner_of_record(
+                db, found.settings, found.directory, tenant, chosen, _actor(email)
+            )
+    except Refused as refused:
+        return _render(tenant, email, refusal_text(refused), refused.status)
+    except (IntegrityError, Conflict):
+        return _render(tenant, email, refusal_text(Refused("conflict", "")), 409)
+    current = language()
+    if chosen:
+        name = found.directory.display_name(chosen, current)
+        flash(translate(current, "flash_por_set", partner=name))
+    else:
+        flash(translate(current, "flash_por_cleared"))
+    return redirect(url_for("account.page"))
+
+
+@bp.get("/account/receipts/<int:event_id>.json")
+def receipt_download(event_id: int) -> ResponseReturnValue:
+    """A consent receipt: one event of the tenant's own history, as JSON."""
+    customer = _signed_in()
+    if customer is None:
+        return _to_sign_in()
+    tenant, _ = customer
+    with backend().read() as db:
+        event = db.get(AuditEvent, event_id)
+    if event is None or event.chain != chain_for(tenant.domain, None):
+        return words_page("not_found", 404)
+    body = json.dumps(receipt(event), indent=2, ensure_ascii=False)
+    response = Response(body + "\n", mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="consent-receipt-{tenant.domain}-{event.id}.json"'
+    )
+    return response

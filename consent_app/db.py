@@ -1,0 +1,157 @@
+"""The consent database: engine set-up, transactions and schema migrations (Alembic).
+
+SQLite in the instance folder by default, PostgreSQL through `MARKETPLACE_DATABASE_URL`.
+Every change happens in `Database.write()`, one transaction that commits or rolls back as a
+whole; pages that only look use `Database.read()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_FILE_NAME = "marketplace.sqlite3"
+BUSY_TIMEOUT_MS = 15_000
+"""How long a SQLite writer waits for another one before giving up."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC (the only kind of time this app stores)."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite keeps no zone, so add it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use consent_app.db.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def database_url(instance_dir: Path) -> str:
+    """`MARKETPLACE_DATABASE_URL`, or the SQLite file in the instance folder."""
+    configured = os.environ.get("MARKETPLACE_DATABASE_URL")
+    if configured:
+        return normalized_url(configured)
+    return f"sqlite:///{(instance_dir / SQLITE_FILE_NAME).absolute()}"
+
+
+def normalized_url(url: str) -> str:
+    """Let operators write `postgresql://…` (as libpq does) and still get the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for writing transactions.
+
+    pysqlite's own transaction handling starts a transaction only at the first write, so a
+    transaction that reads then writes can fail with "database is locked" when another writer
+    got in between. Taking over BEGIN (the recipe in SQLAlchemy's SQLite dialect docs) lets a
+    writing transaction take the write lock up front and wait its turn instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # FULL: a commit survives a power cut too; consent records are worth the fsync.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """One database: an engine and sessions for reading and for writing."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **engine_options)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(write=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that changes data: committed when the block ends, else rolled back."""
+        with self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads."""
+        with self._read() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config(database: Database) -> Any:
+    """An Alembic configuration for `database`, migrations from `consent_app/migrations`."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = database.engine
+    return config
+
+
+def upgrade(database: Database) -> None:
+    """Create the schema or bring it to the newest revision."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database), "head")
+
+
+def current_revision(database: Database) -> str | None:
+    """The revision the database is at (None before the first upgrade)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with database.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert head is not None
+    return head

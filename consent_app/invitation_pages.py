@@ -1,0 +1,145 @@
+"""`/invitations/<token>`: the customer's page for one invitation (SPEC §5, §6).
+
+GET shows and never changes anything (mail scanners open links); POST decides.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
+
+from consent_app.audit import Actor
+from consent_app.backend import backend
+from consent_app.consent import Conflict, Decision, apply_decision, current_roles
+from consent_app.errors import Refused
+from consent_app.forms import DecisionForm
+from consent_app.i18n import language, translate
+from consent_app.invitations import license_lines, link_invitation, status_of, tenant_for
+from consent_app.models import SOVEREIGN_CLOUD, Invitation, InvitationLink
+from consent_app.pages import refusal_text, words_page
+
+bp = Blueprint("invitation_pages", __name__)
+
+
+def _closed(invitation: Invitation | None) -> ResponseReturnValue:
+    """The page for a link that can no longer be used, saying why."""
+    if invitation is None:
+        return words_page("closed_unknown", 404)
+    status = status_of(invitation)
+    moment = invitation.expires_at if status == "expired" else invitation.decided_at
+    date = moment.strftime("%Y-%m-%d") if moment else ""
+    return words_page(f"closed_{status}", 410, date=date)
+
+
+def _render(
+    invitation: Invitation,
+    link: InvitationLink,
+    form: DecisionForm,
+    refusal: str | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    """The invitation page with the tenant's roles as they are now."""
+    found = backend()
+    directory, current = found.directory, language()
+    with found.read() as session:
+        tenant = tenant_for(session, invitation)
+        roles = current_roles(session, tenant)
+    if tenant is not None and tenant.cloud == SOVEREIGN_CLOUD:
+        return words_page("not_available", 403)
+    partner = directory.get(invitation.partner_slug)
+    partner_name = directory.display_name(invitation.partner_slug, current)
+    company = tenant.name if tenant else invitation.customer_company
+    slugs = {invitation.partner_slug, roles.delegated_admin, roles.partner_of_record} - {None}
+    offer_title = None
+    if partner is not None and invitation.offer_id:
+        offer_title = next((o.title for o in partner.offers if o.id == invitation.offer_id), None)
+    heading_key = "heading_trial" if invitation.kind == "trial" else "heading_purchase"
+    page = render_template(
+        "invitation.html",
+        heading=translate(current, heading_key, partner=partner_name, company=company),
+        invitation=invitation,
+        partner=partner,
+        partner_name=partner_name,
+        partner_summary=partner.text(current)[1] if partner else "",
+        program_names=[directory.catalog.name("program", p, current) for p in partner.programs]
+        if partner
+        else [],
+        offer_title=offer_title,
+        lines=license_lines(directory, invitation.services, invitation.licenses, current),
+        company=company,
+        new_customer=tenant is None,
+        recipient=link.email,
+        roles=roles,
+        names={slug: directory.display_name(slug, current) for slug in slugs if slug},
+        form=form,
+        refusal=refusal,
+    )
+    return page, status
+
+
+@bp.get("/invitations/<token>")
+def show(token: str) -> ResponseReturnValue:
+    """Who is asking, for what, and the separate DA and POR choices. Changes nothing."""
+    with backend().read() as session:
+        found = link_invitation(session, token)
+    if found is None or status_of(found[0]) != "pending":
+        return _closed(found[0] if found else None)
+    return _render(*found, DecisionForm(formdata=None))
+
+
+@bp.post("/invitations/<token>")
+def decide(token: str) -> ResponseReturnValue:
+    """Accept or decline, with the DA and POR choices as ticked; all or nothing."""
+    with backend().read() as session:
+        found = link_invitation(session, token)
+    if found is None:
+        return _closed(None)
+    invitation, link = found
+    form = DecisionForm()
+    if not form.validate():
+        return _render(invitation, link, form, status=400)
+    decision = Decision(
+        accept=form.decision.data == "accept",
+        authorize_delegated_admin=bool(form.authorize_delegated_admin.data),
+        make_partner_of_record=bool(form.make_partner_of_record.data),
+        confirm_replace_delegated_admin=bool(form.confirm_replace_delegated_admin.data),
+        seen_delegated_admin=form.seen_delegated_admin.data or None,
+    )
+    actor = Actor("customer", link.email, request.remote_addr)
+    found_backend = backend()
+    try:
+        with found_backend.write() as session:
+            applied = apply_decision(
+                session,
+                found_backend.settings,
+                found_backend.directory,
+                invitation.id,
+                link.email,
+                decision,
+                actor,
+            )
+    except Refused as refused:
+        if refused.code == "invalid_state":
+            with found_backend.read() as session:
+                return _closed(session.get(Invitation, invitation.id))
+        if refused.code == "cloud_not_supported":
+            return words_page("not_available", 403)
+        return _render(invitation, link, form, refusal_text(refused), refused.status)
+    except (IntegrityError, Conflict):
+        # A concurrent decision for the same tenant got there first; nothing was applied.
+        conflict = Refused("conflict", "changed concurrently", 409)
+        return _render(invitation, link, form, refusal_text(conflict), 409)
+    current = language()
+    directory = found_backend.directory
+    partner_name = directory.display_name(invitation.partner_slug, current)
+    outcome = applied.outcome
+    replaced = [outcome.replaced_delegated_admin, outcome.replaced_partner_of_record]
+    return render_template(
+        "decided.html",
+        heading=translate(current, f"heading_{outcome.state}", partner=partner_name),
+        invitation=applied.invitation,
+        outcome=outcome,
+        partner_name=partner_name,
+        names={slug: directory.display_name(slug, current) for slug in replaced if slug},
+    )

@@ -1,0 +1,364 @@
+"""Trial invitations and purchase offers: what a partner may send, and to whom (SPEC §1, §5).
+
+The acceptance link is mailed to the customer only. For a tenant that exists it goes to the
+tenant's verified administrators and never to an address the partner chose; each recipient
+gets a link of their own, so the audit log knows who decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from consent_app.audit import Actor, record
+from consent_app.db import utcnow
+from consent_app.errors import Refused
+from consent_app.mail import enqueue
+from consent_app.models import SOVEREIGN_CLOUD, Invitation, InvitationLink, Tenant
+from consent_app.partners import PartnerDirectory
+from consent_app.settings import Settings
+from consent_app.tenants import admin_emails, find_tenant, normalized_domain, normalized_email
+from consent_app.tokens import new_public_id, new_token, token_hash
+from marketplace.model import MAX_LICENSES_PER_SERVICE, Listing, Offer
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class NewCustomer(BaseModel):
+    """Who to invite when the tenant does not exist yet."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    email: Annotated[str, StringConstraints(max_length=254)]
+    company: Text
+
+
+class InvitationRequest(BaseModel):
+    """The body of `POST /api/v1/invitations` (SPEC §6)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: Literal["trial", "purchase"]
+    tenant: Annotated[str, StringConstraints(max_length=253)]
+    customer: NewCustomer | None = None
+    offer_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    licenses: dict[str, Annotated[int, Field(ge=1, le=MAX_LICENSES_PER_SERVICE)]] | None = None
+    delegated_admin: bool = False
+
+
+def parse_request(body: Any) -> InvitationRequest:
+    """The request, or `Refused` (400) naming the first offending field."""
+    if not isinstance(body, dict):
+        raise Refused("validation_error", "the body must be a JSON object", 400)
+    try:
+        return InvitationRequest.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "is not a field of an invitation"
+        if field and field.startswith("licenses."):
+            message = f"{message} (a license count is a whole number from 1 to "
+            message += f"{MAX_LICENSES_PER_SERVICE:,})"
+        raise Refused("validation_error", f"{field}: {message}", 400, field) from None
+
+
+@dataclass(frozen=True)
+class InvitationTerms:
+    """What an invitation offers, checked against the partner's listing."""
+
+    kind: str
+    offer_id: str | None
+    services: list[str]
+    licenses: dict[str, int] | None
+    trial_days: int | None
+    delegated_admin_requested: bool
+
+
+def _offer(listing: Listing, offer_id: str, kind: str) -> Offer:
+    for offer in listing.offers:
+        if offer.id == offer_id and offer.type == kind:
+            return offer
+    kinds = [offer.id for offer in listing.offers if offer.type == kind]
+    known = f"; your {kind} offers: {', '.join(kinds)}" if kinds else f"; you list no {kind} offer"
+    raise Refused(
+        "unknown_offer", f"your listing has no {kind} offer {offer_id!r}{known}", 422, "offer_id"
+    )
+
+
+def terms_for(listing: Listing, request: InvitationRequest) -> InvitationTerms:
+    """The terms a partner may offer, or `Refused` saying which rule the request breaks."""
+    offer: Offer | None = None
+    licenses: dict[str, int] | None = None
+    if request.type == "trial":
+        if request.licenses is not None:
+            raise Refused("validation_error", "a trial carries no licenses", 400, "licenses")
+        if request.offer_id is None:
+            raise Refused("validation_error", "a trial names its offer_id", 400, "offer_id")
+        offer = _offer(listing, request.offer_id, "trial")
+        services = list(offer.services)
+    else:
+        if not request.licenses:
+            raise Refused(
+                "validation_error",
+                "a purchase offer needs licenses: {service: count}",
+                400,
+                "licenses",
+            )
+        if request.offer_id is not None:
+            offer = _offer(listing, request.offer_id, "purchase")
+        allowed = offer.services if offer else listing.services
+        for service in request.licenses:
+            if service not in allowed:
+                where = f"offer {offer.id!r}" if offer else "your listing's services"
+                raise Refused(
+                    "validation_error",
+                    f"{service!r} is not in {where}: {', '.join(allowed)}",
+                    400,
+                    f"licenses.{service}",
+                )
+        licenses = dict(sorted(request.licenses.items()))
+        services = list(licenses)
+    if request.delegated_admin:
+        if not listing.delegated_admin:
+            raise Refused(
+                "not_eligible_for_delegated_admin",
+                "your listing does not offer delegated administration; only partners in a "
+                "DA-eligible program with delegated_admin: true may request it",
+                403,
+                "delegated_admin",
+            )
+        if offer is not None and offer.delegated_admin != "optional":
+            raise Refused(
+                "not_eligible_for_delegated_admin",
+                f"offer {offer.id!r} does not allow a delegated administration request "
+                "(its delegated_admin is none)",
+                403,
+                "delegated_admin",
+            )
+    return InvitationTerms(
+        kind=request.type,
+        offer_id=offer.id if offer else None,
+        services=services,
+        licenses=licenses,
+        trial_days=offer.trial_days if request.type == "trial" and offer else None,
+        delegated_admin_requested=request.delegated_admin,
+    )
+
+
+def create_invitation(
+    session: Session,
+    settings: Settings,
+    directory: PartnerDirectory,
+    partner_slug: str,
+    body: Any,
+    actor: Actor,
+) -> Invitation:
+    """Check a partner's request, store the invitation and mail each recipient their link."""
+    listing = directory.get(partner_slug)
+    assert listing is not None, "authenticate() admits listed partners only"
+    request = parse_request(body)
+    domain = normalized_domain(request.tenant)
+    terms = terms_for(listing, request)
+    tenant = find_tenant(session, domain)
+    customer_email = customer_company = None
+    if tenant is not None:
+        if tenant.cloud == SOVEREIGN_CLOUD:
+            raise Refused(
+                "cloud_not_supported",
+                "partner features are not available to tenants in the sovereign cloud "
+                "operated by 21Vianet; nothing was sent",
+                422,
+                "tenant",
+            )
+        # Mail goes to the verified admins only, whatever address the partner gave.
+        recipients = admin_emails(session, tenant.id)
+        company = tenant.name
+    else:
+        if request.customer is None:
+            raise Refused(
+                "customer_required",
+                f"{domain} is not a customer yet: give customer.email and customer.company "
+                "to invite a new customer",
+                422,
+                "customer",
+            )
+        customer_email = normalized_email(request.customer.email, "customer.email")
+        customer_company = request.customer.company
+        recipients = [customer_email]
+        company = customer_company
+    now = utcnow()
+    invitation = Invitation(
+        id=new_public_id("inv"),
+        partner_slug=partner_slug,
+        kind=terms.kind,
+        offer_id=terms.offer_id,
+        services=terms.services,
+        licenses=terms.licenses,
+        trial_days=terms.trial_days,
+        delegated_admin_requested=terms.delegated_admin_requested,
+        tenant_domain=domain,
+        customer_email=customer_email,
+        customer_company=customer_company,
+        state="pending",
+        created_at=now,
+        expires_at=now + settings.invitation_lifetime,
+    )
+    session.add(invitation)
+    session.flush()
+    for email in recipients:
+        token = new_token()
+        session.add(
+            InvitationLink(invitation_id=invitation.id, email=email, token_hash=token_hash(token))
+        )
+        enqueue(
+            session,
+            settings,
+            email,
+            "invitation",
+            {
+                "invitation": invitation,
+                "partner": listing,
+                "company": company,
+                "lines": license_lines(directory, terms.services, terms.licenses, "en"),
+                "lines_ru": license_lines(directory, terms.services, terms.licenses, "ru"),
+                "link": settings.link(f"invitations/{token}"),
+            },
+        )
+    record(
+        session,
+        actor,
+        "invitation.created",
+        tenant_domain=domain,
+        partner_slug=partner_slug,
+        invitation_id=invitation.id,
+        details={
+            "type": terms.kind,
+            "offer_id": terms.offer_id,
+            "services": terms.services,
+            "licenses": terms.licenses,
+            "trial_days": terms.trial_days,
+            "delegated_admin_requested": terms.delegated_admin_requested,
+            "new_customer": tenant is None,
+            "recipients": len(recipients),
+        },
+    )
+    return invitation
+
+
+def license_lines(
+    directory: PartnerDirectory,
+    services: list[str],
+    licenses: dict[str, int] | None,
+    language: str,
+) -> list[tuple[str, int | None]]:
+    """(service display name, license count or None) for each service offered."""
+    return [(directory.service_name(s, language), (licenses or {}).get(s)) for s in services]
+
+
+def status_of(invitation: Invitation, now: datetime | None = None) -> str:
+    """The invitation's status; a pending one past its expiry is `expired`."""
+    if invitation.state == "pending" and invitation.expires_at <= (now or utcnow()):
+        return "expired"
+    return invitation.state
+
+
+def partner_view(invitation: Invitation) -> dict[str, Any]:
+    """The invitation as its partner sees it (never its links)."""
+    view: dict[str, Any] = {
+        "id": invitation.id,
+        "type": invitation.kind,
+        "status": status_of(invitation),
+        "tenant": invitation.tenant_domain,
+        "offer_id": invitation.offer_id,
+        "services": invitation.services,
+        "licenses": invitation.licenses,
+        "trial_days": invitation.trial_days,
+        "delegated_admin_requested": invitation.delegated_admin_requested,
+        "created_at": invitation.created_at.isoformat(),
+        "expires_at": invitation.expires_at.isoformat(),
+    }
+    if invitation.state in ("accepted", "declined"):
+        assert invitation.decided_at is not None
+        view["decided_at"] = invitation.decided_at.isoformat()
+        view["delegated_admin_granted"] = bool(invitation.delegated_admin_granted)
+        view["partner_of_record"] = bool(invitation.partner_of_record)
+    return view
+
+
+def partner_invitation(session: Session, partner_slug: str, invitation_id: str) -> Invitation:
+    """One of the partner's own invitations; another partner's is `not_found`, like none."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.partner_slug != partner_slug:
+        raise Refused("not_found", f"you have no invitation {invitation_id[:40]!r}", 404)
+    return invitation
+
+
+def cancel_invitation(
+    session: Session, partner_slug: str, invitation_id: str, actor: Actor
+) -> Invitation:
+    """Cancel a pending invitation: an atomic claim, so it cannot race an acceptance."""
+    invitation = partner_invitation(session, partner_slug, invitation_id)
+    claimed = session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.state == "pending",
+            Invitation.expires_at > utcnow(),
+        )
+        .values(state="canceled", decided_at=utcnow())
+    )
+    session.refresh(invitation)
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Refused(
+            "invalid_state",
+            f"the invitation is {status_of(invitation)} and can no longer be canceled",
+            409,
+        )
+    record(
+        session,
+        actor,
+        "invitation.canceled",
+        tenant_domain=invitation.tenant_domain,
+        partner_slug=partner_slug,
+        invitation_id=invitation.id,
+    )
+    return invitation
+
+
+def partner_invitations(
+    session: Session, partner_slug: str, limit: int, before: str | None = None
+) -> list[Invitation]:
+    """The partner's invitations, newest first."""
+    query = select(Invitation).where(Invitation.partner_slug == partner_slug)
+    if before:
+        anchor = session.get(Invitation, before)
+        if anchor is None or anchor.partner_slug != partner_slug:
+            raise Refused(
+                "validation_error", "before must be one of your invitation ids", 400, "before"
+            )
+        query = query.where(
+            (Invitation.created_at < anchor.created_at)
+            | ((Invitation.created_at == anchor.created_at) & (Invitation.id < anchor.id))
+        )
+    query = query.order_by(Invitation.created_at.desc(), Invitation.id.desc()).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def link_invitation(session: Session, token: str) -> tuple[Invitation, InvitationLink] | None:
+    """The invitation a secret link opens, or None for an unknown link."""
+    row = session.execute(
+        select(Invitation, InvitationLink)
+        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
+        .where(InvitationLink.token_hash == token_hash(token))
+    ).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+def tenant_for(session: Session, invitation: Invitation) -> Tenant | None:
+    """The tenant an invitation is for, if it exists (now)."""
+    return find_tenant(session, invitation.tenant_domain)

@@ -1,0 +1,80 @@
+"""Writing mail: every message goes into the outbox table in the caller's transaction.
+
+So a message exists exactly when the change it tells of was committed; `consent_app.outbox`
+delivers it afterwards. Texts are Jinja templates in `templates/mail/<name>.<language>.txt`
+whose first line is the subject. Customers get English and Russian in one message (we do not
+know which their administrators read); partners get English.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy.orm import Session
+
+from consent_app.db import utcnow
+from consent_app.models import OutboxMessage
+from consent_app.settings import Settings
+
+MAIL_ENQUEUED = "mail_enqueued"
+"""Set in `Session.info` when a transaction wrote mail, so delivery can start after commit."""
+
+_templates = Environment(
+    loader=PackageLoader("consent_app", "templates/mail"),
+    autoescape=False,  # noqa: S701 - plain-text mail: nothing here is HTML
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+CUSTOMER_LANGUAGES = ("en", "ru")
+PARTNER_LANGUAGES = ("en",)
+
+
+def render(name: str, languages: tuple[str, ...], context: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) of template `name` in each of `languages`, joined."""
+    subjects, bodies = [], []
+    for language in languages:
+        text = _templates.get_template(f"{name}.{language}.txt").render(context)
+        subject, _, body = text.partition("\n")
+        subjects.append(subject.strip())
+        bodies.append(body.strip("\n"))
+    return " / ".join(subjects), "\n\n-----\n\n".join(bodies) + "\n"
+
+
+def enqueue(
+    session: Session,
+    settings: Settings,
+    recipient: str,
+    template: str,
+    context: dict[str, Any],
+    languages: tuple[str, ...] = CUSTOMER_LANGUAGES,
+) -> OutboxMessage:
+    """Write one message to the outbox, in the caller's transaction."""
+    subject, body = render(template, languages, {**context, "settings": settings})
+    now = utcnow()
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message_id = make_msgid(domain=urlsplit(settings.base_url).hostname or "localhost")
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(body)
+    row = OutboxMessage(
+        message_id=message_id,
+        recipient=recipient,
+        subject=subject[:300],
+        raw=message.as_string(),
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    session.info[MAIL_ENQUEUED] = True
+    return row

@@ -1,0 +1,250 @@
+"""The consent database's tables (SPEC §5). Changes to them go through an Alembic migration.
+
+Rules that must hold under concurrency are constraints here, not checks in Python:
+- at most one active delegated-admin partner per tenant, and at most one active partner of
+  record: partial unique indexes over the rows not yet ended;
+- a tenant's domain, an API key's id, a link's token hash, an outbox message id: unique;
+- an audit chain has one event per sequence number.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from consent_app.db import UtcDateTime
+
+CLOUDS = ("global", "21vianet")
+SOVEREIGN_CLOUD = "21vianet"
+"""Tenants in the sovereign cloud operated by 21Vianet get no partner features (SPEC §1)."""
+
+INVITATION_TYPES = ("trial", "purchase")
+INVITATION_STATES = ("pending", "accepted", "declined", "canceled", "expired")
+
+
+class Base(DeclarativeBase):
+    """The declarative base: UTC datetimes everywhere, named constraints for migrations."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+def _one_active(table: str, *columns: str) -> Index:
+    """A partial unique index over the rows whose `ended_at` is still empty."""
+    active = text("ended_at IS NULL")
+    return Index(
+        f"uq_{table}_active",
+        *columns,
+        unique=True,
+        sqlite_where=active,
+        postgresql_where=active,
+    )
+
+
+class Tenant(Base):
+    """A customer: one tenant of the provider's cloud."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint(f"cloud IN {CLOUDS}", name="cloud"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    cloud: Mapped[str] = mapped_column(String(16), default="global")
+    created_at: Mapped[datetime]
+
+
+class TenantAdmin(Base):
+    """A verified administrator address of a tenant: where its mail goes, who may sign in."""
+
+    __tablename__ = "tenant_admins"
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254), index=True)  # stored lower-case
+    verified_at: Mapped[datetime]
+
+
+class PartnerKey(Base):
+    """A partner's API key: its public id and the SHA-256 of its secret part."""
+
+    __tablename__ = "partner_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    partner_slug: Mapped[str] = mapped_column(String(64), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Invitation(Base):
+    """A partner's trial invitation or purchase offer to one tenant (existing or new)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {INVITATION_TYPES}", name="kind"),
+        CheckConstraint(f"state IN {INVITATION_STATES}", name="state"),
+        Index("ix_invitations_partner_created", "partner_slug", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_slug: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # the API's "type"
+    offer_id: Mapped[str | None] = mapped_column(String(64))
+    services: Mapped[list[str]]
+    licenses: Mapped[dict[str, Any] | None]  # purchase: service -> count
+    trial_days: Mapped[int | None]
+    delegated_admin_requested: Mapped[bool]
+    tenant_domain: Mapped[str] = mapped_column(String(253), index=True)
+    customer_email: Mapped[str | None] = mapped_column(String(254))  # new customers only
+    customer_company: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(254))
+    delegated_admin_granted: Mapped[bool | None]
+    partner_of_record: Mapped[bool | None]
+
+
+class InvitationLink(Base):
+    """One recipient's secret link to an invitation; only the token's hash is kept."""
+
+    __tablename__ = "invitation_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[str] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class DelegatedAdminGrant(Base):
+    """A partner's delegated administration of a tenant, from grant to end."""
+
+    __tablename__ = "delegated_admin_grants"
+    __table_args__ = (_one_active("delegated_admin_grants", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    partner_slug: Mapped[str] = mapped_column(String(64), index=True)
+    invitation_id: Mapped[str | None] = mapped_column(ForeignKey("invitations.id"))
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(254))
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(254))
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class PartnerOfRecord(Base):
+    """A tenant's choice of partner of record, from choice to end."""
+
+    __tablename__ = "partners_of_record"
+    __table_args__ = (_one_active("partners_of_record", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    partner_slug: Mapped[str] = mapped_column(String(64), index=True)
+    invitation_id: Mapped[str | None] = mapped_column(ForeignKey("invitations.id"))
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(254))
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(254))
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class SignInToken(Base):
+    """A one-time sign-in link for one administrator of one tenant."""
+
+    __tablename__ = "sign_in_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """One state change: who, what, when, from where. Append-only and hash-chained.
+
+    Events form one chain per subject (a tenant, or a partner for its keys), so writers for
+    different tenants never wait for each other; `hash` covers the event and `prev_hash`.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("chain", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[str] = mapped_column(String(300))
+    seq: Mapped[int]
+    occurred_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(64))
+    tenant_domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    partner_slug: Mapped[str | None] = mapped_column(String(64))
+    invitation_id: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]]
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The newest event of each audit chain: appending locks this row, and a deleted last
+    event is detected because the head still names it."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(300), primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """A message written in the same transaction as the change it tells of; sent afterwards."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    raw: Mapped[str] = mapped_column(Text)  # the whole RFC 5322 message
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))

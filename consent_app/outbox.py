@@ -1,0 +1,253 @@
+"""Delivering the outbox: by SMTP when `MARKETPLACE_SMTP_URL` is set, else as .eml files.
+
+A message is claimed for a short lease before it is sent, so several workers (threads or
+processes) never send the same message at once; a failed send is retried later with a growing
+delay and is never dropped. If a worker dies between sending and marking a message sent, the
+lease runs out and it is sent again: delivery is at least once, and the stable Message-ID lets
+the receiving side recognise the repeat (the .eml folder does: one file per Message-ID).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sqlalchemy import func, or_, select, update
+
+from consent_app.db import Database, utcnow
+from consent_app.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+"""How long a claimed message is left to its worker before another may send it."""
+MAX_BACKOFF = timedelta(hours=1)
+BATCH = 50
+
+
+class Transport(Protocol):
+    """Somewhere messages can be delivered."""
+
+    def send(self, message_id: str, recipient: str, raw: bytes) -> None:
+        """Deliver one message or raise."""
+        ...
+
+
+class MailFolder:
+    """Delivery into a folder as `.eml` files, one per Message-ID (a repeat overwrites)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path_for(self, message_id: str) -> Path:
+        """The file a message is written to."""
+        safe = "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in message_id.strip("<>"))
+        return self.folder / f"{safe}.eml"
+
+    def send(self, message_id: str, recipient: str, raw: bytes) -> None:
+        """Write the message atomically (a reader never sees half a file)."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(raw)
+            os.replace(temporary, self.path_for(message_id))
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+class SmtpServer:
+    """Delivery to an SMTP server: `smtp://[user:password@]host[:port][?starttls=true]` or
+    `smtps://…` (TLS from the start)."""
+
+    def __init__(self, url: str, timeout: float = 15.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("MARKETPLACE_SMTP_URL must look like smtp://host:25 or smtps://host")
+        self.tls = parts.scheme == "smtps"
+        self.starttls = parse_qs(parts.query).get("starttls", ["false"])[0] in ("true", "1")
+        self.host = parts.hostname
+        self.port = parts.port or (465 if self.tls else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.timeout = timeout
+
+    def send(self, message_id: str, recipient: str, raw: bytes) -> None:
+        """Send one message; any failure raises."""
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if self.tls:
+            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with client:
+            if self.starttls:
+                client.starttls(context=context)
+            if self.username:
+                client.login(self.username, self.password or "")
+            client.sendmail(_envelope_sender(raw), [recipient], raw)
+
+
+def _envelope_sender(raw: bytes) -> str:
+    from email import message_from_bytes
+    from email.utils import parseaddr
+
+    return parseaddr(str(message_from_bytes(raw).get("From", "")))[1]
+
+
+def transport_for(smtp_url: str | None, mail_dir: Path) -> Transport:
+    """SMTP when a server is configured, otherwise the mail folder."""
+    return SmtpServer(smtp_url) if smtp_url else MailFolder(mail_dir)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one delivery round did."""
+
+    sent: int
+    failed: int
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=30 * 2 ** min(attempts, 10)), MAX_BACKOFF)
+
+
+def _claim(database: Database, message_id: int) -> OutboxMessage | None:
+    """Take the lease on one due message, or None when another worker has it."""
+    now = utcnow()
+    with database.write() as session:
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.sent_at.is_(None),
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+            )
+            .values(claimed_until=now + LEASE)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return session.get(OutboxMessage, message_id)
+
+
+def deliver_pending(database: Database, transport: Transport, limit: int = BATCH) -> DeliveryReport:
+    """Send the messages that are due, at most `limit`; each is claimed, sent, then marked."""
+    now = utcnow()
+    with database.read() as session:
+        due = (
+            session.execute(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+    sent = failed = 0
+    for message_id in due:
+        message = _claim(database, message_id)
+        if message is None:
+            continue
+        try:
+            transport.send(message.message_id, message.recipient, message.raw.encode("utf-8"))
+        except Exception as error:  # any failure: keep the message and try again later
+            failed += 1
+            log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
+            values = {
+                "attempts": message.attempts + 1,
+                "next_attempt_at": utcnow() + _backoff(message.attempts),
+                "claimed_until": None,
+                "last_error": f"{type(error).__name__}: {error}"[:500],
+            }
+        else:
+            sent += 1
+            values = {"attempts": message.attempts + 1, "sent_at": utcnow(), "claimed_until": None}
+        with database.write() as session:
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values)
+            )
+    return DeliveryReport(sent, failed)
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """The backlog an operator watches."""
+
+    unsent: int
+    failing: int  # unsent messages that failed at least once
+    oldest_unsent_seconds: float | None
+
+
+def outbox_status(database: Database) -> OutboxStatus:
+    """How many messages wait, how many failed, and how old the oldest waiting one is."""
+    with database.read() as session:
+        unsent, failing, oldest = session.execute(
+            select(
+                func.count(OutboxMessage.id),
+                func.count(OutboxMessage.id).filter(OutboxMessage.attempts > 0),
+                func.min(OutboxMessage.created_at),
+            ).where(OutboxMessage.sent_at.is_(None))
+        ).one()
+    age = (utcnow() - oldest).total_seconds() if oldest is not None else None
+    return OutboxStatus(int(unsent), int(failing), age)
+
+
+class MailWorker:
+    """Delivers the outbox in a background thread: right after a commit that wrote mail, and
+    every `interval` seconds for retries and messages other processes wrote."""
+
+    def __init__(
+        self,
+        deliver: Callable[[], DeliveryReport],
+        interval: float = 5.0,
+    ) -> None:
+        self._deliver = deliver
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def kick(self) -> None:
+        """Deliver soon (starting the thread on first use)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="marketplace-mail", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                report = self._deliver()
+                if report.sent == BATCH:
+                    continue  # more may be waiting
+            except Exception:
+                log.exception("mail delivery round failed; retrying")
+            self._wake.wait(self._interval)
+
+    def stop(self) -> None:
+        """Stop the thread after its current round."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
