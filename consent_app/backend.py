@@ -8,14 +8,16 @@ mail delivery once a transaction that wrote mail has committed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from consent_app.db import Database
+from consent_app.invitations import expire_invitations
 from consent_app.mail import MAIL_ENQUEUED
 from consent_app.outbox import DeliveryReport, MailWorker, Transport, deliver_pending, transport_for
 from consent_app.partners import PartnerDirectory, load_partner_directory
@@ -23,6 +25,8 @@ from consent_app.settings import Settings
 
 log = logging.getLogger(__name__)
 EXTENSION = "marketplace_backend"
+EXPIRY_INTERVAL = 60.0
+"""Seconds between two sweeps that mark overdue invitations expired."""
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Backend:
     directory: PartnerDirectory
     transport: Transport
     _worker: MailWorker | None = field(default=None, repr=False)
+    _last_expiry: float = field(default=float("-inf"), repr=False)
 
     @classmethod
     def open(cls, settings: Settings, directory: PartnerDirectory | None = None) -> Backend:
@@ -62,6 +67,23 @@ class Backend:
         """Send what is due in the outbox, in this thread."""
         return deliver_pending(self.database, self.transport)
 
+    def background_round(self) -> DeliveryReport:
+        """What the background thread does each round: expire overdue invitations (at most
+        once a minute), then deliver due mail."""
+        now = time.monotonic()
+        if now - self._last_expiry >= EXPIRY_INTERVAL:
+            self._last_expiry = now
+            with self.write() as session:
+                expire_invitations(session)
+        return self.deliver_now()
+
+    def start_background(self) -> None:
+        """Start the background thread now (the server does, so mail left unsent by a
+        previous run goes out without waiting for new mail)."""
+        if self._worker is None:
+            self._worker = MailWorker(self.background_round)
+        self._worker.kick()
+
     def deliver_soon(self) -> None:
         """Start delivery as the settings say: a background thread, right here, or not at all."""
         mode = self.settings.mail_delivery
@@ -71,9 +93,7 @@ class Backend:
             except Exception:  # the messages stay in the outbox and are retried
                 log.exception("inline mail delivery failed")
         elif mode == "background":
-            if self._worker is None:
-                self._worker = MailWorker(self.deliver_now)
-            self._worker.kick()
+            self.start_background()
 
     def close(self) -> None:
         """Stop mail delivery and close database connections."""
@@ -82,7 +102,12 @@ class Backend:
         self.database.dispose()
 
 
-def backend() -> Backend:
-    """The running app's backend."""
-    found: Backend = current_app.extensions[EXTENSION]
+def backend_of(app: Flask) -> Backend:
+    """An app's backend."""
+    found: Backend = app.extensions[EXTENSION]
     return found
+
+
+def backend() -> Backend:
+    """The running app's backend (inside a request or app context)."""
+    return backend_of(current_app)

@@ -90,6 +90,10 @@ _EN: Final[dict[str, str]] = {
     "closed_expired_title": "This invitation has expired",
     "closed_expired_text": "It expired on {date} without a decision, and nothing was changed. "
     "Ask the partner for a new one if you still want it.",
+    "tenant_taken_title": "This invitation can no longer be accepted",
+    "tenant_taken_text": "The tenant it was for was created after the invitation was sent, "
+    "and you are not one of its administrators. Ask the partner to send a new invitation; it "
+    "will go to the tenant's administrators.",
     "not_available_title": "Not available for your tenant",
     "not_available_text": "Partner features (invitations, offers, delegated administration and "
     "partner of record) are not available to tenants in the sovereign cloud operated by "
@@ -252,6 +256,10 @@ _RU: Final[dict[str, str]] = {
     "closed_expired_title": "Срок приглашения истёк",
     "closed_expired_text": "Срок истёк {date}, решение не принято, ничего не изменилось. "
     "Попросите партнёра прислать новое приглашение, если оно вам нужно.",
+    "tenant_taken_title": "Это приглашение больше нельзя принять",
+    "tenant_taken_text": "Клиент, для которого оно было, создан уже после отправки "
+    "приглашения, и вы не его администратор. Попросите партнёра отправить новое приглашение: "
+    "оно придёт администраторам клиента.",
     "not_available_title": "Недоступно для вашего клиента",
     "not_available_text": "Партнёрские функции (приглашения, предложения, делегированное "
     "администрирование и партнёр по записи) недоступны клиентам в суверенном облаке, "

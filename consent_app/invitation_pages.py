@@ -18,6 +18,7 @@ from consent_app.i18n import language, translate
 from consent_app.invitations import license_lines, link_invitation, status_of, tenant_for
 from consent_app.models import SOVEREIGN_CLOUD, Invitation, InvitationLink
 from consent_app.pages import refusal_text, words_page
+from consent_app.tenants import admin_emails
 
 bp = Blueprint("invitation_pages", __name__)
 
@@ -45,6 +46,11 @@ def _render(
     with found.read() as session:
         tenant = tenant_for(session, invitation)
         roles = current_roles(session, tenant)
+        admins = admin_emails(session, tenant.id) if tenant else []
+    if tenant is not None and invitation.customer_email and link.email not in admins:
+        # A new customer's invitation whose domain someone else has taken since: show nothing
+        # of that tenant to this person.
+        return words_page("tenant_taken", 409)
     if tenant is not None and tenant.cloud == SOVEREIGN_CLOUD:
         return words_page("not_available", 403)
     partner = directory.get(invitation.partner_slug)
@@ -125,6 +131,8 @@ def decide(token: str) -> ResponseReturnValue:
                 return _closed(session.get(Invitation, invitation.id))
         if refused.code == "cloud_not_supported":
             return words_page("not_available", 403)
+        if refused.code == "tenant_exists":
+            return words_page("tenant_taken", 409)
         return _render(invitation, link, form, refusal_text(refused), refused.status)
     except (IntegrityError, Conflict):
         # A concurrent decision for the same tenant got there first; nothing was applied.

@@ -362,3 +362,38 @@ def link_invitation(session: Session, token: str) -> tuple[Invitation, Invitatio
 def tenant_for(session: Session, invitation: Invitation) -> Tenant | None:
     """The tenant an invitation is for, if it exists (now)."""
     return find_tenant(session, invitation.tenant_domain)
+
+
+EXPIRY_ACTOR = Actor("system", "expiry")
+
+
+def expire_invitations(session: Session, limit: int = 500) -> int:
+    """Mark pending invitations past their expiry as expired (with an audit event each)."""
+    now = utcnow()
+    overdue = session.execute(
+        select(Invitation.id)
+        .where(Invitation.state == "pending", Invitation.expires_at <= now)
+        .order_by(Invitation.expires_at)
+        .limit(limit)
+    ).scalars()
+    expired = 0
+    for invitation_id in list(overdue):
+        claimed = session.execute(
+            update(Invitation)
+            .where(Invitation.id == invitation_id, Invitation.state == "pending")
+            .values(state="expired")
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        invitation = session.get(Invitation, invitation_id)
+        assert invitation is not None
+        record(
+            session,
+            EXPIRY_ACTOR,
+            "invitation.expired",
+            tenant_domain=invitation.tenant_domain,
+            partner_slug=invitation.partner_slug,
+            invitation_id=invitation.id,
+        )
+        expired += 1
+    return expired

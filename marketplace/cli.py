@@ -132,11 +132,32 @@ def serve(
     import waitress
 
     from consent_app import create_app
+    from consent_app.backend import backend_of
+    from consent_app.operator_cli import opened
 
     paths = BuildPaths(listings_dir, site_dir, instance)
     if inputs_newer_than(paths):
         click.echo("Building the site…", err=True)
         _build_or_exit(paths)
-    app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(site_dir.absolute())})
+    with opened(instance, listings_dir, migrate=True):
+        pass  # creates or migrates the database, whichever it is
+    app = create_app(
+        {
+            "INSTANCE_DIR": instance,
+            "LISTINGS_DIR": listings_dir,
+            "SITE_DIR": str(site_dir.absolute()),
+        }
+    )
+    backend_of(app).start_background()
     click.echo(f"Serving the Marketplace at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="marketplace")
+
+
+def _add_operator_commands() -> None:
+    from consent_app.operator_cli import COMMANDS
+
+    for group in COMMANDS:
+        main.add_command(group)
+
+
+_add_operator_commands()

@@ -1,0 +1,336 @@
+"""Operator commands of `marketplace` (SPEC §6): database, tenants, keys, audit, mail.
+
+Each command opens the installation named by `--instance` (and `MARKETPLACE_*` variables),
+does one thing in one transaction, and prints what it did. Mistakes get a one-line message
+and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from consent_app.errors import Refused
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+instance_option = click.option(
+    "--instance",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: os.environ.get("MARKETPLACE_INSTANCE", "instance"),
+    show_default="./instance or $MARKETPLACE_INSTANCE",
+    help="Folder for the database, search index, secret key and mail.",
+)
+listings_option = click.option(
+    "--listings",
+    "listings_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("listings"),
+    show_default=True,
+    help="Folder of listing YAML files (partners come from it).",
+)
+
+
+def installation(command: F) -> F:
+    """Give a command `--instance` and `--listings`, and turn refusals into clean exits."""
+
+    @instance_option
+    @listings_option
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Refused as refused:
+            where = f"{refused.field}: " if refused.field and refused.field.isupper() else ""
+            click.echo(f"Error: {where}{refused.message}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def opened(instance: Path, listings_dir: Path, migrate: bool = False) -> Iterator[Any]:
+    """The installation's Backend; its database is brought up to date when `migrate`."""
+    from consent_app import DatabaseNotReady, prepare_database
+    from consent_app.backend import Backend
+    from consent_app.db import upgrade
+    from consent_app.instance import ensure_instance
+    from consent_app.settings import SettingsError, load_settings
+    from marketplace.validate import InvalidListings
+
+    try:
+        ensure_instance(instance)
+        backend = Backend.open(load_settings(instance.absolute(), listings_dir.absolute()))
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    except InvalidListings as error:
+        raise click.ClickException(
+            f"{listings_dir} does not validate ({len(error.report.problems)} problem(s)); "
+            "run `marketplace validate` to see them"
+        ) from None
+    try:
+        if migrate:
+            upgrade(backend.database)
+        else:
+            prepare_database(backend.database, instance.absolute())
+        yield backend
+    except DatabaseNotReady as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        backend.close()
+
+
+def operator() -> Any:
+    """Who runs the command, for the audit log."""
+    from consent_app.audit import Actor
+
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return Actor("operator", name, "cli")
+
+
+# --- db ----------------------------------------------------------------------------------------
+
+
+@click.group()
+def db() -> None:
+    """The consent database."""
+
+
+@db.command("upgrade")
+@installation
+def db_upgrade(instance: Path, listings_dir: Path) -> None:
+    """Create the database or migrate it to this version's schema."""
+    from consent_app.db import current_revision, head_revision
+
+    with opened(instance, listings_dir, migrate=True) as backend:
+        revision = current_revision(backend.database)
+        shown = backend.database.engine.url.render_as_string(hide_password=True)
+        click.echo(f"Database {shown} is at revision {revision} (newest: {head_revision()}).")
+
+
+# --- tenants -----------------------------------------------------------------------------------
+
+
+@click.group()
+def tenants() -> None:
+    """Customers' tenants and their verified administrators."""
+
+
+@tenants.command("add")
+@click.argument("domain")
+@click.option("--name", required=True, help="The customer's display name.")
+@click.option(
+    "--admin",
+    "admins",
+    multiple=True,
+    required=True,
+    help="A verified administrator address (repeat for several).",
+)
+@click.option(
+    "--cloud", type=click.Choice(["global", "21vianet"]), default="global", show_default=True
+)
+@installation
+def tenants_add(
+    domain: str, name: str, admins: tuple[str, ...], cloud: str, instance: Path, listings_dir: Path
+) -> None:
+    """Add a tenant, e.g. `tenants add fabrikam.onmicrosoft.com --name Fabrikam --admin a@b.c`."""
+    from consent_app.tenants import NewTenant, add_tenant, normalized_domain, normalized_email
+
+    new = NewTenant(
+        normalized_domain(domain, "DOMAIN"),
+        name,
+        tuple(normalized_email(a, "ADMIN") for a in admins),
+        cloud,
+    )
+    with opened(instance, listings_dir) as backend, backend.write() as session:
+        add_tenant(session, new, operator())
+    click.echo(f"Added {new.domain} ({name}, {cloud} cloud) with admins {', '.join(new.admins)}.")
+
+
+@tenants.command("add-admin")
+@click.argument("domain")
+@click.argument("email")
+@installation
+def tenants_add_admin(domain: str, email: str, instance: Path, listings_dir: Path) -> None:
+    """Add a verified administrator address to a tenant."""
+    from consent_app.tenants import add_admin, find_tenant, normalized_domain, normalized_email
+
+    domain, email = normalized_domain(domain, "DOMAIN"), normalized_email(email, "EMAIL")
+    with opened(instance, listings_dir) as backend, backend.write() as session:
+        tenant = find_tenant(session, domain)
+        if tenant is None:
+            raise Refused("not_found", f"no tenant {domain}")
+        added = add_admin(session, tenant, email, operator())
+    click.echo(f"{email} {'added to' if added else 'was already an admin of'} {domain}.")
+
+
+@tenants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@installation
+def tenants_list(as_json: bool, instance: Path, listings_dir: Path) -> None:
+    """List tenants with their admins, DA partner and partner of record."""
+    from sqlalchemy import select
+
+    from consent_app.consent import current_roles
+    from consent_app.models import Tenant
+    from consent_app.tenants import admin_emails
+
+    rows = []
+    with opened(instance, listings_dir) as backend, backend.read() as session:
+        for tenant in session.execute(select(Tenant).order_by(Tenant.domain)).scalars():
+            roles = current_roles(session, tenant)
+            rows.append(
+                {
+                    "domain": tenant.domain,
+                    "name": tenant.name,
+                    "cloud": tenant.cloud,
+                    "admins": admin_emails(session, tenant.id),
+                    "delegated_admin": roles.delegated_admin,
+                    "partner_of_record": roles.partner_of_record,
+                }
+            )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No tenants yet. Add one with `marketplace tenants add`.")
+    for row in rows:
+        click.echo(
+            f"{row['domain']}  {row['name']}  [{row['cloud']}]  admins: {', '.join(row['admins'])}"
+            f"  DA: {row['delegated_admin'] or '-'}  POR: {row['partner_of_record'] or '-'}"
+        )
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@click.group()
+def keys() -> None:
+    """Partners' API keys."""
+
+
+@keys.command("issue")
+@click.argument("slug")
+@installation
+def keys_issue(slug: str, instance: Path, listings_dir: Path) -> None:
+    """Print a new API key for the partner SLUG, once: only its hash is kept."""
+    from consent_app.partners import issue_key
+
+    with opened(instance, listings_dir) as backend, backend.write() as session:
+        issued = issue_key(session, backend.directory, slug, operator())
+    click.echo(
+        f"New key {issued.key_id} for {slug}. Give it to the partner now; it is not shown again:",
+        err=True,
+    )
+    click.echo(issued.secret)
+
+
+@keys.command("list")
+@click.argument("slug", required=False)
+@installation
+def keys_list(slug: str | None, instance: Path, listings_dir: Path) -> None:
+    """List key ids (never secrets), optionally of one partner."""
+    from sqlalchemy import select
+
+    from consent_app.models import PartnerKey
+
+    query = select(PartnerKey).order_by(PartnerKey.partner_slug, PartnerKey.created_at)
+    if slug:
+        query = query.where(PartnerKey.partner_slug == slug)
+    with opened(instance, listings_dir) as backend, backend.read() as session:
+        found = list(session.execute(query).scalars())
+    if not found:
+        click.echo("No keys.")
+    for key in found:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        click.echo(
+            f"{key.key_id}  {key.partner_slug}  issued {key.created_at:%Y-%m-%d %H:%M}  {state}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@installation
+def keys_revoke(key_id: str, instance: Path, listings_dir: Path) -> None:
+    """Revoke a key at once (by the id `keys list` shows)."""
+    from consent_app.partners import revoke_key
+
+    with opened(instance, listings_dir) as backend, backend.write() as session:
+        slug = revoke_key(session, key_id, operator())
+    click.echo(f"Key {key_id} of {slug} is revoked.")
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@installation
+def audit_verify(instance: Path, listings_dir: Path) -> None:
+    """Check every audit chain; exit 1 and name each break when a row was edited or deleted."""
+    from consent_app.audit import verify
+
+    with opened(instance, listings_dir) as backend, backend.read() as session:
+        report = verify(session)
+    for problem in report.problems:
+        click.echo(problem)
+    if report.ok:
+        click.echo(f"Audit log intact: {report.events} events in {report.chains} chains.")
+        return
+    click.echo(f"Audit log BROKEN: {len(report.problems)} problem(s).", err=True)
+    sys.exit(1)
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+
+@click.group()
+def mail() -> None:
+    """The outbox."""
+
+
+@mail.command("send")
+@installation
+def mail_send(instance: Path, listings_dir: Path) -> None:
+    """Deliver every message that is due now (SMTP, or .eml files in <instance>/mail)."""
+    with opened(instance, listings_dir) as backend:
+        sent = failed = 0
+        while True:
+            report = backend.deliver_now()
+            sent, failed = sent + report.sent, failed + report.failed
+            if report.sent + report.failed == 0 or report.failed:
+                break
+    click.echo(f"Sent {sent} message(s); {failed} failed and will be retried.")
+    sys.exit(1 if failed else 0)
+
+
+@mail.command("status")
+@installation
+def mail_status(instance: Path, listings_dir: Path) -> None:
+    """How many messages wait in the outbox, how many failed, and the oldest's age."""
+    from consent_app.outbox import outbox_status
+
+    with opened(instance, listings_dir) as backend:
+        status = outbox_status(backend.database)
+    oldest = f"{status.oldest_unsent_seconds:.0f} s" if status.oldest_unsent_seconds else "-"
+    click.echo(f"unsent: {status.unsent}  failing: {status.failing}  oldest unsent: {oldest}")
+
+
+COMMANDS = (db, tenants, keys, audit, mail)
+"""The groups `marketplace` adds to its command line."""
