@@ -9,6 +9,7 @@ know which their administrators read); partners get English.
 from __future__ import annotations
 
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,12 +67,13 @@ def enqueue(
     message_id = make_msgid(domain=urlsplit(settings.base_url).hostname or "localhost")
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(body)
+    # 8bit, not quoted-printable: the links stay whole and readable in a raw .eml file.
+    message.set_content(body, cte="8bit")
     row = OutboxMessage(
         message_id=message_id,
         recipient=recipient,
         subject=subject[:300],
-        raw=message.as_string(),
+        raw=message.as_string(policy=SMTP),  # CRLF line ends, as on the wire
         created_at=now,
         next_attempt_at=now,
     )

@@ -13,7 +13,7 @@ import email.policy
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -61,20 +61,17 @@ def postgresql_schema() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def database_kind(request: pytest.FixtureRequest) -> str:
-    """Run a test on SQLite and on PostgreSQL (tests ask for it when both matter)."""
+    """The database a test runs on."""
     kind: str = request.param
     return kind
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """SQLite in the test's folder, or a fresh PostgreSQL schema when the test asks."""
-    kind = (
-        request.getfixturevalue("database_kind")
-        if "database_kind" in request.fixturenames
-        else "sqlite"
-    )
-    if kind == "sqlite":
+def database_url(database_kind: str, tmp_path: Path) -> Iterator[str]:
+    """SQLite in the test's folder, or a fresh PostgreSQL schema: every consent test runs on
+    both."""
+    if database_kind == "sqlite":
+        (tmp_path / "instance").mkdir(exist_ok=True)
         yield f"sqlite:///{tmp_path / 'instance' / 'marketplace.sqlite3'}"
         return
     with postgresql_schema() as url:
@@ -102,10 +99,23 @@ def make_app(tmp_path: Path, database_url: str, **config: Any) -> Flask:
 
 
 @pytest.fixture
-def app(tmp_path: Path, database_url: str) -> Iterator[Flask]:
-    app = make_app(tmp_path, database_url)
-    yield app
-    backend_of(app).close()
+def app_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Make apps over the test's folder and database with extra settings; all are closed
+    (mail threads stopped, connections returned) when the test ends."""
+    made: list[Flask] = []
+
+    def factory(**config: Any) -> Flask:
+        made.append(make_app(tmp_path, database_url, **config))
+        return made[-1]
+
+    yield factory
+    for app in made:
+        backend_of(app).close()
+
+
+@pytest.fixture
+def app(app_factory: Callable[..., Flask]) -> Flask:
+    return app_factory()
 
 
 _LINK = re.compile(r"http://marketplace\.test/((?:invitations|signin)/[A-Za-z0-9_-]+)")

@@ -1,0 +1,231 @@
+"""Customer sign-in by one-time link and the customer page (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from consent_app.db import utcnow
+from consent_app.models import SignInToken, TenantAdmin
+from tests.consent_app.conftest import ADMIN, CHECKED, TENANT, Marketplace, csrf_token
+
+
+@pytest.fixture
+def tenant(market: Marketplace) -> None:
+    market.add_tenant()
+
+
+def ask_for_link(market: Marketplace, email: str) -> str:
+    client = market.app.test_client()
+    page = client.get("/signin")
+    answer = client.post(
+        "/signin", data={"csrf_token": csrf_token(page.get_data(as_text=True)), "email": email}
+    )
+    assert answer.status_code == 200
+    return answer.get_data(as_text=True)
+
+
+def test_the_answer_never_reveals_whether_an_address_is_known(
+    market: Marketplace, tenant: None
+) -> None:
+    known = ask_for_link(market, ADMIN)
+    unknown = ask_for_link(market, "stranger@elsewhere.example")
+    assert known.replace(ADMIN, "X") == unknown.replace("stranger@elsewhere.example", "X")
+    assert [mail.to for mail in market.mails()] == [ADMIN]
+
+
+def test_invalid_address_is_a_form_error(market: Marketplace, tenant: None) -> None:
+    client = market.app.test_client()
+    token = csrf_token(client.get("/signin").get_data(as_text=True))
+    response = client.post("/signin", data={"csrf_token": token, "email": "not an address"})
+    assert response.status_code == 400
+    assert "cp-error" in response.get_data(as_text=True)
+    assert market.mails() == []
+
+
+def test_sign_in_link_shows_before_it_signs_in_and_works_once(
+    market: Marketplace, tenant: None
+) -> None:
+    ask_for_link(market, ADMIN)
+    link = market.link(ADMIN, "signin")
+    client = market.app.test_client()
+    confirm = client.get(link)
+    assert confirm.status_code == 200 and "Fabrikam" in confirm.get_data(as_text=True)
+    assert confirm.headers["Cache-Control"] == "no-store"
+    # opening the link signed nobody in
+    assert client.get("/account/").status_code == 302
+    token = csrf_token(confirm.get_data(as_text=True))
+    assert client.post(link, data={"csrf_token": token}).status_code == 302
+    assert client.get("/account/").status_code == 200
+    other = market.app.test_client()
+    assert other.get(link).status_code == 410
+    other_token = csrf_token(other.get("/signin").get_data(as_text=True))
+    assert other.post(link, data={"csrf_token": other_token}).status_code == 410
+    assert other.get("/account/").status_code == 302
+
+
+def test_expired_sign_in_link(market: Marketplace, tenant: None) -> None:
+    ask_for_link(market, ADMIN)
+    link = market.link(ADMIN, "signin")
+    with market.backend.write() as session:
+        session.execute(update(SignInToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    page = market.app.test_client().get(link)
+    assert page.status_code == 410 and "Ask for a new" in page.get_data(as_text=True)
+
+
+def test_sign_in_needs_the_csrf_token(market: Marketplace, tenant: None) -> None:
+    ask_for_link(market, ADMIN)
+    link = market.link(ADMIN, "signin")
+    client = market.app.test_client()
+    assert client.post(link, data={}).status_code == 400
+    assert client.get("/account/").status_code == 302
+    assert client.get(link).status_code == 200  # still usable: the forged post used nothing
+
+
+def test_customer_page_shows_roles_support_and_history(market: Marketplace, tenant: None) -> None:
+    key = market.key("contoso-cloud")
+    market.invite(key, delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED, make_partner_of_record=CHECKED)
+    client = market.sign_in()
+    page = client.get("/account/")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Your delegated admin partner:" in html and "Contoso Cloud Services" in html
+    assert "Your partner of record:" in html
+    assert "Contact the provider&#39;s support directly" in html
+    assert "https://support.example/contact" in html
+    for entry in (
+        "Customer account created",
+        "Contoso Cloud Services sent an invitation",
+        "Delegated administration granted to Contoso Cloud Services",
+        "Invitation from Contoso Cloud Services accepted",
+        "Signed in to the customer page",
+    ):
+        assert entry in html
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_revoke_delegated_admin(market: Marketplace, tenant: None) -> None:
+    key = market.key("contoso-cloud")
+    market.invite(key, delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    client = market.sign_in()
+    token = csrf_token(client.get("/account/").get_data(as_text=True))
+    response = client.post(
+        "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": "contoso-cloud"}
+    )
+    assert response.status_code == 302
+    html = client.get("/account/").get_data(as_text=True)
+    assert "no longer administers your tenant" in html
+    assert "No partner administers your tenant." in html
+    relationships = market.api(key, "GET", "/relationships").get_json()["relationships"]
+    assert relationships == []
+    notice = [m for m in market.mails("partners@contoso.example") if "ended" in m.subject]
+    assert notice and "revoked" in notice[0].body
+    # revoking again (a stale page) is refused plainly and changes nothing
+    again = client.post(
+        "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": "contoso-cloud"}
+    )
+    assert again.status_code == 404
+
+
+def test_revoke_without_csrf_changes_nothing(market: Marketplace, tenant: None) -> None:
+    key = market.key("contoso-cloud")
+    market.invite(key, delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    client = market.sign_in()
+    response = client.post("/account/delegated-admin/revoke", data={"partner": "contoso-cloud"})
+    assert response.status_code == 400
+    assert market.api(key, "GET", "/relationships").get_json()["relationships"]
+
+
+def test_change_and_clear_partner_of_record(market: Marketplace, tenant: None) -> None:
+    contoso, cape = market.key("contoso-cloud"), market.key("cape-collaboration")
+    market.invite(contoso, delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED, make_partner_of_record=CHECKED)
+    market.invite(cape, offer_id="intranet-trial")
+    market.decide(market.link())
+    client = market.sign_in()
+    token = csrf_token(client.get("/account/").get_data(as_text=True))
+
+    changed = client.post(
+        "/account/partner-of-record",
+        data={"csrf_token": token, "partner": "cape-collaboration", "action": "set"},
+    )
+    assert changed.status_code == 302
+    assert market.api(cape, "GET", "/relationships").get_json()["relationships"][0][
+        "partner_of_record"
+    ]
+    # DA stayed with Contoso: the roles are independent
+    [contoso_relation] = market.api(contoso, "GET", "/relationships").get_json()["relationships"]
+    assert contoso_relation == {
+        **contoso_relation,
+        "delegated_admin": True,
+        "partner_of_record": False,
+    }
+
+    # a partner the customer never accepted anything from cannot be named
+    forged = client.post(
+        "/account/partner-of-record",
+        data={"csrf_token": token, "partner": "mercado-nube", "action": "set"},
+    )
+    assert forged.status_code == 400
+
+    cleared = client.post(
+        "/account/partner-of-record", data={"csrf_token": token, "action": "clear"}
+    )
+    assert cleared.status_code == 302
+    assert market.api(cape, "GET", "/relationships").get_json()["relationships"] == []
+    assert "You have not named a partner of record." in client.get("/account/").get_data(
+        as_text=True
+    )
+
+
+def test_consent_receipt(market: Marketplace, tenant: None) -> None:
+    key = market.key("contoso-cloud")
+    market.invite(key, delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    client = market.sign_in()
+    html = client.get("/account/").get_data(as_text=True)
+    receipts = [part.split('"')[0] for part in html.split('href="/account/receipts/')[1:]]
+    assert receipts
+    downloads = [client.get(f"/account/receipts/{name}") for name in receipts]
+    bodies = [json.loads(d.get_data(as_text=True)) for d in downloads]
+    accepted = [body for body in bodies if body["action"] == "invitation.accepted"]
+    assert accepted and accepted[0]["details"]["delegated_admin_granted"] is True
+    assert accepted[0]["tenant"] == TENANT and len(accepted[0]["hash"]) == 64
+    assert "attachment" in downloads[0].headers["Content-Disposition"]
+
+
+def test_receipts_of_other_tenants_are_not_found(market: Marketplace, tenant: None) -> None:
+    market.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
+    other = market.sign_in("it@other.example")
+    html = other.get("/account/").get_data(as_text=True)
+    own = [part.split('"')[0] for part in html.split('href="/account/receipts/')[1:]]
+    mine = market.sign_in()
+    assert mine.get(f"/account/receipts/{own[0]}").status_code == 404
+    assert mine.get("/account/receipts/999999.json").status_code == 404
+
+
+def test_removed_admin_loses_the_session(market: Marketplace, tenant: None) -> None:
+    client = market.sign_in()
+    assert client.get("/account/").status_code == 200
+    with market.backend.write() as session:
+        session.execute(update(TenantAdmin).values(email="someone-else@fabrikam.example"))
+    assert client.get("/account/").status_code == 302
+
+
+def test_sign_out(market: Marketplace, tenant: None) -> None:
+    client = market.sign_in()
+    token = csrf_token(client.get("/account/").get_data(as_text=True))
+    assert client.post("/account/signout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/account/").status_code == 302
+
+
+def test_customer_page_in_russian(market: Marketplace, tenant: None) -> None:
+    client = market.sign_in()
+    html = client.get("/account/?lang=ru").get_data(as_text=True)
+    assert "История согласий" in html and "Обратиться в службу поддержки" in html

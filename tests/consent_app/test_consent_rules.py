@@ -1,0 +1,78 @@
+"""The rule book as a plain function: `decide(partner, DA requested, cloud, roles, decision)`."""
+
+from __future__ import annotations
+
+import pytest
+
+from consent_app.consent import Decision, Outcome, Roles, decide
+from consent_app.errors import Refused
+
+A, B, C = "partner-a", "partner-b", "partner-c"
+
+
+def refused(code: str, *args: object) -> None:
+    with pytest.raises(Refused) as caught:
+        decide(*args)  # type: ignore[arg-type]
+    assert caught.value.code == code
+
+
+def test_decline_changes_nothing_whatever_is_ticked() -> None:
+    before = Roles(B, C)
+    decision = Decision(False, authorize_delegated_admin=True, make_partner_of_record=True)
+    assert decide(A, True, "global", before, decision) == Outcome("declined", before, False, False)
+
+
+def test_accept_without_roles() -> None:
+    outcome = decide(A, True, "global", Roles(), Decision(True))
+    assert outcome == Outcome("accepted", Roles(), False, False)
+
+
+def test_accept_with_da_and_por() -> None:
+    outcome = decide(A, True, "global", Roles(), Decision(True, True, True))
+    assert outcome.roles == Roles(A, A)
+    assert outcome.delegated_admin_granted and outcome.partner_of_record
+
+
+def test_da_cannot_be_granted_when_not_requested() -> None:
+    refused("delegated_admin_not_requested", A, False, "global", Roles(), Decision(True, True))
+
+
+def test_replacing_da_needs_confirmation_of_the_partner_seen() -> None:
+    before = Roles(delegated_admin=B)
+    refused("replacement_needs_confirmation", A, True, "global", before, Decision(True, True))
+    refused(
+        "delegated_admin_changed",
+        A,
+        True,
+        "global",
+        before,
+        Decision(True, True, confirm_replace_delegated_admin=True, seen_delegated_admin=C),
+    )
+    outcome = decide(
+        A,
+        True,
+        "global",
+        before,
+        Decision(True, True, confirm_replace_delegated_admin=True, seen_delegated_admin=B),
+    )
+    assert outcome.roles.delegated_admin == A and outcome.replaced_delegated_admin == B
+
+
+def test_same_partner_keeps_da_without_confirmation() -> None:
+    outcome = decide(A, True, "global", Roles(A, None), Decision(True, True))
+    assert outcome.roles == Roles(A, None) and outcome.replaced_delegated_admin is None
+
+
+def test_accepting_without_da_keeps_the_current_da_partner() -> None:
+    outcome = decide(A, True, "global", Roles(B, None), Decision(True, make_partner_of_record=True))
+    assert outcome.roles == Roles(B, A)
+
+
+def test_por_is_independent_and_needs_no_confirmation() -> None:
+    outcome = decide(A, False, "global", Roles(B, C), Decision(True, make_partner_of_record=True))
+    assert outcome.roles == Roles(B, A) and outcome.replaced_partner_of_record == C
+
+
+def test_sovereign_cloud_is_refused_even_for_a_decline() -> None:
+    refused("cloud_not_supported", A, True, "21vianet", Roles(), Decision(False))
+    refused("cloud_not_supported", A, True, "21vianet", Roles(), Decision(True))

@@ -1,0 +1,137 @@
+"""Mail: written to the outbox with the change, then delivered by SMTP (a real server on
+loopback) or as .eml files; failed sends wait and are retried, never lost or sent twice."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import select, update
+
+from consent_app.db import utcnow
+from consent_app.models import OutboxMessage
+from consent_app.outbox import MailFolder, deliver_pending, outbox_status
+from tests.consent_app.conftest import ADMIN, Marketplace
+from tests.smtp import free_port, smtp_server
+
+
+def outbox(market: Marketplace) -> list[OutboxMessage]:
+    with market.backend.read() as session:
+        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())
+
+
+def smtp_app(factory: Callable[..., Flask], url: str, delivery: str = "inline") -> Marketplace:
+    return Marketplace(factory(MARKETPLACE_SMTP_URL=url, MARKETPLACE_MAIL_DELIVERY=delivery))
+
+
+def test_invitation_mail_goes_through_smtp(app_factory: Callable[..., Flask]) -> None:
+    with smtp_server() as (url, received):
+        market = smtp_app(app_factory, url)
+        market.add_tenant(admins=(ADMIN, "second@fabrikam.example"))
+        market.invite(market.key())
+        assert sorted(rcpt[0] for rcpt, _ in received.messages) == [
+            ADMIN,
+            "second@fabrikam.example",
+        ]
+        [(_, message), *_] = received.messages
+        assert "invites Fabrikam" in str(message["Subject"])
+        assert message["From"] and message["Message-ID"]
+        assert all(row.sent_at is not None and row.attempts == 1 for row in outbox(market))
+        assert not market.backend.settings.mail_dir.exists()  # SMTP, not files
+
+
+def test_smtp_down_only_delays_mail(app_factory: Callable[..., Flask]) -> None:
+    port = free_port()
+    market = smtp_app(app_factory, f"smtp://127.0.0.1:{port}")
+    market.add_tenant()
+    response = market.invite(market.key())
+    assert response.status_code == 201  # the partner's call succeeds regardless
+    [waiting] = outbox(market)
+    assert waiting.sent_at is None and waiting.attempts == 1
+    assert waiting.last_error and "Connection" in waiting.last_error
+    assert waiting.next_attempt_at > utcnow()
+    assert outbox_status(market.backend.database).failing == 1
+    # not due yet: nothing is tried
+    assert market.backend.deliver_now().failed == 0
+    with smtp_server(port) as (_, received):
+        with market.backend.write() as session:
+            session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        report = market.backend.deliver_now()
+        assert (report.sent, report.failed) == (1, 0)
+        assert received.message_ids() == [waiting.message_id]
+        assert market.backend.deliver_now().sent == 0  # delivered once, not again
+    assert outbox_status(market.backend.database).unsent == 0
+
+
+def test_concurrent_workers_send_each_message_once(app_factory: Callable[..., Flask]) -> None:
+    with smtp_server() as (url, received):
+        market = smtp_app(app_factory, url, delivery="off")
+        market.add_tenant()
+        key = market.key()
+        for _ in range(12):
+            market.invite(key)
+        backend = market.backend
+        with ThreadPoolExecutor(4) as pool:
+            reports = list(
+                pool.map(lambda _: deliver_pending(backend.database, backend.transport), range(4))
+            )
+        assert sum(r.sent for r in reports) == 12
+        ids = received.message_ids()
+        assert len(ids) == 12 and len(set(ids)) == 12
+
+
+def test_background_delivery(app_factory: Callable[..., Flask]) -> None:
+    with smtp_server() as (url, received):
+        market = smtp_app(app_factory, url, delivery="background")
+        market.add_tenant()
+        market.invite(market.key())
+        deadline = time.monotonic() + 10
+        while not received.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(received.messages) == 1
+
+
+def test_mail_folder_is_idempotent_per_message_id(tmp_path: Path) -> None:
+    folder = MailFolder(tmp_path / "mail")
+    folder.send("<1.2@x>", "a@b.example", b"Subject: one\n\nbody\n")
+    folder.send("<1.2@x>", "a@b.example", b"Subject: one\n\nbody\n")
+    assert [p.name for p in (tmp_path / "mail").iterdir()] == ["1.2_x.eml"]
+
+
+def test_nothing_is_written_when_the_change_fails(market: Marketplace) -> None:
+    market.add_tenant()
+    key = market.key()
+    market.invite(key, offer_id="no-such-offer")
+    assert outbox(market) == []
+
+
+def test_failed_sends_back_off(app_factory: Callable[..., Flask]) -> None:
+    class Broken:
+        def send(self, message_id: str, recipient: str, raw: bytes) -> None:
+            raise OSError("mail server on fire")
+
+    market = Marketplace(app_factory(MARKETPLACE_MAIL_DELIVERY="off"))
+    market.add_tenant()
+    with market.backend.write() as session:
+        from consent_app.mail import enqueue
+
+        enqueue(
+            session,
+            market.backend.settings,
+            ADMIN,
+            "sign_in",
+            {"email": ADMIN, "links": [], "minutes": 30},
+        )
+    delays = []
+    for _ in range(3):
+        with market.backend.write() as session:
+            session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        deliver_pending(market.backend.database, Broken())
+        [row] = outbox(market)
+        delays.append(row.next_attempt_at - utcnow())
+    assert row.attempts == 3 and row.sent_at is None and "on fire" in (row.last_error or "")
+    assert delays[0] < delays[1] < delays[2] <= timedelta(hours=1)
