@@ -123,7 +123,7 @@ _EN: Final[dict[str, str]] = {
     "since": "since",
     "da_current_means": "This partner has full administrative access to all of your services. "
     "Revoking ends its access at once; your own administrators keep theirs.",
-    "da_revoke": "Revoke {partner}'s delegated administration",
+    "da_revoke": "Revoke delegated administration from {partner}",
     "da_none": "No partner administers your tenant.",
     "por_current": "Your partner of record:",
     "por_none": "You have not named a partner of record.",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from marketplace.catalog import CATALOG_FILE_NAME
 from marketplace.validate import validate_directory
+from tests.browser import start_chromium
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_LISTINGS = PROJECT_ROOT / "listings"
@@ -80,3 +83,13 @@ class ListingsFolder:
 def listings(tmp_path: Path) -> ListingsFolder:
     """An empty listings folder with the real catalog."""
     return ListingsFolder(tmp_path / "listings")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless system Chromium (skips the test where it is not installed)."""
+    driver = start_chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()

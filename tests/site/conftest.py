@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from marketplace.build import BuildPaths, build
-from tests.browser import start_chromium
 from tests.conftest import EXAMPLE_LISTINGS
 
 XSS = [
@@ -72,16 +71,6 @@ translations:
     description: >-
       <script>alert('ru')</script> [x](javascript:alert(13))
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless system Chromium (skips the test where it is not installed)."""
-    driver = start_chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="session")
