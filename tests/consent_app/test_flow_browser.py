@@ -78,7 +78,7 @@ def test_partner_invites_customer_accepts_with_da_and_por(
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - our own server
+    with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 201
         invitation_id = json.load(answer)["id"]
 

@@ -309,3 +309,36 @@ def test_a_partner_cannot_end_another_partners_delegated_admin(
 def test_unknown_api_paths_and_methods_answer_json(market: Marketplace, key: str) -> None:
     assert error_of(market.api(key, "GET", "/nothing-here")) == (404, "not_found")
     assert error_of(market.api(key, "PUT", "/invitations")) == (405, "method_not_allowed")
+
+
+def test_invitations_expire_after_the_configured_days(app_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from consent_app.db import utcnow
+    from consent_app.invitations import expire_invitations
+    from consent_app.models import Invitation
+
+    market = Marketplace(app_factory(MARKETPLACE_INVITATION_DAYS="3"))
+    market.add_tenant()
+    key = market.key()
+    created = market.invite(key).get_json()
+    lifetime = created["expires_at"]
+    from datetime import datetime
+
+    assert abs(datetime.fromisoformat(lifetime) - utcnow() - timedelta(days=3)) < timedelta(
+        minutes=1
+    )
+    with market.backend.write() as session:
+        session.execute(update(Invitation).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert market.api(key, "GET", f"/invitations/{created['id']}").get_json()["status"] == "expired"
+    with market.backend.write() as session:
+        assert expire_invitations(session) == 1
+        assert expire_invitations(session) == 0
+    shown = market.api(key, "GET", f"/invitations/{created['id']}").get_json()
+    assert shown["status"] == "expired"
+    assert error_of(market.api(key, "POST", f"/invitations/{created['id']}/cancel")) == (
+        409,
+        "invalid_state",
+    )
