@@ -62,3 +62,53 @@ def test_hostile_partner_page_runs_no_script(built_site: Path, browser: Any) -> 
             with pytest.raises(NoAlertPresentException):
                 browser.switch_to.alert.text  # noqa: B018 - reading it is the check
             assert "Hostile" in browser.page_source or "Враждебный" in browser.page_source
+
+
+def test_directory_searches_through_the_api_when_it_is_reachable(
+    built_site: Path, tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from werkzeug.serving import make_server
+
+    from consent_app import create_app
+    from marketplace.build import search_index_root
+    from marketplace.validate import load_listings
+    from search.documents import partner_documents
+    from search.whoosh_engine import build_index
+    from tests.browser import running
+
+    catalog, loaded = load_listings(EXAMPLE_LISTINGS)
+    instance = tmp_path / "instance"
+    build_index(search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded]))
+    app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
+    with running(make_server("127.0.0.1", 0, app, threaded=True)) as base:
+        browser.get(base + "directory/?query=staff%20training")
+        wait = WebDriverWait(browser, 10)
+        wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card mark"))
+        assert not browser.find_elements(By.CSS_SELECTOR, "#mp-directory .mp-notice")
+        first = browser.find_element(By.CSS_SELECTOR, "#mp-directory li.mp-card a")
+        assert first.get_attribute("href").endswith("/partners/taiga-cloud/")
+        status = browser.find_element(By.CSS_SELECTOR, "#mp-directory [role=status]")
+        total = int(status.text.split()[0])
+        # a facet filter narrows the API's answer too
+        Select(browser.find_element(By.NAME, "program")).select_by_value("learning-partner")
+        wait.until(lambda driver: int(status.text.split()[0]) < total)
+        assert "program=learning-partner" in browser.current_url
+        assert "query=staff+training" in browser.current_url
+
+
+def test_directory_says_plainly_when_search_falls_back_to_names(
+    built_site: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with static_server(built_site) as base:
+        browser.get(base + "directory/?query=Contoso")
+        wait = WebDriverWait(browser, 10)
+        wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card"))
+        notice = browser.find_element(By.CSS_SELECTOR, "#mp-directory .mp-notice").text
+        assert "not reachable" in notice and "names only" in notice
+        names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card a")]
+        assert names == ["Contoso Cloud Services"]

@@ -7,3 +7,22 @@ window.marketplaceElement = function (tag, attributes, text) {
   if (text !== undefined) node.textContent = text;
   return node;
 };
+
+/* A search API highlight (escaped text with <mark> tags) as a paragraph of DOM nodes: the
+   text is unescaped into text nodes and the marks rebuilt; nothing is ever assigned as HTML. */
+window.marketplaceHighlighted = function (fragment, className) {
+  "use strict";
+  var element = window.marketplaceElement;
+  function unescapeText(escaped) {
+    var holder = document.createElement("textarea");
+    holder.innerHTML = escaped;  // a textarea's content is text: no element is created
+    return holder.value;
+  }
+  var paragraph = element("p", {"class": className});
+  fragment.split(/(<mark>.*?<\/mark>)/).forEach(function (piece) {
+    var match = /^<mark>(.*)<\/mark>$/.exec(piece);
+    if (match) paragraph.appendChild(element("mark", {}, unescapeText(match[1])));
+    else if (piece) paragraph.appendChild(document.createTextNode(unescapeText(piece)));
+  });
+  return paragraph;
+};

@@ -12,21 +12,9 @@
 
   var element = window.marketplaceElement;
 
-  function unescapeText(escaped) {
-    var holder = document.createElement("textarea");
-    holder.innerHTML = escaped;  // a textarea's content is text: no element is created
-    return holder.value;
-  }
-
-  function highlighted(fragment) {
-    var paragraph = element("p", {"class": "mp-card__summary"});
-    fragment.split(/(<mark>.*?<\/mark>)/).forEach(function (piece) {
-      var match = /^<mark>(.*)<\/mark>$/.exec(piece);
-      if (match) paragraph.appendChild(element("mark", {}, unescapeText(match[1])));
-      else if (piece) paragraph.appendChild(document.createTextNode(unescapeText(piece)));
-    });
-    return paragraph;
-  }
+  var highlighted = function (fragment) {
+    return window.marketplaceHighlighted(fragment, "mp-card__summary");
+  };
 
   var form = element("form", {"class": "mp-search", "role": "search"});
   var label = element("label", {"for": "mp-search-q", "class": "md-visually-hidden"}, texts.label);
