@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -149,6 +150,9 @@ def serve(
         }
     )
     backend_of(app).start_background()
+    # Open the search index now; its frequent terms are scored in the background.
+    with contextlib.suppress(FileNotFoundError):
+        app.extensions["marketplace_search"].wait_until_warm(timeout=0)
     click.echo(f"Serving the Marketplace at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="marketplace")
 

@@ -91,7 +91,8 @@ def test_partner_invites_customer_accepts_with_da_and_por(
     browser.find_element(By.ID, "authorize_delegated_admin").click()
     browser.find_element(By.ID, "make_partner_of_record").click()
     browser.find_element(By.CSS_SELECTOR, "button[value=accept]").click()
-    wait.until(lambda driver: "You accepted" in driver.find_element(By.TAG_NAME, "h1").text)
+    # page_source, not an element: during the navigation an element found may go stale
+    wait.until(lambda driver: "You accepted the invitation" in driver.page_source)
     assert "now administers your tenant" in browser.page_source
     shoot(browser, "invitation-accepted")
 
