@@ -76,6 +76,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # A customer may read an invitation for a while before deciding.
         WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
         MAX_CONTENT_LENGTH=256 * 1024,
+        RATELIMIT_STORAGE_URI=settings.rate_limit_storage,
+        RATELIMIT_HEADERS_ENABLED=True,
     )
     app.config.from_mapping(config)
 
@@ -92,10 +94,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         pages,
         partner_api,
         search_api,
+        security,
         site,
     )
 
     csrf.init_app(app)
+    security.init_app(
+        app,
+        trusted_proxies=settings.trusted_proxies,
+        https=settings.base_url.startswith("https://"),
+        rate_limits=settings.rate_limits,
+    )
     i18n.init_app(app)
     api_errors.init_app(app)
     pages.init_app(app)

@@ -44,6 +44,7 @@ from consent_app.forms import (
 from consent_app.i18n import WORDS, language, translate
 from consent_app.models import AuditEvent, Tenant, TenantAdmin
 from consent_app.pages import message_page, refusal_text, words_page
+from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRESS, limiter
 
 bp = Blueprint("account", __name__)
 
@@ -69,7 +70,13 @@ def _to_sign_in() -> ResponseReturnValue:
     return redirect(url_for("account.sign_in"))
 
 
+def _address_asked() -> str:
+    return (request.form.get("email") or "").strip().lower()[:254] or "none"
+
+
 @bp.route("/signin", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_LIMITS, methods=["POST"])
+@limiter.limit(SIGN_IN_PER_ADDRESS, methods=["POST"], key_func=_address_asked)
 def sign_in() -> ResponseReturnValue:
     """Ask for a one-time sign-in link; the answer is the same for known and unknown addresses."""
     form = SignInForm()
@@ -96,6 +103,7 @@ def _invalid_link() -> ResponseReturnValue:
 
 
 @bp.get("/signin/<token>")
+@limiter.limit(LINK_LIMITS)
 def confirm_sign_in(token: str) -> ResponseReturnValue:
     """Show which tenant the link signs in to; signing in needs the button (POST)."""
     with backend().read() as db:
@@ -106,6 +114,7 @@ def confirm_sign_in(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/signin/<token>")
+@limiter.limit(LINK_LIMITS)
 def use_sign_in(token: str) -> ResponseReturnValue:
     """Use the link once and start the customer's session."""
     form = ConfirmForm()

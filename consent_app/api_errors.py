@@ -61,7 +61,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response | tuple[str, int]:
-        app.logger.exception("unhandled error on %s", request.path)
+        from consent_app.security import redacted
+
+        app.logger.exception("unhandled error on %s", redacted(request.path))
         if request.path.startswith("/api/"):
             return error_response(500, "internal_error", "Something went wrong on our side.")
         from consent_app.pages import words_page

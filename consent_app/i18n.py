@@ -147,6 +147,9 @@ _EN: Final[dict[str, str]] = {
     "csrf_title": "Please try again",
     "csrf_text": "This form expired or did not come from this site, so nothing was changed. "
     "Go back, reload the page and submit it again.",
+    "too_many_title": "Too many requests",
+    "too_many_text": "You (or someone sharing your network) tried this too often. Nothing was "
+    "changed. Wait a minute, then try again.",
     "not_found_title": "Page not found",
     "not_found_text": "There is no page at this address.",
     "error_title": "Something went wrong on our side",
@@ -310,6 +313,9 @@ _RU: Final[dict[str, str]] = {
     "csrf_title": "Попробуйте ещё раз",
     "csrf_text": "Форма устарела или отправлена не с этого сайта, поэтому ничего не изменилось. "
     "Вернитесь, обновите страницу и отправьте форму снова.",
+    "too_many_title": "Слишком много запросов",
+    "too_many_text": "Вы (или кто-то в вашей сети) пытались слишком часто. Ничего не изменилось. "
+    "Подождите минуту и попробуйте снова.",
     "not_found_title": "Страница не найдена",
     "not_found_text": "По этому адресу ничего нет.",
     "error_title": "Что-то пошло не так на нашей стороне",
@@ -384,7 +390,14 @@ def init_app(app: Flask) -> None:
     def remember_language(response: Response) -> Response:
         asked = request.args.get("lang")
         if asked in WORDS and request.cookies.get(COOKIE) != asked:
-            response.set_cookie(COOKIE, asked, max_age=365 * 86400, samesite="Lax", httponly=True)
+            response.set_cookie(
+                COOKIE,
+                asked,
+                max_age=365 * 86400,
+                samesite="Lax",
+                httponly=True,
+                secure=bool(app.config.get("SESSION_COOKIE_SECURE")),
+            )
         return response
 
     @app.context_processor

@@ -18,6 +18,7 @@ from consent_app.i18n import language, translate
 from consent_app.invitations import license_lines, link_invitation, status_of, tenant_for
 from consent_app.models import SOVEREIGN_CLOUD, Invitation, InvitationLink
 from consent_app.pages import refusal_text, words_page
+from consent_app.security import LINK_LIMITS, limiter
 from consent_app.tenants import admin_emails
 
 bp = Blueprint("invitation_pages", __name__)
@@ -85,6 +86,7 @@ def _render(
 
 
 @bp.get("/invitations/<token>")
+@limiter.limit(LINK_LIMITS)
 def show(token: str) -> ResponseReturnValue:
     """Who is asking, for what, and the separate DA and POR choices. Changes nothing."""
     with backend().read() as session:
@@ -95,6 +97,7 @@ def show(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/invitations/<token>")
+@limiter.limit(LINK_LIMITS)
 def decide(token: str) -> ResponseReturnValue:
     """Accept or decline, with the DA and POR choices as ticked; all or nothing."""
     with backend().read() as session:

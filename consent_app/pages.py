@@ -52,7 +52,7 @@ def is_customer_page() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Error pages and the headers customer pages need."""
+    """Error pages, the settings templates show, and no caching of customer pages."""
 
     @app.context_processor
     def installation() -> dict[str, object]:
@@ -67,9 +67,6 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def private_pages(response: Response) -> Response:
         if is_customer_page() and not request.path.startswith("/_consent/"):
-            # Pages reached through a secret link or showing a tenant's roles: never cached,
-            # never framed, and the link never leaks to another site through Referer.
+            # Reached through a secret link or showing a tenant's roles: never cached.
             response.headers["Cache-Control"] = "no-store"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers["X-Frame-Options"] = "DENY"
         return response

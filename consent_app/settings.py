@@ -36,6 +36,9 @@ class Settings:
     sign_in_lifetime: timedelta
     support_url: str
     support_phone: str
+    trusted_proxies: int  # reverse proxies in front whose X-Forwarded-* headers are believed
+    rate_limits: bool
+    rate_limit_storage: str  # Flask-Limiter storage URI: memory:// (per process), redis://…
 
     @property
     def mail_dir(self) -> Path:
@@ -53,6 +56,18 @@ def _days(raw: str, name: str) -> timedelta:
             f"{name} must be a whole number of days from 1 to {MAX_INVITATION_DAYS}"
         )
     return timedelta(days=int(raw))
+
+
+def _whole(raw: str, name: str) -> int:
+    if not raw.isdigit() or int(raw) > 10:
+        raise SettingsError(f"{name} must be a whole number from 0 to 10")
+    return int(raw)
+
+
+def _switch(raw: str, name: str) -> bool:
+    if raw.lower() not in ("on", "off"):
+        raise SettingsError(f"{name} must be on or off")
+    return raw.lower() == "on"
 
 
 def load_settings(
@@ -87,4 +102,7 @@ def load_settings(
         sign_in_lifetime=timedelta(minutes=SIGN_IN_LINK_MINUTES),
         support_url=setting("SUPPORT_URL", "https://support.example/contact"),
         support_phone=setting("SUPPORT_PHONE", "+1 800 555 0199"),
+        trusted_proxies=_whole(setting("TRUSTED_PROXIES", "0"), "MARKETPLACE_TRUSTED_PROXIES"),
+        rate_limits=_switch(setting("RATE_LIMITS", "on"), "MARKETPLACE_RATE_LIMITS"),
+        rate_limit_storage=setting("RATE_LIMIT_STORAGE_URL", "memory://"),
     )

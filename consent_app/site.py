@@ -9,6 +9,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
+from consent_app.security import policy_for_file
+
 bp = Blueprint("site", __name__)
 
 
@@ -26,9 +28,13 @@ def static_page(path: str) -> ResponseReturnValue:
             return redirect(f"/{path}/" + (f"?{query}" if query else ""), code=301)
         path = f"{path}index.html"
     try:
-        return send_from_directory(site_dir, path)
+        response = send_from_directory(site_dir, path)
+        status = 200
     except NotFound:
-        not_found_page = Path(site_dir) / "404.html"
-        if not_found_page.is_file():
-            return send_from_directory(site_dir, "404.html"), 404
-        raise
+        path = "404.html"
+        if not (Path(site_dir) / path).is_file():
+            raise
+        response, status = send_from_directory(site_dir, path), 404
+    if path.endswith(".html"):
+        response.headers["Content-Security-Policy"] = policy_for_file(Path(site_dir) / path)
+    return response, status

@@ -1,0 +1,141 @@
+"""Web security for every response: headers, Content-Security-Policy, rate limits, proxies.
+
+- Customer pages use no script at all: `default-src 'none'`, styles from this origin, never
+  framed, never cached, and no Referer, so a secret link cannot leak.
+- Site pages (MkDocs + Material) allow scripts from this origin and, by hash, the few inline
+  scripts Material writes into each page (never 'unsafe-inline' for scripts). The hashes are
+  read from the page being served; `marketplace csp` prints one policy for a whole built site,
+  for static hosts.
+- API answers are data: `default-src 'none'`; the partner API is never cached.
+- Rate limits (Flask-Limiter) on sign-in and secret-link endpoints answer 429 with a page (or
+  JSON under /api/) that says when to try again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Flask, Response, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+CUSTOMER_PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_SITE_POLICY = (
+    "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+)
+"""Material sets a few styles from script (CSSOM), hence 'unsafe-inline' for styles only."""
+
+_SECRET_PATH = re.compile(r"^(/(?:invitations|signin)/)[^/?#]+")
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
+
+SIGN_IN_LIMITS = "10 per minute; 50 per hour"
+"""Asking for sign-in links, per client address."""
+SIGN_IN_PER_ADDRESS = "5 per hour"
+"""Sign-in links mailed to one address: no one can flood an administrator's mailbox."""
+LINK_LIMITS = "60 per minute"
+"""Opening or submitting secret links (invitations, sign-in), per client address."""
+
+limiter = Limiter(
+    key_func=lambda: request.remote_addr or "unknown",
+    headers_enabled=True,
+    default_limits=[],
+)
+
+
+def redacted(path: str) -> str:
+    """A request path fit for logs: the secret of a link (/invitations/…, /signin/…) removed."""
+    return _SECRET_PATH.sub(r"\1[redacted]", path)
+
+
+def inline_script_hashes(html: bytes) -> list[str]:
+    """CSP source expressions ('sha256-…') for the executable inline scripts of a page."""
+    found = []
+    for attributes, body in _INLINE_SCRIPT.findall(html):
+        if b"application/json" in attributes:
+            continue  # data, not script: CSP does not apply to it
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+        found.append(f"'sha256-{digest}'")
+    return found
+
+
+def site_policy(hashes: Iterable[str]) -> str:
+    """The Content-Security-Policy of site pages that carry inline scripts with `hashes`."""
+    unique = sorted(set(hashes))
+    return _SITE_POLICY.format(hashes="".join(f" {h}" for h in unique))
+
+
+@lru_cache(maxsize=4096)
+def _file_policy(path: str, modified: float, size: int) -> str:
+    return site_policy(inline_script_hashes(Path(path).read_bytes()))
+
+
+def policy_for_file(path: Path) -> str:
+    """The policy for one built page (cached until the file changes)."""
+    stat = path.stat()
+    return _file_policy(str(path), stat.st_mtime, stat.st_size)
+
+
+def policy_for_site(site_dir: Path) -> str:
+    """One policy that fits every page of a built site (for a static host's configuration)."""
+    hashes: set[str] = set()
+    for page in site_dir.rglob("*.html"):
+        hashes.update(inline_script_hashes(page.read_bytes()))
+    return site_policy(hashes)
+
+
+def _is_customer_page() -> bool:
+    from consent_app.pages import is_customer_page
+
+    return is_customer_page()
+
+
+def init_app(app: Flask, trusted_proxies: int, https: bool, rate_limits: bool) -> None:
+    """Install the headers, the rate limiter and, behind proxies, the client address fix."""
+    if trusted_proxies:
+        # X-Forwarded-For/-Proto from that many proxies in front: the client's real address
+        # (for rate limits and the audit log) and scheme.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies, x_host=trusted_proxies
+        )
+    app.config.setdefault("RATELIMIT_ENABLED", rate_limits)
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(error: RateLimitExceeded) -> Response | tuple[str, int]:
+        from consent_app.api_errors import error_response
+        from consent_app.pages import words_page
+
+        if request.path.startswith("/api/"):
+            return error_response(429, "too_many_requests", f"rate limit: {error.description}")
+        page, status = words_page("too_many", 429)
+        return page, status
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        if https:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.path.startswith("/api/"):
+            headers.setdefault("Content-Security-Policy", API_POLICY)
+            if not request.path.startswith("/api/v1/search"):
+                headers.setdefault("Cache-Control", "no-store")
+        elif _is_customer_page():
+            headers["Content-Security-Policy"] = CUSTOMER_PAGE_POLICY
+            headers.setdefault("Referrer-Policy", "no-referrer")
+        else:
+            headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+            headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
