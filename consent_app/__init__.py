@@ -91,6 +91,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         health,
         i18n,
         invitation_pages,
+        openapi,
         pages,
         partner_api,
         search_api,
@@ -111,6 +112,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     search_api.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(search_api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(partner_api.bp)
     csrf.exempt(partner_api.bp)  # a bearer key, not a cookie, authenticates the partner API
     app.register_blueprint(invitation_pages.bp)

@@ -1,0 +1,325 @@
+"""The OpenAPI 3.1 document of the partner API and the search API, served at
+`/api/v1/openapi.json`. The invitation request's schema is generated from the same pydantic
+model that validates requests, so the document and the checks cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from consent_app.invitations import InvitationRequest
+from consent_app.models import INVITATION_STATES, INVITATION_TYPES
+from search.engine import FILTER_FACETS, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_LENGTH
+
+bp = Blueprint("openapi", __name__)
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {
+        400: "invalid input (`validation_error`, with `field`)",
+        401: "missing, unknown or revoked API key (`unauthorized`)",
+        403: "not allowed (`not_eligible_for_delegated_admin`, `partner_not_listed`)",
+        404: "no such resource of yours (`not_found`)",
+        409: "the invitation is no longer pending (`invalid_state`)",
+        413: "body larger than 256 KB (`payload_too_large`)",
+        415: "body is not application/json (`unsupported_media_type`)",
+        422: "refused by a rule (`unknown_offer`, `cloud_not_supported`, `customer_required`)",
+        503: "the search index is not built yet (`search_unavailable`)",
+    }
+    return {str(status): _json(_ref("Error"), words[status]) for status in statuses}
+
+
+_INVITATION = {
+    "type": "object",
+    "required": [
+        "id",
+        "type",
+        "status",
+        "tenant",
+        "offer_id",
+        "services",
+        "licenses",
+        "trial_days",
+        "delegated_admin_requested",
+        "created_at",
+        "expires_at",
+    ],
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"enum": list(INVITATION_TYPES)},
+        "status": {"enum": list(INVITATION_STATES)},
+        "tenant": {"type": "string"},
+        "offer_id": {"type": ["string", "null"]},
+        "services": {"type": "array", "items": {"type": "string"}},
+        "licenses": {
+            "type": ["object", "null"],
+            "additionalProperties": {"type": "integer", "minimum": 1},
+        },
+        "trial_days": {"type": ["integer", "null"]},
+        "delegated_admin_requested": {"type": "boolean"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "decided_at": {"type": "string", "format": "date-time"},
+        "delegated_admin_granted": {"type": "boolean"},
+        "partner_of_record": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+
+_SEARCH_RESULT = {
+    "type": "object",
+    "required": ["total", "hits", "facets", "suggestion"],
+    "properties": {
+        "total": {"type": "integer", "minimum": 0},
+        "hits": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["slug", "name", "summary", "url", "score", "highlights"],
+                "properties": {
+                    "slug": {"type": "string"},
+                    "name": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "url": {"type": "string"},
+                    "score": {"type": "number"},
+                    "highlights": {
+                        "type": "object",
+                        "description": "Field -> partner text, HTML-escaped, matches in <mark>.",
+                        "additionalProperties": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "facets": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+        },
+        "suggestion": {"type": ["string", "null"]},
+    },
+}
+
+
+def _search_parameters() -> list[dict[str, Any]]:
+    facets = [
+        {"name": facet, "in": "query", "schema": {"type": "string", "maxLength": 100}}
+        for facet in FILTER_FACETS
+    ]
+    return [
+        {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": MAX_QUERY_LENGTH}},
+        *facets,
+        {"name": "delegated_admin", "in": "query", "schema": {"enum": ["true", "false", "1", "0"]}},
+        {"name": "lang", "in": "query", "schema": {"enum": ["en", "ru"]}},
+        {
+            "name": "page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        },
+        {
+            "name": "per_page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+        },
+    ]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document."""
+    request_schema = InvitationRequest.model_json_schema(ref_template=_REF)
+    components = request_schema.pop("$defs", {})
+    components["InvitationRequest"] = request_schema
+    components["Invitation"] = _INVITATION
+    components["SearchResult"] = _SEARCH_RESULT
+    components["Error"] = {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "A stable machine code."},
+            "message": {"type": "string", "description": "What went wrong, for a person."},
+            "field": {"type": "string", "description": "The input at fault, when one is."},
+        },
+    }
+    invitation_id = {
+        "name": "invitation_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 100},
+    }
+    secured: list[dict[str, list[str]]] = [{"partnerKey": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Partner Marketplace API",
+            "version": "1",
+            "description": "Partner API (invitations, offers, relationships; a partner's API "
+            "key as a Bearer token) and the public partner search API.",
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"partnerKey": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/api/v1/invitations": {
+                "post": {
+                    "operationId": "createInvitation",
+                    "summary": "Create a trial invitation or a purchase offer",
+                    "security": secured,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("InvitationRequest")}},
+                    },
+                    "responses": {
+                        "201": _json(
+                            {
+                                "type": "object",
+                                "required": ["id", "status", "expires_at"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "status": {"const": "pending"},
+                                    "expires_at": {"type": "string", "format": "date-time"},
+                                },
+                            },
+                            "created; the link was mailed to the customer",
+                        ),
+                        **_errors(400, 401, 403, 413, 415, 422),
+                    },
+                },
+                "get": {
+                    "operationId": "listInvitations",
+                    "summary": "Your invitations, newest first",
+                    "security": secured,
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
+                        {"name": "before", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["invitations"],
+                                "properties": {
+                                    "invitations": {"type": "array", "items": _ref("Invitation")}
+                                },
+                            },
+                            "your invitations",
+                        ),
+                        **_errors(400, 401, 403),
+                    },
+                },
+            },
+            "/api/v1/invitations/{invitation_id}": {
+                "get": {
+                    "operationId": "getInvitation",
+                    "summary": "One of your invitations",
+                    "security": secured,
+                    "parameters": [invitation_id],
+                    "responses": {
+                        "200": _json(_ref("Invitation"), "the invitation"),
+                        **_errors(401, 403, 404),
+                    },
+                },
+            },
+            "/api/v1/invitations/{invitation_id}/cancel": {
+                "post": {
+                    "operationId": "cancelInvitation",
+                    "summary": "Withdraw a pending invitation",
+                    "security": secured,
+                    "parameters": [invitation_id],
+                    "responses": {
+                        "200": _json(_ref("Invitation"), "canceled"),
+                        **_errors(401, 403, 404, 409),
+                    },
+                },
+            },
+            "/api/v1/relationships": {
+                "get": {
+                    "operationId": "listRelationships",
+                    "summary": "Tenants where you are the DA partner or partner of record",
+                    "security": secured,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["relationships"],
+                                "properties": {
+                                    "relationships": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": [
+                                                "tenant",
+                                                "delegated_admin",
+                                                "partner_of_record",
+                                                "since",
+                                            ],
+                                            "properties": {
+                                                "tenant": {"type": "string"},
+                                                "delegated_admin": {"type": "boolean"},
+                                                "partner_of_record": {"type": "boolean"},
+                                                "since": {"type": "string", "format": "date-time"},
+                                            },
+                                        },
+                                    }
+                                },
+                            },
+                            "your relationships",
+                        ),
+                        **_errors(401, 403),
+                    },
+                },
+            },
+            "/api/v1/relationships/{tenant}/delegated-admin": {
+                "delete": {
+                    "operationId": "endDelegatedAdmin",
+                    "summary": "End your own delegated administration of a tenant",
+                    "security": secured,
+                    "parameters": [
+                        {
+                            "name": "tenant",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "maxLength": 253},
+                        }
+                    ],
+                    "responses": {"204": {"description": "ended"}, **_errors(400, 401, 403, 404)},
+                },
+            },
+            "/api/v1/search": {
+                "get": {
+                    "operationId": "searchPartners",
+                    "summary": "Ranked partners, facet counts and a spelling suggestion",
+                    "parameters": _search_parameters(),
+                    "responses": {
+                        "200": _json(_ref("SearchResult"), "results"),
+                        **_errors(400, 503),
+                    },
+                },
+            },
+        },
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def document() -> ResponseReturnValue:
+    """The OpenAPI document (public: it describes, it reveals nothing)."""
+    response = jsonify(openapi_document())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
