@@ -118,7 +118,7 @@ def app(app_factory: Callable[..., Flask]) -> Flask:
     return app_factory()
 
 
-_LINK = re.compile(r"http://marketplace\.test/((?:invitations|signin)/[A-Za-z0-9_-]+)")
+_LINK = re.compile(r"https?://[^/\s]+/((?:invitations|signin)/[A-Za-z0-9_-]+)")
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
