@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,19 @@ def prepare_database(database: Database, instance_dir: Path) -> None:
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the app; settings come from `test_config`, else from the environment.
 
-    `test_config` may hold `INSTANCE_DIR`, `LISTINGS_DIR`, `SITE_DIR`, any Flask setting, and
-    any `MARKETPLACE_*` setting of `consent_app.settings` (which otherwise comes from the
-    environment).
+    `test_config` may hold `INSTANCE_DIR`, `LISTINGS_DIR`, `SITE_DIR` (else the variables
+    `MARKETPLACE_INSTANCE`, `MARKETPLACE_LISTINGS`, `MARKETPLACE_SITE_DIR`, else ./instance,
+    ./listings, ./site), any Flask setting, and any `MARKETPLACE_*` setting of
+    `consent_app.settings` (which otherwise comes from the environment).
     """
     config = dict(test_config or {})
-    instance_dir = Path(config.pop("INSTANCE_DIR", None) or "instance").absolute()
-    listings_dir = Path(config.pop("LISTINGS_DIR", None) or "listings").absolute()
+    instance_dir = Path(
+        config.pop("INSTANCE_DIR", None) or os.environ.get("MARKETPLACE_INSTANCE") or "instance"
+    ).absolute()
+    listings_dir = Path(
+        config.pop("LISTINGS_DIR", None) or os.environ.get("MARKETPLACE_LISTINGS") or "listings"
+    ).absolute()
+    site_dir = Path(os.environ.get("MARKETPLACE_SITE_DIR") or "site").absolute()
     ensure_instance(instance_dir)
     overrides = {
         key.removeprefix("MARKETPLACE_"): config.pop(key)
@@ -67,7 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(instance_dir), static_url_path="/_consent/static")
     app.config.from_mapping(
         SECRET_KEY=secret_key(instance_dir),
-        SITE_DIR=str(Path("site").absolute()),
+        SITE_DIR=str(site_dir),
         SESSION_COOKIE_NAME="mp_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -1,14 +1,38 @@
-"""`/healthz`: a cheap answer for load balancers and monitoring."""
+"""`/healthz`: what load balancers and monitoring need: is the process up, does the database
+answer, how far behind is mail (the outbox backlog), is the search index there."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
+
+from consent_app.backend import backend
+from consent_app.outbox import outbox_status
+from marketplace.build import search_index_root
+from search.whoosh_engine import current_index
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """Report that the process is up and answering."""
-    return jsonify(status="ok")
+    """200 with the figures when the database answers; 503 when it does not."""
+    index = current_index(search_index_root(Path(current_app.instance_path))) is not None
+    try:
+        status = outbox_status(backend().database)
+    except SQLAlchemyError:
+        current_app.logger.exception("health check: the database does not answer")
+        return jsonify(status="error", database="unreachable", search_index=index), 503
+    return jsonify(
+        status="ok",
+        database="ok",
+        search_index=index,
+        outbox={
+            "unsent": status.unsent,
+            "failing": status.failing,
+            "oldest_unsent_seconds": status.oldest_unsent_seconds,
+        },
+    )

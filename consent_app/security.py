@@ -37,7 +37,7 @@ _SITE_POLICY = (
 )
 """Material sets a few styles from script (CSSOM), hence 'unsafe-inline' for styles only."""
 
-_SECRET_PATH = re.compile(r"^(/(?:invitations|signin)/)[^/?#]+")
+_SECRET_PATH = re.compile(r"^(/(?:invitations|signin)/)[^/?#\s]+")
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
 
 SIGN_IN_LIMITS = "10 per minute; 50 per hour"

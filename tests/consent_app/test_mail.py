@@ -135,3 +135,12 @@ def test_failed_sends_back_off(app_factory: Callable[..., Flask]) -> None:
         delays.append(row.next_attempt_at - utcnow())
     assert row.attempts == 3 and row.sent_at is None and "on fire" in (row.last_error or "")
     assert delays[0] < delays[1] < delays[2] <= timedelta(hours=1)
+
+
+def test_healthz_shows_the_outbox_backlog(app_factory: Callable[..., Flask]) -> None:
+    market = Marketplace(app_factory(MARKETPLACE_SMTP_URL=f"smtp://127.0.0.1:{free_port()}"))
+    market.add_tenant()
+    market.invite(market.key())
+    health = market.client.get("/healthz").get_json()
+    assert health["database"] == "ok"
+    assert health["outbox"]["unsent"] == 1 and health["outbox"]["failing"] == 1

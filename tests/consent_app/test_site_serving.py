@@ -48,7 +48,12 @@ def fetch(client: FlaskClient, path: str) -> tuple[int, bytes, str | None]:
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "search_index": False,
+        "outbox": {"unsent": 0, "failing": 0, "oldest_unsent_seconds": None},
+    }
 
 
 def test_home_and_folder_pages(client: FlaskClient) -> None:

@@ -1,0 +1,54 @@
+"""gunicorn settings for the Marketplace backend (see README "Production").
+
+    gunicorn -c deploy/gunicorn.conf.py consent_app.wsgi:app
+
+Settings can be overridden on the command line or with GUNICORN_* style variables as gunicorn
+allows; the ones here are what the backend needs to be correct, not just fast.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+bind = os.environ.get("MARKETPLACE_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("MARKETPLACE_WORKERS", multiprocessing.cpu_count() * 2))
+worker_class = "gthread"
+threads = int(os.environ.get("MARKETPLACE_THREADS", "4"))
+timeout = 30
+graceful_timeout = 20
+accesslog = "-"
+errorlog = "-"
+# Client addresses come from the proxy in front; trust only it (set MARKETPLACE_TRUSTED_PROXIES
+# for the app, and list the proxy's address here).
+forwarded_allow_ips = os.environ.get("MARKETPLACE_PROXY_IPS", "127.0.0.1")
+
+
+class RedactingLogger(Logger):  # type: ignore[misc]
+    """Access log lines without the secret of /invitations/<token> and /signin/<token> links."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        from consent_app.security import redacted
+
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "{raw_uri}e"):
+            if isinstance(atoms.get(key), str):
+                method, _, rest = atoms[key].partition(" ") if key == "r" else ("", "", atoms[key])
+                atoms[key] = f"{method} {redacted(rest)}" if key == "r" else redacted(rest)
+        return atoms
+
+
+logger_class = RedactingLogger
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Each worker delivers mail and expires invitations in a background thread of its own
+    (threads do not survive fork, so this runs after it). Outbox claims keep workers from
+    sending one message twice."""
+    from consent_app.backend import backend_of
+    from consent_app.wsgi import app
+
+    backend_of(app).start_background()
