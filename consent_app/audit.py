@@ -75,12 +75,20 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+_HEADS = "audit_heads"
+"""`Session.info` key: the chain heads this transaction has locked already."""
+
+
 def _lock_head(session: Session, chain: str) -> AuditChainHead:
     """The chain's head row, created if new and locked until the transaction ends.
 
     The lock orders appends to one chain (PostgreSQL: FOR UPDATE; SQLite: the transaction
-    already holds the database's write lock).
+    already holds the database's write lock). A transaction appending several events to one
+    chain locks its head once.
     """
+    held: dict[str, AuditChainHead] = session.info.setdefault(_HEADS, {})
+    if chain in held:
+        return held[chain]
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
         insert(AuditChainHead)
@@ -88,7 +96,8 @@ def _lock_head(session: Session, chain: str) -> AuditChainHead:
         .on_conflict_do_nothing(index_elements=["chain"])
     )
     query = select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
-    return session.execute(query).scalar_one()
+    held[chain] = session.execute(query).scalar_one()
+    return held[chain]
 
 
 def record(
@@ -120,7 +129,6 @@ def record(
     event.hash = event_hash(event)
     head.seq, head.hash = event.seq, event.hash
     session.add(event)
-    session.flush()
     return event
 
 

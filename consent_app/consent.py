@@ -210,11 +210,10 @@ class Applied:
 
 
 def _tenant_for_decision(
-    session: Session, invitation: Invitation, decider: str, actor: Actor
+    session: Session, invitation: Invitation, tenant: Tenant | None, decider: str, actor: Actor
 ) -> Tenant:
-    """The invitation's tenant; a new customer's is created by accepting (with the decider as
-    its verified admin, proven by the link mailed to them)."""
-    tenant = find_tenant(session, invitation.tenant_domain)
+    """The invitation's tenant (`tenant`, as found); a new customer's is created by accepting
+    (with the decider as its verified admin, proven by the link mailed to them)."""
     if tenant is not None:
         if invitation.customer_email and decider not in admin_emails(session, tenant.id):
             raise Refused(
@@ -273,7 +272,9 @@ def apply_decision(
     }
     # Declining never creates a tenant; accepting a new customer's invitation does.
     tenant = (
-        _tenant_for_decision(session, invitation, decider, actor) if decision.accept else existing
+        _tenant_for_decision(session, invitation, existing, decider, actor)
+        if decision.accept
+        else existing
     )
     if tenant is not None and outcome.delegated_admin_granted and before.delegated_admin != partner:
         if outcome.replaced_delegated_admin:
@@ -322,6 +323,7 @@ def apply_decision(
         **audit,
     )
     _mail_decision(session, settings, directory, invitation, tenant, decider, outcome)
+    session.flush()  # gives the event its id
     return Applied(invitation, tenant, outcome, event.id)
 
 
@@ -424,6 +426,7 @@ def end_delegated_admin(
         _notify_role_ended(
             session, settings, directory, partner_slug, tenant, "delegated_admin", reason
         )
+    session.flush()  # gives the event its id
     return event.id
 
 
@@ -467,6 +470,7 @@ def set_partner_of_record(
         partner_slug=partner_slug or previous,
         details={"previous": previous, "new": partner_slug},
     )
+    session.flush()  # gives the event its id
     return event.id
 
 

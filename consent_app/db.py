@@ -8,8 +8,9 @@ whole; pages that only look use `Database.read()`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,18 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(write=True), expire_on_commit=False
         )
+        self._sqlite_writer: AbstractContextManager[Any] = (
+            threading.Lock() if self.is_sqlite else nullcontext()
+        )
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that changes data: committed when the block ends, else rolled back."""
-        with self._write() as session, session.begin():
+        # SQLite lets one writer in at a time; a writer that finds the lock taken sleeps in
+        # growing steps (up to 100 ms) before it looks again, which under load turned into
+        # second-long tails. Threads of this process queue on a lock instead; other processes
+        # still meet at SQLite's own lock (busy_timeout).
+        with self._sqlite_writer, self._write() as session, session.begin():
             yield session
 
     @contextmanager

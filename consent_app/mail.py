@@ -59,7 +59,9 @@ def enqueue(
     """Write one message to the outbox, in the caller's transaction."""
     subject, body = render(template, languages, {**context, "settings": settings})
     now = utcnow()
-    message = EmailMessage()
+    # SMTP policy (CRLF) from the start and as_bytes(): the str generator deep-copies the
+    # whole message to re-encode 8bit text, which made composing mail half of an acceptance.
+    message = EmailMessage(policy=SMTP)
     message["From"] = settings.mail_from
     message["To"] = recipient
     message["Subject"] = subject
@@ -73,7 +75,7 @@ def enqueue(
         message_id=message_id,
         recipient=recipient,
         subject=subject[:300],
-        raw=message.as_string(policy=SMTP),  # CRLF line ends, as on the wire
+        raw=message.as_bytes().decode("utf-8"),  # CRLF line ends, as on the wire
         created_at=now,
         next_attempt_at=now,
     )

@@ -29,10 +29,12 @@ from consent_app.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
-"""How long a claimed message is left to its worker before another may send it."""
+LEASE = timedelta(seconds=int(os.environ.get("MARKETPLACE_MAIL_LEASE_SECONDS", "300")))
+"""How long claimed messages are left to their worker before another may send them: longer
+than a batch can take (BATCH x the SMTP timeout), short enough that mail a crashed worker had
+claimed goes out soon after."""
 MAX_BACKOFF = timedelta(hours=1)
-BATCH = 50
+BATCH = 20
 
 
 class Transport(Protocol):
@@ -71,7 +73,7 @@ class SmtpServer:
     """Delivery to an SMTP server: `smtp://[user:password@]host[:port][?starttls=true]` or
     `smtps://…` (TLS from the start)."""
 
-    def __init__(self, url: str, timeout: float = 15.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("MARKETPLACE_SMTP_URL must look like smtp://host:25 or smtps://host")
@@ -123,66 +125,72 @@ def _backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2 ** min(attempts, 10)), MAX_BACKOFF)
 
 
-def _claim(database: Database, message_id: int) -> OutboxMessage | None:
-    """Take the lease on one due message, or None when another worker has it."""
+def _claim(database: Database, limit: int) -> list[OutboxMessage]:
+    """Take the lease on up to `limit` due messages in one transaction; another worker's
+    claims are skipped, so two workers never hold the same message."""
     now = utcnow()
+    due = (
+        OutboxMessage.sent_at.is_(None),
+        OutboxMessage.next_attempt_at <= now,
+        or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+    )
+    lease = now + LEASE
     with database.write() as session:
-        claimed = session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message_id,
-                OutboxMessage.sent_at.is_(None),
-                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-            )
-            .values(claimed_until=now + LEASE)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        return session.get(OutboxMessage, message_id)
-
-
-def deliver_pending(database: Database, transport: Transport, limit: int = BATCH) -> DeliveryReport:
-    """Send the messages that are due, at most `limit`; each is claimed, sent, then marked."""
-    now = utcnow()
-    with database.read() as session:
-        due = (
+        ids = (
             session.execute(
-                select(OutboxMessage.id)
-                .where(
-                    OutboxMessage.sent_at.is_(None),
-                    OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(limit)
+                select(OutboxMessage.id).where(*due).order_by(OutboxMessage.id).limit(limit)
             )
             .scalars()
             .all()
         )
-    sent = failed = 0
-    for message_id in due:
-        message = _claim(database, message_id)
-        if message is None:
-            continue
+        if not ids:
+            return []
+        # The same conditions again in the UPDATE: on PostgreSQL another worker may have
+        # claimed some of these rows between the SELECT and now.
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids), *due).values(claimed_until=lease)
+        )
+        query = select(OutboxMessage).where(
+            OutboxMessage.id.in_(ids), OutboxMessage.claimed_until == lease
+        )
+        return list(session.execute(query).scalars())
+
+
+def deliver_pending(database: Database, transport: Transport, limit: int = BATCH) -> DeliveryReport:
+    """Send the messages that are due, at most `limit`: claimed together, sent one by one,
+    then marked together."""
+    claimed = _claim(database, limit)
+    sent: list[int] = []
+    failures: list[tuple[OutboxMessage, str]] = []
+    for message in claimed:
         try:
             transport.send(message.message_id, message.recipient, message.raw.encode("utf-8"))
         except Exception as error:  # any failure: keep the message and try again later
-            failed += 1
             log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
-            values = {
-                "attempts": message.attempts + 1,
-                "next_attempt_at": utcnow() + _backoff(message.attempts),
-                "claimed_until": None,
-                "last_error": f"{type(error).__name__}: {error}"[:500],
-            }
+            failures.append((message, f"{type(error).__name__}: {error}"[:500]))
         else:
-            sent += 1
-            values = {"attempts": message.attempts + 1, "sent_at": utcnow(), "claimed_until": None}
+            sent.append(message.id)
+    if claimed:
+        now = utcnow()
         with database.write() as session:
-            session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values)
-            )
-    return DeliveryReport(sent, failed)
+            if sent:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sent))
+                    .values(attempts=OutboxMessage.attempts + 1, sent_at=now, claimed_until=None)
+                )
+            for message, reason in failures:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == message.id)
+                    .values(
+                        attempts=message.attempts + 1,
+                        next_attempt_at=now + _backoff(message.attempts),
+                        claimed_until=None,
+                        last_error=reason,
+                    )
+                )
+    return DeliveryReport(len(sent), len(failures))
 
 
 @dataclass(frozen=True)

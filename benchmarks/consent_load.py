@@ -1,0 +1,622 @@
+"""The consent flow under load, over real HTTP on loopback, then its invariants checked.
+
+    python -m benchmarks.consent_load [--server serve|gunicorn] [--db sqlite|postgresql]
+                                      [--concurrency 1,8,32] [--per-client 20]
+
+For each server (`marketplace serve`, i.e. waitress with 16 threads; gunicorn with 4 gthread
+workers x 8 threads) and database (SQLite in the instance folder; PostgreSQL from
+`MARKETPLACE_TEST_POSTGRESQL_URL`, a fresh schema) and each concurrency level:
+
+1. partners create DA invitations through the API (one tenant each),
+2. customers open their link (GET) and accept with delegated admin and partner of record (POST),
+3. anonymous visitors search,
+4. the floor: a minimal Flask + SQLAlchemy endpoint doing one INSERT per request
+   (`benchmarks/floor_app.py`) under the same server and database.
+
+It prints throughput, median and p99 latency and errors per step, then checks: at most one DA
+partner per tenant, every accepted invitation has its audit events and its two mails (customer
+and partner) delivered, and the audit chains verify. Rate limits are off (one client address
+sends everything). The client runs in this process, so it shares the 2 cores with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DA_OFFERS = {
+    "contoso-cloud": "trial-collab",
+    "cape-collaboration": "intranet-trial",
+    "mercado-nube": "negocio-trial",
+    "northwind-secure": "secure-score-trial",
+    "fabrikam-migrations": "pilot-trial",
+    "adventure-works-it": "devices-trial",
+    "taiga-cloud": "teams-start",
+}
+SEARCHES = ["migration", "Teams training", "обучение сотрудников", "secruity", "mail", "devices"]
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_LINK = re.compile(r"https?://[^/\s]+(/invitations/[A-Za-z0-9_-]+)")
+
+
+# --- an HTTP client per thread (keep-alive, cookies) ---------------------------------------
+
+
+class Client:
+    """One keep-alive connection, reused by a thread for the requests it sends."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.last_cookies: dict[str, str] = {}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        for attempt in range(2):
+            try:
+                self.connection.request(method, path, body=body, headers=headers or {})
+                response = self.connection.getresponse()
+                data = response.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if attempt:
+                    raise
+        self.last_cookies = {}
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.last_cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, data
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass
+class Step:
+    """Latencies (ms) and errors of one step at one concurrency."""
+
+    name: str
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        ordered = sorted(self.latencies) or [0.0]
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        rate = len(self.latencies) / self.seconds if self.seconds else 0.0
+        return (
+            f"  {self.name:<22} c={self.concurrency:<3} n={len(self.latencies):<5} "
+            f"{rate:8.1f} req/s  median {statistics.median(ordered):7.1f} ms  "
+            f"p99 {p99:7.1f} ms  errors {self.errors}"
+        )
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+def run_step(
+    step: Step, work: list[Any], action: Callable[[Client, Any, Step], None], port: int
+) -> Step:
+    """Run `action` over `work` with `step.concurrency` clients in threads."""
+    items = iter(work)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        client = Client(port)
+        try:
+            while True:
+                with lock:
+                    item = next(items, None)
+                if item is None:
+                    return
+                action(client, item, step)
+        finally:
+            client.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(step.concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(step.concurrency)]:
+            future.result()
+    step.seconds = time.perf_counter() - started
+    return step
+
+
+def timed(step: Step, call: Callable[[], tuple[int, bytes]], ok: tuple[int, ...]) -> bytes:
+    started = time.perf_counter()
+    try:
+        status, body = call()
+    except Exception:
+        step.errors += 1
+        return b""
+    step.latencies.append((time.perf_counter() - started) * 1000)
+    if status not in ok:
+        step.errors += 1
+    return body
+
+
+# --- the installation under test ------------------------------------------------------------
+
+
+@dataclass
+class Installation:
+    """A fresh instance folder and database, seeded with tenants and partner keys."""
+
+    root: Path
+    url: str
+    keys: dict[str, str]
+    site: Path
+
+    @property
+    def instance(self) -> Path:
+        return self.root / "instance"
+
+    def environment(self, port: int) -> dict[str, str]:
+        return {
+            **os.environ,
+            "MARKETPLACE_INSTANCE": str(self.instance),
+            "MARKETPLACE_LISTINGS": str(PROJECT / "listings"),
+            "MARKETPLACE_SITE_DIR": str(self.site),
+            "MARKETPLACE_DATABASE_URL": self.url,
+            "MARKETPLACE_BASE_URL": f"http://127.0.0.1:{port}/",
+            "MARKETPLACE_RATE_LIMITS": "off",
+            "MARKETPLACE_SECRET_KEY": "load-test-secret-key-shared-by-every-worker",
+        }
+
+
+@contextmanager
+def database_url(kind: str, root: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{root / 'instance' / 'marketplace.sqlite3'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    from consent_app.db import normalized_url
+
+    base = os.environ.get("MARKETPLACE_TEST_POSTGRESQL_URL")
+    if not base:
+        raise SystemExit("set MARKETPLACE_TEST_POSTGRESQL_URL for --db postgresql")
+    base = normalized_url(base)
+    schema = f"load_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
+    from consent_app.audit import Actor
+    from consent_app.backend import Backend
+    from consent_app.db import upgrade
+    from consent_app.models import Tenant, TenantAdmin
+    from consent_app.partners import issue_key
+    from consent_app.settings import load_settings
+
+    (root / "instance").mkdir(parents=True, exist_ok=True)
+    settings = load_settings(root / "instance", PROJECT / "listings", {"DATABASE_URL": url})
+    backend = Backend.open(settings)
+    upgrade(backend.database)
+    operator = Actor("operator", "benchmark")
+    from consent_app.db import utcnow
+
+    with backend.write() as session:
+        keys = {
+            slug: issue_key(session, backend.directory, slug, operator).secret for slug in DA_OFFERS
+        }
+        now = utcnow()
+        for number in range(tenants):
+            tenant = Tenant(
+                domain=f"t{number}.example", name=f"T{number}", cloud="global", created_at=now
+            )
+            session.add(tenant)
+            session.flush()
+            session.add(
+                TenantAdmin(tenant_id=tenant.id, email=f"admin@t{number}.example", verified_at=now)
+            )
+    backend.close()
+    return Installation(root, url, keys, site)
+
+
+@contextmanager
+def server(kind: str, target: str, environment: dict[str, str], port: int) -> Iterator[None]:
+    """Start `target` (the backend or the floor app) under `kind`; stop it afterwards."""
+    if kind == "gunicorn":
+        command = [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(PROJECT / "deploy" / "gunicorn.conf.py"),
+            "--access-logfile",
+            "/dev/null",
+            target,
+        ]
+        environment = {
+            **environment,
+            "MARKETPLACE_BIND": f"127.0.0.1:{port}",
+            "MARKETPLACE_WORKERS": "4",
+            "MARKETPLACE_THREADS": "8",
+        }
+    elif target == "consent_app.wsgi:app":
+        command = [
+            str(BIN / "marketplace"),
+            "serve",
+            "--port",
+            str(port),
+            "--threads",
+            "16",
+            "--instance",
+            environment["MARKETPLACE_INSTANCE"],
+            "--site-dir",
+            environment["MARKETPLACE_SITE_DIR"],
+        ]
+    else:
+        module, _, name = target.partition(":")
+        command = [
+            sys.executable,
+            "-c",
+            f"import waitress, {module} as m; waitress.serve(m.{name}, host='127.0.0.1', "
+            f"port={port}, threads=16, _quiet=True)",
+        ]
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    probe = "/healthz" if target.startswith("consent_app") else "/insert"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", probe)
+            connection.getresponse().read()
+            connection.close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{kind} did not start: {process.stderr.read()[-2000:]!r}"
+                ) from None  # type: ignore[union-attr]
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+def create(installation: Installation) -> Callable[[Client, Any, Step], None]:
+    def action(client: Client, item: tuple[int, str], step: Step) -> None:
+        number, partner = item
+        body = json.dumps(
+            {
+                "type": "trial",
+                "tenant": f"t{number}.example",
+                "offer_id": DA_OFFERS[partner],
+                "delegated_admin": True,
+            }
+        ).encode()
+        headers = {
+            "Authorization": f"Bearer {installation.keys[partner]}",
+            "Content-Type": "application/json",
+        }
+        timed(step, lambda: client.request("POST", "/api/v1/invitations", body, headers), (201,))
+
+    return action
+
+
+Visit = dict[str, str]
+"""What a customer's browser keeps between opening the page and submitting it."""
+
+
+def open_page(visits: dict[str, Visit]) -> Callable[[Client, str, Step], None]:
+    def action(client: Client, link: str, step: Step) -> None:
+        body = timed(step, lambda: client.request("GET", link), (200,))
+        found = _CSRF.search(body.decode("utf-8", "replace"))
+        cookie = "; ".join(f"{k}={v}" for k, v in client.last_cookies.items())
+        visits[link] = {"cookie": cookie, "csrf": found.group(1) if found else ""}
+
+    return action
+
+
+def accept(visits: dict[str, Visit]) -> Callable[[Client, str, Step], None]:
+    def action(client: Client, link: str, step: Step) -> None:
+        visit = visits[link]
+        form = (
+            f"csrf_token={visit['csrf']}&decision=accept&authorize_delegated_admin=y"
+            "&make_partner_of_record=y"
+        ).encode()
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": visit["cookie"],
+        }
+        timed(step, lambda: client.request("POST", link, form, headers), (200,))
+
+    return action
+
+
+def wait_for_links(
+    installation: Installation, numbers: list[int], timeout: float = 120
+) -> dict[int, str]:
+    """Invitation links from the delivered .eml files, by tenant number."""
+    folder = installation.instance / "mail"
+    wanted = {f"admin@t{n}.example": n for n in numbers}
+    found: dict[int, str] = {}
+    seen: set[Path] = set()
+    deadline = time.monotonic() + timeout
+    while len(found) < len(wanted) and time.monotonic() < deadline:
+        for path in folder.glob("*.eml") if folder.exists() else []:
+            if path in seen:
+                continue
+            seen.add(path)
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            number = wanted.get(str(message["To"]))
+            body = message.get_body(("plain",))
+            link = _LINK.search(body.get_content()) if body else None
+            if number is not None and link:
+                found[number] = link.group(1)
+        time.sleep(0.2)
+    return found
+
+
+def search(client: Client, query: str, step: Step) -> None:
+    from urllib.parse import urlencode
+
+    path = "/api/v1/search?" + urlencode({"q": query, "per_page": 10})
+    timed(step, lambda: client.request("GET", path), (200,))
+
+
+def floor_insert(client: Client, _: int, step: Step) -> None:
+    timed(step, lambda: client.request("POST", "/insert", b""), (201,))
+
+
+# --- invariants --------------------------------------------------------------------------------
+
+
+def check_invariants(installation: Installation) -> list[str]:
+    """Every violation found (an empty list when all hold)."""
+    from sqlalchemy import func, select
+
+    from consent_app.audit import verify
+    from consent_app.db import Database
+    from consent_app.models import (
+        AuditEvent,
+        DelegatedAdminGrant,
+        Invitation,
+        OutboxMessage,
+        PartnerOfRecord,
+    )
+
+    database = Database(installation.url)
+    problems = []
+    with database.read() as session:
+        for model in (DelegatedAdminGrant, PartnerOfRecord):
+            doubled = session.execute(
+                select(model.tenant_id)
+                .where(model.ended_at.is_(None))
+                .group_by(model.tenant_id)
+                .having(func.count() > 1)
+            ).all()
+            if doubled:
+                problems.append(f"{len(doubled)} tenants with two active {model.__tablename__}")
+        accepted = (
+            session.execute(select(Invitation).where(Invitation.state == "accepted"))
+            .scalars()
+            .all()
+        )
+        events: dict[str, set[str]] = {}
+        for invitation_id, action in session.execute(
+            select(AuditEvent.invitation_id, AuditEvent.action).where(
+                AuditEvent.invitation_id.is_not(None)
+            )
+        ):
+            events.setdefault(invitation_id, set()).add(action)
+        grants = set(session.execute(select(DelegatedAdminGrant.invitation_id)).scalars())
+        for invitation in accepted:
+            needed = {
+                "invitation.created",
+                "invitation.accepted",
+                "delegated_admin.granted",
+                "partner_of_record.set",
+            }
+            if not needed <= events.get(invitation.id, set()):
+                problems.append(f"{invitation.id}: audit events missing")
+            if invitation.id not in grants:
+                problems.append(f"{invitation.id}: accepted with DA but no grant")
+        unsent = session.execute(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.sent_at.is_(None))
+        ).scalar_one()
+        if unsent:
+            problems.append(f"{unsent} messages still in the outbox")
+        decision_mails = session.execute(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.subject.like("You accepted%")
+                | OutboxMessage.subject.like("%accepted invitation%")
+            )
+        ).scalar_one()
+        if decision_mails != 2 * len(accepted):
+            problems.append(f"{decision_mails} decision mails for {len(accepted)} acceptances")
+        report = verify(session)
+        problems.extend(report.problems[:10])
+    files = len(list((installation.instance / "mail").glob("*.eml")))
+    with database.read() as session:
+        sent = session.execute(select(func.count(OutboxMessage.id))).scalar_one()
+    if files != sent:
+        problems.append(f"{sent} messages sent but {files} .eml files")
+    database.dispose()
+    return problems
+
+
+def wait_for_outbox(installation: Installation, timeout: float = 120) -> None:
+    from sqlalchemy import func, select
+
+    from consent_app.db import Database
+    from consent_app.models import OutboxMessage
+
+    database = Database(installation.url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.read() as session:
+            unsent = session.execute(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.sent_at.is_(None))
+            ).scalar_one()
+        if not unsent:
+            break
+        time.sleep(0.5)
+    database.dispose()
+
+
+# --- one configuration ------------------------------------------------------------------------
+
+
+def run(
+    server_kind: str, db_kind: str, levels: list[int], per_client: int, site: Path
+) -> list[Step]:
+    steps: list[Step] = []
+    plans = []
+    first = 0
+    for level in levels:
+        count = max(per_client * level, 40)
+        plans.append((level, list(range(first, first + count))))
+        first += count
+    root = Path(tempfile.mkdtemp(prefix=f"load-{server_kind}-{db_kind}-"))
+    try:
+        with database_url(db_kind, root) as url:
+            installation = seed(root, url, first, site)
+            port = free_port()
+            partners = list(DA_OFFERS)
+            with server(server_kind, "consent_app.wsgi:app", installation.environment(port), port):
+                for level, numbers in plans:
+                    work = [(n, partners[n % len(partners)]) for n in numbers]
+                    steps.append(
+                        run_step(Step("create invitation", level), work, create(installation), port)
+                    )
+                    links = wait_for_links(installation, numbers)
+                    targets = [links[n] for n in numbers if n in links]
+                    visits: dict[str, Visit] = {}
+                    steps.append(
+                        run_step(
+                            Step("open invitation page", level), targets, open_page(visits), port
+                        )
+                    )
+                    steps.append(
+                        run_step(Step("accept (DA + POR)", level), targets, accept(visits), port)
+                    )
+                    queries = [SEARCHES[i % len(SEARCHES)] for i in range(len(numbers))]
+                    steps.append(run_step(Step("search", level), queries, search, port))
+                wait_for_outbox(installation)
+            problems = check_invariants(installation)
+            floor_url = url
+            if db_kind == "sqlite":
+                floor_url = f"sqlite:///{root / 'floor.sqlite3'}"
+            from benchmarks.floor_app import prepare
+
+            prepare(floor_url)
+            floor_env = {**os.environ, "MARKETPLACE_DATABASE_URL": floor_url}
+            port = free_port()
+            with server(server_kind, "benchmarks.floor_app:app", floor_env, port):
+                for level, numbers in plans:
+                    steps.append(
+                        run_step(Step("floor: one INSERT", level), numbers, floor_insert, port)
+                    )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\n{server_kind} + {db_kind}:")
+    for step in steps:
+        print(step.line())
+    for level in levels:
+        accept_rate = next(
+            s.throughput for s in steps if s.name.startswith("accept") and s.concurrency == level
+        )
+        floor_rate = next(
+            s.throughput for s in steps if s.name.startswith("floor") and s.concurrency == level
+        )
+        print(
+            f"  c={level}: accept decisions at {accept_rate / floor_rate:.0%} "
+            "of the floor's throughput"
+        )
+    print("  invariants: " + ("all hold" if not problems else "; ".join(problems)))
+    return steps
+
+
+def build_site(root: Path) -> Path:
+    from marketplace.build import BuildPaths, build
+
+    site = root / "site"
+    build(BuildPaths(PROJECT / "listings", site, root / "instance"))
+    return site
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--server", choices=["serve", "gunicorn", "both"], default="both")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--per-client", type=int, default=20)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.concurrency.split(",")]
+    servers = ["serve", "gunicorn"] if args.server == "both" else [args.server]
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    shared = Path(tempfile.mkdtemp(prefix="load-site-"))
+    try:
+        site = build_site(shared)
+        for server_kind in servers:
+            for db_kind in dbs:
+                run(server_kind, db_kind, levels, args.per_client, site)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
