@@ -33,6 +33,8 @@ LEASE = timedelta(seconds=int(os.environ.get("MARKETPLACE_MAIL_LEASE_SECONDS", "
 """How long claimed messages are left to their worker before another may send them: longer
 than a batch can take (BATCH x the SMTP timeout), short enough that mail a crashed worker had
 claimed goes out soon after."""
+RETRY_AFTER = timedelta(seconds=int(os.environ.get("MARKETPLACE_MAIL_RETRY_SECONDS", "30")))
+"""The wait after a first failed send; it doubles with each further failure."""
 MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
 
@@ -122,7 +124,8 @@ class DeliveryReport:
 
 
 def _backoff(attempts: int) -> timedelta:
-    return min(timedelta(seconds=30 * 2 ** min(attempts, 10)), MAX_BACKOFF)
+    delay: timedelta = RETRY_AFTER * 2 ** min(attempts, 10)
+    return min(delay, MAX_BACKOFF)
 
 
 def _claim(database: Database, limit: int) -> list[OutboxMessage]:
@@ -157,40 +160,30 @@ def _claim(database: Database, limit: int) -> list[OutboxMessage]:
 
 
 def deliver_pending(database: Database, transport: Transport, limit: int = BATCH) -> DeliveryReport:
-    """Send the messages that are due, at most `limit`: claimed together, sent one by one,
-    then marked together."""
-    claimed = _claim(database, limit)
-    sent: list[int] = []
-    failures: list[tuple[OutboxMessage, str]] = []
-    for message in claimed:
+    """Send the messages that are due, at most `limit`: claimed together, each marked sent (or
+    failed) as soon as its send returns, so a crash re-sends at most the one in flight."""
+    sent = failed = 0
+    for message in _claim(database, limit):
+        values: dict[str, object]
         try:
             transport.send(message.message_id, message.recipient, message.raw.encode("utf-8"))
         except Exception as error:  # any failure: keep the message and try again later
             log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
-            failures.append((message, f"{type(error).__name__}: {error}"[:500]))
+            failed += 1
+            values = {
+                "next_attempt_at": utcnow() + _backoff(message.attempts),
+                "last_error": f"{type(error).__name__}: {error}"[:500],
+            }
         else:
-            sent.append(message.id)
-    if claimed:
-        now = utcnow()
+            sent += 1
+            values = {"sent_at": utcnow()}
         with database.write() as session:
-            if sent:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(sent))
-                    .values(attempts=OutboxMessage.attempts + 1, sent_at=now, claimed_until=None)
-                )
-            for message, reason in failures:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == message.id)
-                    .values(
-                        attempts=message.attempts + 1,
-                        next_attempt_at=now + _backoff(message.attempts),
-                        claimed_until=None,
-                        last_error=reason,
-                    )
-                )
-    return DeliveryReport(len(sent), len(failures))
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id)
+                .values(attempts=message.attempts + 1, claimed_until=None, **values)
+            )
+    return DeliveryReport(sent, failed)
 
 
 @dataclass(frozen=True)
