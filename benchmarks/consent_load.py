@@ -248,6 +248,12 @@ def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
                 TenantAdmin(tenant_id=tenant.id, email=f"admin@t{number}.example", verified_at=now)
             )
     backend.close()
+    from marketplace.build import BuildPaths, build_search_index
+    from marketplace.validate import load_listings
+
+    # The search index of the instance (serve builds it itself; gunicorn does not build).
+    paths = BuildPaths(PROJECT / "listings", site, root / "instance")
+    build_search_index(paths, load_listings(PROJECT / "listings"))
     return Installation(root, url, keys, site)
 
 
@@ -290,12 +296,14 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
             f"import waitress, {module} as m; waitress.serve(m.{name}, host='127.0.0.1', "
             f"port={port}, threads=16, _quiet=True)",
         ]
+    # The server's output goes to a file: a pipe nobody reads fills up and blocks the server.
+    log = tempfile.NamedTemporaryFile(prefix=f"{kind}-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         command,
         cwd=PROJECT,
         env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     probe = "/healthz" if target.startswith("consent_app") else "/insert"
@@ -309,9 +317,8 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{kind} did not start: {process.stderr.read()[-2000:]!r}"
-                ) from None  # type: ignore[union-attr]
+                output = Path(log.name).read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{kind} did not start: {output}") from None
             time.sleep(0.2)
     try:
         yield
@@ -321,6 +328,8 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ whole; pages that only look use `Database.read()`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Iterator
@@ -93,6 +94,41 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class _WriterQueue:
+    """Makes SQLite writers wait their turn in the kernel instead of polling.
+
+    SQLite lets one writer in at a time; a writer that finds the lock taken sleeps in growing
+    steps (up to 100 ms) before it looks again, which under load turned into second-long
+    tails. Threads of one process queue on a lock; processes (gunicorn workers) queue on an
+    flock of a file beside the database. SQLite's own locking still guarantees correctness;
+    this only makes the waiting orderly.
+    """
+
+    def __init__(self, lock_file: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._lock_file = lock_file
+        self._descriptor: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._lock_file is None:
+            return
+        try:
+            if self._descriptor is None:
+                self._descriptor = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._descriptor is not None:
+                fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
 class Database:
     """One database: an engine and sessions for reading and for writing."""
 
@@ -106,17 +142,16 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(write=True), expire_on_commit=False
         )
-        self._sqlite_writer: AbstractContextManager[Any] = (
-            threading.Lock() if self.is_sqlite else nullcontext()
-        )
+        self._sqlite_writer: AbstractContextManager[Any] = nullcontext()
+        if self.is_sqlite:
+            database = self.engine.url.database
+            self._sqlite_writer = _WriterQueue(
+                None if not database or database == ":memory:" else Path(database + "-writers")
+            )
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that changes data: committed when the block ends, else rolled back."""
-        # SQLite lets one writer in at a time; a writer that finds the lock taken sleeps in
-        # growing steps (up to 100 ms) before it looks again, which under load turned into
-        # second-long tails. Threads of this process queue on a lock instead; other processes
-        # still meet at SQLite's own lock (busy_timeout).
         with self._sqlite_writer, self._write() as session, session.begin():
             yield session
 

@@ -120,6 +120,31 @@ def db_upgrade(instance: Path, listings_dir: Path) -> None:
         click.echo(f"Database {shown} is at revision {revision} (newest: {head_revision()}).")
 
 
+@db.command("backup")
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@installation
+def db_backup(target: Path, instance: Path, listings_dir: Path) -> None:
+    """Copy the SQLite database to TARGET while it is in use (SQLite's online backup).
+
+    For PostgreSQL use pg_dump (see OPERATIONS.md); this command refuses.
+    """
+    import sqlite3
+
+    with opened(instance, listings_dir) as backend:
+        if not backend.database.is_sqlite:
+            raise click.ClickException("the database is PostgreSQL: back it up with pg_dump")
+        source_path = backend.database.engine.url.database
+    if target.exists():
+        raise click.ClickException(f"{target} exists already; choose a new file")
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+    copy = sqlite3.connect(target)
+    with copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+    click.echo(f"Backed up {source_path} to {target}.")
+
+
 # --- tenants -----------------------------------------------------------------------------------
 
 
@@ -332,5 +357,26 @@ def mail_status(instance: Path, listings_dir: Path) -> None:
     click.echo(f"unsent: {status.unsent}  failing: {status.failing}  oldest unsent: {oldest}")
 
 
-COMMANDS = (db, tenants, keys, audit, mail)
+@click.command()
+@click.option(
+    "--site-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("site"),
+    show_default=True,
+)
+@click.option(
+    "--api-origin",
+    "origins",
+    multiple=True,
+    help="The backend's origin when the site calls a search API elsewhere "
+    "(e.g. https://api.marketplace.example).",
+)
+def csp(site_dir: Path, origins: tuple[str, ...]) -> None:
+    """Print the Content-Security-Policy header for the built site (for a static host)."""
+    from consent_app.security import policy_for_site
+
+    click.echo(policy_for_site(site_dir, origins))
+
+
+COMMANDS = (db, tenants, keys, audit, mail, csp)
 """The groups `marketplace` adds to its command line."""

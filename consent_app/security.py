@@ -32,7 +32,7 @@ CUSTOMER_PAGE_POLICY = (
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 _SITE_POLICY = (
     "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'{connect}; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
 )
 """Material sets a few styles from script (CSSOM), hence 'unsafe-inline' for styles only."""
@@ -70,10 +70,14 @@ def inline_script_hashes(html: bytes) -> list[str]:
     return found
 
 
-def site_policy(hashes: Iterable[str]) -> str:
-    """The Content-Security-Policy of site pages that carry inline scripts with `hashes`."""
+def site_policy(hashes: Iterable[str], connect: Iterable[str] = ()) -> str:
+    """The Content-Security-Policy of site pages that carry inline scripts with `hashes` and
+    may call the search API at the origins `connect` (besides their own)."""
     unique = sorted(set(hashes))
-    return _SITE_POLICY.format(hashes="".join(f" {h}" for h in unique))
+    return _SITE_POLICY.format(
+        hashes="".join(f" {h}" for h in unique),
+        connect="".join(f" {origin}" for origin in sorted(set(connect))),
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -87,12 +91,12 @@ def policy_for_file(path: Path) -> str:
     return _file_policy(str(path), stat.st_mtime, stat.st_size)
 
 
-def policy_for_site(site_dir: Path) -> str:
+def policy_for_site(site_dir: Path, connect: Iterable[str] = ()) -> str:
     """One policy that fits every page of a built site (for a static host's configuration)."""
     hashes: set[str] = set()
     for page in site_dir.rglob("*.html"):
         hashes.update(inline_script_hashes(page.read_bytes()))
-    return site_policy(hashes)
+    return site_policy(hashes, connect)
 
 
 def _is_customer_page() -> bool:

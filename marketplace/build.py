@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from marketplace.catalog import SITE_LANGUAGES, Catalog
 from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
 MKDOCS_CONFIG = PROJECT_ROOT / "mkdocs.yml"
 """The English site's MkDocs configuration; each other language has `mkdocs.<lang>.yml`."""
 
@@ -50,16 +52,26 @@ class BuildReport:
         )
 
 
-def build(paths: BuildPaths) -> BuildReport:
+Progress = Callable[[str], None]
+"""Told what a long build is doing now (the CLI prints it)."""
+
+
+def _quiet(step: str) -> None:
+    pass
+
+
+def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     """Validate the listings and, only if they are all valid, build the site and index."""
     started = time.perf_counter()
+    progress(f"Validating the listings in {paths.listings_dir}…")
     try:
         loaded = load_listings(paths.listings_dir)
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
-    build_site(paths, loaded)
+    build_site(paths, loaded, progress)
     built = time.perf_counter()
+    progress(f"Indexing {len(loaded[1])} partners for search…")
     build_search_index(paths, loaded)
     indexed = time.perf_counter()
     return BuildReport(len(loaded[1]), validated - started, built - validated, indexed - built)
@@ -92,7 +104,9 @@ def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
     return configs
 
 
-def build_site(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
+def build_site(
+    paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]], progress: Progress = _quiet
+) -> None:
     """Run MkDocs (Material theme) for every site language into `paths.site_dir`."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
@@ -102,7 +116,8 @@ def build_site(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -
 
     from marketplace.site.plugin import MarketplacePlugin
 
-    for config_file, site_dir in site_configs(paths):
+    for (config_file, site_dir), language in zip(site_configs(paths), SITE_LANGUAGES, strict=True):
+        progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site into {site_dir}…")
         config = load_config(str(config_file), site_dir=str(site_dir.absolute()))
         plugin = config.plugins["marketplace"]
         assert isinstance(plugin, MarketplacePlugin)

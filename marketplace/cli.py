@@ -69,9 +69,32 @@ def report_problems(report: ValidationReport, output_format: str) -> None:
     show_default=True,
     help="text: path:line:col: message; github: Actions annotations; json: a list of objects.",
 )
-def validate(listings_dir: Path, output_format: str) -> None:
+@click.option(
+    "--changed-by",
+    "changed_by",
+    metavar="USER",
+    help="Also check that the GitHub user USER may make the changes since --base: only "
+    "listings (and logos) USER maintains, and new listings that name USER.",
+)
+@click.option(
+    "--base",
+    metavar="REF",
+    help="The git revision the changes are compared with (with --changed-by), e.g. origin/main.",
+)
+def validate(
+    listings_dir: Path, output_format: str, changed_by: str | None, base: str | None
+) -> None:
     """Check every listing in LISTINGS_DIR (default ./listings); exit 1 on any problem."""
+    if (changed_by is None) != (base is None):
+        raise click.UsageError("--changed-by and --base go together")
     report = validate_directory(listings_dir)
+    if changed_by and base:
+        from marketplace.ownership import GitError, ownership_problems
+
+        try:
+            report.problems.extend(ownership_problems(listings_dir, changed_by, base))
+        except GitError as error:
+            raise click.ClickException(f"cannot compare with {base}: {error}") from None
     report_problems(report, output_format)
     sys.exit(0 if report.ok else 1)
 
@@ -100,7 +123,7 @@ site_dir_option = click.option(
 
 def _build_or_exit(paths: BuildPaths) -> None:
     try:
-        report = build(paths)
+        report = build(paths, progress=lambda step: click.echo(f"  {step}", err=True))
     except BuildFailed as failure:
         report_problems(failure.report, "text")
         click.echo("Build stopped: fix the listings above first.", err=True)
@@ -126,8 +149,20 @@ def build_command(listings_dir: Path, site_dir: Path, instance: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Also seed a demo tenant, demo partner keys, an invitation and a sign-in link, and "
+    "print where to click (what ./start does).",
+)
 def serve(
-    listings_dir: Path, site_dir: Path, instance: Path, host: str, port: int, threads: int
+    listings_dir: Path,
+    site_dir: Path,
+    instance: Path,
+    host: str,
+    port: int,
+    threads: int,
+    demo: bool,
 ) -> None:
     """Build what is stale and serve the site, customer pages and APIs in one process."""
     import waitress
@@ -136,12 +171,22 @@ def serve(
     from consent_app.backend import backend_of
     from consent_app.operator_cli import opened
 
+    # Links in mail point at this server unless the operator says otherwise.
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    os.environ.setdefault("MARKETPLACE_BASE_URL", f"http://{shown_host}:{port}/")
     paths = BuildPaths(listings_dir, site_dir, instance)
     if inputs_newer_than(paths):
-        click.echo("Building the site…", err=True)
+        click.echo("Building the site and the search index:", err=True)
         _build_or_exit(paths)
-    with opened(instance, listings_dir, migrate=True):
-        pass  # creates or migrates the database, whichever it is
+    click.echo("Creating or migrating the database…", err=True)
+    with opened(instance, listings_dir, migrate=True) as backend:
+        if demo:
+            from consent_app.demo import describe, prepare_demo
+
+            seeded = prepare_demo(backend)
+            backend.deliver_now()
+            settings = backend.settings
+            story = describe(seeded, settings.base_url, settings.mail_dir, bool(settings.smtp_url))
     app = create_app(
         {
             "INSTANCE_DIR": instance,
@@ -153,7 +198,9 @@ def serve(
     # Open the search index now; its frequent terms are scored in the background.
     with contextlib.suppress(FileNotFoundError):
         app.extensions["marketplace_search"].wait_until_warm(timeout=0)
-    click.echo(f"Serving the Marketplace at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
+    if demo:
+        click.echo(story)
+    click.echo(f"Serving the Marketplace at http://{shown_host}:{port}/ (Ctrl+C to stop)", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="marketplace")
 
 

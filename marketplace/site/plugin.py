@@ -96,11 +96,18 @@ class ShellTemplate:
 
 
 class MarketplaceConfig(Config):
-    """`plugins: - marketplace: {listings: listings, language: en, schema: site_src/schema/...}`."""
+    """`plugins: - marketplace: {listings: listings, language: en, schema: …, search_api: …}`."""
 
     listings = options.Type(str, default="listings")
     language = options.Choice(SITE_LANGUAGES, default="en")
     schema = options.Optional(options.Type(str))
+    # Where the search and directory pages send queries: this origin's API by default, or the
+    # backend's full URL when the site is on a static host of its own.
+    search_api = options.Type(str, default="/api/v1/search")
+
+
+SEARCH_API_MARKER = "MARKETPLACE_SEARCH_API"
+"""Written in hand-written pages where the search API's URL goes."""
 
 
 class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
@@ -177,7 +184,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         for marker, render in _MARKERS.items():
             if marker in markdown:
                 markdown = markdown.replace(marker, render(self.site, page.url.count("/")))
-        return markdown
+        return markdown.replace(SEARCH_API_MARKER, html.escape(self.config.search_api))
 
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
         if page.file.src_uri == _shell_uri(page.url.count("/")):
