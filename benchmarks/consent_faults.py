@@ -23,10 +23,8 @@ Exit status 1 when a check fails.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -39,17 +37,15 @@ from pathlib import Path
 
 from benchmarks.consent_load import (
     BIN,
+    CSRF_FIELD,
     DA_OFFERS,
+    INVITATION_LINK,
     Client,
     Installation,
     database_url,
-    free_port,
     seed,
 )
-from tests.smtp import Received
-
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-_LINK = re.compile(r"https?://[^/\s]+(/invitations/[A-Za-z0-9_-]+)")
+from tests.smtp import Received, free_port
 
 
 class Server:
@@ -114,7 +110,7 @@ def link_for(received: Received, admin: str) -> str | None:
     for recipients, message in reversed(messages):
         if admin in recipients:
             payload = message.get_payload(decode=True)
-            found = _LINK.search(payload.decode("utf-8", "replace") if payload else "")
+            found = INVITATION_LINK.search(payload.decode("utf-8", "replace") if payload else "")
             if found:
                 return found.group(1)
     return None
@@ -127,18 +123,7 @@ def customer_journey(
     the server is down, and the journey retries each step."""
     partner = list(DA_OFFERS)[number % len(DA_OFFERS)]
     admin = f"admin@t{number}.example"
-    body = json.dumps(
-        {
-            "type": "trial",
-            "tenant": f"t{number}.example",
-            "offer_id": DA_OFFERS[partner],
-            "delegated_admin": True,
-        }
-    ).encode()
-    headers = {
-        "Authorization": f"Bearer {installation.keys[partner]}",
-        "Content-Type": "application/json",
-    }
+    body, headers = installation.invitation_request(number, partner)
     client = Client(port)
     deadline = time.monotonic() + 120
     link = None
@@ -160,7 +145,7 @@ def customer_journey(
             if status == 410:
                 outcome["already decided"] += 1
                 return
-            token = _CSRF.search(page.decode("utf-8", "replace"))
+            token = CSRF_FIELD.search(page.decode("utf-8", "replace"))
             if status != 200 or not token:
                 time.sleep(0.2)
                 continue

@@ -28,7 +28,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import statistics
@@ -44,20 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.consent_app.conftest import DA_OFFERS  # partners whose trial may ask for DA
+from tests.smtp import free_port
+
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DA_OFFERS = {
-    "contoso-cloud": "trial-collab",
-    "cape-collaboration": "intranet-trial",
-    "mercado-nube": "negocio-trial",
-    "northwind-secure": "secure-score-trial",
-    "fabrikam-migrations": "pilot-trial",
-    "adventure-works-it": "devices-trial",
-    "taiga-cloud": "teams-start",
-}
 SEARCHES = ["migration", "Teams training", "обучение сотрудников", "secruity", "mail", "devices"]
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-_LINK = re.compile(r"https?://[^/\s]+(/invitations/[A-Za-z0-9_-]+)")
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+INVITATION_LINK = re.compile(r"https?://[^/\s]+(/invitations/[A-Za-z0-9_-]+)")
 
 
 # --- an HTTP client per thread (keep-alive, cookies) ---------------------------------------
@@ -180,6 +173,22 @@ class Installation:
     def instance(self) -> Path:
         return self.root / "instance"
 
+    def invitation_request(self, number: int, partner: str) -> tuple[bytes, dict[str, str]]:
+        """Body and headers of `partner`'s DA trial invitation to tenant number `number`."""
+        body = json.dumps(
+            {
+                "type": "trial",
+                "tenant": f"t{number}.example",
+                "offer_id": DA_OFFERS[partner],
+                "delegated_admin": True,
+            }
+        ).encode()
+        headers = {
+            "Authorization": f"Bearer {self.keys[partner]}",
+            "Content-Type": "application/json",
+        }
+        return body, headers
+
     def environment(self, port: int) -> dict[str, str]:
         return {
             **os.environ,
@@ -195,27 +204,16 @@ class Installation:
 
 @contextmanager
 def database_url(kind: str, root: Path) -> Iterator[str]:
+    """SQLite in the installation's folder, or a fresh PostgreSQL schema (dropped after)."""
     if kind == "sqlite":
         yield f"sqlite:///{root / 'instance' / 'marketplace.sqlite3'}"
         return
-    from sqlalchemy import create_engine, text
-
-    from consent_app.db import normalized_url
-
-    base = os.environ.get("MARKETPLACE_TEST_POSTGRESQL_URL")
-    if not base:
+    if not os.environ.get("MARKETPLACE_TEST_POSTGRESQL_URL"):
         raise SystemExit("set MARKETPLACE_TEST_POSTGRESQL_URL for --db postgresql")
-    base = normalized_url(base)
-    schema = f"load_{secrets.token_hex(4)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    from tests.consent_app.conftest import postgresql_schema
+
+    with postgresql_schema() as url:
+        yield url
 
 
 def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
@@ -332,32 +330,12 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
         Path(log.name).unlink(missing_ok=True)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # --- the steps --------------------------------------------------------------------------------
 
 
 def create(installation: Installation) -> Callable[[Client, Any, Step], None]:
     def action(client: Client, item: tuple[int, str], step: Step) -> None:
-        number, partner = item
-        body = json.dumps(
-            {
-                "type": "trial",
-                "tenant": f"t{number}.example",
-                "offer_id": DA_OFFERS[partner],
-                "delegated_admin": True,
-            }
-        ).encode()
-        headers = {
-            "Authorization": f"Bearer {installation.keys[partner]}",
-            "Content-Type": "application/json",
-        }
+        body, headers = installation.invitation_request(*item)
         timed(step, lambda: client.request("POST", "/api/v1/invitations", body, headers), (201,))
 
     return action
@@ -370,7 +348,7 @@ Visit = dict[str, str]
 def open_page(visits: dict[str, Visit]) -> Callable[[Client, str, Step], None]:
     def action(client: Client, link: str, step: Step) -> None:
         body = timed(step, lambda: client.request("GET", link), (200,))
-        found = _CSRF.search(body.decode("utf-8", "replace"))
+        found = CSRF_FIELD.search(body.decode("utf-8", "replace"))
         cookie = "; ".join(f"{k}={v}" for k, v in client.last_cookies.items())
         visits[link] = {"cookie": cookie, "csrf": found.group(1) if found else ""}
 
@@ -410,7 +388,7 @@ def wait_for_links(
             message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             number = wanted.get(str(message["To"]))
             body = message.get_body(("plain",))
-            link = _LINK.search(body.get_content()) if body else None
+            link = INVITATION_LINK.search(body.get_content()) if body else None
             if number is not None and link:
                 found[number] = link.group(1)
         time.sleep(0.2)

@@ -276,34 +276,41 @@ def apply_decision(
         if decision.accept
         else existing
     )
-    if tenant is not None and outcome.delegated_admin_granted and before.delegated_admin != partner:
-        if outcome.replaced_delegated_admin:
-            replaced = outcome.replaced_delegated_admin
-            _end(session, DelegatedAdminGrant, tenant.id, replaced, actor, "replaced", now)
-            record(
-                session,
-                actor,
-                "delegated_admin.ended",
-                partner_slug=replaced,
-                details={"reason": "replaced", "by": partner},
-                **audit,
-            )
-        _start(session, DelegatedAdminGrant, tenant.id, partner, invitation.id, actor, now)
-        record(session, actor, "delegated_admin.granted", partner_slug=partner, **audit)
-    if tenant is not None and outcome.partner_of_record and before.partner_of_record != partner:
-        if outcome.replaced_partner_of_record:
-            replaced = outcome.replaced_partner_of_record
-            _end(session, PartnerOfRecord, tenant.id, replaced, actor, "replaced", now)
-            record(
-                session,
-                actor,
-                "partner_of_record.ended",
-                partner_slug=replaced,
-                details={"reason": "replaced", "by": partner},
-                **audit,
-            )
-        _start(session, PartnerOfRecord, tenant.id, partner, invitation.id, actor, now)
-        record(session, actor, "partner_of_record.set", partner_slug=partner, **audit)
+    if tenant is not None:
+        # Each role the decision gives the partner: end whoever held it, then start it.
+        changes = (
+            (
+                DelegatedAdminGrant,
+                "delegated_admin",
+                "granted",
+                outcome.delegated_admin_granted,
+                before.delegated_admin,
+                outcome.replaced_delegated_admin,
+            ),
+            (
+                PartnerOfRecord,
+                "partner_of_record",
+                "set",
+                outcome.partner_of_record,
+                before.partner_of_record,
+                outcome.replaced_partner_of_record,
+            ),
+        )
+        for model, role, started, given, holder, replaced in changes:
+            if not given or holder == partner:
+                continue
+            if replaced:
+                _end(session, model, tenant.id, replaced, actor, "replaced", now)
+                record(
+                    session,
+                    actor,
+                    f"{role}.ended",
+                    partner_slug=replaced,
+                    details={"reason": "replaced", "by": partner},
+                    **audit,
+                )
+            _start(session, model, tenant.id, partner, invitation.id, actor, now)
+            record(session, actor, f"{role}.{started}", partner_slug=partner, **audit)
     event = record(
         session,
         actor,

@@ -147,38 +147,33 @@ class InvitationLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class DelegatedAdminGrant(Base):
+class _Role:
+    """A partner holding a role for a tenant, from its start to its end (columns shared by
+    delegated administration and partner of record)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    partner_slug: Mapped[str] = mapped_column(String(64), index=True)
+    invitation_id: Mapped[str | None] = mapped_column(ForeignKey("invitations.id"))
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(254))
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(254))
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class DelegatedAdminGrant(_Role, Base):
     """A partner's delegated administration of a tenant, from grant to end."""
 
     __tablename__ = "delegated_admin_grants"
     __table_args__ = (_one_active("delegated_admin_grants", "tenant_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    partner_slug: Mapped[str] = mapped_column(String(64), index=True)
-    invitation_id: Mapped[str | None] = mapped_column(ForeignKey("invitations.id"))
-    started_at: Mapped[datetime]
-    started_by: Mapped[str] = mapped_column(String(254))
-    ended_at: Mapped[datetime | None]
-    ended_by: Mapped[str | None] = mapped_column(String(254))
-    end_reason: Mapped[str | None] = mapped_column(String(32))
 
-
-class PartnerOfRecord(Base):
+class PartnerOfRecord(_Role, Base):
     """A tenant's choice of partner of record, from choice to end."""
 
     __tablename__ = "partners_of_record"
     __table_args__ = (_one_active("partners_of_record", "tenant_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    partner_slug: Mapped[str] = mapped_column(String(64), index=True)
-    invitation_id: Mapped[str | None] = mapped_column(ForeignKey("invitations.id"))
-    started_at: Mapped[datetime]
-    started_by: Mapped[str] = mapped_column(String(254))
-    ended_at: Mapped[datetime | None]
-    ended_by: Mapped[str | None] = mapped_column(String(254))
-    end_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class SignInToken(Base):

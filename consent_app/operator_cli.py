@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,31 +19,16 @@ from typing import Any, TypeVar
 import click
 
 from consent_app.errors import Refused
+from marketplace.cli_options import instance_option, listings_dir_option
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-instance_option = click.option(
-    "--instance",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=lambda: os.environ.get("MARKETPLACE_INSTANCE", "instance"),
-    show_default="./instance or $MARKETPLACE_INSTANCE",
-    help="Folder for the database, search index, secret key and mail.",
-)
-listings_option = click.option(
-    "--listings",
-    "listings_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("listings"),
-    show_default=True,
-    help="Folder of listing YAML files (partners come from it).",
-)
 
 
 def installation(command: F) -> F:
     """Give a command `--instance` and `--listings`, and turn refusals into clean exits."""
 
     @instance_option
-    @listings_option
+    @listings_dir_option
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:

@@ -12,27 +12,15 @@ import click
 
 from marketplace.build import BuildFailed, BuildPaths, build, inputs_newer_than
 from marketplace.catalog import CATALOG_FILE_NAME, CatalogError, load_catalog
+from marketplace.cli_options import (
+    DEFAULT_LISTINGS,
+    instance_option,
+    listings_dir_option,
+    site_dir_option,
+)
 from marketplace.problems import FORMATTERS
 from marketplace.schema import listing_json_schema
 from marketplace.validate import ValidationReport, validate_directory
-
-DEFAULT_LISTINGS = Path("listings")
-
-listings_dir_option = click.option(
-    "--listings",
-    "listings_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_LISTINGS,
-    show_default=True,
-    help="Folder of listing YAML files and the catalog.",
-)
-instance_option = click.option(
-    "--instance",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=lambda: os.environ.get("MARKETPLACE_INSTANCE", "instance"),
-    show_default="./instance or $MARKETPLACE_INSTANCE",
-    help="Folder for the database, search index, secret key and mail.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,15 +98,6 @@ def schema(listings_dir: Path) -> None:
             click.echo(f"{file}:{line}:{column}: {message}", err=True)
         sys.exit(1)
     click.echo(json.dumps(listing_json_schema(catalog), indent=2, ensure_ascii=False))
-
-
-site_dir_option = click.option(
-    "--site-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("site"),
-    show_default=True,
-    help="Where the static site is written.",
-)
 
 
 def _build_or_exit(paths: BuildPaths) -> None:

@@ -36,6 +36,16 @@ from tests.conftest import EXAMPLE_LISTINGS
 
 POSTGRESQL_URL = os.environ.get("MARKETPLACE_TEST_POSTGRESQL_URL")
 OPERATOR = Actor("operator", "pytest", "test")
+# Partners whose listing offers delegated administration, with a trial that may ask for it.
+DA_OFFERS = {
+    "contoso-cloud": "trial-collab",
+    "cape-collaboration": "intranet-trial",
+    "mercado-nube": "negocio-trial",
+    "northwind-secure": "secure-score-trial",
+    "fabrikam-migrations": "pilot-trial",
+    "adventure-works-it": "devices-trial",
+    "taiga-cloud": "teams-start",
+}
 TENANT = "fabrikam.onmicrosoft.com"
 ADMIN = "admin@fabrikam.example"
 

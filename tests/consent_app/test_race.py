@@ -11,18 +11,8 @@ from sqlalchemy import func, select
 
 from consent_app.audit import verify
 from consent_app.models import AuditEvent, DelegatedAdminGrant, Invitation, OutboxMessage
-from tests.consent_app.conftest import ADMIN, CHECKED, TENANT, Marketplace, csrf_token
+from tests.consent_app.conftest import ADMIN, CHECKED, DA_OFFERS, TENANT, Marketplace, csrf_token
 
-# Partners whose listing offers delegated administration, with a trial that may ask for it.
-DA_OFFERS = {
-    "contoso-cloud": "trial-collab",
-    "cape-collaboration": "intranet-trial",
-    "mercado-nube": "negocio-trial",
-    "northwind-secure": "secure-score-trial",
-    "fabrikam-migrations": "pilot-trial",
-    "adventure-works-it": "devices-trial",
-    "taiga-cloud": "teams-start",
-}
 
 
 def open_invitations(market: Marketplace) -> list[tuple[str, object, str]]:
