@@ -44,6 +44,7 @@ from benchmarks.consent_load import (
     Installation,
     database_url,
     seed,
+    wait_for_outbox,
 )
 from tests.smtp import Received, free_port
 
@@ -304,7 +305,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             print(f"  clients: {dict(outcome)}")
-            _drain(installation, timeout=90)
+            wait_for_outbox(installation, timeout=90)
             server.stop()
             problems = check(installation, received)
             smtp.stop()
@@ -331,25 +332,6 @@ class _Smtp:
         if self._context is not None:
             self._context.stop()
             self._context = None
-
-
-def _drain(installation: Installation, timeout: float) -> None:
-    from sqlalchemy import func, select
-
-    from consent_app.db import Database
-    from consent_app.models import OutboxMessage
-
-    database = Database(installation.url)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with database.read() as session:
-            unsent = session.execute(
-                select(func.count(OutboxMessage.id)).where(OutboxMessage.sent_at.is_(None))
-            ).scalar_one()
-        if not unsent:
-            break
-        time.sleep(0.5)
-    database.dispose()
 
 
 if __name__ == "__main__":

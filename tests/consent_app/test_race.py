@@ -14,7 +14,6 @@ from consent_app.models import AuditEvent, DelegatedAdminGrant, Invitation, Outb
 from tests.consent_app.conftest import ADMIN, CHECKED, DA_OFFERS, TENANT, Marketplace, csrf_token
 
 
-
 def open_invitations(market: Marketplace) -> list[tuple[str, object, str]]:
     """One DA invitation per partner: (partner, client with the page open, CSRF token)."""
     opened = []
