@@ -23,6 +23,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from consent_app import SESSION_HOURS
 from consent_app.accounts import claim_sign_in, history, request_sign_in, sign_in_link
 from consent_app.audit import Actor, chain_for, receipt
 from consent_app.backend import backend
@@ -49,7 +50,7 @@ from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRES
 bp = Blueprint("account", __name__)
 
 SESSION_KEY = "customer"
-SESSION_SECONDS = 8 * 3600
+SESSION_SECONDS = SESSION_HOURS * 3600
 
 
 def _signed_in() -> tuple[Tenant, str] | None:
