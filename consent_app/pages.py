@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from consent_app.errors import Refused
@@ -52,7 +52,7 @@ def is_customer_page() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Error pages, the settings templates show, and no caching of customer pages."""
+    """Error pages and the settings templates show."""
 
     @app.context_processor
     def installation() -> dict[str, object]:
@@ -63,10 +63,3 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> tuple[str, int]:
         return words_page("csrf", 400)
-
-    @app.after_request
-    def private_pages(response: Response) -> Response:
-        if is_customer_page() and not request.path.startswith("/_consent/"):
-            # Reached through a secret link or showing a tenant's roles: never cached.
-            response.headers["Cache-Control"] = "no-store"
-        return response

@@ -25,6 +25,8 @@ from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from consent_app.pages import is_customer_page
+
 CUSTOMER_PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -99,12 +101,6 @@ def policy_for_site(site_dir: Path, connect: Iterable[str] = ()) -> str:
     return site_policy(hashes, connect)
 
 
-def _is_customer_page() -> bool:
-    from consent_app.pages import is_customer_page
-
-    return is_customer_page()
-
-
 def init_app(app: Flask, trusted_proxies: int, https: bool, rate_limits: bool) -> None:
     """Install the headers, the rate limiter and, behind proxies, the client address fix."""
     if trusted_proxies:
@@ -136,9 +132,13 @@ def init_app(app: Flask, trusted_proxies: int, https: bool, rate_limits: bool) -
             headers.setdefault("Content-Security-Policy", API_POLICY)
             if not request.path.startswith("/api/v1/search"):
                 headers.setdefault("Cache-Control", "no-store")
-        elif _is_customer_page():
+        elif is_customer_page():
             headers["Content-Security-Policy"] = CUSTOMER_PAGE_POLICY
             headers.setdefault("Referrer-Policy", "no-referrer")
+            headers.setdefault("X-Frame-Options", "DENY")
+            if not request.path.startswith("/_consent/static/"):
+                # Reached through a secret link or showing a tenant's roles: never cached.
+                headers["Cache-Control"] = "no-store"
         else:
             headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
             headers.setdefault("X-Frame-Options", "SAMEORIGIN")
