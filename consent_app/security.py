@@ -25,7 +25,8 @@ from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from consent_app.pages import is_customer_page
+from consent_app.api_errors import error_response
+from consent_app.pages import is_customer_page, words_page
 
 CUSTOMER_PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -114,9 +115,6 @@ def init_app(app: Flask, trusted_proxies: int, https: bool, rate_limits: bool) -
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(error: RateLimitExceeded) -> Response | tuple[str, int]:
-        from consent_app.api_errors import error_response
-        from consent_app.pages import words_page
-
         if request.path.startswith("/api/"):
             return error_response(429, "too_many_requests", f"rate limit: {error.description}")
         page, status = words_page("too_many", 429)
