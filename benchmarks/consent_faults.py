@@ -36,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 from benchmarks.consent_load import (
+    ACCEPTED_EVENTS,
     BIN,
     CSRF_FIELD,
     DA_OFFERS,
@@ -43,6 +44,7 @@ from benchmarks.consent_load import (
     Client,
     Installation,
     database_url,
+    events_by_invitation,
     seed,
     wait_for_outbox,
 )
@@ -177,7 +179,7 @@ def check(installation: Installation, received: Received) -> list[str]:
 
     from consent_app.audit import verify
     from consent_app.db import Database
-    from consent_app.models import AuditEvent, DelegatedAdminGrant, Invitation, OutboxMessage
+    from consent_app.models import DelegatedAdminGrant, Invitation, OutboxMessage
 
     problems: list[str] = []
     database = Database(installation.url)
@@ -186,27 +188,15 @@ def check(installation: Installation, received: Received) -> list[str]:
             integrity = session.execute(text("PRAGMA integrity_check")).scalar_one()
             if integrity != "ok":
                 problems.append(f"SQLite integrity check: {integrity}")
-        events: dict[str, set[str]] = {}
-        for invitation_id, action in session.execute(
-            select(AuditEvent.invitation_id, AuditEvent.action).where(
-                AuditEvent.invitation_id.is_not(None)
-            )
-        ):
-            events.setdefault(invitation_id, set()).add(action)
+        events = events_by_invitation(session)
         grants = Counter(session.execute(select(DelegatedAdminGrant.invitation_id)).scalars())
         states = Counter()
         for invitation in session.execute(select(Invitation)).scalars():
             states[invitation.state] += 1
             have = events.get(invitation.id, set())
             if invitation.state == "accepted":
-                needed = {
-                    "invitation.created",
-                    "invitation.accepted",
-                    "delegated_admin.granted",
-                    "partner_of_record.set",
-                }
                 if (
-                    not needed <= have
+                    not have >= ACCEPTED_EVENTS
                     or grants[invitation.id] != 1
                     or not invitation.delegated_admin_granted
                 ):

@@ -409,6 +409,32 @@ def floor_insert(client: Client, _: int, step: Step) -> None:
 # --- invariants --------------------------------------------------------------------------------
 
 
+ACCEPTED_EVENTS = frozenset(
+    {
+        "invitation.created",
+        "invitation.accepted",
+        "delegated_admin.granted",
+        "partner_of_record.set",
+    }
+)
+"""The audit events of every invitation accepted with delegated admin and partner of record."""
+
+
+def events_by_invitation(session: Any) -> dict[str, set[str]]:
+    """The audit actions recorded for each invitation."""
+    from sqlalchemy import select
+
+    from consent_app.models import AuditEvent
+
+    events: dict[str, set[str]] = {}
+    query = select(AuditEvent.invitation_id, AuditEvent.action).where(
+        AuditEvent.invitation_id.is_not(None)
+    )
+    for invitation_id, action in session.execute(query):
+        events.setdefault(invitation_id, set()).add(action)
+    return events
+
+
 def check_invariants(installation: Installation) -> list[str]:
     """Every violation found (an empty list when all hold)."""
     from sqlalchemy import func, select
@@ -416,7 +442,6 @@ def check_invariants(installation: Installation) -> list[str]:
     from consent_app.audit import verify
     from consent_app.db import Database
     from consent_app.models import (
-        AuditEvent,
         DelegatedAdminGrant,
         Invitation,
         OutboxMessage,
@@ -440,22 +465,10 @@ def check_invariants(installation: Installation) -> list[str]:
             .scalars()
             .all()
         )
-        events: dict[str, set[str]] = {}
-        for invitation_id, action in session.execute(
-            select(AuditEvent.invitation_id, AuditEvent.action).where(
-                AuditEvent.invitation_id.is_not(None)
-            )
-        ):
-            events.setdefault(invitation_id, set()).add(action)
+        events = events_by_invitation(session)
         grants = set(session.execute(select(DelegatedAdminGrant.invitation_id)).scalars())
         for invitation in accepted:
-            needed = {
-                "invitation.created",
-                "invitation.accepted",
-                "delegated_admin.granted",
-                "partner_of_record.set",
-            }
-            if not needed <= events.get(invitation.id, set()):
+            if not events.get(invitation.id, set()) >= ACCEPTED_EVENTS:
                 problems.append(f"{invitation.id}: audit events missing")
             if invitation.id not in grants:
                 problems.append(f"{invitation.id}: accepted with DA but no grant")
