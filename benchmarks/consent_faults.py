@@ -179,10 +179,11 @@ def check(installation: Installation, received: Received) -> list[str]:
 
     from consent_app.audit import verify
     from consent_app.db import Database
+    from consent_app.instance import audit_key
     from consent_app.models import DelegatedAdminGrant, Invitation, OutboxMessage
 
     problems: list[str] = []
-    database = Database(installation.url)
+    database = Database(installation.url, audit_key(installation.instance))
     with database.read() as session:
         if database.is_sqlite:
             integrity = session.execute(text("PRAGMA integrity_check")).scalar_one()

@@ -217,7 +217,7 @@ def database_url(kind: str, root: Path) -> Iterator[str]:
 
 
 def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
-    from consent_app.audit import Actor
+    from consent_app.audit import Actor, record
     from consent_app.backend import Backend
     from consent_app.db import upgrade
     from consent_app.models import Tenant, TenantAdmin
@@ -245,6 +245,7 @@ def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
             session.add(
                 TenantAdmin(tenant_id=tenant.id, email=f"admin@t{number}.example", verified_at=now)
             )
+            record(session, operator, "tenant.created", tenant_domain=tenant.domain)
     backend.close()
     from marketplace.build import BuildPaths, build_search_index
     from marketplace.validate import load_listings
@@ -441,6 +442,7 @@ def check_invariants(installation: Installation) -> list[str]:
 
     from consent_app.audit import verify
     from consent_app.db import Database
+    from consent_app.instance import audit_key
     from consent_app.models import (
         DelegatedAdminGrant,
         Invitation,
@@ -448,7 +450,7 @@ def check_invariants(installation: Installation) -> list[str]:
         PartnerOfRecord,
     )
 
-    database = Database(installation.url)
+    database = Database(installation.url, audit_key(installation.instance))
     problems = []
     with database.read() as session:
         for model in (DelegatedAdminGrant, PartnerOfRecord):

@@ -20,6 +20,8 @@ csrf = CSRFProtect()
 
 SESSION_HOURS = 8
 """A customer's sign-in lasts this long at most."""
+MAX_BODY_BYTES = 256 * 1024
+"""The largest request body accepted (Flask refuses bigger ones, `serve`'s waitress too)."""
 
 
 class DatabaseNotReady(RuntimeError):
@@ -82,7 +84,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
         # A customer may read an invitation for a while before deciding.
         WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
-        MAX_CONTENT_LENGTH=256 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         RATELIMIT_STORAGE_URI=settings.rate_limit_storage,
         RATELIMIT_HEADERS_ENABLED=True,
     )
@@ -97,6 +99,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         api_errors,
         health,
         i18n,
+        ids,
         invitation_pages,
         openapi,
         pages,
@@ -114,6 +117,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         rate_limits=settings.rate_limits,
     )
     i18n.init_app(app)
+    ids.init_app(app)
     api_errors.init_app(app)
     pages.init_app(app)
     search_api.init_app(app)

@@ -1,13 +1,14 @@
 """Customer sign-in by e-mailed link and the customer page (SPEC §5).
 
-The signed-in customer is kept in the session as (tenant id, admin address, time); every
-request checks that the address is still one of the tenant's verified admins.
+The session cookie holds only the id of a session kept on the server (`customer_sessions`);
+every request checks that the session has not ended and that its address is still one of the
+tenant's verified admins. Signing out ends the session on the server.
 """
 
 from __future__ import annotations
 
 import json
-import time
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -20,7 +21,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from consent_app import SESSION_HOURS
@@ -35,6 +35,7 @@ from consent_app.consent import (
     end_delegated_admin,
     set_partner_of_record,
 )
+from consent_app.customer_sessions import end_session, session_customer, start_session
 from consent_app.errors import Refused
 from consent_app.forms import (
     ConfirmForm,
@@ -43,28 +44,24 @@ from consent_app.forms import (
     SignInForm,
 )
 from consent_app.i18n import WORDS, language, translate
-from consent_app.models import AuditEvent, Tenant, TenantAdmin
+from consent_app.models import AuditEvent, Tenant
 from consent_app.pages import message_page, refusal_text, words_page
 from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRESS, limiter
+from consent_app.tenants import normalized_email
 
 bp = Blueprint("account", __name__)
 
 SESSION_KEY = "customer"
-SESSION_SECONDS = SESSION_HOURS * 3600
+SESSION_LENGTH = timedelta(hours=SESSION_HOURS)
 
 
 def _signed_in() -> tuple[Tenant, str] | None:
     """The signed-in customer's tenant and address, if the sign-in is still good."""
-    customer = session.get(SESSION_KEY)
-    if not isinstance(customer, dict) or time.time() - customer.get("at", 0) > SESSION_SECONDS:
+    session_id = session.get(SESSION_KEY)
+    if not isinstance(session_id, str):
         return None
     with backend().read() as db:
-        row = db.execute(
-            select(Tenant)
-            .join(TenantAdmin, TenantAdmin.tenant_id == Tenant.id)
-            .where(Tenant.id == customer.get("tenant"), TenantAdmin.email == customer.get("email"))
-        ).scalar_one_or_none()
-    return (row, customer["email"]) if row is not None else None
+        return session_customer(db, session_id)
 
 
 def _to_sign_in() -> ResponseReturnValue:
@@ -72,7 +69,11 @@ def _to_sign_in() -> ResponseReturnValue:
 
 
 def _address_asked() -> str:
-    return (request.form.get("email") or "").strip().lower()[:254] or "none"
+    raw = (request.form.get("email") or "")[:254]
+    try:
+        return normalized_email(raw, smtputf8=True)  # one bucket for every spelling
+    except Refused:
+        return raw.strip().lower() or "none"
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -82,7 +83,7 @@ def sign_in() -> ResponseReturnValue:
     """Ask for a one-time sign-in link; the answer is the same for known and unknown addresses."""
     form = SignInForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
+        email = form.email.data.strip()  # request_sign_in normalises it
         found = backend()
         with found.write() as db:
             request_sign_in(db, found.settings, email)
@@ -123,10 +124,12 @@ def use_sign_in(token: str) -> ResponseReturnValue:
         return words_page("csrf", 400)
     with backend().write() as db:
         link = claim_sign_in(db, token, request.remote_addr)
+        if link is not None:
+            session_id = start_session(db, link.tenant, link.email, SESSION_LENGTH)
     if link is None:
         return _invalid_link()
     session.clear()  # a new session: nothing from before sign-in carries over
-    session[SESSION_KEY] = {"tenant": link.tenant.id, "email": link.email, "at": time.time()}
+    session[SESSION_KEY] = session_id
     session.permanent = True
     return redirect(url_for("account.page"))
 
@@ -135,7 +138,10 @@ def use_sign_in(token: str) -> ResponseReturnValue:
 def sign_out() -> ResponseReturnValue:
     """End the customer's session."""
     if ConfirmForm().validate():
-        session.pop(SESSION_KEY, None)
+        session_id = session.pop(SESSION_KEY, None)
+        if isinstance(session_id, str):
+            with backend().write() as db:
+                end_session(db, session_id)
     return redirect(url_for("account.sign_in"))
 
 
@@ -257,7 +263,7 @@ def partner_of_record() -> ResponseReturnValue:
     return redirect(url_for("account.page"))
 
 
-@bp.get("/account/receipts/<int:event_id>.json")
+@bp.get("/account/receipts/<row_id:event_id>.json")
 def receipt_download(event_id: int) -> ResponseReturnValue:
     """A consent receipt: one event of the tenant's own history, as JSON."""
     customer = _signed_in()

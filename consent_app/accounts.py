@@ -14,15 +14,21 @@ from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, chain_for, record
 from consent_app.db import utcnow
+from consent_app.errors import Refused
 from consent_app.mail import enqueue
 from consent_app.models import AuditEvent, SignInToken, Tenant, TenantAdmin
 from consent_app.settings import Settings
+from consent_app.tenants import normalized_email
 from consent_app.tokens import new_token, token_hash
 
 
 def request_sign_in(session: Session, settings: Settings, email: str) -> int:
-    """Mail sign-in links to `email` for each tenant it administers; returns how many (the
-    caller must not show it)."""
+    """Mail sign-in links to `email` (as typed) for each tenant it administers; returns how
+    many (the caller must not show it)."""
+    try:
+        email = normalized_email(email, smtputf8=settings.smtputf8)
+    except Refused:
+        return 0  # no admin can have an address that does not pass the rule
     tenants = (
         session.execute(
             select(Tenant)

@@ -1,9 +1,15 @@
-"""JSON errors for every /api/ URL: a stable machine code and a human message (SPEC §6)."""
+"""JSON errors for every /api/ URL: a stable machine code and a human message (SPEC §6).
+
+Also what every JSON endpoint reads its body with, and the answer for /api/ paths no view
+serves (a JSON 404, or a 405 naming the methods the path has) rather than the site's 404 page.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from typing import Any, NoReturn
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from consent_app.errors import Refused
 
@@ -18,6 +24,14 @@ _CODES = {
     415: "unsupported_media_type",
     429: "too_many_requests",
 }
+
+
+MAX_JSON_DEPTH = 32
+"""How deep a JSON body may nest. API bodies need three levels; deeper ones are refused before
+anything walks them (Python's json parser itself raises RecursionError near 1000 levels)."""
+
+_UNKNOWN_PATH = "api_unknown_path"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class ApiError(Exception):
@@ -38,8 +52,67 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in item)
+    return False
+
+
+def json_body() -> Any:
+    """The request's JSON body: ApiError 415 if it is not JSON, 400 if it does not parse or
+    nests deeper than `MAX_JSON_DEPTH`."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        body = request.get_json(silent=True)
+        too_deep = _nested_deeper_than(body, MAX_JSON_DEPTH)
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise ApiError(
+            400, "validation_error", f"the body is nested more than {MAX_JSON_DEPTH} levels deep"
+        )
+    if body is None:
+        raise ApiError(400, "validation_error", "the body is not valid JSON")
+    return body
+
+
+def unknown_path(rest: str) -> NoReturn:
+    """No view serves this /api/ path with this method: 405 if the path has other methods,
+    else 404."""
+    adapter = current_app.create_url_adapter(request)
+    assert adapter is not None
+    allowed = []
+    for method in _METHODS:
+        try:
+            rule, _ = adapter.match(request.path, method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint != _UNKNOWN_PATH:
+            allowed.append(method)
+    if allowed:
+        raise MethodNotAllowed(valid_methods=allowed)
+    raise ApiError(404, "not_found", f"there is no API at {request.path[:200]}")
+
+
 def init_app(app: Flask) -> None:
-    """Answer errors under /api/ as JSON, whatever raised them."""
+    """Answer errors under /api/ as JSON, whatever raised them, and unknown /api/ paths too."""
+    # More specific than the site's catch-all, less than any API route (static parts win).
+    app.add_url_rule(
+        "/api/<path:rest>",
+        endpoint=_UNKNOWN_PATH,
+        view_func=unknown_path,
+        methods=_METHODS,
+        provide_automatic_options=False,
+    )
+    app.extensions["csrf"].exempt(unknown_path)  # nothing to protect: it only refuses
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
@@ -57,7 +130,10 @@ def init_app(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return error
         status = error.code or 500
-        return error_response(status, _CODES.get(status, "error"), error.description or "")
+        response = error_response(status, _CODES.get(status, "error"), error.description or "")
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response | tuple[str, int]:

@@ -1,29 +1,56 @@
 """The append-only audit log: every state change, who made it, when and from where.
 
-Events are hash-chained per subject: each tenant has its own chain (a partner's key events
-chain under the partner), so `marketplace audit verify` finds an edited, inserted or deleted
-row, while changes for different tenants never wait for one another (one global chain would
-make every write in the system queue behind one row lock).
+Events are chained per subject: each tenant has its own chain (a partner's key events chain
+under the partner), so changes for different tenants never wait for one another (one global
+chain would make every write in the system queue behind one row lock). Each event's hash is
+an HMAC-SHA256, under the installation's audit key, of its canonical JSON, which includes the
+previous event's hash. The key lives outside the database (`consent_app.instance.audit_key`),
+so whoever can change the database cannot write an event, or recompute a chain, that verifies.
+
+A keyed chain still cannot show what was cut from its end (the head moved back with it) or a
+whole chain deleted with its head. Two more checks can: the state of tenants, invitations,
+roles and keys implies events that must be in their chains (`verify` looks for each), and
+anchors (`anchor_line`: the chain heads, appended by the operator to a file kept elsewhere)
+let `verify` find any chain rewound, rewritten or removed behind an anchored head.
+
+`verify` reads rows as raw values, not through the ORM, so a malformed row is reported by its
+id instead of stopping the check.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import JSON, Connection, column, exists, literal, or_, select, table, text, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from consent_app.db import utcnow
-from consent_app.models import AuditChainHead, AuditEvent
+from consent_app.db import AUDIT_KEY, UtcDateTime, utcnow
+from consent_app.models import (
+    AuditChainHead,
+    AuditEvent,
+    DelegatedAdminGrant,
+    Invitation,
+    PartnerKey,
+    PartnerOfRecord,
+    Tenant,
+)
 
 GENESIS = "0" * 64
 """The `prev_hash` of a chain's first event."""
+HASH_ALGORITHM = "HMAC-SHA256"
+TENANT_CHAIN = "tenant:"
+PARTNER_CHAIN = "partner:"
+OPERATOR_CHAIN = "operator"
+DECIDED_STATES = ("accepted", "declined", "canceled", "expired")
+"""Invitation states that each have their own event, `invitation.<state>`."""
 
 
 @dataclass(frozen=True)
@@ -42,13 +69,34 @@ class Actor:
         return f"{self.kind}:{self.name}{suffix}"
 
 
+UPGRADE_ACTOR = Actor("system", "upgrade")
+
+
 def chain_for(tenant_domain: str | None, partner_slug: str | None) -> str:
     """The chain an event belongs to: its tenant's, else its partner's, else the operators'."""
     if tenant_domain:
-        return f"tenant:{tenant_domain}"
+        return f"{TENANT_CHAIN}{tenant_domain}"
     if partner_slug:
-        return f"partner:{partner_slug}"
-    return "operator"
+        return f"{PARTNER_CHAIN}{partner_slug}"
+    return OPERATOR_CHAIN
+
+
+# --- what is hashed -----------------------------------------------------------------------------
+
+CONTENT_FIELDS = (
+    "chain",
+    "seq",
+    "occurred_at",
+    "actor",
+    "action",
+    "tenant",
+    "partner",
+    "invitation",
+    "details",
+    "remote_addr",
+    "prev_hash",
+)
+"""The fields an event's hash covers, by the names receipts show."""
 
 
 def _content(event: AuditEvent) -> dict[str, Any]:
@@ -67,13 +115,40 @@ def _content(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def event_hash(event: AuditEvent) -> str:
-    """SHA-256 over the event's canonical JSON, which includes the previous event's hash."""
-    canonical = json.dumps(
-        _content(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+def _canonical(content: Mapping[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
+
+def content_hash(key: bytes, content: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 under the audit key over an event's canonical JSON (sorted keys, no
+    spaces), which includes the previous event's hash."""
+    return hmac.new(key, _canonical(content), hashlib.sha256).hexdigest()
+
+
+def event_hash(key: bytes, event: AuditEvent) -> str:
+    """The hash an event must carry."""
+    return content_hash(key, _content(event))
+
+
+def unkeyed_hash(content: Mapping[str, Any]) -> str:
+    """The hash of the log before it was keyed (plain SHA-256, which anyone can recompute):
+    kept only to re-chain such logs once (migration 0004) and to name what `verify` finds."""
+    return hashlib.sha256(_canonical(content)).hexdigest()
+
+
+def _key(session: Session) -> bytes:
+    key = session.info.get(AUDIT_KEY)
+    if not isinstance(key, bytes) or not key:
+        raise RuntimeError(
+            "this database session has no audit key: open the database with "
+            "Database(url, audit_key=consent_app.instance.audit_key(instance_dir))"
+        )
+    return key
+
+
+# --- writing ------------------------------------------------------------------------------------
 
 _HEADS = "audit_heads"
 """`Session.info` key: the chain heads this transaction has locked already."""
@@ -111,6 +186,7 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to its chain, in the caller's transaction."""
+    key = _key(session)
     chain = chain_for(tenant_domain, partner_slug)
     head = _lock_head(session, chain)
     event = AuditEvent(
@@ -126,10 +202,187 @@ def record(
         remote_addr=actor.remote_addr,
         prev_hash=head.hash,
     )
-    event.hash = event_hash(event)
+    event.hash = event_hash(key, event)
     head.seq, head.hash = event.seq, event.hash
     session.add(event)
     return event
+
+
+# --- reading rows as they are -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One audit row read back for checking: what its hash covers, and the hash it carries.
+
+    `problem` is set (and `content` may be partial) when the row cannot be read as an event.
+    """
+
+    id: int
+    chain: str
+    seq: int | None
+    content: dict[str, Any]
+    hash: str
+    problem: str | None = None
+
+    @property
+    def where(self) -> str:
+        """How problems name the row: chain, number and id."""
+        return f"{self.chain} event {'?' if self.seq is None else self.seq} (id {self.id})"
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _time(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Malformed(f"occurred_at {value!r} is not a time") from None
+    if not isinstance(value, datetime):
+        raise _Malformed(f"occurred_at {value!r} is not a time")
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return moment.isoformat()
+
+
+def _json(value: object) -> Any:
+    if not isinstance(value, str):
+        raise _Malformed("details are missing")
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise _Malformed("details are not valid JSON") from None
+
+
+def _stored(row: Sequence[Any]) -> StoredEvent:
+    row_id, chain, seq, occurred_at, actor, action, tenant, partner, invitation = row[:9]
+    details, remote_addr, prev_hash, stored_hash = row[9:]
+    valid_seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    content = {
+        "chain": chain,
+        "seq": valid_seq,
+        "actor": actor,
+        "action": action,
+        "tenant": tenant,
+        "partner": partner,
+        "invitation": invitation,
+        "remote_addr": remote_addr,
+        "prev_hash": prev_hash,
+    }
+    problems = []
+    if valid_seq is None:
+        problems.append(f"its number {seq!r} is not a number")
+    for name, convert, raw in (("occurred_at", _time, occurred_at), ("details", _json, details)):
+        try:
+            content[name] = convert(raw)
+        except _Malformed as malformed:
+            problems.append(str(malformed))
+    return StoredEvent(
+        id=row_id,
+        chain=str(chain),
+        seq=valid_seq,
+        content=content,
+        hash=stored_hash if isinstance(stored_hash, str) else "",
+        problem="; ".join(problems) or None,
+    )
+
+
+# `details` as text on every database (PostgreSQL keeps a json value's text as it was given),
+# so malformed JSON is found here rather than raised by a driver.
+_EVENT_ROWS = """
+SELECT id, chain, seq, occurred_at, actor, action, tenant_domain, partner_slug, invitation_id,
+       CAST(details AS TEXT), remote_addr, prev_hash, hash
+FROM audit_events
+"""
+
+
+def _stored_events(
+    session: Session | Connection, where: str = "", **parameters: Any
+) -> Iterator[StoredEvent]:
+    query = text(f"{_EVENT_ROWS} {where} ORDER BY chain, seq, id")
+    rows = session.execute(query.execution_options(yield_per=1000), parameters)
+    try:
+        for row in rows:
+            yield _stored(row)
+    finally:
+        rows.close()  # a server-side cursor on PostgreSQL, even when not read to the end
+
+
+@dataclass(frozen=True)
+class Head:
+    """A chain's head row, as stored (`seq` None when malformed)."""
+
+    chain: str
+    seq: int | None
+    hash: str
+
+
+def _stored_heads(session: Session | Connection) -> dict[str, Head]:
+    rows = session.execute(text("SELECT chain, seq, hash FROM audit_chain_heads"))
+    return {
+        str(chain): Head(
+            str(chain),
+            seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+            stored_hash if isinstance(stored_hash, str) else "",
+        )
+        for chain, seq, stored_hash in rows
+    }
+
+
+# --- anchors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A chain head as an anchor recorded it, outside the database."""
+
+    chain: str
+    seq: int
+    hash: str
+    anchored_at: str
+
+
+def anchor_line(session: Session) -> tuple[str, int]:
+    """One anchor: the current heads of every chain as a line of JSON, and how many."""
+    heads = [
+        {"chain": head.chain, "seq": head.seq, "hash": head.hash}
+        for head in sorted(_stored_heads(session).values(), key=lambda head: head.chain)
+        if head.seq
+    ]
+    line = {"anchored_at": utcnow().isoformat(), "algorithm": HASH_ALGORITHM, "heads": heads}
+    return json.dumps(line, separators=(",", ":"), ensure_ascii=False), len(heads)
+
+
+def read_anchors(lines: Iterable[str], source: str) -> tuple[list[Anchor], list[str]]:
+    """The anchors in an anchor file's lines, and a problem for each line that is not one."""
+    anchors: list[Anchor] = []
+    problems: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            anchors.extend(_anchors_of(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            problems.append(f"{source} line {number}: not an anchor written by `audit anchor`")
+    return anchors, problems
+
+
+def _anchors_of(line: Any) -> list[Anchor]:
+    anchored_at, heads = line["anchored_at"], line["heads"]
+    if not isinstance(anchored_at, str) or not isinstance(heads, list):
+        raise TypeError
+    found = []
+    for head in heads:
+        chain, seq, head_hash = head["chain"], head["seq"], head["hash"]
+        if not (isinstance(chain, str) and type(seq) is int and isinstance(head_hash, str)):
+            raise TypeError
+        found.append(Anchor(chain, seq, head_hash, anchored_at))
+    return found
+
+
+# --- verifying ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -138,6 +391,7 @@ class VerifyReport:
 
     events: int = 0
     chains: int = 0
+    anchors: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -146,53 +400,393 @@ class VerifyReport:
         return not self.problems
 
 
-def _events_by_chain(session: Session) -> Iterator[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)
-    yield from session.execute(query.execution_options(yield_per=1000)).scalars()
-
-
-def verify(session: Session) -> VerifyReport:
-    """Check every chain: consecutive numbers, each hash recomputed, links and heads."""
-    report = VerifyReport()
-    heads = {head.chain: head for head in session.execute(select(AuditChainHead)).scalars()}
-    last: dict[str, AuditEvent] = {}
-    for event in _events_by_chain(session):
+def verify(session: Session, anchors: Sequence[Anchor] = ()) -> VerifyReport:
+    """Check every chain (numbers, links, keyed hashes, heads), the events the state implies,
+    and `anchors`; every problem is reported, naming the row's id where there is one."""
+    key = _key(session)
+    report = VerifyReport(anchors=len(anchors))
+    heads = _stored_heads(session)
+    anchored: dict[tuple[str, int], list[Anchor]] = {}
+    for anchor in anchors:
+        anchored.setdefault((anchor.chain, anchor.seq), []).append(anchor)
+    newest: dict[str, tuple[int, str]] = {}  # chain -> number and hash of its last row
+    keys_recorded: set[tuple[str, str, str]] = set()  # (action, partner, key id)
+    checked = keyed = 0
+    for event in _stored_events(session):
         report.events += 1
-        previous = last.get(event.chain)
-        expected_seq = previous.seq + 1 if previous else 1
-        expected_prev = previous.hash if previous else GENESIS
-        where = f"{event.chain} event {event.seq} (id {event.id})"
-        if event.seq != expected_seq:
-            report.problems.append(f"{where}: expected event {expected_seq}; rows are missing")
-        if event.prev_hash != expected_prev:
-            report.problems.append(f"{where}: does not link to the event before it")
-        if event_hash(event) != event.hash:
-            report.problems.append(f"{where}: its content was changed after it was written")
-        last[event.chain] = event
-    for chain, head in heads.items():
-        newest = last.get(chain)
+        previous = newest.get(event.chain)
+        expected_seq = previous[0] + 1 if previous else 1
+        seq = event.seq if event.seq is not None else expected_seq
+        if event.problem:
+            report.problems.append(f"{event.where}: cannot be read: {event.problem}")
+        if seq != expected_seq:
+            report.problems.append(
+                f"{event.where}: expected event {expected_seq}; rows are missing"
+            )
+        if event.content["prev_hash"] != (previous[1] if previous else GENESIS):
+            report.problems.append(f"{event.where}: does not link to the event before it")
+        if not event.problem:
+            checked += 1
+            if hmac.compare_digest(content_hash(key, event.content), event.hash):
+                keyed += 1
+            elif event.hash == unkeyed_hash(event.content):
+                report.problems.append(
+                    f"{event.where}: has an unkeyed SHA-256 hash: it predates the audit key "
+                    "(its chain was already broken when the log was re-chained) or was forged"
+                )
+            else:
+                report.problems.append(
+                    f"{event.where}: its content was changed after it was written"
+                )
+            keys_recorded.update(_key_event(event))
+        for anchor in anchored.pop((event.chain, seq), []):
+            if anchor.hash != event.hash:
+                report.problems.append(
+                    f"{event.where}: differs from the anchor of {anchor.anchored_at}; the chain "
+                    "was rewritten after it was anchored"
+                )
+        newest[event.chain] = (seq, event.hash)
+    report.problems.extend(_head_problems(heads, newest))
+    report.problems.extend(_anchor_problems(anchored, newest))
+    report.problems.extend(_missing_events(session, keys_recorded))
+    if checked and not keyed:
+        report.problems.append(
+            "not one event carries a hash made with this audit key: unless the whole log was "
+            "forged, this is not the installation's audit key (MARKETPLACE_AUDIT_KEY or "
+            "<instance>/audit_key)"
+        )
+    report.chains = len(newest)
+    return report
+
+
+def _key_event(event: StoredEvent) -> Iterator[tuple[str, str, str]]:
+    """(action, partner, key id) of a key's issue or revocation event."""
+    action, details = event.content["action"], event.content["details"]
+    if action in ("key.issued", "key.revoked") and isinstance(details, dict):
+        yield action, str(event.content["partner"]), str(details.get("key_id"))
+
+
+def _head_problems(
+    heads: Mapping[str, Head], newest: Mapping[str, tuple[int, str]]
+) -> Iterator[str]:
+    for chain, head in sorted(heads.items()):
+        if head.seq is None:
+            yield f"{chain}: its head row cannot be read (its number is not a number)"
+            continue
         if head.seq == 0:
             continue
-        if newest is None or newest.seq != head.seq or newest.hash != head.hash:
-            seen = newest.seq if newest else 0
-            report.problems.append(
+        last = newest.get(chain)
+        if last is None or last != (head.seq, head.hash):
+            seen = last[0] if last else 0
+            yield (
                 f"{chain}: the chain should end at event {head.seq} but ends at {seen}; "
                 "rows were deleted or changed"
             )
-    for chain in last.keys() - heads.keys():
-        report.problems.append(f"{chain}: has events but no head; the head row was deleted")
-    report.chains = len(last)
-    return report
+    for chain in sorted(newest.keys() - heads.keys()):
+        yield f"{chain}: has events but no head; the head row was deleted"
+
+
+def _anchor_problems(
+    unseen: Mapping[tuple[str, int], list[Anchor]], newest: Mapping[str, tuple[int, str]]
+) -> Iterator[str]:
+    """Anchored events no longer in their chains: one line per chain, for its latest anchor."""
+    latest: dict[str, Anchor] = {}
+    for (chain, seq), anchors in unseen.items():
+        if chain not in latest or seq > latest[chain].seq:
+            latest[chain] = min(anchors, key=lambda anchor: anchor.anchored_at)
+    for chain, anchor in sorted(latest.items()):
+        said = f"{chain}: anchored at event {anchor.seq} on {anchor.anchored_at}"
+        last = newest.get(chain)
+        if last is None:
+            yield f"{said}, but the chain is gone"
+        elif last[0] < anchor.seq:
+            yield f"{said}, but now ends at event {last[0]}; it was rewound"
+        else:
+            yield f"{said}, but that event is missing"
+
+
+def _has_event(chain: Any, action: Any, *conditions: Any) -> Any:
+    return exists().where(AuditEvent.chain == chain, AuditEvent.action == action, *conditions)
+
+
+def _missing_events(session: Session, keys_recorded: set[tuple[str, str, str]]) -> Iterator[str]:
+    """The events that the state of tenants, invitations, roles and keys implies, and that are
+    not there: what is left when a chain is deleted with its head, or cut short."""
+    yield from _missing_tenant_events(session)
+    yield from _missing_invitation_events(session)
+    yield from _missing_role_events(session)
+    yield from _missing_key_events(session, keys_recorded)
+
+
+def _missing_tenant_events(session: Session) -> Iterator[str]:
+    """Every tenant: `tenant.created`."""
+    query = (
+        select(Tenant.domain)
+        .where(~_has_event(literal(TENANT_CHAIN) + Tenant.domain, "tenant.created"))
+        .order_by(Tenant.domain)
+    )
+    for domain in session.execute(query).scalars():
+        yield f"{TENANT_CHAIN}{domain}: the tenant exists but has no tenant.created event"
+
+
+def _missing_invitation_events(session: Session) -> Iterator[str]:
+    """Every invitation: `invitation.created`; a decided one also `invitation.<state>`."""
+    chain = literal(TENANT_CHAIN) + Invitation.tenant_domain
+    for implied, which in (
+        (literal("invitation.created"), true()),
+        (literal("invitation.") + Invitation.state, Invitation.state.in_(DECIDED_STATES)),
+    ):
+        query = (
+            select(Invitation.id, Invitation.tenant_domain, Invitation.state, implied)
+            .where(which, ~_has_event(chain, implied, AuditEvent.invitation_id == Invitation.id))
+            .order_by(Invitation.id)
+        )
+        for invitation_id, domain, state, action in session.execute(query):
+            yield (
+                f"{TENANT_CHAIN}{domain}: invitation {invitation_id} is {state} but has no "
+                f"{action} event"
+            )
+
+
+def _missing_role_events(session: Session) -> Iterator[str]:
+    """Every active DA grant and partner of record: the event that started it (from its
+    invitation, when it came from one)."""
+    for model, action in (
+        (DelegatedAdminGrant, "delegated_admin.granted"),
+        (PartnerOfRecord, "partner_of_record.set"),
+    ):
+        started = _has_event(
+            literal(TENANT_CHAIN) + Tenant.domain,
+            action,
+            AuditEvent.partner_slug == model.partner_slug,
+            or_(model.invitation_id.is_(None), AuditEvent.invitation_id == model.invitation_id),
+        )
+        query = (
+            select(Tenant.domain, model.partner_slug, model.invitation_id)
+            .join(Tenant, Tenant.id == model.tenant_id)
+            .where(model.ended_at.is_(None), ~started)
+            .order_by(Tenant.domain)
+        )
+        for domain, partner, from_invitation in session.execute(query):
+            via = f" (invitation {from_invitation})" if from_invitation else ""
+            yield (
+                f"{TENANT_CHAIN}{domain}: {partner} holds the role{via} but has no {action} event"
+            )
+
+
+def _missing_key_events(session: Session, recorded: set[tuple[str, str, str]]) -> Iterator[str]:
+    """Every API key: `key.issued`; a revoked one also `key.revoked` (the key id is in the
+    event's details, which `verify` has read already)."""
+    query = select(PartnerKey.partner_slug, PartnerKey.key_id, PartnerKey.revoked_at)
+    for partner, key_id, revoked_at in session.execute(query.order_by(PartnerKey.key_id)):
+        for action in ("key.issued", "key.revoked") if revoked_at else ("key.issued",):
+            if (action, partner, key_id) not in recorded:
+                yield f"{PARTNER_CHAIN}{partner}: key {key_id} exists but has no {action} event"
+
+
+# --- receipts -----------------------------------------------------------------------------------
+
+RECEIPT_VERSION = 2
+HOW_TO_VERIFY = (
+    "This receipt copies one event of the marketplace's audit log as it was recorded. `hash` "
+    "is an HMAC-SHA256, under the operator's audit key, of the JSON of the fields chain, seq, "
+    "occurred_at, actor, action, tenant, partner, invitation, details, remote_addr and "
+    "prev_hash (sorted keys, no spaces); prev_hash is the hash of the event before it in the "
+    "same chain. The key is kept outside the database and is never given out, so you cannot "
+    "recompute the hash yourself, and nobody without the key can make a receipt whose hash "
+    "checks. Keep this file: to have it checked, send it to the marketplace operator, who runs "
+    "`marketplace audit check-receipt` on it; that tells whether the receipt was made by this "
+    "marketplace and whether its audit log still holds the event exactly as shown here."
+)
 
 
 def receipt(event: AuditEvent) -> dict[str, Any]:
     """A consent receipt: the event as recorded, with the hashes that tie it into its chain."""
     return {
-        "receipt_version": 1,
+        "receipt_version": RECEIPT_VERSION,
         "event_id": event.id,
         **_content(event),
         "hash": event.hash,
-        "how_to_verify": "hash = SHA-256 of the JSON of every field above except event_id and "
-        "receipt_version, with sorted keys and no spaces; prev_hash is the hash of the event "
-        "before it in the same chain.",
+        "hash_algorithm": HASH_ALGORITHM,
+        "how_to_verify": HOW_TO_VERIFY,
     }
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """What checking a receipt found: its problems (none when it holds) and, if it holds,
+    what that proves."""
+
+    problems: list[str]
+    summary: str = ""
+
+
+def check_receipt(session: Session, given: object) -> ReceiptCheck:
+    """Whether a receipt was made by this installation and the log still holds its event
+    exactly as the receipt shows it."""
+    if not isinstance(given, dict) or not all(
+        name in given for name in (*CONTENT_FIELDS, "event_id", "hash")
+    ):
+        return ReceiptCheck(["this is not a consent receipt (fields are missing)"])
+    content = {name: given[name] for name in CONTENT_FIELDS}
+    event_id, claimed = given["event_id"], given["hash"]
+    # Version 1 receipts were made before the log was keyed: their plain SHA-256 proves only
+    # that the file is consistent, and their prev_hash predates re-chaining.
+    unkeyed = given.get("receipt_version") == 1
+    if not isinstance(claimed, str):
+        return ReceiptCheck(["the receipt has no hash"])
+    if unkeyed and claimed != unkeyed_hash(content):
+        return ReceiptCheck(["the receipt does not match its own hash: it was altered"])
+    if not unkeyed and not hmac.compare_digest(content_hash(_key(session), content), claimed):
+        return ReceiptCheck(
+            [
+                "the receipt's hash was not made with this installation's audit key: the "
+                "receipt was altered, or this marketplace did not issue it"
+            ]
+        )
+    stored = None
+    if type(event_id) is int:
+        found = list(_stored_events(session, "WHERE id = :id", id=event_id))
+        stored = found[0] if found else None
+    if stored is None:
+        return ReceiptCheck([f"event {event_id} is no longer in the audit log"])
+    compared = [name for name in CONTENT_FIELDS if not (unkeyed and name == "prev_hash")]
+    if (
+        stored.problem
+        or any(stored.content.get(name) != content[name] for name in compared)
+        or (not unkeyed and stored.hash != claimed)
+    ):
+        return ReceiptCheck([f"the audit log no longer holds event {event_id} as shown"])
+    if unkeyed:
+        return ReceiptCheck(
+            [],
+            f"Receipt for event {event_id}: the audit log holds the event as shown. (The "
+            "receipt predates the audit key, so its own hash proves nothing more.)",
+        )
+    return ReceiptCheck(
+        [],
+        f"Receipt for event {event_id} is genuine: made with this installation's audit key, "
+        "and the audit log still holds the event as shown.",
+    )
+
+
+# --- logs written before the key ----------------------------------------------------------------
+
+_EVENTS = table(
+    "audit_events",
+    column("chain"),
+    column("seq"),
+    column("occurred_at", UtcDateTime()),
+    column("actor"),
+    column("action"),
+    column("tenant_domain"),
+    column("partner_slug"),
+    column("invitation_id"),
+    column("details", JSON()),
+    column("remote_addr"),
+    column("prev_hash"),
+    column("hash"),
+)
+_CHAIN_HEADS = table("audit_chain_heads", column("chain"), column("seq"), column("hash"))
+
+
+def _intact_unkeyed(events: Sequence[StoredEvent], head: Head | None) -> bool:
+    previous = GENESIS
+    for number, event in enumerate(events, start=1):
+        if event.problem or event.seq != number or event.content["prev_hash"] != previous:
+            return False
+        if event.hash != unkeyed_hash(event.content):
+            return False
+        previous = event.hash
+    return head is not None and head.seq == len(events) and head.hash == previous
+
+
+def rechain_unkeyed(connection: Connection, key: bytes | None) -> None:
+    """Migration 0004: give every chain written with plain SHA-256 keyed hashes, and record
+    that it was done.
+
+    Only chains that verify intact under the old scheme are re-chained; a chain already broken
+    keeps its old hashes, so `verify` goes on reporting it (re-chaining it would launder the
+    break). The event `audit.rechained` in the operators' chain lists both.
+    """
+    query = text("SELECT DISTINCT chain FROM audit_events")
+    chains: list[str] = list(connection.execute(query).scalars())
+    if not chains:
+        return
+    if not key:
+        raise RuntimeError("re-chaining the audit log needs the audit key")
+    heads = _stored_heads(connection)
+    rechained: list[str] = []
+    left: list[str] = []
+    events = 0
+    for chain in sorted(chains):
+        rows = list(_stored_events(connection, "WHERE chain = :chain", chain=chain))
+        if not _intact_unkeyed(rows, heads.get(chain)):
+            left.append(chain)
+            continue
+        previous = GENESIS
+        for row in rows:
+            new = content_hash(key, {**row.content, "prev_hash": previous})
+            connection.execute(
+                text("UPDATE audit_events SET prev_hash = :prev, hash = :hash WHERE id = :id"),
+                {"prev": previous, "hash": new, "id": row.id},
+            )
+            previous = new
+        connection.execute(
+            text("UPDATE audit_chain_heads SET hash = :hash WHERE chain = :chain"),
+            {"hash": previous, "chain": chain},
+        )
+        rechained.append(chain)
+        events += len(rows)
+    details = {
+        "algorithm": HASH_ALGORITHM,
+        "chains_rechained": len(rechained),
+        "events_rechained": events,
+        "chains_left_unkeyed": left,
+    }
+    _append_raw(connection, key, UPGRADE_ACTOR, "audit.rechained", details)
+
+
+def _append_raw(
+    connection: Connection, key: bytes, actor: Actor, action: str, details: dict[str, Any]
+) -> None:
+    """`record` for a migration: the same event and head, written without the ORM models
+    (which describe the newest schema, not the one a migration runs on)."""
+    head = _stored_heads(connection).get(OPERATOR_CHAIN)
+    seq = head.seq + 1 if head and head.seq is not None else 1
+    now = utcnow()
+    content = {
+        "chain": OPERATOR_CHAIN,
+        "seq": seq,
+        "occurred_at": now.isoformat(),
+        "actor": actor.label,
+        "action": action,
+        "tenant": None,
+        "partner": None,
+        "invitation": None,
+        "details": details,
+        "remote_addr": actor.remote_addr,
+        "prev_hash": head.hash if head else GENESIS,
+    }
+    new = content_hash(key, content)
+    connection.execute(
+        _EVENTS.insert().values(
+            chain=OPERATOR_CHAIN,
+            seq=seq,
+            occurred_at=now,
+            actor=content["actor"],
+            action=action,
+            details=details,
+            remote_addr=content["remote_addr"],
+            prev_hash=content["prev_hash"],
+            hash=new,
+        )
+    )
+    if head is None:
+        connection.execute(_CHAIN_HEADS.insert().values(chain=OPERATOR_CHAIN, seq=seq, hash=new))
+    else:
+        connection.execute(
+            _CHAIN_HEADS.update()
+            .where(_CHAIN_HEADS.c.chain == OPERATOR_CHAIN)
+            .values(seq=seq, hash=new)
+        )

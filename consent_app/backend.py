@@ -17,6 +17,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from consent_app.db import Database
+from consent_app.instance import audit_key
 from consent_app.invitations import expire_invitations
 from consent_app.mail import MAIL_ENQUEUED
 from consent_app.outbox import DeliveryReport, MailWorker, Transport, deliver_pending, transport_for
@@ -45,7 +46,7 @@ class Backend:
         """Connect to the database and read the listings."""
         return cls(
             settings=settings,
-            database=Database(settings.database_url),
+            database=Database(settings.database_url, audit_key(settings.instance_dir)),
             directory=directory or load_partner_directory(settings.listings_dir),
             transport=transport_for(settings.smtp_url, settings.mail_dir),
         )

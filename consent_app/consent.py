@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
 from consent_app.db import utcnow
+from consent_app.eligibility import standing
 from consent_app.errors import Refused
 from consent_app.invitations import status_of
 from consent_app.mail import PARTNER_LANGUAGES, enqueue
@@ -57,6 +58,16 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What the invitation asks for, and whether the partner's listing, as it is now, still
+    allows it (`consent_app.eligibility.standing`)."""
+
+    delegated_admin_requested: bool
+    acceptance_refusal: Refused | None = None  # the invitation can no longer be accepted
+    delegated_admin_refusal: str | None = None  # DA can no longer be granted
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a decision changes."""
 
@@ -68,10 +79,10 @@ class Outcome:
     replaced_partner_of_record: str | None = None
 
 
-def decide(
-    partner: str, delegated_admin_requested: bool, cloud: str, before: Roles, decision: Decision
-) -> Outcome:
-    """Apply SPEC §1 to one decision; `Refused` when it cannot be carried out as submitted."""
+def decide(partner: str, asked: Asked, cloud: str, before: Roles, decision: Decision) -> Outcome:
+    """Apply SPEC §1 and §8 to one decision; `Refused` when it cannot be carried out as
+    submitted. Declining is always possible; accepting needs every rule that allowed the
+    invitation to hold still."""
     if cloud == SOVEREIGN_CLOUD:
         raise Refused(
             "cloud_not_supported",
@@ -80,12 +91,21 @@ def decide(
         )
     if not decision.accept:
         return Outcome("declined", before, delegated_admin_granted=False, partner_of_record=False)
+    if asked.acceptance_refusal is not None:
+        raise asked.acceptance_refusal
     grant = decision.authorize_delegated_admin
-    if grant and not delegated_admin_requested:
+    if grant and not asked.delegated_admin_requested:
         raise Refused(
             "delegated_admin_not_requested",
             "This invitation does not ask for delegated administration, so it cannot be granted.",
             status=400,
+        )
+    if grant and asked.delegated_admin_refusal is not None:
+        raise Refused(
+            "not_eligible_for_delegated_admin",
+            "Delegated administration can no longer be granted to this partner: "
+            f"{asked.delegated_admin_refusal}. You can accept without it, or decline.",
+            status=403,
         )
     replaced_da = None
     if grant and before.delegated_admin not in (None, partner):
@@ -226,8 +246,28 @@ def _tenant_for_decision(
     assert invitation.customer_email and invitation.customer_company
     return add_tenant(
         session,
-        NewTenant(invitation.tenant_domain, invitation.customer_company, (decider,)),
+        NewTenant(
+            invitation.tenant_domain, invitation.customer_company, (decider,), invitation=invitation
+        ),
         actor,
+    )
+
+
+def asked_of(directory: PartnerDirectory, invitation: Invitation) -> Asked:
+    """What an invitation asks for, with the rules that allowed it checked again against the
+    partner's listing as it is now (the page shows the same thing the decision enforces)."""
+    found = standing(
+        directory.catalog,
+        directory.get(invitation.partner_slug),
+        invitation.kind,
+        invitation.offer_id,
+        invitation.services,
+        invitation.customer_email,
+    )
+    return Asked(
+        invitation.delegated_admin_requested,
+        found.acceptance_refusal,
+        found.delegated_admin_refusal,
     )
 
 
@@ -263,7 +303,7 @@ def apply_decision(
     if existing is not None:
         _lock_tenant(session, existing)
     before = current_roles(session, existing)
-    outcome = decide(partner, invitation.delegated_admin_requested, cloud, before, decision)
+    outcome = decide(partner, asked_of(directory, invitation), cloud, before, decision)
     invitation.delegated_admin_granted = outcome.delegated_admin_granted
     invitation.partner_of_record = outcome.partner_of_record
     audit: dict[str, Any] = {

@@ -11,7 +11,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from consent_app.instance import create_private
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_FILE_NAME = "marketplace.sqlite3"
 BUSY_TIMEOUT_MS = 15_000
 """How long a SQLite writer waits for another one before giving up."""
+AUDIT_KEY = "audit_key"
+"""`Session.info` key: the audit log's HMAC key (see `consent_app.audit`)."""
 
 
 def utcnow() -> datetime:
@@ -66,6 +70,20 @@ def normalized_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def _create_sqlite_file(engine: Engine) -> None:
+    """Create a new SQLite database file readable by its owner only (SQLite's own default is
+    0644). Its WAL, shared-memory and journal files take the database file's mode, so they are
+    private too."""
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    if path.parent.is_dir():
+        # An existing database keeps the mode its operator gave it.
+        with suppress(FileExistsError):
+            os.close(create_private(path))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -132,15 +150,19 @@ class _WriterQueue:
 class Database:
     """One database: an engine and sessions for reading and for writing."""
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(self, url: str, audit_key: bytes | None = None, **engine_options: Any) -> None:
         self.url = url
+        self.audit_key = audit_key
         self.engine = create_engine(url, **engine_options)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
+            _create_sqlite_file(self.engine)
             _configure_sqlite(self.engine)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        # Every session carries the audit key, so whoever records an event need not pass it.
+        info = {AUDIT_KEY: audit_key} if audit_key else {}
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = sessionmaker(
-            self.engine.execution_options(write=True), expire_on_commit=False
+            self.engine.execution_options(write=True), expire_on_commit=False, info=info
         )
         self._sqlite_writer: AbstractContextManager[Any] = nullcontext()
         if self.is_sqlite:
@@ -173,6 +195,7 @@ def alembic_config(database: Database) -> Any:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = database.engine
+    config.attributes[AUDIT_KEY] = database.audit_key  # migration 0004 re-chains the log with it
     return config
 
 

@@ -170,6 +170,17 @@ _EN: Final[dict[str, str]] = {
     "refused.validation_error": "Choose one of the partners in the list.",
     "refused.not_found": "That partner does not hold this role any more.",
     "refused.invalid_state": "This invitation can no longer be decided.",
+    "refused.partner_not_listed": "This partner is no longer listed in the Marketplace, so its "
+    "invitation can no longer be accepted. You can decline it.",
+    "refused.offer_withdrawn": "The partner has changed its listing since it sent this "
+    "invitation, and what it offered is no longer available, so it can no longer be accepted. "
+    "You can decline it.",
+    "refused.customer_is_partner": "This invitation was sent to an address in the partner's own "
+    "domain, so it can no longer be accepted. You can decline it.",
+    "refused.not_eligible_for_delegated_admin": "Delegated administration can no longer be "
+    "granted to this partner. You can accept without it, or decline.",
+    "da_unavailable": "{partner} asked for delegated administration, but it can no longer be "
+    "granted: the partner's listing no longer allows it. You can accept the rest without it.",
     # history
     "event.tenant.created": "Customer account created",
     "event.tenant.admin_added": "Administrator added",
@@ -336,6 +347,19 @@ _RU: Final[dict[str, str]] = {
     "refused.validation_error": "Выберите одного из партнёров в списке.",
     "refused.not_found": "У этого партнёра больше нет этой роли.",
     "refused.invalid_state": "По этому приглашению решение принять уже нельзя.",
+    "refused.partner_not_listed": "Этого партнёра больше нет в каталоге, поэтому его "
+    "приглашение больше нельзя принять. Вы можете его отклонить.",
+    "refused.offer_withdrawn": "Партнёр изменил своё описание после отправки приглашения, и "
+    "предложенного больше нет, поэтому приглашение больше нельзя принять. Вы можете его "
+    "отклонить.",
+    "refused.customer_is_partner": "Это приглашение отправлено на адрес в домене самого "
+    "партнёра, поэтому его больше нельзя принять. Вы можете его отклонить.",
+    "refused.not_eligible_for_delegated_admin": "Делегированное администрирование этому "
+    "партнёру больше предоставить нельзя. Вы можете принять приглашение без него или "
+    "отклонить его.",
+    "da_unavailable": "{partner} запросил делегированное администрирование, но предоставить его "
+    "больше нельзя: описание партнёра этого больше не допускает. Остальное вы можете принять "
+    "без него.",
     "event.tenant.created": "Создана учётная запись клиента",
     "event.tenant.admin_added": "Добавлен администратор",
     "event.invitation.created": "{partner} отправил приглашение",

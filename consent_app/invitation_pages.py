@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consent_app.audit import Actor
 from consent_app.backend import backend
-from consent_app.consent import Conflict, Decision, apply_decision, current_roles
+from consent_app.consent import Conflict, Decision, apply_decision, asked_of, current_roles
 from consent_app.errors import Refused
 from consent_app.forms import DecisionForm
 from consent_app.i18n import language, translate
@@ -61,6 +61,7 @@ def _render(
     offer_title = None
     if partner is not None and invitation.offer_id:
         offer_title = next((o.title for o in partner.offers if o.id == invitation.offer_id), None)
+    asked = asked_of(directory, invitation)
     heading_key = "heading_trial" if invitation.kind == "trial" else "heading_purchase"
     page = render_template(
         "invitation.html",
@@ -81,6 +82,12 @@ def _render(
         names={slug: directory.display_name(slug, current) for slug in slugs if slug},
         form=form,
         refusal=refusal,
+        # What the partner's listing allows now: the page offers no choice that the decision
+        # would refuse (consent_app.eligibility).
+        acceptance_refusal=refusal_text(asked.acceptance_refusal)
+        if asked.acceptance_refusal
+        else None,
+        delegated_admin_available=asked.delegated_admin_refusal is None,
     )
     return page, status
 

@@ -17,13 +17,27 @@ from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
 from consent_app.db import utcnow
+from consent_app.eligibility import (
+    check_customer_not_partner,
+    check_new_tenant_domain,
+    check_services,
+    delegated_admin_refusal,
+    find_offer,
+)
 from consent_app.errors import Refused
 from consent_app.mail import enqueue
 from consent_app.models import SOVEREIGN_CLOUD, Invitation, InvitationLink, Tenant
 from consent_app.partners import PartnerDirectory
 from consent_app.settings import Settings
-from consent_app.tenants import admin_emails, find_tenant, normalized_domain, normalized_email
+from consent_app.tenants import (
+    admin_emails,
+    find_tenant,
+    normalized_domain,
+    normalized_email,
+    tenant_name,
+)
 from consent_app.tokens import new_public_id, new_token, token_hash
+from marketplace.catalog import Catalog
 from marketplace.model import MAX_LICENSES_PER_SERVICE, Listing, Offer
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -79,18 +93,7 @@ class InvitationTerms:
     delegated_admin_requested: bool
 
 
-def _offer(listing: Listing, offer_id: str, kind: str) -> Offer:
-    for offer in listing.offers:
-        if offer.id == offer_id and offer.type == kind:
-            return offer
-    kinds = [offer.id for offer in listing.offers if offer.type == kind]
-    known = f"; your {kind} offers: {', '.join(kinds)}" if kinds else f"; you list no {kind} offer"
-    raise Refused(
-        "unknown_offer", f"your listing has no {kind} offer {offer_id!r}{known}", 422, "offer_id"
-    )
-
-
-def terms_for(listing: Listing, request: InvitationRequest) -> InvitationTerms:
+def terms_for(catalog: Catalog, listing: Listing, request: InvitationRequest) -> InvitationTerms:
     """The terms a partner may offer, or `Refused` saying which rule the request breaks."""
     offer: Offer | None = None
     licenses: dict[str, int] | None = None
@@ -99,7 +102,7 @@ def terms_for(listing: Listing, request: InvitationRequest) -> InvitationTerms:
             raise Refused("validation_error", "a trial carries no licenses", 400, "licenses")
         if request.offer_id is None:
             raise Refused("validation_error", "a trial names its offer_id", 400, "offer_id")
-        offer = _offer(listing, request.offer_id, "trial")
+        offer = find_offer(listing, request.offer_id, "trial")
         services = list(offer.services)
     else:
         if not request.licenses:
@@ -110,36 +113,14 @@ def terms_for(listing: Listing, request: InvitationRequest) -> InvitationTerms:
                 "licenses",
             )
         if request.offer_id is not None:
-            offer = _offer(listing, request.offer_id, "purchase")
-        allowed = offer.services if offer else listing.services
-        for service in request.licenses:
-            if service not in allowed:
-                where = f"offer {offer.id!r}" if offer else "your listing's services"
-                raise Refused(
-                    "validation_error",
-                    f"{service!r} is not in {where}: {', '.join(allowed)}",
-                    400,
-                    f"licenses.{service}",
-                )
+            offer = find_offer(listing, request.offer_id, "purchase")
+        check_services(listing, offer, list(request.licenses))
         licenses = dict(sorted(request.licenses.items()))
         services = list(licenses)
     if request.delegated_admin:
-        if not listing.delegated_admin:
-            raise Refused(
-                "not_eligible_for_delegated_admin",
-                "your listing does not offer delegated administration; only partners in a "
-                "DA-eligible program with delegated_admin: true may request it",
-                403,
-                "delegated_admin",
-            )
-        if offer is not None and offer.delegated_admin != "optional":
-            raise Refused(
-                "not_eligible_for_delegated_admin",
-                f"offer {offer.id!r} does not allow a delegated administration request "
-                "(its delegated_admin is none)",
-                403,
-                "delegated_admin",
-            )
+        refusal = delegated_admin_refusal(catalog, listing, offer)
+        if refusal:
+            raise Refused("not_eligible_for_delegated_admin", refusal, 403, "delegated_admin")
     return InvitationTerms(
         kind=request.type,
         offer_id=offer.id if offer else None,
@@ -163,7 +144,7 @@ def create_invitation(
     assert listing is not None, "authenticate() admits listed partners only"
     request = parse_request(body)
     domain = normalized_domain(request.tenant)
-    terms = terms_for(listing, request)
+    terms = terms_for(directory.catalog, listing, request)
     tenant = find_tenant(session, domain)
     customer_email = customer_company = None
     if tenant is not None:
@@ -179,7 +160,13 @@ def create_invitation(
         recipients = admin_emails(session, tenant.id)
         company = tenant.name
     else:
-        if request.customer is None:
+        if request.customer is not None:  # malformed input first (400), then the rules (422)
+            customer_email = normalized_email(
+                request.customer.email, "customer.email", smtputf8=settings.smtputf8
+            )
+            customer_company = tenant_name(request.customer.company, "customer.company")
+        check_new_tenant_domain(domain, settings.initial_domain_suffix)
+        if customer_email is None or customer_company is None:
             raise Refused(
                 "customer_required",
                 f"{domain} is not a customer yet: give customer.email and customer.company "
@@ -187,8 +174,7 @@ def create_invitation(
                 422,
                 "customer",
             )
-        customer_email = normalized_email(request.customer.email, "customer.email")
-        customer_company = request.customer.company
+        check_customer_not_partner(listing, customer_email, "customer.email")
         recipients = [customer_email]
         company = customer_company
     now = utcnow()

@@ -8,6 +8,7 @@ know which their administrators read); partners get English.
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session
 from consent_app.db import utcnow
 from consent_app.models import OutboxMessage
 from consent_app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAIL_ENQUEUED = "mail_enqueued"
 """Set in `Session.info` when a transaction wrote mail, so delivery can start after commit."""
@@ -48,6 +51,14 @@ def render(name: str, languages: tuple[str, ...], context: dict[str, Any]) -> tu
     return " / ".join(subjects), "\n\n-----\n\n".join(bodies) + "\n"
 
 
+def header_text(value: str) -> str:
+    """Text made safe for a mail header: every control, format or separator character (line
+    breaks of any kind, bidi controls) becomes a space, and runs of spaces one. Names come
+    from listings, tenants and requests; none may split or forge a header."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in value)
+    return " ".join(printable.split())
+
+
 def enqueue(
     session: Session,
     settings: Settings,
@@ -56,29 +67,63 @@ def enqueue(
     context: dict[str, Any],
     languages: tuple[str, ...] = CUSTOMER_LANGUAGES,
 ) -> OutboxMessage:
-    """Write one message to the outbox, in the caller's transaction."""
-    subject, body = render(template, languages, {**context, "settings": settings})
+    """Write one message to the outbox, in the caller's transaction.
+
+    Composing never fails the caller: a consent change (a revocation, a decline) must go
+    through whatever text a partner or a request put into its names. A message that cannot
+    be composed is stored as failed, with the reason, for the operator to see.
+    """
     now = utcnow()
-    # SMTP policy (CRLF) from the start and as_bytes(): the str generator deep-copies the
-    # whole message to re-encode 8bit text, which made composing mail half of an acceptance.
-    message = EmailMessage(policy=SMTP)
-    message["From"] = settings.mail_from
-    message["To"] = recipient
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now)
     message_id = make_msgid(domain=urlsplit(settings.base_url).hostname or "localhost")
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-generated"
-    # 8bit, not quoted-printable: the links stay whole and readable in a raw .eml file.
-    message.set_content(body, cte="8bit")
+    try:
+        subject, raw = _compose(settings, recipient, template, context, languages, message_id)
+    except Exception as error:
+        log.exception("mail %r to %s could not be composed", template, recipient)
+        row = OutboxMessage(
+            message_id=message_id,
+            recipient=recipient[:254],
+            subject=f"({template})",
+            raw="",
+            created_at=now,
+            next_attempt_at=now,
+            failed_at=now,
+            last_error=f"could not compose: {type(error).__name__}: {error}"[:500],
+        )
+        session.add(row)
+        return row
     row = OutboxMessage(
         message_id=message_id,
         recipient=recipient,
         subject=subject[:300],
-        raw=message.as_bytes().decode("utf-8"),  # CRLF line ends, as on the wire
+        raw=raw,
         created_at=now,
         next_attempt_at=now,
     )
     session.add(row)
     session.info[MAIL_ENQUEUED] = True
     return row
+
+
+def _compose(
+    settings: Settings,
+    recipient: str,
+    template: str,
+    context: dict[str, Any],
+    languages: tuple[str, ...],
+    message_id: str,
+) -> tuple[str, str]:
+    """(subject, the whole RFC 5322 message with CRLF line ends)."""
+    subject, body = render(template, languages, {**context, "settings": settings})
+    subject = header_text(subject)
+    # SMTP policy (CRLF) from the start and as_bytes(): the str generator deep-copies the
+    # whole message to re-encode 8bit text, which made composing mail half of an acceptance.
+    message = EmailMessage(policy=SMTP)
+    message["From"] = settings.mail_from
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    # 8bit, not quoted-printable: the links stay whole and readable in a raw .eml file.
+    message.set_content(body, cte="8bit")
+    return subject, message.as_bytes().decode("utf-8")

@@ -77,6 +77,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     cloud: Mapped[str] = mapped_column(String(16), default="global")
     created_at: Mapped[datetime]
+    # The new customer's invitation whose acceptance created the tenant (None: an operator).
+    created_by_invitation: Mapped[str | None] = mapped_column(String(32))
 
 
 class TenantAdmin(Base):
@@ -242,4 +244,23 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # Set when the message can never be delivered (refused for good, or it could not be
+    # composed); `last_error` says why, and it is not tried again.
+    failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class CustomerSession(Base):
+    """A customer's signed-in session: the cookie holds its random id, this row only the id's
+    hash. Signing out deletes the row, so a copied cookie stops working with it."""
+
+    __tablename__ = "customer_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

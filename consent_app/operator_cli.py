@@ -112,20 +112,35 @@ def db_backup(target: Path, instance: Path, listings_dir: Path) -> None:
 
     For PostgreSQL use pg_dump (see OPERATIONS.md); this command refuses.
     """
+    import os
     import sqlite3
+
+    from consent_app.instance import create_private
 
     with opened(instance, listings_dir) as backend:
         if not backend.database.is_sqlite:
             raise click.ClickException("the database is PostgreSQL: back it up with pg_dump")
         source_path = backend.database.engine.url.database
-    if target.exists():
-        raise click.ClickException(f"{target} exists already; choose a new file")
-    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
-    copy = sqlite3.connect(target)
-    with copy:
-        source.backup(copy)
-    source.close()
-    copy.close()
+    if not target.parent.is_dir():
+        raise click.ClickException(f"{target.parent} is not a folder; create it first")
+    try:  # created here, readable by its owner only: a backup holds everything the database does
+        os.close(create_private(target))
+    except FileExistsError:
+        raise click.ClickException(f"{target} exists already; choose a new file") from None
+    except OSError as error:
+        raise click.ClickException(f"cannot create {target}: {error.strerror}") from None
+    try:
+        source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+        copy = sqlite3.connect(target)
+        try:
+            with copy:
+                source.backup(copy)
+        finally:
+            source.close()
+            copy.close()
+    except sqlite3.Error as error:
+        target.unlink(missing_ok=True)
+        raise click.ClickException(f"the backup failed: {error}") from None
     click.echo(f"Backed up {source_path} to {target}.")
 
 
@@ -157,13 +172,14 @@ def tenants_add(
     """Add a tenant, e.g. `tenants add fabrikam.onmicrosoft.com --name Fabrikam --admin a@b.c`."""
     from consent_app.tenants import NewTenant, add_tenant, normalized_domain, normalized_email
 
-    new = NewTenant(
-        normalized_domain(domain, "DOMAIN"),
-        name,
-        tuple(normalized_email(a, "ADMIN") for a in admins),
-        cloud,
-    )
     with opened(instance, listings_dir) as backend, backend.write() as session:
+        smtputf8 = backend.settings.smtputf8
+        new = NewTenant(
+            normalized_domain(domain, "DOMAIN"),
+            name,
+            tuple(normalized_email(a, "ADMIN", smtputf8=smtputf8) for a in admins),
+            cloud,
+        )
         add_tenant(session, new, operator())
     click.echo(f"Added {new.domain} ({name}, {cloud} cloud) with admins {', '.join(new.admins)}.")
 
@@ -176,8 +192,9 @@ def tenants_add_admin(domain: str, email: str, instance: Path, listings_dir: Pat
     """Add a verified administrator address to a tenant."""
     from consent_app.tenants import add_admin, find_tenant, normalized_domain, normalized_email
 
-    domain, email = normalized_domain(domain, "DOMAIN"), normalized_email(email, "EMAIL")
     with opened(instance, listings_dir) as backend, backend.write() as session:
+        domain = normalized_domain(domain, "DOMAIN")
+        email = normalized_email(email, "EMAIL", smtputf8=backend.settings.smtputf8)
         tenant = find_tenant(session, domain)
         if tenant is None:
             raise Refused("not_found", f"no tenant {domain}")
@@ -193,12 +210,17 @@ def tenants_list(as_json: bool, instance: Path, listings_dir: Path) -> None:
     from sqlalchemy import select
 
     from consent_app.consent import current_roles
-    from consent_app.models import Tenant
+    from consent_app.models import Invitation, Tenant
     from consent_app.tenants import admin_emails
 
     rows = []
     with opened(instance, listings_dir) as backend, backend.read() as session:
-        for tenant in session.execute(select(Tenant).order_by(Tenant.domain)).scalars():
+        query = (
+            select(Tenant, Invitation.partner_slug)
+            .outerjoin(Invitation, Invitation.id == Tenant.created_by_invitation)
+            .order_by(Tenant.domain)
+        )
+        for tenant, inviting_partner in session.execute(query):
             roles = current_roles(session, tenant)
             rows.append(
                 {
@@ -208,6 +230,9 @@ def tenants_list(as_json: bool, instance: Path, listings_dir: Path) -> None:
                     "admins": admin_emails(session, tenant.id),
                     "delegated_admin": roles.delegated_admin,
                     "partner_of_record": roles.partner_of_record,
+                    # A tenant a partner's new-customer invitation created (None: an operator).
+                    "created_by_invitation": tenant.created_by_invitation,
+                    "created_by_partner": inviting_partner,
                 }
             )
     if as_json:
@@ -219,6 +244,12 @@ def tenants_list(as_json: bool, instance: Path, listings_dir: Path) -> None:
         click.echo(
             f"{row['domain']}  {row['name']}  [{row['cloud']}]  admins: {', '.join(row['admins'])}"
             f"  DA: {row['delegated_admin'] or '-'}  POR: {row['partner_of_record'] or '-'}"
+            + (
+                f"  created by invitation {row['created_by_invitation']} from "
+                f"{row['created_by_partner']}"
+                if row["created_by_invitation"]
+                else ""
+            )
         )
 
 
@@ -289,21 +320,90 @@ def audit() -> None:
     """The hash-chained audit log."""
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise click.ClickException(f"cannot read {what} {path}: {error.strerror}") from None
+
+
 @audit.command("verify")
+@click.option(
+    "--anchors",
+    "anchors_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A file written by `audit anchor`: also find any chain rewound or rewritten behind an "
+    "anchored head.",
+)
 @installation
-def audit_verify(instance: Path, listings_dir: Path) -> None:
-    """Check every audit chain; exit 1 and name each break when a row was edited or deleted."""
-    from consent_app.audit import verify
+def audit_verify(anchors_file: Path | None, instance: Path, listings_dir: Path) -> None:
+    """Check every audit chain, the events the data implies, and anchors; exit 1 and name
+    each break (by row id) when rows were edited, inserted or deleted."""
+    from consent_app.audit import Anchor, read_anchors, verify
+
+    anchors: list[Anchor] = []
+    problems: list[str] = []
+    if anchors_file is not None:
+        lines = _read_text(anchors_file, "the anchor file").splitlines()
+        anchors, problems = read_anchors(lines, str(anchors_file))
+    with opened(instance, listings_dir) as backend, backend.read() as session:
+        report = verify(session, anchors)
+    problems += report.problems
+    for problem in problems:
+        click.echo(problem)
+    if not problems:
+        held = f"; {report.anchors} anchored heads hold" if anchors_file else ""
+        click.echo(f"Audit log intact: {report.events} events in {report.chains} chains{held}.")
+        return
+    click.echo(f"Audit log BROKEN: {len(problems)} problem(s).", err=True)
+    sys.exit(1)
+
+
+@audit.command("anchor")
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append the anchor to this file (keep it away from the database); else print it.",
+)
+@installation
+def audit_anchor(target: Path | None, instance: Path, listings_dir: Path) -> None:
+    """Record every chain's head outside the database: one JSON line per run, for
+    `audit verify --anchors FILE` to find any later rewind."""
+    from consent_app.audit import anchor_line
 
     with opened(instance, listings_dir) as backend, backend.read() as session:
-        report = verify(session)
-    for problem in report.problems:
-        click.echo(problem)
-    if report.ok:
-        click.echo(f"Audit log intact: {report.events} events in {report.chains} chains.")
+        line, heads = anchor_line(session)
+    if target is None:
+        click.echo(line)
         return
-    click.echo(f"Audit log BROKEN: {len(report.problems)} problem(s).", err=True)
-    sys.exit(1)
+    try:
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as error:
+        raise click.ClickException(f"cannot append to {target}: {error.strerror}") from None
+    click.echo(f"Anchored {heads} chain heads in {target}.")
+
+
+@audit.command("check-receipt")
+@click.argument("receipt_file", type=click.Path(path_type=Path, dir_okay=False))
+@installation
+def audit_check_receipt(receipt_file: Path, instance: Path, listings_dir: Path) -> None:
+    """Check a consent receipt a customer sent: made with this installation's audit key, and
+    its event still in the log as the receipt shows it."""
+    from consent_app.audit import check_receipt
+
+    try:
+        given = json.loads(_read_text(receipt_file, "the receipt"))
+    except ValueError:
+        raise click.ClickException(f"{receipt_file} is not JSON: not a consent receipt") from None
+    with opened(instance, listings_dir) as backend, backend.read() as session:
+        checked = check_receipt(session, given)
+    for problem in checked.problems:
+        click.echo(problem)
+    if checked.problems:
+        sys.exit(1)
+    click.echo(checked.summary)
 
 
 # --- mail --------------------------------------------------------------------------------------
@@ -355,11 +455,27 @@ def mail_status(instance: Path, listings_dir: Path) -> None:
     help="The backend's origin when the site calls a search API elsewhere "
     "(e.g. https://api.marketplace.example).",
 )
+@click.option(
+    "--logos",
+    is_flag=True,
+    is_eager=True,  # answered before --site-dir is checked: these headers need no built site
+    expose_value=False,
+    callback=lambda ctx, _param, wanted: _print_logo_headers(ctx) if wanted else None,
+    help="Print instead the headers for logos/ and every .svg file, one 'Name: value' a line.",
+)
 def csp(site_dir: Path, origins: tuple[str, ...]) -> None:
     """Print the Content-Security-Policy header for the built site (for a static host)."""
     from consent_app.security import policy_for_site
 
     click.echo(policy_for_site(site_dir, origins))
+
+
+def _print_logo_headers(ctx: click.Context) -> None:
+    from consent_app.security import LOGO_HEADERS
+
+    for name, value in LOGO_HEADERS.items():
+        click.echo(f"{name}: {value}")
+    ctx.exit()
 
 
 COMMANDS = (db, tenants, keys, audit, mail, csp)

@@ -39,6 +39,21 @@ MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
 
 
+class Undeliverable(Exception):
+    """A message that can never be delivered as it is (the server refused its recipient for
+    good, or cannot carry its address): marked failed, not retried."""
+
+
+REMOVED_BODY = "[The body of this message was removed after delivery.]\r\n"
+
+
+def without_body(raw: str) -> str:
+    """A delivered message as the outbox keeps it: the headers (who, what, when) without the
+    body, whose sign-in and invitation links would otherwise sit in every database backup."""
+    headers = raw.split("\r\n\r\n", 1)[0]
+    return f"{headers}\r\n\r\n{REMOVED_BODY}"
+
+
 class Transport(Protocol):
     """Somewhere messages can be delivered."""
 
@@ -100,7 +115,20 @@ class SmtpServer:
                 client.starttls(context=context)
             if self.username:
                 client.login(self.username, self.password or "")
-            client.sendmail(_envelope_sender(raw), [recipient], raw)
+            # A non-ASCII local part travels only over SMTPUTF8 (RFC 6531).
+            options = [] if recipient.isascii() else ["SMTPUTF8"]
+            try:
+                client.sendmail(_envelope_sender(raw), [recipient], raw, mail_options=options)
+            except smtplib.SMTPRecipientsRefused as refused:
+                code, reply = refused.recipients[recipient]
+                if code >= 500:  # 5xx: permanent (RFC 5321 §4.2.1); 4xx is worth a retry
+                    text = reply.decode("utf-8", "replace")
+                    raise Undeliverable(f"{code} {text}") from None
+                raise
+            except smtplib.SMTPNotSupportedError as error:
+                raise Undeliverable(
+                    f"the SMTP server does not support SMTPUTF8 ({error})"
+                ) from None
 
 
 def _envelope_sender(raw: bytes) -> str:
@@ -134,6 +162,7 @@ def _claim(database: Database, limit: int) -> list[OutboxMessage]:
     now = utcnow()
     due = (
         OutboxMessage.sent_at.is_(None),
+        OutboxMessage.failed_at.is_(None),
         OutboxMessage.next_attempt_at <= now,
         or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
     )
@@ -167,7 +196,17 @@ def deliver_pending(database: Database, transport: Transport, limit: int = BATCH
         values: dict[str, object]
         try:
             transport.send(message.message_id, message.recipient, message.raw.encode("utf-8"))
-        except Exception as error:  # any failure: keep the message and try again later
+        except Undeliverable as error:
+            log.warning(
+                "mail %s to %s failed for good: %s", message.message_id, message.recipient, error
+            )
+            failed += 1
+            values = {
+                "failed_at": utcnow(),
+                "last_error": f"undeliverable: {error}"[:500],
+                "raw": without_body(message.raw),
+            }
+        except Exception as error:  # any other failure: keep the message and try again later
             log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
             failed += 1
             values = {
@@ -176,7 +215,7 @@ def deliver_pending(database: Database, transport: Transport, limit: int = BATCH
             }
         else:
             sent += 1
-            values = {"sent_at": utcnow()}
+            values = {"sent_at": utcnow(), "raw": without_body(message.raw)}
         with database.write() as session:
             session.execute(
                 update(OutboxMessage)
@@ -193,6 +232,7 @@ class OutboxStatus:
     unsent: int
     failing: int  # unsent messages that failed at least once
     oldest_unsent_seconds: float | None
+    failed: int = 0  # messages that can never be delivered (`mail status` lists them)
 
 
 def outbox_status(database: Database) -> OutboxStatus:
@@ -203,10 +243,13 @@ def outbox_status(database: Database) -> OutboxStatus:
                 func.count(OutboxMessage.id),
                 func.count(OutboxMessage.id).filter(OutboxMessage.attempts > 0),
                 func.min(OutboxMessage.created_at),
-            ).where(OutboxMessage.sent_at.is_(None))
+            ).where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
         ).one()
+        failed = session.execute(
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.failed_at.is_not(None))
+        ).scalar_one()
     age = (utcnow() - oldest).total_seconds() if oldest is not None else None
-    return OutboxStatus(int(unsent), int(failing), age)
+    return OutboxStatus(int(unsent), int(failing), age, int(failed))
 
 
 class MailWorker:

@@ -3,21 +3,26 @@
 Every answer is JSON; every error is `{"error": code, "message": …}` (see `api_errors`).
 A partner sees and changes only its own invitations and relationships: another partner's
 invitation answers 404, exactly like one that does not exist.
+
+Every request is authenticated before anything else, and counted against rate limits of its
+API key (`MARKETPLACE_API_RATE_LIMIT` for the whole API, `MARKETPLACE_INVITATION_RATE_LIMIT`
+for creating invitations): the key, not the client address, since one partner system may call
+from many addresses and many partners from one. Requests without a valid key count for no one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
-from consent_app.api_errors import ApiError
+from consent_app.api_errors import ApiError, json_body
 from consent_app.audit import Actor
 from consent_app.backend import backend
 from consent_app.consent import end_delegated_admin, partner_relationships
 from consent_app.errors import Refused
+from consent_app.ids import is_public_id
 from consent_app.invitations import (
     cancel_invitation,
     create_invitation,
@@ -26,6 +31,7 @@ from consent_app.invitations import (
     partner_view,
 )
 from consent_app.partners import authenticate
+from consent_app.security import limiter
 from consent_app.tenants import find_tenant, normalized_domain
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/v1")
@@ -38,34 +44,45 @@ class Caller:
     """The authenticated partner."""
 
     slug: str
+    key_id: str
     actor: Actor
 
 
-def _caller() -> Caller:
+@bp.before_request
+def _authenticate() -> None:
+    """Every partner API request carries a valid key (before rate limits count it)."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, "unauthorized", "send your API key as Authorization: Bearer <key>")
     found = backend()
     with found.read() as session:
         row = authenticate(session, found.directory, key.strip())
-    detail = f"key {row.key_id}"
-    return Caller(row.partner_slug, Actor("partner", row.partner_slug, request.remote_addr, detail))
+    actor = Actor("partner", row.partner_slug, request.remote_addr, f"key {row.key_id}")
+    g.partner_caller = Caller(row.partner_slug, row.key_id, actor)
 
 
-def _json_body() -> Any:
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "validation_error", "the body is not valid JSON")
-    return body
+def _caller() -> Caller:
+    caller: Caller = g.partner_caller
+    return caller
+
+
+def _key_id() -> str:
+    return _caller().key_id
+
+
+per_key = limiter.shared_limit(
+    lambda: backend().settings.api_rate_limit, scope="partner-api", key_func=_key_id
+)
+"""The whole partner API's limit, counted per API key across every endpoint."""
 
 
 @bp.post("/invitations")
+@per_key
+@limiter.limit(lambda: backend().settings.invitation_rate_limit, key_func=_key_id)
 def create() -> ResponseReturnValue:
     """Create a trial invitation or purchase offer; the link goes to the customer by mail."""
     caller = _caller()
-    body = _json_body()
+    body = json_body()
     found = backend()
     with found.write() as session:
         invitation = create_invitation(
@@ -80,21 +97,26 @@ def create() -> ResponseReturnValue:
 
 
 @bp.get("/invitations")
+@per_key
 def index() -> ResponseReturnValue:
     """The caller's invitations, newest first: `?limit=` (1-100) and `?before=<id>` to page."""
     caller = _caller()
     raw_limit = request.args.get("limit", "20")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
         raise ApiError(400, "validation_error", f"limit must be 1-{MAX_LIST}", "limit")
-    with backend().read() as session:
-        invitations = partner_invitations(
-            session, caller.slug, int(raw_limit), request.args.get("before") or None
+    before = request.args.get("before") or None
+    if before is not None and not is_public_id(before):
+        raise ApiError(
+            400, "validation_error", "before must be one of your invitation ids", "before"
         )
+    with backend().read() as session:
+        invitations = partner_invitations(session, caller.slug, int(raw_limit), before)
         views = [partner_view(invitation) for invitation in invitations]
     return jsonify({"invitations": views})
 
 
-@bp.get("/invitations/<invitation_id>")
+@bp.get("/invitations/<public_id:invitation_id>")
+@per_key
 def show(invitation_id: str) -> ResponseReturnValue:
     """One of the caller's invitations, with the decision once there is one."""
     caller = _caller()
@@ -102,7 +124,8 @@ def show(invitation_id: str) -> ResponseReturnValue:
         return jsonify(partner_view(partner_invitation(session, caller.slug, invitation_id)))
 
 
-@bp.post("/invitations/<invitation_id>/cancel")
+@bp.post("/invitations/<public_id:invitation_id>/cancel")
+@per_key
 def cancel(invitation_id: str) -> ResponseReturnValue:
     """Withdraw a pending invitation; its link stops working."""
     caller = _caller()
@@ -112,6 +135,7 @@ def cancel(invitation_id: str) -> ResponseReturnValue:
 
 
 @bp.get("/relationships")
+@per_key
 def relationships() -> ResponseReturnValue:
     """Tenants where the caller is the delegated admin partner, partner of record, or both."""
     caller = _caller()
@@ -133,6 +157,7 @@ def relationships() -> ResponseReturnValue:
 
 
 @bp.delete("/relationships/<tenant>/delegated-admin")
+@per_key
 def end_own_delegated_admin(tenant: str) -> ResponseReturnValue:
     """End the caller's own delegated administration of a tenant."""
     caller = _caller()

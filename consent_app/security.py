@@ -7,8 +7,11 @@
   read from the page being served; `marketplace csp` prints one policy for a whole built site,
   for static hosts.
 - API answers are data: `default-src 'none'`; the partner API is never cached.
-- Rate limits (Flask-Limiter) on sign-in and secret-link endpoints answer 429 with a page (or
-  JSON under /api/) that says when to try again.
+- Rate limits (Flask-Limiter) on sign-in and secret-link endpoints (per client address) and on
+  the partner API (per API key, see `partner_api`) answer 429 with a page (or JSON under
+  /api/) and a Retry-After header that say when to try again.
+- Redirects never name the host the request claimed to be for: a Location on the request's
+  own host becomes relative (Werkzeug's slash redirects are absolute, built from Host).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, request
 from flask_limiter import Limiter
@@ -39,6 +43,14 @@ _SITE_POLICY = (
     "base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
 )
 """Material sets a few styles from script (CSSOM), hence 'unsafe-inline' for styles only."""
+LOGO_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+}
+"""Partner logos and any SVG of the site, opened on their own: an SVG is a document of this
+origin, so nothing in it may load, run or navigate (its own <style> still applies). The second
+layer behind the logo checks in marketplace.logo; static hosts send it too (`marketplace csp
+--logos`)."""
 
 _SECRET_PATH = re.compile(r"^(/(?:invitations|signin)/)[^/?#\s]+")
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
@@ -102,6 +114,16 @@ def policy_for_site(site_dir: Path, connect: Iterable[str] = ()) -> str:
     return site_policy(hashes, connect)
 
 
+def relative_location(location: str, request_host: str) -> str:
+    """`location` without scheme and host when it points at `request_host` (a Host header
+    anyone can forge); other locations unchanged."""
+    parts = urlsplit(location)
+    if not parts.netloc or parts.netloc.lower() != request_host.lower():
+        return location
+    path = "/" + parts.path.lstrip("/")  # never "//…", which a browser reads as another host
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
+
+
 def init_app(app: Flask, trusted_proxies: int, https: bool, rate_limits: bool) -> None:
     """Install the headers, the rate limiter and, behind proxies, the client address fix."""
     if trusted_proxies:
@@ -123,6 +145,8 @@ def init_app(app: Flask, trusted_proxies: int, https: bool, rate_limits: bool) -
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
+        if "Location" in headers:
+            headers["Location"] = relative_location(headers["Location"], request.host)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         if https:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")

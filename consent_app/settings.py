@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +16,13 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000/"
 DEFAULT_INVITATION_DAYS = 30
 MAX_INVITATION_DAYS = 365
 SIGN_IN_LINK_MINUTES = 30
+DEFAULT_API_RATE_LIMIT = "600 per minute"
+"""Partner API requests per API key, all endpoints together."""
+DEFAULT_INVITATION_RATE_LIMIT = "60 per minute; 1000 per day"
+"""Invitations and offers created per API key (each one mails a customer)."""
+DEFAULT_INITIAL_DOMAIN_SUFFIX = "onmicrosoft.com"
+"""The provider's own namespace: a new customer's tenant is `<name>.onmicrosoft.com`."""
+_SUFFIX = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 
 
 class SettingsError(ValueError):
@@ -39,6 +47,10 @@ class Settings:
     trusted_proxies: int  # reverse proxies in front whose X-Forwarded-* headers are believed
     rate_limits: bool
     rate_limit_storage: str  # Flask-Limiter storage URI: memory:// (per process), redis://…
+    api_rate_limit: str  # Flask-Limiter limits, per partner API key
+    invitation_rate_limit: str
+    initial_domain_suffix: str  # new customers' tenants are created only as <name>.<suffix>
+    smtputf8: bool  # the SMTP server takes non-ASCII local parts (RFC 6531)
 
     @property
     def mail_dir(self) -> Path:
@@ -64,10 +76,33 @@ def _whole(raw: str, name: str) -> int:
     return int(raw)
 
 
+def _domain_suffix(raw: str) -> str:
+    suffix = raw.strip().lower().strip(".")
+    if not _SUFFIX.match(suffix):
+        raise SettingsError(
+            "MARKETPLACE_INITIAL_DOMAIN_SUFFIX must be a domain such as onmicrosoft.com"
+        )
+    return suffix
+
+
 def _switch(raw: str, name: str) -> bool:
     if raw.lower() not in ("on", "off"):
         raise SettingsError(f"{name} must be on or off")
     return raw.lower() == "on"
+
+
+def _rate_limit(raw: str, name: str) -> str:
+    from limits import parse_many
+
+    try:
+        parsed = parse_many(raw)
+    except ValueError:
+        parsed = []
+    if not parsed or any(item.amount < 1 for item in parsed):
+        raise SettingsError(
+            f"{name} must be limits such as '60 per minute; 1000 per day' (got {raw[:80]!r})"
+        )
+    return raw
 
 
 def load_settings(
@@ -105,4 +140,15 @@ def load_settings(
         trusted_proxies=_whole(setting("TRUSTED_PROXIES", "0"), "MARKETPLACE_TRUSTED_PROXIES"),
         rate_limits=_switch(setting("RATE_LIMITS", "on"), "MARKETPLACE_RATE_LIMITS"),
         rate_limit_storage=setting("RATE_LIMIT_STORAGE_URL", "memory://"),
+        api_rate_limit=_rate_limit(
+            setting("API_RATE_LIMIT", DEFAULT_API_RATE_LIMIT), "MARKETPLACE_API_RATE_LIMIT"
+        ),
+        invitation_rate_limit=_rate_limit(
+            setting("INVITATION_RATE_LIMIT", DEFAULT_INVITATION_RATE_LIMIT),
+            "MARKETPLACE_INVITATION_RATE_LIMIT",
+        ),
+        initial_domain_suffix=_domain_suffix(
+            setting("INITIAL_DOMAIN_SUFFIX", DEFAULT_INITIAL_DOMAIN_SUFFIX)
+        ),
+        smtputf8=_switch(setting("SMTPUTF8", "off"), "MARKETPLACE_SMTPUTF8"),
     )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from flask import Blueprint, abort, current_app, redirect, request, send_from_directory
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
-from consent_app.security import policy_for_file
+from consent_app.security import LOGO_HEADERS, policy_for_file
 
 bp = Blueprint("site", __name__)
 
@@ -22,7 +22,11 @@ def static_page(path: str) -> ResponseReturnValue:
     target = safe_join(site_dir, path)
     if target is None:
         abort(404)
-    if Path(target).is_dir():
+    try:
+        is_folder = Path(target).is_dir()
+    except OSError:  # e.g. a name too long for the file system: no such page either
+        is_folder = False
+    if is_folder:
         if path and not path.endswith("/"):
             query = request.query_string.decode("latin-1")
             return redirect(f"/{path}/" + (f"?{query}" if query else ""), code=301)
@@ -37,4 +41,12 @@ def static_page(path: str) -> ResponseReturnValue:
         response, status = send_from_directory(site_dir, path), 404
     if path.endswith(".html"):
         response.headers["Content-Security-Policy"] = policy_for_file(Path(site_dir) / path)
+    elif is_logo(path):
+        response.headers.update(LOGO_HEADERS)
     return response, status
+
+
+def is_logo(path: str) -> bool:
+    """Whether a site file is a partner logo (`logos/…`, in any language) or another SVG."""
+    parts = PurePosixPath(path).parts
+    return "logos" in parts[:-1] or path.lower().endswith(".svg")

@@ -20,6 +20,12 @@ worker_class = "gthread"
 threads = int(os.environ.get("MARKETPLACE_THREADS", "4"))
 timeout = 30
 graceful_timeout = 20
+# gunicorn bounds the request line and headers (its defaults, kept on purpose) but not bodies:
+# the app refuses a body over consent_app.MAX_BODY_BYTES by its Content-Length before reading
+# it (Flask's MAX_CONTENT_LENGTH); the proxy in front should refuse it first (see OPERATIONS).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
 # Client addresses come from the proxy in front; trust only it (set MARKETPLACE_TRUSTED_PROXIES

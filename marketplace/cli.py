@@ -146,7 +146,7 @@ def serve(
     """Build what is stale and serve the site, customer pages and APIs in one process."""
     import waitress
 
-    from consent_app import create_app
+    from consent_app import MAX_BODY_BYTES, create_app
     from consent_app.backend import backend_of
     from consent_app.operator_cli import opened
 
@@ -180,7 +180,15 @@ def serve(
     if demo:
         click.echo(story)
     click.echo(f"Serving the Marketplace at http://{shown_host}:{port}/ (Ctrl+C to stop)", err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="marketplace")
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="marketplace",
+        # Refused from the Content-Length, before waitress buffers a byte of the body.
+        max_request_body_size=MAX_BODY_BYTES,
+    )
 
 
 def _add_operator_commands() -> None:

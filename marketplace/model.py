@@ -70,10 +70,11 @@ def _code_points(categories: tuple[str, ...], keep: str = "") -> re.Pattern[str]
     return re.compile("[" + "".join(re.escape(ch) for ch in found) + "]")
 
 
-# Control (Cc) and invisible format (Cf: zero-width, bidi overrides) characters: in a name
-# they break layouts or let one partner's name imitate another's. One regex search is ~20x
-# faster than asking unicodedata about every character of every listing.
-_CONTROL_OR_FORMAT = _code_points(("Cc", "Cf"))
+# Control (Cc), invisible format (Cf: zero-width, bidi overrides) and line/paragraph separator
+# (Zl, Zp) characters: in a name they break layouts, let one partner's name imitate another's,
+# or split a mail header (every character `str.splitlines()` splits on is Cc, Zl or Zp). One
+# regex search is ~20x faster than asking unicodedata about every character of every listing.
+_CONTROL_OR_FORMAT = _code_points(("Cc", "Cf", "Zl", "Zp"))
 _CONTROL_EXCEPT_NEWLINE_TAB = _code_points(("Cc",), keep="\n\t")
 
 

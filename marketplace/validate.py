@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from marketplace import lookalike
 from marketplace.catalog import CATALOG_FILE_NAME, WORLDWIDE, Catalog, CatalogError, load_catalog
 from marketplace.errors import describe_validation_error
 from marketplace.logo import logo_problems
@@ -99,7 +100,10 @@ def validate_directory(directory: Path) -> ValidationReport:
             ],
         )
     report = ValidationReport(catalog)
+    # Each name under two keys: as written (case and compatibility forms aside), and as it
+    # looks (UTS #39 skeleton), so a Cyrillic "Асme" cannot sit beside a Latin "Acme".
     names: dict[str, tuple[str, int]] = {}
+    look_alikes: dict[str, tuple[str, int, str]] = {}
     slugs: dict[str, str] = {}
     paths = list(listing_files(directory))
     report.files_checked = len(paths)
@@ -109,6 +113,7 @@ def validate_directory(directory: Path) -> ValidationReport:
             continue
         listing, shown = loaded.listing, display_path(loaded.path)
         name_key = unicodedata.normalize("NFKC", listing.name).casefold()
+        look_key = lookalike.name_key(listing.name)
         if name_key in names:
             other, line = names[name_key]
             report.problems.append(
@@ -117,6 +122,15 @@ def validate_directory(directory: Path) -> ValidationReport:
                     *loaded.name_position,
                     "name",
                     f"the name {listing.name!r} is already used by {other} (line {line})",
+                )
+            )
+        elif look_key in look_alikes:
+            report.problems.append(
+                Problem(
+                    shown,
+                    *loaded.name_position,
+                    "name",
+                    _look_alike_message(listing.name, *look_alikes[look_key]),
                 )
             )
         elif listing.slug in slugs:
@@ -131,10 +145,20 @@ def validate_directory(directory: Path) -> ValidationReport:
             )
         else:
             names[name_key] = (shown, loaded.name_position[0])
+            look_alikes[look_key] = (shown, loaded.name_position[0], listing.name)
             slugs[listing.slug] = shown
             report.listings.append(loaded)
     report.problems.sort()
     return report
+
+
+def _look_alike_message(name: str, other: str, line: int, other_name: str) -> str:
+    characters = lookalike.look_alike_characters(name, other_name)
+    return (
+        f"the name {name!r} looks like {other_name!r}, already used by {other} (line {line})"
+        + (f"; it uses the look-alike characters {', '.join(characters)}" if characters else "")
+        + "; choose a name customers cannot mistake for another partner's"
+    )
 
 
 PARALLEL_THRESHOLD = 1000

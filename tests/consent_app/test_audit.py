@@ -1,20 +1,29 @@
-"""The audit log is append-only and hash-chained: `marketplace audit verify` finds an edited,
-deleted or inserted row (SPEC §5)."""
+"""The audit log: each chain is keyed (HMAC under a key kept outside the database), the state
+of tenants, invitations and roles implies events that must be there, anchors kept outside the
+database catch a rewound chain, and `audit verify` reports every bad row and never crashes
+(SPEC §5, issue 12 item 5)."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import delete, func, select, update
+from click.testing import CliRunner, Result
+from sqlalchemy import delete, func, select, text, update
 
-from consent_app.audit import GENESIS, verify
-from consent_app.models import AuditChainHead, AuditEvent
+from consent_app.audit import GENESIS, event_hash, verify
+from consent_app.db import Database, upgrade
+from consent_app.instance import audit_key
+from consent_app.models import AuditChainHead, AuditEvent, Tenant
 from marketplace.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
-from tests.consent_app.conftest import CHECKED, TENANT, Marketplace
+from tests.consent_app.conftest import CHECKED, OPERATOR, TENANT, Marketplace
+
+CHAIN = f"tenant:{TENANT}"
 
 
 @pytest.fixture
@@ -34,9 +43,9 @@ def history(market: Marketplace) -> Marketplace:
     return market
 
 
-def tenant_events(market: Marketplace) -> list[AuditEvent]:
+def tenant_events(market: Marketplace, chain: str = CHAIN) -> list[AuditEvent]:
     with market.backend.read() as session:
-        query = select(AuditEvent).where(AuditEvent.chain == f"tenant:{TENANT}")
+        query = select(AuditEvent).where(AuditEvent.chain == chain)
         return list(session.execute(query.order_by(AuditEvent.seq)).scalars())
 
 
@@ -45,12 +54,11 @@ def problems(market: Marketplace) -> list[str]:
         return verify(session).problems
 
 
-def cli_verify(market: Marketplace) -> tuple[int, str]:
-    result = CliRunner().invoke(
+def cli(market: Marketplace, *args: str) -> Result:
+    return CliRunner().invoke(
         main,
         [
-            "audit",
-            "verify",
+            *args,
             "--instance",
             str(market.backend.settings.instance_dir),
             "--listings",
@@ -58,7 +66,81 @@ def cli_verify(market: Marketplace) -> tuple[int, str]:
         ],
         env={"MARKETPLACE_DATABASE_URL": market.backend.settings.database_url},
     )
+
+
+def cli_verify(market: Marketplace, *args: str) -> tuple[int, str]:
+    result = cli(market, "audit", "verify", *args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result.exit_code, result.output
+
+
+def rewind(market: Marketplace, chain: str, to_seq: int) -> None:
+    """What someone with write access to the database does to hide the newest events: delete
+    them and move the head back to the event before."""
+    with market.backend.write() as session:
+        session.execute(
+            delete(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > to_seq)
+        )
+        kept = session.execute(
+            select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq == to_seq)
+        ).scalar_one()
+        session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.chain == chain)
+            .values(seq=kept.seq, hash=kept.hash)
+        )
+
+
+def unkeyed_hash(row: dict[str, Any]) -> str:
+    """The hash this log used before it was keyed (plain SHA-256 of the canonical JSON): what
+    anyone can compute without the audit key."""
+    content = {
+        "chain": row["chain"],
+        "seq": row["seq"],
+        "occurred_at": row["occurred_at"],
+        "actor": row["actor"],
+        "action": row["action"],
+        "tenant": row["tenant_domain"],
+        "partner": row["partner_slug"],
+        "invitation": row["invitation_id"],
+        "details": row["details"],
+        "remote_addr": row["remote_addr"],
+        "prev_hash": row["prev_hash"],
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def rehash_with_sha256(market: Marketplace, chain: str | None = None) -> None:
+    """Recompute chains (one, or all) and their heads with the unkeyed scheme, as an attacker
+    without the key (or the code before the key) would."""
+    with market.backend.write() as session:
+        query = select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq)
+        if chain:
+            query = query.where(AuditEvent.chain == chain)
+        previous: dict[str, str] = {}
+        for event in session.execute(query).scalars():
+            event.prev_hash = previous.get(event.chain, GENESIS)
+            event.hash = unkeyed_hash(
+                {
+                    **{c: getattr(event, c) for c in ("chain", "seq", "actor", "action")},
+                    "occurred_at": event.occurred_at.isoformat(),
+                    "tenant_domain": event.tenant_domain,
+                    "partner_slug": event.partner_slug,
+                    "invitation_id": event.invitation_id,
+                    "details": event.details,
+                    "remote_addr": event.remote_addr,
+                    "prev_hash": event.prev_hash,
+                }
+            )
+            previous[event.chain] = event.hash
+        for name, newest in previous.items():
+            session.execute(
+                update(AuditChainHead).where(AuditChainHead.chain == name).values(hash=newest)
+            )
+
+
+# --- an intact log ------------------------------------------------------------------------------
 
 
 def test_an_untouched_log_verifies(history: Marketplace) -> None:
@@ -71,58 +153,6 @@ def test_an_untouched_log_verifies(history: Marketplace) -> None:
     assert code == 0 and "Audit log intact" in output
 
 
-def test_an_edited_row_is_found(history: Marketplace) -> None:
-    target = tenant_events(history)[3]
-    with history.backend.write() as session:
-        session.execute(
-            update(AuditEvent)
-            .where(AuditEvent.id == target.id)
-            .values(actor="customer:someone-else")
-        )
-    [problem] = problems(history)
-    assert f"event {target.seq}" in problem and "changed" in problem
-    code, output = cli_verify(history)
-    assert code == 1 and "changed after it was written" in output
-
-
-def test_an_edited_row_with_a_recomputed_hash_is_found(history: Marketplace) -> None:
-    """Rewriting one event's hash to match its new content breaks the link to the next one."""
-    from consent_app.audit import event_hash
-
-    events = tenant_events(history)
-    target = events[2]
-    with history.backend.write() as session:
-        row = session.get(AuditEvent, target.id)
-        assert row is not None
-        row.details = {**row.details, "delegated_admin_granted": False}
-        row.hash = event_hash(row)
-    found = problems(history)
-    assert any(f"event {target.seq + 1}" in p and "does not link" in p for p in found)
-
-
-def test_a_deleted_middle_row_is_found(history: Marketplace) -> None:
-    target = tenant_events(history)[2]
-    with history.backend.write() as session:
-        session.execute(delete(AuditEvent).where(AuditEvent.id == target.id))
-    found = problems(history)
-    assert any("rows are missing" in p for p in found)
-    assert cli_verify(history)[0] == 1
-
-
-def test_a_deleted_last_row_is_found(history: Marketplace) -> None:
-    last = tenant_events(history)[-1]
-    with history.backend.write() as session:
-        session.execute(delete(AuditEvent).where(AuditEvent.id == last.id))
-    [problem] = problems(history)
-    assert "should end at event" in problem
-
-
-def test_a_deleted_chain_is_found(history: Marketplace) -> None:
-    with history.backend.write() as session:
-        session.execute(delete(AuditEvent).where(AuditEvent.chain == f"tenant:{TENANT}"))
-    assert any(f"tenant:{TENANT}" in p for p in problems(history))
-
-
 def test_chains_are_per_tenant(history: Marketplace) -> None:
     history.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
     with history.backend.read() as session:
@@ -132,7 +162,7 @@ def test_chains_are_per_tenant(history: Marketplace) -> None:
                 AuditEvent.tenant_domain == "other.onmicrosoft.com"
             )
         ).scalar_one()
-    assert {f"tenant:{TENANT}", "tenant:other.onmicrosoft.com"} <= chains
+    assert {CHAIN, "tenant:other.onmicrosoft.com"} <= chains
     assert "partner:contoso-cloud" in chains  # key issuance
     assert other == 1  # its own chain starts at its own first event
     assert problems(history) == []
@@ -151,3 +181,465 @@ def test_cli_verify_on_an_empty_installation(tmp_path: Path) -> None:
         ["audit", "verify", "--instance", str(tmp_path / "i"), "--listings", str(EXAMPLE_LISTINGS)],
     )
     assert result.exit_code == 0 and "0 events" in result.output
+
+
+# --- edited, inserted and deleted rows ----------------------------------------------------------
+
+
+def test_an_edited_row_is_found(history: Marketplace) -> None:
+    target = tenant_events(history)[3]
+    with history.backend.write() as session:
+        session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.id == target.id)
+            .values(actor="customer:someone-else")
+        )
+    [problem] = problems(history)
+    assert f"event {target.seq} (id {target.id})" in problem and "changed" in problem
+    code, output = cli_verify(history)
+    assert code == 1 and "changed after it was written" in output
+
+
+def test_an_edited_row_with_a_recomputed_hash_is_found(history: Marketplace) -> None:
+    """Rewriting one event's hash to match its new content breaks the link to the next one."""
+    events = tenant_events(history)
+    target = events[2]
+    key = audit_key(history.backend.settings.instance_dir)
+    with history.backend.write() as session:
+        row = session.get(AuditEvent, target.id)
+        assert row is not None
+        row.details = {**row.details, "delegated_admin_granted": False}
+        row.hash = event_hash(key, row)
+    found = problems(history)
+    assert any(f"event {target.seq + 1}" in p and "does not link" in p for p in found)
+
+
+def test_an_edit_with_every_later_hash_recomputed_is_found(history: Marketplace) -> None:
+    """Without the audit key, nobody can recompute a chain that verifies: the plain SHA-256
+    chain the log used before it was keyed could be rewritten end to end, head included."""
+    target = tenant_events(history)[4]
+    assert target.action == "invitation.accepted"
+    with history.backend.write() as session:
+        row = session.get(AuditEvent, target.id)
+        assert row is not None
+        row.details = {**row.details, "delegated_admin_granted": False}
+    rehash_with_sha256(history, CHAIN)
+    found = problems(history)
+    assert found, "a chain recomputed without the key verified"
+    assert any(f"(id {target.id})" in p for p in found)
+    assert cli_verify(history)[0] == 1
+
+
+def test_a_deleted_middle_row_is_found(history: Marketplace) -> None:
+    target = tenant_events(history)[2]
+    with history.backend.write() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.id == target.id))
+    found = problems(history)
+    assert any("rows are missing" in p for p in found)
+    assert cli_verify(history)[0] == 1
+
+
+def test_a_deleted_last_row_is_found(history: Marketplace) -> None:
+    last = tenant_events(history)[-1]
+    with history.backend.write() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.id == last.id))
+    found = problems(history)
+    assert any("should end at event" in p for p in found)
+
+
+def test_a_deleted_chain_is_found(history: Marketplace) -> None:
+    with history.backend.write() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.chain == CHAIN))
+    assert any(CHAIN in p for p in problems(history))
+
+
+# --- what the state implies ---------------------------------------------------------------------
+
+
+def test_a_chain_deleted_with_its_head_is_found(history: Marketplace) -> None:
+    """The tenant and its invitations are still there: their events must be too."""
+    with history.backend.write() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.chain == CHAIN))
+        session.execute(delete(AuditChainHead).where(AuditChainHead.chain == CHAIN))
+    found = problems(history)
+    assert any(TENANT in p and "tenant.created" in p for p in found)
+    assert any("invitation.accepted" in p for p in found)
+    code, output = cli_verify(history)
+    assert code == 1 and "tenant.created" in output
+
+
+def test_the_last_events_deleted_and_the_head_rewound_are_found(history: Marketplace) -> None:
+    """A keyed chain cut short and its head moved back is a valid shorter chain; the accepted
+    invitation and the active grant it leaves behind without their events give it away."""
+    events = tenant_events(history)
+    granted = next(
+        e for e in reversed(events) if e.action == "delegated_admin.granted"
+    )  # cape-collaboration's
+    rewind(history, CHAIN, granted.seq - 1)
+    found = problems(history)
+    assert any("invitation.accepted" in p and granted.invitation_id in p for p in found)
+    assert any("delegated_admin.granted" in p and "cape-collaboration" in p for p in found)
+
+
+def test_a_partner_of_record_named_on_the_customer_page_implies_its_event(
+    history: Marketplace,
+) -> None:
+    from consent_app.consent import set_partner_of_record
+    from consent_app.tenants import find_tenant
+
+    backend = history.backend
+    with backend.write() as session:
+        tenant = find_tenant(session, TENANT)
+        assert tenant is not None
+        set_partner_of_record(
+            session, backend.settings, backend.directory, tenant, "cape-collaboration", OPERATOR
+        )
+    last = tenant_events(history)[-1]
+    assert last.action == "partner_of_record.set", last.action
+    rewind(history, CHAIN, last.seq - 1)
+    assert any("partner_of_record.set" in p for p in problems(history))
+
+
+def test_a_hidden_api_key_is_found(history: Marketplace) -> None:
+    """A key whose issuance was cut from its partner's chain is a key nobody knows about."""
+    history.key("contoso-cloud")
+    rewind(history, "partner:contoso-cloud", 1)
+    assert any("key.issued" in p and "contoso-cloud" in p for p in problems(history))
+
+
+def test_every_implied_event_is_there_after_each_kind_of_change(history: Marketplace) -> None:
+    contoso = history.key("contoso-cloud")
+    history.invite(contoso)
+    history.decide(history.link(), decision="decline")
+    created = history.invite(contoso).get_json()["id"]
+    assert history.api(contoso, "POST", f"/invitations/{created}/cancel").status_code == 200
+    assert problems(history) == []
+
+
+# --- anchors ------------------------------------------------------------------------------------
+
+
+def anchor(market: Marketplace, to: Path) -> Result:
+    result = cli(market, "audit", "anchor", "--to", str(to))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_anchor_appends_one_line_of_heads_per_run(history: Marketplace, tmp_path: Path) -> None:
+    anchors = tmp_path / "elsewhere" / "anchors.jsonl"
+    anchors.parent.mkdir()
+    anchor(history, anchors)
+    history.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
+    anchor(history, anchors)
+    first, second = (json.loads(line) for line in anchors.read_text().splitlines())
+    heads = {head["chain"]: head for head in second["heads"]}
+    newest = tenant_events(history)[-1]
+    assert heads[CHAIN]["seq"] == newest.seq and heads[CHAIN]["hash"] == newest.hash
+    assert "tenant:other.onmicrosoft.com" in heads
+    assert "tenant:other.onmicrosoft.com" not in {head["chain"] for head in first["heads"]}
+    assert first["anchored_at"] <= second["anchored_at"]
+    code, output = cli_verify(history, "--anchors", str(anchors))
+    assert code == 0, output
+
+
+def test_anchor_without_a_file_prints_the_line(history: Marketplace) -> None:
+    result = cli(history, "audit", "anchor")
+    assert result.exit_code == 0
+    line = json.loads(result.stdout.strip())
+    assert CHAIN in {head["chain"] for head in line["heads"]}
+
+
+def test_a_rewind_behind_an_anchor_is_found(history: Marketplace, tmp_path: Path) -> None:
+    """Events nothing else implies (a second admin added) cut off behind an anchored head."""
+    anchors = tmp_path / "anchors.jsonl"
+    with history.backend.write() as session:
+        from consent_app.tenants import add_admin, find_tenant
+
+        tenant = find_tenant(session, TENANT)
+        assert tenant is not None
+        add_admin(session, tenant, "second@fabrikam.example", OPERATOR)
+    anchor(history, anchors)
+    newest = tenant_events(history)[-1]
+    rewind(history, CHAIN, newest.seq - 1)
+    assert problems(history) == []  # a valid, shorter chain: only the anchor knows
+    code, output = cli_verify(history, "--anchors", str(anchors))
+    assert code == 1 and CHAIN in output and "rewound" in output
+
+
+def test_a_chain_rewritten_with_the_key_is_found_by_its_anchor(
+    history: Marketplace, tmp_path: Path
+) -> None:
+    """Even someone holding the audit key cannot rewrite what an anchor has recorded."""
+    anchors = tmp_path / "anchors.jsonl"
+    anchor(history, anchors)
+    key = audit_key(history.backend.settings.instance_dir)
+    with history.backend.write() as session:
+        events = session.execute(
+            select(AuditEvent).where(AuditEvent.chain == CHAIN).order_by(AuditEvent.seq)
+        ).scalars()
+        previous = GENESIS
+        for event in events:
+            if event.action == "invitation.accepted":
+                event.details = {**event.details, "partner_of_record": False}
+            event.prev_hash = previous
+            event.hash = previous = event_hash(key, event)
+        session.execute(
+            update(AuditChainHead).where(AuditChainHead.chain == CHAIN).values(hash=previous)
+        )
+    assert problems(history) == []
+    code, output = cli_verify(history, "--anchors", str(anchors))
+    assert code == 1 and "differs from the anchor" in output
+
+
+def test_a_chain_removed_with_everything_that_implied_it_is_found_by_its_anchor(
+    history: Marketplace, tmp_path: Path
+) -> None:
+    history.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
+    anchors = tmp_path / "anchors.jsonl"
+    anchor(history, anchors)
+    other = "tenant:other.onmicrosoft.com"
+    with history.backend.write() as session:
+        session.execute(delete(Tenant).where(Tenant.domain == "other.onmicrosoft.com"))
+        session.execute(delete(AuditEvent).where(AuditEvent.chain == other))
+        session.execute(delete(AuditChainHead).where(AuditChainHead.chain == other))
+    assert problems(history) == []
+    code, output = cli_verify(history, "--anchors", str(anchors))
+    assert code == 1 and other in output and "gone" in output
+
+
+def test_a_broken_anchor_file_is_reported_not_a_traceback(
+    history: Marketplace, tmp_path: Path
+) -> None:
+    anchors = tmp_path / "anchors.jsonl"
+    anchor(history, anchors)
+    with anchors.open("a") as handle:
+        handle.write('{"heads": [{"chain": 1}]}\nnot json\n')
+    code, output = cli_verify(history, "--anchors", str(anchors))
+    assert code == 1 and "line 2" in output and "line 3" in output
+    missing = cli(history, "audit", "verify", "--anchors", str(tmp_path / "nope.jsonl"))
+    assert missing.exit_code != 0 and "Traceback" not in missing.output
+    assert "nope.jsonl" in missing.output
+
+
+def test_anchor_to_a_missing_folder_is_one_line(history: Marketplace, tmp_path: Path) -> None:
+    result = cli(history, "audit", "anchor", "--to", str(tmp_path / "no" / "anchors.jsonl"))
+    assert result.exit_code != 0 and result.exception is not None
+    assert isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1
+
+
+# --- malformed rows -----------------------------------------------------------------------------
+
+
+def test_malformed_rows_are_reported_by_id_and_verify_goes_on(
+    history: Marketplace, database_kind: str
+) -> None:
+    if database_kind != "sqlite":
+        pytest.skip("PostgreSQL's column types refuse such values")
+    events = tenant_events(history)
+    bad_details, bad_time, bad_seq = events[1], events[3], events[5]
+    with history.backend.write() as session:
+        session.execute(
+            text("UPDATE audit_events SET details = '{not json' WHERE id = :id"),
+            {"id": bad_details.id},
+        )
+        session.execute(
+            text("UPDATE audit_events SET occurred_at = 'last tuesday' WHERE id = :id"),
+            {"id": bad_time.id},
+        )
+        session.execute(
+            text("UPDATE audit_events SET seq = 'six' WHERE id = :id"), {"id": bad_seq.id}
+        )
+        session.execute(
+            text("UPDATE audit_events SET details = 'null', remote_addr = NULL WHERE id = :id"),
+            {"id": events[7].id},
+        )
+    found = problems(history)
+    for event in (bad_details, bad_time, bad_seq, events[7]):
+        assert any(f"(id {event.id})" in p for p in found), (event.id, found)
+    code, output = cli_verify(history)
+    assert code == 1 and "Traceback" not in output
+    assert f"(id {bad_details.id})" in output and "JSON" in output
+    assert f"(id {bad_time.id})" in output and "last tuesday" in output
+
+
+def test_a_malformed_head_row_is_reported(history: Marketplace, database_kind: str) -> None:
+    if database_kind != "sqlite":
+        pytest.skip("PostgreSQL's column types refuse such values")
+    with history.backend.write() as session:
+        session.execute(
+            text("UPDATE audit_chain_heads SET seq = 'x', hash = 'nonsense' WHERE chain = :c"),
+            {"c": CHAIN},
+        )
+    code, output = cli_verify(history)
+    assert code == 1 and CHAIN in output and "Traceback" not in output
+
+
+# --- the key ------------------------------------------------------------------------------------
+
+
+def test_a_wrong_key_says_so(history: Marketplace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETPLACE_AUDIT_KEY", "x" * 43)
+    code, output = cli_verify(history)
+    assert code == 1 and "audit key" in output
+
+
+def test_the_key_from_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETPLACE_AUDIT_KEY", "k" * 43)
+    assert audit_key(tmp_path) == b"k" * 43
+    assert not (tmp_path / "audit_key").exists()
+    monkeypatch.setenv("MARKETPLACE_AUDIT_KEY", "short")
+    with pytest.raises(ValueError, match="MARKETPLACE_AUDIT_KEY"):
+        audit_key(tmp_path)
+
+
+def test_the_key_is_generated_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MARKETPLACE_AUDIT_KEY", raising=False)
+    first = audit_key(tmp_path)
+    assert len(first) >= 32 and audit_key(tmp_path) == first
+    assert (tmp_path / "audit_key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "audit_key").read_bytes().strip() != (
+        (tmp_path / "secret_key").read_bytes().strip()
+        if (tmp_path / "secret_key").exists()
+        else b""
+    )
+
+
+def test_the_key_is_not_in_the_database(history: Marketplace) -> None:
+    key = audit_key(history.backend.settings.instance_dir).decode()
+    with history.backend.read() as session:
+        for table in ("audit_events", "audit_chain_heads"):
+            for row in session.execute(text(f"SELECT * FROM {table}")):  # noqa: S608
+                assert key not in " ".join(map(str, row))
+
+
+# --- receipts -----------------------------------------------------------------------------------
+
+
+def receipt_of(market: Marketplace, action: str) -> dict[str, Any]:
+    client = market.sign_in()
+    event = next(e for e in tenant_events(market) if e.action == action)
+    response = client.get(f"/account/receipts/{event.id}.json")
+    assert response.status_code == 200
+    body: dict[str, Any] = json.loads(response.get_data(as_text=True))
+    return body
+
+
+def test_a_receipt_says_who_can_check_it(history: Marketplace, tmp_path: Path) -> None:
+    receipt = receipt_of(history, "invitation.accepted")
+    assert receipt["hash_algorithm"] == "HMAC-SHA256"
+    assert "operator" in receipt["how_to_verify"]
+    assert "audit check-receipt" in receipt["how_to_verify"]
+    saved = tmp_path / "receipt.json"
+    saved.write_text(json.dumps(receipt))
+    checked = cli(history, "audit", "check-receipt", str(saved))
+    assert checked.exit_code == 0, checked.output
+    assert "genuine" in checked.output
+
+
+def test_a_forged_receipt_is_refused(history: Marketplace, tmp_path: Path) -> None:
+    receipt = receipt_of(history, "invitation.accepted")
+    receipt["details"]["delegated_admin_granted"] = False
+    saved = tmp_path / "receipt.json"
+    saved.write_text(json.dumps(receipt))
+    checked = cli(history, "audit", "check-receipt", str(saved))
+    assert checked.exit_code == 1 and "not made with this installation's audit key" in (
+        checked.output
+    )
+    saved.write_text("{")
+    broken = cli(history, "audit", "check-receipt", str(saved))
+    assert broken.exit_code == 1 and "Traceback" not in broken.output
+
+
+def test_a_receipt_whose_event_was_changed_in_the_log_is_reported(
+    history: Marketplace, tmp_path: Path
+) -> None:
+    receipt = receipt_of(history, "invitation.accepted")
+    saved = tmp_path / "receipt.json"
+    saved.write_text(json.dumps(receipt))
+    with history.backend.write() as session:
+        session.execute(delete(AuditEvent).where(AuditEvent.id == receipt["event_id"]))
+    checked = cli(history, "audit", "check-receipt", str(saved))
+    assert checked.exit_code == 1 and "no longer" in checked.output
+
+
+# --- logs written before the key ----------------------------------------------------------------
+
+
+def previous_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from consent_app.db import MIGRATIONS_DIR
+
+    script = ScriptDirectory(str(MIGRATIONS_DIR)).get_revision("0004")
+    assert script is not None and isinstance(script.down_revision, str)
+    return script.down_revision
+
+
+def back_to_unkeyed(market: Marketplace) -> None:
+    """Make the database look like one written before the key: SHA-256 chains, at the
+    revision before the re-chaining migration."""
+    rehash_with_sha256(market)
+    with market.backend.write() as session:
+        session.execute(
+            text("UPDATE alembic_version SET version_num = :v"), {"v": previous_revision()}
+        )
+
+
+def upgrade_again(market: Marketplace) -> None:
+    database = market.backend.database
+    upgrade(database)
+
+
+def rechained(market: Marketplace) -> list[AuditEvent]:
+    with market.backend.read() as session:
+        return list(
+            session.execute(
+                select(AuditEvent).where(AuditEvent.action == "audit.rechained")
+            ).scalars()
+        )
+
+
+def test_an_unkeyed_log_is_rechained_by_the_upgrade(history: Marketplace) -> None:
+    events = len(tenant_events(history))
+    back_to_unkeyed(history)
+    assert problems(history)  # unkeyed hashes do not verify under the key
+    upgrade_again(history)
+    assert problems(history) == []
+    [event] = rechained(history)
+    assert event.chain == "operator" and event.actor == "system:upgrade"
+    assert event.details["chains_rechained"] >= 3
+    assert event.details["chains_left_unkeyed"] == []
+    assert len(tenant_events(history)) == events
+    upgrade_again(history)  # once only
+    assert len(rechained(history)) == 1
+
+
+def test_a_broken_unkeyed_chain_is_not_laundered(history: Marketplace) -> None:
+    """A chain already broken before the upgrade stays broken: re-chaining it would make an
+    old edit look genuine."""
+    back_to_unkeyed(history)
+    target = tenant_events(history)[2]
+    with history.backend.write() as session:
+        session.execute(
+            update(AuditEvent).where(AuditEvent.id == target.id).values(actor="operator:x")
+        )
+    upgrade_again(history)
+    [event] = rechained(history)
+    assert event.details["chains_left_unkeyed"] == [CHAIN]
+    found = problems(history)
+    assert found and all(CHAIN in p for p in found)
+    assert any(f"(id {target.id})" in p for p in found)
+
+
+def test_the_upgrade_needs_the_key_only_when_there_are_events(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    upgrade(database)  # no key, no events: nothing to re-chain
+    database.dispose()
+
+
+def test_every_decided_state_implies_an_event() -> None:
+    from consent_app.audit import DECIDED_STATES
+    from consent_app.models import INVITATION_STATES
+
+    assert set(DECIDED_STATES) == set(INVITATION_STATES) - {"pending"}

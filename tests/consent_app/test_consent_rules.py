@@ -1,10 +1,10 @@
-"""The rule book as a plain function: `decide(partner, DA requested, cloud, roles, decision)`."""
+"""The rule book as a plain function: `decide(partner, what is asked, cloud, roles, decision)`."""
 
 from __future__ import annotations
 
 import pytest
 
-from consent_app.consent import Decision, Outcome, Roles, decide
+from consent_app.consent import Asked, Decision, Outcome, Roles, decide
 from consent_app.errors import Refused
 
 A, B, C = "partner-a", "partner-b", "partner-c"
@@ -19,38 +19,38 @@ def refused(code: str, *args: object) -> None:
 def test_decline_changes_nothing_whatever_is_ticked() -> None:
     before = Roles(B, C)
     decision = Decision(False, authorize_delegated_admin=True, make_partner_of_record=True)
-    assert decide(A, True, "global", before, decision) == Outcome("declined", before, False, False)
+    assert decide(A, Asked(True), "global", before, decision) == Outcome("declined", before, False, False)
 
 
 def test_accept_without_roles() -> None:
-    outcome = decide(A, True, "global", Roles(), Decision(True))
+    outcome = decide(A, Asked(True), "global", Roles(), Decision(True))
     assert outcome == Outcome("accepted", Roles(), False, False)
 
 
 def test_accept_with_da_and_por() -> None:
-    outcome = decide(A, True, "global", Roles(), Decision(True, True, True))
+    outcome = decide(A, Asked(True), "global", Roles(), Decision(True, True, True))
     assert outcome.roles == Roles(A, A)
     assert outcome.delegated_admin_granted and outcome.partner_of_record
 
 
 def test_da_cannot_be_granted_when_not_requested() -> None:
-    refused("delegated_admin_not_requested", A, False, "global", Roles(), Decision(True, True))
+    refused("delegated_admin_not_requested", A, Asked(False), "global", Roles(), Decision(True, True))
 
 
 def test_replacing_da_needs_confirmation_of_the_partner_seen() -> None:
     before = Roles(delegated_admin=B)
-    refused("replacement_needs_confirmation", A, True, "global", before, Decision(True, True))
+    refused("replacement_needs_confirmation", A, Asked(True), "global", before, Decision(True, True))
     refused(
         "delegated_admin_changed",
         A,
-        True,
+        Asked(True),
         "global",
         before,
         Decision(True, True, confirm_replace_delegated_admin=True, seen_delegated_admin=C),
     )
     outcome = decide(
         A,
-        True,
+        Asked(True),
         "global",
         before,
         Decision(True, True, confirm_replace_delegated_admin=True, seen_delegated_admin=B),
@@ -59,20 +59,35 @@ def test_replacing_da_needs_confirmation_of_the_partner_seen() -> None:
 
 
 def test_same_partner_keeps_da_without_confirmation() -> None:
-    outcome = decide(A, True, "global", Roles(A, None), Decision(True, True))
+    outcome = decide(A, Asked(True), "global", Roles(A, None), Decision(True, True))
     assert outcome.roles == Roles(A, None) and outcome.replaced_delegated_admin is None
 
 
 def test_accepting_without_da_keeps_the_current_da_partner() -> None:
-    outcome = decide(A, True, "global", Roles(B, None), Decision(True, make_partner_of_record=True))
+    outcome = decide(A, Asked(True), "global", Roles(B, None), Decision(True, make_partner_of_record=True))
     assert outcome.roles == Roles(B, A)
 
 
 def test_por_is_independent_and_needs_no_confirmation() -> None:
-    outcome = decide(A, False, "global", Roles(B, C), Decision(True, make_partner_of_record=True))
+    outcome = decide(A, Asked(False), "global", Roles(B, C), Decision(True, make_partner_of_record=True))
     assert outcome.roles == Roles(B, A) and outcome.replaced_partner_of_record == C
 
 
 def test_sovereign_cloud_is_refused_even_for_a_decline() -> None:
-    refused("cloud_not_supported", A, True, "21vianet", Roles(), Decision(False))
-    refused("cloud_not_supported", A, True, "21vianet", Roles(), Decision(True))
+    refused("cloud_not_supported", A, Asked(True), "21vianet", Roles(), Decision(False))
+    refused("cloud_not_supported", A, Asked(True), "21vianet", Roles(), Decision(True))
+
+
+def test_a_partner_that_may_no_longer_be_accepted_can_still_be_declined() -> None:
+    gone = Refused("partner_not_listed", "no longer listed")
+    asked = Asked(True, acceptance_refusal=gone, delegated_admin_refusal="no longer listed")
+    refused("partner_not_listed", A, asked, "global", Roles(), Decision(True))
+    outcome = decide(A, asked, "global", Roles(), Decision(False))
+    assert outcome.state == "declined"
+
+
+def test_delegated_admin_no_longer_allowed() -> None:
+    asked = Asked(True, delegated_admin_refusal="left the DA programmes")
+    refused("not_eligible_for_delegated_admin", A, asked, "global", Roles(), Decision(True, True))
+    # the rest can still be accepted
+    assert decide(A, asked, "global", Roles(), Decision(True, False, True)).partner_of_record

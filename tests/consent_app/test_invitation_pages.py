@@ -320,11 +320,13 @@ def test_new_customer_declining_creates_nothing(market: Marketplace) -> None:
 def test_new_customer_invitation_for_a_domain_someone_else_took(market: Marketplace) -> None:
     contoso, cape = market.key("contoso-cloud"), market.key("cape-collaboration")
     market.invite(
-        contoso, tenant="newco.example", customer={"email": "a@newco.example", "company": "A"}
+        contoso,
+        tenant="newco.onmicrosoft.com",
+        customer={"email": "a@newco.example", "company": "A"},
     )
     market.invite(
         cape,
-        tenant="newco.example",
+        tenant="newco.onmicrosoft.com",
         offer_id="intranet-trial",
         customer={"email": "b@newco.example", "company": "B"},
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from consent_app.db import head_revision
 from marketplace.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
 
@@ -26,7 +27,7 @@ def run(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_db_upgrade_creates_the_database(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = run("db", "upgrade")
     assert result.exit_code == 0, result.output
-    assert "is at revision 0001" in result.output
+    assert f"is at revision {head_revision()}" in result.output
     assert (tmp_path / "i" / "marketplace.sqlite3").exists()
     assert run("db", "upgrade").exit_code == 0  # twice is fine
 
@@ -73,7 +74,7 @@ def test_tenants_add_and_list(run) -> None:  # type: ignore[no-untyped-def]
     [
         (["not_a_domain", "--name", "X", "--admin", "a@b.example"], "not a tenant domain"),
         (["x.example", "--name", "X", "--admin", "nope"], "ADMIN"),
-        (["x.example", "--name", "", "--admin", "a@b.example"], "name must be"),
+        (["x.example", "--name", "", "--admin", "a@b.example"], "printable characters"),
         (["x.example", "--name", "X", "--admin", "a@b.example", "--cloud", "mars"], "mars"),
     ],
 )

@@ -11,10 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
 from consent_app import create_app
+from marketplace.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
 
 
@@ -68,6 +70,31 @@ def test_folder_without_slash_redirects(client: FlaskClient) -> None:
 
 def test_unknown_page_is_the_sites_404(client: FlaskClient) -> None:
     assert fetch(client, "/partners/nobody/") == (404, b"<h1>not here</h1>", None)
+
+
+@pytest.mark.parametrize("path", ["logos/acme-0123.svg", "ru/logos/acme-0123.svg", "logos/b.png"])
+def test_logos_load_nothing_and_run_sandboxed(app: Flask, path: str) -> None:
+    """An SVG opened on its own is a document of the site's origin: even one that slipped past
+    the logo checks may not load, run or navigate anything."""
+    target = Path(app.config["SITE_DIR"]) / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"/>')
+    response = app.test_client().get(f"/{path}")
+    response.close()  # the body is an open file
+    assert response.status_code == 200
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    )
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_static_host_headers_for_logos_are_printed() -> None:
+    result = CliRunner().invoke(main, ["csp", "--logos"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        "X-Content-Type-Options: nosniff",
+    ]
 
 
 def test_paths_outside_the_site_are_refused(client: FlaskClient) -> None:

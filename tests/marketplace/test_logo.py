@@ -62,13 +62,14 @@ def test_clean_svg_is_accepted(listings: ListingsFolder) -> None:
     ("body", "reason"),
     [
         ("<script>alert(1)</script>", "a <script> element"),
-        ('<rect onload="alert(1)"/>', "an event handler attribute (onload)"),
+        ('<rect onload="alert(1)"/>', "an event handler attribute (onload, line 1)"),
         (
             '<foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>',
             "a <foreignObject> element",
         ),
-        ('<image href="https://tracker.example/p.png"/>', "an external reference (href="),
-        ('<a xlink:href="javascript:alert(1)"><rect/></a>', "an external reference (href="),
+        ('<image href="https://tracker.example/p.png"/>', "an <image> element"),
+        ('<a xlink:href="javascript:alert(1)"><rect/></a>', "an <a> element"),
+        ('<use xlink:href="javascript:alert(1)"/>', "an external reference (xlink:href="),
         ('<rect fill="url(https://evil.example/x)"/>', "an attribute that loads external content"),
         (
             "<style>@import url(https://evil.example/x.css);</style>",
@@ -76,7 +77,7 @@ def test_clean_svg_is_accepted(listings: ListingsFolder) -> None:
         ),
         (
             '<rect style="background:url(//evil.example/x)"/>',
-            "an attribute that loads external content (style)",
+            "an attribute that loads external content (style: url()",
         ),
         ('<set attributeName="href" to="javascript:alert(1)"/>', "a <set> element"),
     ],
@@ -84,6 +85,111 @@ def test_clean_svg_is_accepted(listings: ListingsFolder) -> None:
 def test_dangerous_svg_is_refused(body: str, reason: str) -> None:
     found = svg_problems((SVG_OPEN + body + "</svg>").encode())
     assert any(reason in problem for problem in found), found
+
+
+XHTML = 'xmlns:h="http://www.w3.org/1999/xhtml"'
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # CSS escapes spell url( and @import without the letters.
+        (
+            "<style>rect{fill:u\\72 l(https://evil.example/x)}</style>",
+            "a stylesheet that loads external content (url(), line 1)",
+        ),
+        (
+            '<rect style="fill:\\75\\72\\6c(//evil.example/x)"/>',
+            "an attribute that loads external content (style: url(), line 1)",
+        ),
+        (
+            "<style>@\\69mport 'https://evil.example/x.css';</style>",
+            "a stylesheet that loads external content (@import, line 1)",
+        ),
+        (
+            '<style>@import "https://evil.example/x.css";</style>',
+            "a stylesheet that loads external content (@import, line 1)",
+        ),
+        (
+            "<style>svg{fill:red}<g/>@import 'https://evil.example/x.css';</style>",
+            "a stylesheet that loads external content (@import, line 1)",
+        ),
+        # image-set() takes plain strings, no url() at all.
+        (
+            '<style>svg{background:image-set("https://evil.example/x.png" 1x)}</style>',
+            "a stylesheet that loads external content (image-set(), line 1)",
+        ),
+        (
+            "<style>svg{background:-webkit-image-set('//evil.example/x.png' 1x)}</style>",
+            "a stylesheet that loads external content (image-set(), line 1)",
+        ),
+        # Elements of another namespace: the browser renders XHTML inside an SVG document.
+        (
+            f'<h:img {XHTML} srcset="https://evil.example/x.png 1x"/>',
+            "an element of another namespace (<h:img>, line 1)",
+        ),
+        (
+            f'\n<h:video {XHTML} poster="https://evil.example/p.png"/>',
+            "an element of another namespace (<h:video>, line 2)",
+        ),
+        (
+            f'<h:meta {XHTML} http-equiv="refresh" content="0;url=https://evil.example/"/>',
+            "an element of another namespace (<h:meta>, line 1)",
+        ),
+        # Not in the allowlist of static SVG elements and attributes.
+        ('<image href="data:image/png;base64,AAAA"/>', "an <image> element (line 1)"),
+        ('<feImage href="#x"/>', "a <feImage> element (line 1)"),
+        ('<a href="#x"><rect/></a>', "an <a> element (line 1)"),
+        ('<rect requiredFeatures="x" ping="https://evil.example/"/>', "an attribute ping"),
+        (
+            '<rect xmlns:i="http://www.inkscape.org/namespaces/inkscape" i:label="x"/>',
+            "an attribute of another namespace (i:label, line 1)",
+        ),
+        ('<use href="other.svg#a"/>', "an external reference (href='other.svg#a', line 1)"),
+    ],
+)
+def test_svg_allows_only_static_svg(body: str, reason: str) -> None:
+    found = svg_problems((SVG_OPEN + body + "</svg>").encode())
+    assert any(reason in problem for problem in found), found
+
+
+def test_svg_problems_say_how_to_fix_foreign_content() -> None:
+    svg = SVG_OPEN + f'<h:video {XHTML} poster="https://evil.example/p.png"/></svg>'
+    (problem,) = svg_problems(svg.encode())
+    assert "plain SVG" in problem
+
+
+def test_common_static_svg_is_accepted() -> None:
+    """What drawing tools export when asked for plain SVG: styles, gradients, text, filters."""
+    svg = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        'version="1.1" viewBox="0 0 100 40" width="100" height="40" xml:space="preserve">'
+        "<title>Acme</title><desc>Logo</desc>"
+        "<style>.a{fill:url(#g);font-family:'Segoe UI',sans-serif}"
+        "@media (prefers-color-scheme: dark){.a{fill:#fff}}</style>"
+        '<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1" '
+        'gradientUnits="objectBoundingBox"><stop offset="0" stop-color="#06c"/>'
+        '<stop offset="1" style="stop-color:#0a8;stop-opacity:.5"/></linearGradient>'
+        '<clipPath id="c"><rect width="100" height="40" rx="4"/></clipPath>'
+        '<filter id="f"><feGaussianBlur in="SourceAlpha" stdDeviation="1"/>'
+        '<feOffset dx="1" dy="1" result="o"/><feMerge><feMergeNode in="o"/>'
+        '<feMergeNode in="SourceGraphic"/></feMerge></filter>'
+        '<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></symbol></defs>'
+        '<g clip-path="url(#c)" filter="url( \'#f\' )" data-name="Layer 1" transform="scale(1)">'
+        '<path class="a" d="M0 0h10v10z" fill-rule="evenodd"/>'
+        '<use xlink:href="#s" x="20" width="10" height="10"/>'
+        '<text x="40" y="25" font-size="12" text-anchor="start">Ac<tspan dy="1">me</tspan></text>'
+        '<rect fill="u\\72 l(\\23 g)" width="1" height="1"/>'
+        "</g></svg>"
+    )
+    assert svg_problems(svg.encode()) == []
+
+
+def test_svg_must_be_in_the_svg_namespace() -> None:
+    assert svg_problems(b"<svg><rect/></svg>") == [
+        'SVG logo\'s root element must be <svg xmlns="http://www.w3.org/2000/svg">'
+    ]
 
 
 def test_svg_with_entities_or_doctype_is_refused() -> None:

@@ -381,6 +381,43 @@ def test_names_are_unique_across_files_ignoring_case(listings: ListingsFolder) -
     assert problem.endswith("acme.yaml (line 3)")
 
 
+def write_beta(listings: ListingsFolder, name: str) -> None:
+    listings.write(
+        "beta",
+        VALID_LISTING.replace("slug: acme", "slug: beta").replace(
+            "name: Acme Cloud", f"name: {name}"
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        # Cyrillic А, с, е among Latin letters.
+        ("\u0410\u0441m\u0435 Cloud", "'А' (U+0410 CYRILLIC CAPITAL LETTER A), 'с' (U+0441"),
+        ("ACM\u0415 CLOUD", "'Е' (U+0415 CYRILLIC CAPITAL LETTER IE)"),  # and other case
+        ("Acme C\u0406oud", "'І' (U+0406 CYRILLIC CAPITAL LETTER BYELORUSSIAN-UKRAINIAN I)"),
+        ("Acme CIoud", ""),  # capital I for the l, all ASCII
+        ("Acrne Cloud", ""),  # "rn" for "m"
+        ("Acme Cl0ud", ""),  # digit zero for o
+    ],
+)
+def test_look_alike_names_are_refused(listings: ListingsFolder, name: str, shown: str) -> None:
+    listings.write()
+    write_beta(listings, name)
+    (problem,) = listings.problems()
+    assert problem.startswith(f"beta.yaml:3:7: name: the name {name!r} ")
+    assert "acme.yaml (line 3)" in problem and "Acme Cloud" in problem
+    assert shown in problem
+
+
+@pytest.mark.parametrize("name", ["Acme Clouds", "Acme Cloud Services", "Акме Облако"])
+def test_different_names_are_not_look_alikes(listings: ListingsFolder, name: str) -> None:
+    listings.write()
+    write_beta(listings, name)
+    assert listings.problems() == []
+
+
 def test_yml_extension_is_refused_with_the_fix(listings: ListingsFolder) -> None:
     (listings.root / "acme.yml").write_text(VALID_LISTING)
     assert listings.problems() == [
