@@ -8,11 +8,11 @@ tenant's verified admins. Signing out ends the session on the server.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -23,7 +23,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 
-from consent_app import SESSION_HOURS
 from consent_app.accounts import claim_sign_in, history, request_sign_in, sign_in_link
 from consent_app.audit import Actor, chain_for, receipt
 from consent_app.backend import backend
@@ -52,7 +51,6 @@ from consent_app.tenants import normalized_email
 bp = Blueprint("account", __name__)
 
 SESSION_KEY = "customer"
-SESSION_LENGTH = timedelta(hours=SESSION_HOURS)
 
 
 def _signed_in() -> tuple[Tenant, str] | None:
@@ -122,11 +120,11 @@ def use_sign_in(token: str) -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate():
         return words_page("csrf", 400)
+    lifetime = current_app.permanent_session_lifetime  # the cookie's, so both end together
     with backend().write() as db:
         link = claim_sign_in(db, token, request.remote_addr)
-        if link is not None:
-            session_id = start_session(db, link.tenant, link.email, SESSION_LENGTH)
-    if link is None:
+        session_id = None if link is None else start_session(db, link.tenant, link.email, lifetime)
+    if session_id is None:
         return _invalid_link()
     session.clear()  # a new session: nothing from before sign-in carries over
     session[SESSION_KEY] = session_id

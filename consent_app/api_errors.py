@@ -28,7 +28,7 @@ _CODES = {
 
 MAX_JSON_DEPTH = 32
 """How deep a JSON body may nest. API bodies need three levels; deeper ones are refused before
-anything walks them (Python's json parser itself raises RecursionError near 1000 levels)."""
+any code that recurses sees them (Python's own parser raises RecursionError near 1000)."""
 
 _UNKNOWN_PATH = "api_unknown_path"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

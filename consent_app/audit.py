@@ -577,9 +577,10 @@ def _missing_role_events(session: Session) -> Iterator[str]:
 def _missing_key_events(session: Session, recorded: set[tuple[str, str, str]]) -> Iterator[str]:
     """Every API key: `key.issued`; a revoked one also `key.revoked` (the key id is in the
     event's details, which `verify` has read already)."""
-    query = select(PartnerKey.partner_slug, PartnerKey.key_id, PartnerKey.revoked_at)
-    for partner, key_id, revoked_at in session.execute(query.order_by(PartnerKey.key_id)):
-        for action in ("key.issued", "key.revoked") if revoked_at else ("key.issued",):
+    revoked = PartnerKey.revoked_at.is_not(None)  # as a flag: no time to parse
+    query = select(PartnerKey.partner_slug, PartnerKey.key_id, revoked)
+    for partner, key_id, is_revoked in session.execute(query.order_by(PartnerKey.key_id)):
+        for action in ("key.issued", "key.revoked") if is_revoked else ("key.issued",):
             if (action, partner, key_id) not in recorded:
                 yield f"{PARTNER_CHAIN}{partner}: key {key_id} exists but has no {action} event"
 

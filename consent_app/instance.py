@@ -52,7 +52,9 @@ def _generated_once(path: Path) -> str:
             os.unlink(temporary)
     value = path.read_text().strip()
     if not value:
-        raise RuntimeError(f"{path} is empty; delete it to generate a new key")
+        raise RuntimeError(
+            f"{path} is empty: restore the key from a backup (or delete the file for a new key)"
+        )
     return value
 
 

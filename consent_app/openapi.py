@@ -35,7 +35,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "the invitation is no longer pending (`invalid_state`)",
         413: "body larger than 256 KB (`payload_too_large`)",
         415: "body is not application/json (`unsupported_media_type`)",
-        422: "refused by a rule (`unknown_offer`, `cloud_not_supported`, `customer_required`)",
+        422: "refused by a rule (`unknown_offer`, `cloud_not_supported`, `customer_required`, "
+        "`domain_not_verified`, `customer_is_partner`)",
+        429: "over this API key's rate limit (`too_many_requests`); `Retry-After` says when",
         503: "the search index is not built yet (`search_unavailable`)",
     }
     return {str(status): _json(_ref("Error"), words[status]) for status in statuses}
@@ -195,7 +197,7 @@ def openapi_document() -> dict[str, Any]:
                             },
                             "created; the link was mailed to the customer",
                         ),
-                        **_errors(400, 401, 403, 413, 415, 422),
+                        **_errors(400, 401, 403, 413, 415, 422, 429),
                     },
                 },
                 "get": {
@@ -221,7 +223,7 @@ def openapi_document() -> dict[str, Any]:
                             },
                             "your invitations",
                         ),
-                        **_errors(400, 401, 403),
+                        **_errors(400, 401, 403, 429),
                     },
                 },
             },
@@ -233,7 +235,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [invitation_id],
                     "responses": {
                         "200": _json(_ref("Invitation"), "the invitation"),
-                        **_errors(401, 403, 404),
+                        **_errors(401, 403, 404, 429),
                     },
                 },
             },
@@ -245,7 +247,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [invitation_id],
                     "responses": {
                         "200": _json(_ref("Invitation"), "canceled"),
-                        **_errors(401, 403, 404, 409),
+                        **_errors(401, 403, 404, 409, 429),
                     },
                 },
             },
@@ -282,7 +284,7 @@ def openapi_document() -> dict[str, Any]:
                             },
                             "your relationships",
                         ),
-                        **_errors(401, 403),
+                        **_errors(401, 403, 429),
                     },
                 },
             },
@@ -299,7 +301,10 @@ def openapi_document() -> dict[str, Any]:
                             "schema": {"type": "string", "maxLength": 253},
                         }
                     ],
-                    "responses": {"204": {"description": "ended"}, **_errors(400, 401, 403, 404)},
+                    "responses": {
+                        "204": {"description": "ended"},
+                        **_errors(400, 401, 403, 404, 429),
+                    },
                 },
             },
             "/api/v1/search": {

@@ -419,26 +419,39 @@ def mail() -> None:
 def mail_send(instance: Path, listings_dir: Path) -> None:
     """Deliver every message that is due now (SMTP, or .eml files in <instance>/mail)."""
     with opened(instance, listings_dir) as backend:
-        sent = failed = 0
+        sent = failed = undeliverable = 0
         while True:
             report = backend.deliver_now()
             sent, failed = sent + report.sent, failed + report.failed
-            if report.sent + report.failed == 0 or report.failed:
+            undeliverable += report.undeliverable
+            if report.sent + report.failed + report.undeliverable == 0 or report.failed:
                 break
-    click.echo(f"Sent {sent} message(s); {failed} failed and will be retried.")
-    sys.exit(1 if failed else 0)
+    click.echo(
+        f"Sent {sent} message(s); {failed} failed and will be retried; "
+        f"{undeliverable} can never be delivered (see `marketplace mail status`)."
+    )
+    sys.exit(1 if failed or undeliverable else 0)
 
 
 @mail.command("status")
 @installation
 def mail_status(instance: Path, listings_dir: Path) -> None:
     """How many messages wait in the outbox, how many failed, and the oldest's age."""
-    from consent_app.outbox import outbox_status
+    from consent_app.outbox import outbox_status, undeliverable_messages
 
     with opened(instance, listings_dir) as backend:
         status = outbox_status(backend.database)
+        failed = undeliverable_messages(backend.database)
     oldest = f"{status.oldest_unsent_seconds:.0f} s" if status.oldest_unsent_seconds else "-"
-    click.echo(f"unsent: {status.unsent}  failing: {status.failing}  oldest unsent: {oldest}")
+    click.echo(
+        f"unsent: {status.unsent}  failing: {status.failing}  oldest unsent: {oldest}  "
+        f"undeliverable: {status.failed}"
+    )
+    for message in failed:
+        assert message.failed_at is not None
+        click.echo(
+            f"  {message.failed_at:%Y-%m-%d %H:%M} to {message.recipient}: {message.last_error}"
+        )
 
 
 @click.command()

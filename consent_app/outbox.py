@@ -148,7 +148,8 @@ class DeliveryReport:
     """What one delivery round did."""
 
     sent: int
-    failed: int
+    failed: int  # will be retried
+    undeliverable: int = 0  # failed for good (`OutboxMessage.failed_at`)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -191,7 +192,7 @@ def _claim(database: Database, limit: int) -> list[OutboxMessage]:
 def deliver_pending(database: Database, transport: Transport, limit: int = BATCH) -> DeliveryReport:
     """Send the messages that are due, at most `limit`: claimed together, each marked sent (or
     failed) as soon as its send returns, so a crash re-sends at most the one in flight."""
-    sent = failed = 0
+    sent = failed = undeliverable = 0
     for message in _claim(database, limit):
         values: dict[str, object]
         try:
@@ -200,7 +201,7 @@ def deliver_pending(database: Database, transport: Transport, limit: int = BATCH
             log.warning(
                 "mail %s to %s failed for good: %s", message.message_id, message.recipient, error
             )
-            failed += 1
+            undeliverable += 1
             values = {
                 "failed_at": utcnow(),
                 "last_error": f"undeliverable: {error}"[:500],
@@ -222,7 +223,7 @@ def deliver_pending(database: Database, transport: Transport, limit: int = BATCH
                 .where(OutboxMessage.id == message.id)
                 .values(attempts=message.attempts + 1, claimed_until=None, **values)
             )
-    return DeliveryReport(sent, failed)
+    return DeliveryReport(sent, failed, undeliverable)
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,18 @@ class OutboxStatus:
     failing: int  # unsent messages that failed at least once
     oldest_unsent_seconds: float | None
     failed: int = 0  # messages that can never be delivered (`mail status` lists them)
+
+
+def undeliverable_messages(database: Database, limit: int = 20) -> list[OutboxMessage]:
+    """The newest messages that failed for good, with their reasons (for `mail status`)."""
+    with database.read() as session:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.failed_at.is_not(None))
+            .order_by(OutboxMessage.failed_at.desc())
+            .limit(limit)
+        )
+        return list(session.execute(query).scalars())
 
 
 def outbox_status(database: Database) -> OutboxStatus:

@@ -19,7 +19,9 @@ def refused(code: str, *args: object) -> None:
 def test_decline_changes_nothing_whatever_is_ticked() -> None:
     before = Roles(B, C)
     decision = Decision(False, authorize_delegated_admin=True, make_partner_of_record=True)
-    assert decide(A, Asked(True), "global", before, decision) == Outcome("declined", before, False, False)
+    assert decide(A, Asked(True), "global", before, decision) == Outcome(
+        "declined", before, False, False
+    )
 
 
 def test_accept_without_roles() -> None:
@@ -34,12 +36,16 @@ def test_accept_with_da_and_por() -> None:
 
 
 def test_da_cannot_be_granted_when_not_requested() -> None:
-    refused("delegated_admin_not_requested", A, Asked(False), "global", Roles(), Decision(True, True))
+    refused(
+        "delegated_admin_not_requested", A, Asked(False), "global", Roles(), Decision(True, True)
+    )
 
 
 def test_replacing_da_needs_confirmation_of_the_partner_seen() -> None:
     before = Roles(delegated_admin=B)
-    refused("replacement_needs_confirmation", A, Asked(True), "global", before, Decision(True, True))
+    refused(
+        "replacement_needs_confirmation", A, Asked(True), "global", before, Decision(True, True)
+    )
     refused(
         "delegated_admin_changed",
         A,
@@ -64,12 +70,16 @@ def test_same_partner_keeps_da_without_confirmation() -> None:
 
 
 def test_accepting_without_da_keeps_the_current_da_partner() -> None:
-    outcome = decide(A, Asked(True), "global", Roles(B, None), Decision(True, make_partner_of_record=True))
+    outcome = decide(
+        A, Asked(True), "global", Roles(B, None), Decision(True, make_partner_of_record=True)
+    )
     assert outcome.roles == Roles(B, A)
 
 
 def test_por_is_independent_and_needs_no_confirmation() -> None:
-    outcome = decide(A, Asked(False), "global", Roles(B, C), Decision(True, make_partner_of_record=True))
+    outcome = decide(
+        A, Asked(False), "global", Roles(B, C), Decision(True, make_partner_of_record=True)
+    )
     assert outcome.roles == Roles(B, A) and outcome.replaced_partner_of_record == C
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -105,3 +108,22 @@ def test_a_backup_never_overwrites(tmp_path: Path) -> None:
     result = run(instance, "db", "backup", str(target))
     assert result.exit_code == 1 and "exists already" in result.output
     assert target.read_text() == "precious"
+
+
+@pytest.mark.parametrize("make_key", [secret_key, audit_key])
+def test_workers_starting_together_get_one_key(make_key: Any, tmp_path: Path) -> None:
+    """Several workers creating the key at once: one key for all, and none reads it half
+    written."""
+    for attempt in range(20):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        start = threading.Barrier(8)
+
+        def worker(folder: Path = folder, start: threading.Barrier = start) -> Any:
+            start.wait()
+            return make_key(folder)
+
+        with ThreadPoolExecutor(8) as pool:
+            keys = {future.result() for future in [pool.submit(worker) for _ in range(8)]}
+        assert len(keys) == 1
+        assert [p.name for p in folder.iterdir()] in (["secret_key"], ["audit_key"])

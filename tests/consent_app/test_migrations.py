@@ -53,3 +53,45 @@ def test_the_database_allows_one_active_role_per_tenant(database: Database, mode
                 end_reason="revoked_by_customer",
             )
         )
+
+
+def test_upgrading_drops_the_bodies_of_delivered_mail(database_url: str) -> None:
+    """0002 on a database with data: delivered messages lose their secret links, waiting
+    ones keep them (they still have to be sent), tenants are operator-made."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from consent_app.db import alembic_config
+
+    database = Database(database_url)
+    upgrade(database)  # from wherever the fixture left it, then back to the first version
+    command.downgrade(alembic_config(database), "0001")
+    now = utcnow()
+    body = "Subject: x\r\n\r\nSign in: http://marketplace.test/signin/SECRET\r\n"
+    with database.engine.begin() as connection:
+        for message_id, sent in (("<sent@x>", now), ("<waiting@x>", None)):
+            connection.execute(
+                text(
+                    "INSERT INTO outbox (message_id, recipient, subject, raw, created_at, "
+                    "attempts, next_attempt_at, sent_at) VALUES (:id, 'a@b.example', 'x', :raw, "
+                    ":now, 0, :now, :sent)"
+                ),
+                {"id": message_id, "raw": body, "now": now, "sent": sent},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO tenants (domain, name, cloud, created_at) "
+                "VALUES ('x.example', 'X', 'global', :now)"
+            ),
+            {"now": now},
+        )
+    upgrade(database)
+    with database.engine.connect() as connection:
+        raw = dict(connection.execute(text("SELECT message_id, raw FROM outbox")).all())
+        created_by = connection.execute(
+            text("SELECT created_by_invitation FROM tenants")
+        ).scalar_one()
+    database.dispose()
+    assert "SECRET" not in raw["<sent@x>"] and raw["<sent@x>"].startswith("Subject: x\r\n")
+    assert "SECRET" in raw["<waiting@x>"]
+    assert created_by is None

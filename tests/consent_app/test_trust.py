@@ -351,6 +351,16 @@ def test_undeliverable_mail_fails_for_good(app_factory: Callable[..., Flask]) ->
         assert refused.sent_at is None and refused.failed_at is not None
         assert refused.last_error and "550" in refused.last_error
         assert market.backend.deliver_now().failed == 0  # not retried
+        status = CliRunner().invoke(
+            main,
+            ["mail", "status", "--listings", str(EXAMPLE_LISTINGS)],
+            env={
+                "MARKETPLACE_DATABASE_URL": market.backend.settings.database_url,
+                "MARKETPLACE_INSTANCE": str(market.backend.settings.instance_dir),
+            },
+        )
+        assert "undeliverable: 1" in status.output, status.output
+        assert "nobody@fabrikam.example" in status.output and "550" in status.output
 
 
 # --- 9. free text from the API follows the tenant rules ----------------------------------------

@@ -62,7 +62,7 @@ def test_ordinary_markdown(markdown: str, html: str) -> None:
         ),
         (
             '<div onclick="alert(1)">block</div>',
-            "<p>&lt;div onclick=\"alert(1)\"&gt;block&lt;/div&gt;</p>",
+            '<p>&lt;div onclick="alert(1)"&gt;block&lt;/div&gt;</p>',
         ),
         ("a <b>bold</b> &amp; b", "<p>a &lt;b&gt;bold&lt;/b&gt; &amp; b</p>"),
         ("<!-- hidden -->", "<p>&lt;!-- hidden --&gt;</p>"),

@@ -34,7 +34,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     sent = connection.execute(sa.text("SELECT id, raw FROM outbox WHERE sent_at IS NOT NULL"))
     for message_id, raw in list(sent):
-        headers = raw.split("\r\n\r\n", 1)[0]
+        headers = str(raw).split("\r\n\r\n", 1)[0]
         connection.execute(
             outbox.update()
             .where(outbox.c.id == message_id)
