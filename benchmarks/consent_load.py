@@ -247,8 +247,8 @@ def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
             )
             record(session, operator, "tenant.created", tenant_domain=tenant.domain)
     backend.close()
-    from marketplace.build import BuildPaths, build_search_index
     from marketplace.validate import load_listings
+    from marketplace_app.build import BuildPaths, build_search_index
 
     # The search index of the instance (serve builds it itself; gunicorn does not build).
     paths = BuildPaths(PROJECT / "listings", site, root / "instance")
@@ -274,7 +274,7 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
             "MARKETPLACE_WORKERS": "4",
             "MARKETPLACE_THREADS": "8",
         }
-    elif target == "consent_app.wsgi:app":
+    elif target == "marketplace_app.wsgi:app":
         command = [
             str(BIN / "marketplace"),
             "serve",
@@ -536,7 +536,9 @@ def run(
             installation = seed(root, url, first, site)
             port = free_port()
             partners = list(DA_OFFERS)
-            with server(server_kind, "consent_app.wsgi:app", installation.environment(port), port):
+            with server(
+                server_kind, "marketplace_app.wsgi:app", installation.environment(port), port
+            ):
                 for level, numbers in plans:
                     work = [(n, partners[n % len(partners)]) for n in numbers]
                     steps.append(
@@ -591,7 +593,7 @@ def run(
 
 
 def build_site(root: Path) -> Path:
-    from marketplace.build import BuildPaths, build
+    from marketplace_app.build import BuildPaths, build
 
     site = root / "site"
     build(BuildPaths(PROJECT / "listings", site, root / "instance"))

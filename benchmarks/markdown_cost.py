@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from marketplace.model import Listing
-from marketplace.site.markdown import render_partner_markdown
+from sitegen.markdown import render_partner_markdown
 
 MAX_DESCRIPTION = int(Listing.model_json_schema()["properties"]["description"]["maxLength"])
 """The longest description a valid listing may have."""

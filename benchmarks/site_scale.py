@@ -25,8 +25,8 @@ import jinja2
 
 from benchmarks.generate import generate_listings
 from marketplace.catalog import SITE_LANGUAGES
-from marketplace.site.pages import SiteInput, site_pages
 from marketplace.validate import load_listings
+from sitegen.pages import SiteInput, site_pages
 
 BARE = jinja2.Environment(autoescape=True).from_string(
     "<article><h1>{{ l.name }}</h1><p>{{ l.summary }}</p><div>{{ l.description }}</div>"
@@ -36,7 +36,7 @@ BARE = jinja2.Environment(autoescape=True).from_string(
 
 def build_once(listings: Path, site: Path, instance: Path) -> tuple[float, float, float, str]:
     """(whole build s, site step s, peak MB, the build's own report line) of one build."""
-    command = [sys.executable, "-m", "marketplace", "build", "--listings", str(listings)]
+    command = [sys.executable, "-m", "marketplace_app", "build", "--listings", str(listings)]
     command += ["--site-dir", str(site), "--instance", str(instance)]
     started = time.perf_counter()
     finished = subprocess.run(command, check=True, capture_output=True, text=True)

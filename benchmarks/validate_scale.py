@@ -62,7 +62,7 @@ def main(counts: list[int]) -> None:
             bare, _ = measure([sys.executable, "-c", BARE_LOAD, str(listings)])
             single, _ = measure([sys.executable, "-c", SINGLE_CORE, str(listings)])
             validate, peak = measure(
-                [sys.executable, "-m", "marketplace", "validate", str(listings)]
+                [sys.executable, "-m", "marketplace_app", "validate", str(listings)]
             )
         print(
             f"{count:>9} {validate:>11.2f} {single:>9.2f} {bare:>12.2f} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from consent_app.backend import EXTENSION, Backend
 from consent_app.db import Database, current_revision, head_revision, upgrade
 from consent_app.instance import ensure_instance, secret_key
 from consent_app.settings import load_settings
+from search.engine import SearchEngine
 
 csrf = CSRFProtect()
 
@@ -50,8 +52,14 @@ def prepare_database(database: Database, instance_dir: Path) -> None:
         )
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(
+    test_config: dict[str, Any] | None = None,
+    search: Callable[[Path], SearchEngine] | None = None,
+) -> Flask:
     """Create the app; settings come from `test_config`, else from the environment.
+
+    `search` opens the search engine over the instance folder (the composition root,
+    `marketplace_app`, passes the whoosh one); without it the search API answers 503.
 
     `test_config` may hold `INSTANCE_DIR`, `LISTINGS_DIR`, `SITE_DIR` (else the variables
     `MARKETPLACE_INSTANCE`, `MARKETPLACE_LISTINGS`, `MARKETPLACE_SITE_DIR`, else ./instance,
@@ -120,7 +128,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ids.init_app(app)
     api_errors.init_app(app)
     pages.init_app(app)
-    search_api.init_app(app)
+    search_api.init_app(app, search(instance_dir) if search else None)
     app.register_blueprint(health.bp)
     app.register_blueprint(search_api.bp)
     app.register_blueprint(openapi.bp)

@@ -3,16 +3,13 @@ answer, how far behind is mail (the outbox backlog), is the search index there."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
 from consent_app.backend import backend
 from consent_app.outbox import outbox_status
-from marketplace.build import search_index_root
-from search.whoosh_engine import current_index
+from consent_app.search_api import search_engine
 
 bp = Blueprint("health", __name__)
 
@@ -20,7 +17,8 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     """200 with the figures when the database answers; 503 when it does not."""
-    index = current_index(search_index_root(Path(current_app.instance_path))) is not None
+    engine = search_engine()
+    index = engine is not None and engine.available()
     try:
         status = outbox_status(backend().database)
     except SQLAlchemyError:

@@ -1,7 +1,7 @@
 """The customer pages in English and Russian: language choice and the pages' words.
 
 The language comes from `?lang=` (remembered in a cookie), else the cookie, else the browser's
-Accept-Language. Like the site's own words (`marketplace.site.i18n`), every language must have
+Accept-Language. Like the site's own words (`sitegen.i18n`), every language must have
 every string; a test renders each page in each language.
 """
 

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from consent_app.api_errors import ApiError
-from marketplace.build import search_index_root
 from search.engine import FILTER_FACETS, QueryError, SearchEngine, SearchQuery
-from search.whoosh_engine import WhooshSearch
 
 bp = Blueprint("search_api", __name__)
 
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
-def init_app(app: Flask) -> None:
-    """Open the search engine over `<instance>/search` (lazily, on the first query)."""
-    app.extensions["marketplace_search"] = WhooshSearch(search_index_root(Path(app.instance_path)))
+EXTENSION = "marketplace_search"
+
+
+def init_app(app: Flask, engine: SearchEngine | None) -> None:
+    """Answer searches with `engine` (the composition root chooses it; None: 503 until one
+    is configured)."""
+    app.extensions[EXTENSION] = engine
+
+
+def search_engine() -> SearchEngine | None:
+    """The running app's search engine, if it has one."""
+    engine: SearchEngine | None = current_app.extensions.get(EXTENSION)
+    return engine
 
 
 def _integer(name: str, default: int) -> int:
@@ -57,8 +64,10 @@ def parse_query() -> SearchQuery:
 def search() -> ResponseReturnValue:
     """Ranked partners, facet counts and a spelling suggestion (SPEC §6)."""
     query = parse_query()
-    engine: SearchEngine = current_app.extensions["marketplace_search"]
+    engine = search_engine()
     try:
+        if engine is None:
+            raise FileNotFoundError("no search engine is configured")
         result = engine.search(query)
     except FileNotFoundError:
         raise ApiError(

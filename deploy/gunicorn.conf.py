@@ -1,6 +1,6 @@
 """gunicorn settings for the Marketplace backend (see README "Production").
 
-    gunicorn -c deploy/gunicorn.conf.py consent_app.wsgi:app
+    gunicorn -c deploy/gunicorn.conf.py marketplace_app.wsgi:app
 
 Settings can be overridden on the command line or with GUNICORN_* style variables as gunicorn
 allows; the ones here are what the backend needs to be correct, not just fast.
@@ -55,6 +55,6 @@ def post_fork(server: Any, worker: Any) -> None:
     (threads do not survive fork, so this runs after it). Outbox claims keep workers from
     sending one message twice."""
     from consent_app.backend import backend_of
-    from consent_app.wsgi import app
+    from marketplace_app.wsgi import app
 
     backend_of(app).start_background()

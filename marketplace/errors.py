@@ -9,7 +9,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from marketplace.suggest import did_you_mean
-from marketplace.yamlsource import Path, looks_like_yaml11_bool
+from marketplace.yamlsource import FieldPath, looks_like_yaml11_bool
 
 _TYPE_WORDS = {
     "string_type": "text",
@@ -40,11 +40,11 @@ def _kind(value: object) -> str:
 
 def describe_validation_error(
     error: ValidationError, model: type[BaseModel] | None = None
-) -> list[tuple[Path, str, bool]]:
+) -> list[tuple[FieldPath, str, bool]]:
     """Each error as (location path, message, whether to point at the key rather than value)."""
     described = []
     for item in error.errors(include_url=False):
-        loc: Path = tuple(item["loc"])
+        loc: FieldPath = tuple(item["loc"])
         kind, value = item["type"], item.get("input")
         if isinstance(value, str) and kind in ("too_long", "too_short"):
             kind = "string_" + kind  # constrained Annotated strings report the list-like kind
@@ -103,7 +103,7 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _field_names_at(model: type[BaseModel], path: Path) -> list[str]:
+def _field_names_at(model: type[BaseModel], path: FieldPath) -> list[str]:
     """The field names of the model found by walking `path` from `model`, for suggestions."""
     current: list[Any] = [model]
     for step in path:

@@ -27,7 +27,8 @@ try:
 except ImportError:  # pragma: no cover - libyaml is in every PyYAML wheel we support
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-Path = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
+"""Where a value sits in a document: the mapping keys and sequence indexes from its root."""
 Position = tuple[int, int]  # 1-based line, 1-based column
 
 _TAG = "tag:yaml.org,2002:"
@@ -63,9 +64,9 @@ class LocatedDocument:
 
     value: Any
     root: Node
-    problems: list[tuple[Path, Position, str]] = field(default_factory=list)
+    problems: list[tuple[FieldPath, Position, str]] = field(default_factory=list)
 
-    def locate(self, path: Path, *, key: bool = False) -> Position:
+    def locate(self, path: FieldPath, *, key: bool = False) -> Position:
         """The position of the value at `path` (or of its key), or of its nearest ancestor."""
         node, key_node = self.root, None
         for step in path:
@@ -132,10 +133,10 @@ class _Builder:
         self.track_aliases = track_aliases
         self.seen: set[int] = set()
 
-    def problem(self, path: Path, node: Node, message: str) -> None:
+    def problem(self, path: FieldPath, node: Node, message: str) -> None:
         self.document.problems.append((path, _position(node), message))
 
-    def build(self, node: Node, path: Path) -> Any:
+    def build(self, node: Node, path: FieldPath) -> Any:
         if self.track_aliases:
             if id(node) in self.seen:
                 # libyaml hands back the very same node object for an alias.
@@ -155,7 +156,7 @@ class _Builder:
         assert isinstance(node, ScalarNode)
         return self.build_scalar(node, path)
 
-    def build_mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+    def build_mapping(self, node: MappingNode, path: FieldPath) -> dict[str, Any]:
         if node.tag != _TAG + "map":
             self.problem(path, node, f"YAML tags such as {node.tag!r} are not allowed")
         result: dict[str, Any] = {}
@@ -181,7 +182,7 @@ class _Builder:
             result[key] = self.build(value_node, (*path, key))
         return result
 
-    def build_scalar(self, node: ScalarNode, path: Path) -> Any:
+    def build_scalar(self, node: ScalarNode, path: FieldPath) -> Any:
         tag, text = node.tag, node.value
         if not tag.startswith(_TAG):
             self.problem(path, node, f"YAML tags such as {tag!r} are not allowed")

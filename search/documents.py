@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from marketplace.catalog import FACETS, SITE_LANGUAGES, Catalog
 from marketplace.model import Listing, facet_values
-from marketplace.site.pages import partner_url
+from marketplace.urls import partner_url
 
 
 @dataclass(frozen=True)

@@ -79,5 +79,13 @@ class SearchEngine(Protocol):
     """What callers need from a search engine; whoosh is one implementation."""
 
     def search(self, query: SearchQuery) -> SearchResult:
-        """Answer one query."""
+        """Answer one query; `FileNotFoundError` when there is no index yet."""
+        ...
+
+    def available(self) -> bool:
+        """True when there is an index to answer from."""
+        ...
+
+    def close(self) -> None:
+        """Release what the engine holds open."""
         ...

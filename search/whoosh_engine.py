@@ -161,6 +161,15 @@ def build_index(index_root: Path, documents: Iterable[PartnerDocument]) -> Path:
     return final
 
 
+INDEX_FOLDER = "search"
+"""The index generations live in `<instance>/search`."""
+
+
+def index_root(instance_dir: Path) -> Path:
+    """Where an installation's search index generations live."""
+    return instance_dir / INDEX_FOLDER
+
+
 def current_index(index_root: Path) -> Path | None:
     """The folder of the index now in use, or None when none has been built."""
     link = index_root / "current"
@@ -377,6 +386,10 @@ class WhooshSearch:
                 if previous is not None:
                     previous.close()
             return self._open
+
+    def available(self) -> bool:
+        """True when an index has been built."""
+        return current_index(self.index_root) is not None
 
     def wait_until_warm(self, timeout: float | None = None) -> bool:
         """Open the current index (warming it) and wait until its frequent terms are scored."""

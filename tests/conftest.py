@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from marketplace.catalog import CATALOG_FILE_NAME
-from marketplace.validate import validate_directory
+from marketplace.catalog import CATALOG_FILE_NAME, Catalog, load_catalog
+from marketplace.validate import LoadedListing, load_listings, validate_directory
 from tests.browser import start_chromium
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +83,20 @@ class ListingsFolder:
 def listings(tmp_path: Path) -> ListingsFolder:
     """An empty listings folder with the real catalog."""
     return ListingsFolder(tmp_path / "listings")
+
+
+# The examples are read by fixtures, never at import: collecting the tests costs nothing, and
+# a broken example fails the tests that use it instead of the whole collection.
+@pytest.fixture(scope="session")
+def example_catalog() -> Catalog:
+    """The catalog the example listings use, read once per session."""
+    return load_catalog(EXAMPLE_LISTINGS / CATALOG_FILE_NAME)
+
+
+@pytest.fixture(scope="session")
+def loaded_examples() -> tuple[Catalog, list[LoadedListing]]:
+    """The example listings, validated and loaded once per session."""
+    return load_listings(EXAMPLE_LISTINGS)
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from werkzeug.test import TestResponse
 
-from consent_app import create_app
 from consent_app.audit import Actor
 from consent_app.backend import Backend, backend_of
 from consent_app.db import Database, normalized_url, upgrade
 from consent_app.partners import issue_key
 from consent_app.tenants import NewTenant, add_tenant
+from marketplace_app.wiring import backend_app
 from tests.conftest import EXAMPLE_LISTINGS
 
 POSTGRESQL_URL = os.environ.get("MARKETPLACE_TEST_POSTGRESQL_URL")
@@ -105,7 +105,7 @@ def make_app(tmp_path: Path, database_url: str, **config: Any) -> Flask:
         "MARKETPLACE_BASE_URL": "http://marketplace.test/",
     }
     settings.update(config)
-    return create_app(settings)
+    return backend_app(settings)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from consent_app.instance import audit_key, secret_key
 from consent_app.models import INVITATION_STATES, AuditChainHead, AuditEvent, PartnerKey, Tenant
 from consent_app.partners import revoke_key
 from consent_app.tenants import add_admin, find_tenant
-from marketplace.cli import main
+from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import CHECKED, OPERATOR, TENANT, Marketplace
 

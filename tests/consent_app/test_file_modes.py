@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from consent_app.db import Database, upgrade
 from consent_app.instance import audit_key, secret_key
-from marketplace.cli import main
+from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
 
 

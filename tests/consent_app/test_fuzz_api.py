@@ -20,10 +20,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from consent_app.openapi import openapi_document
-from marketplace.build import search_index_root
 from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
+from search.whoosh_engine import index_root as search_index_root
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import Marketplace
 

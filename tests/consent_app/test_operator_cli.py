@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from consent_app.db import head_revision
-from marketplace.cli import main
+from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
 
 

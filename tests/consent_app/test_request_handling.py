@@ -22,10 +22,10 @@ from consent_app import MAX_BODY_BYTES
 from consent_app.db import utcnow
 from consent_app.models import CustomerSession
 from consent_app.settings import SettingsError
-from marketplace.build import search_index_root
 from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
+from search.whoosh_engine import index_root as search_index_root
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import ADMIN, CHECKED, Marketplace, csrf_token
 from tests.smtp import free_port
@@ -339,7 +339,7 @@ def test_serve_refuses_an_over_large_body_before_reading_it(tmp_path: Path) -> N
     command = [
         sys.executable,
         "-m",
-        "marketplace",
+        "marketplace_app",
         "serve",
         "--listings",
         str(EXAMPLE_LISTINGS),

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from consent_app import create_app
-from marketplace.build import search_index_root
 from marketplace.validate import load_listings
+from marketplace_app.wiring import backend_app
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
+from search.whoosh_engine import index_root as search_index_root
 from tests.conftest import EXAMPLE_LISTINGS
 
 
@@ -27,7 +27,7 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def client(instance: Path, tmp_path: Path) -> FlaskClient:
-    app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(tmp_path), "TESTING": True})
+    app = backend_app({"INSTANCE_DIR": instance, "SITE_DIR": str(tmp_path), "TESTING": True})
     return app.test_client()
 
 
@@ -100,7 +100,7 @@ def test_unknown_facet_value_finds_nothing(client: FlaskClient) -> None:
 
 
 def test_without_an_index_the_api_says_so(tmp_path: Path) -> None:
-    app = create_app(
+    app = backend_app(
         {"INSTANCE_DIR": tmp_path / "empty", "SITE_DIR": str(tmp_path), "TESTING": True}
     )
     response = app.test_client().get("/api/v1/search?q=x")

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from consent_app import create_app
-from marketplace.cli import main
+from marketplace_app.cli import main
+from marketplace_app.wiring import backend_app
 from tests.conftest import EXAMPLE_LISTINGS
 
 
@@ -28,7 +28,7 @@ def app(tmp_path: Path) -> Flask:
     (site / "404.html").write_text("<h1>not here</h1>")
     (site / "partners" / "acme" / "index.html").write_text("<h1>Acme</h1>")
     (tmp_path / "secret.txt").write_text("outside the site")
-    return create_app(
+    return backend_app(
         {"INSTANCE_DIR": tmp_path / "instance", "SITE_DIR": str(site), "TESTING": True}
     )
 
@@ -105,8 +105,8 @@ def test_paths_outside_the_site_are_refused(client: FlaskClient) -> None:
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
-    first = create_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
-    second = create_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
+    first = backend_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
+    second = backend_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
     assert first == second and len(first) >= 32
     assert (tmp_path / "i" / "secret_key").stat().st_mode & 0o077 == 0
 
@@ -123,7 +123,7 @@ def test_marketplace_serve_builds_and_answers(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "marketplace",
+        "marketplace_app",
         "serve",
         "--listings",
         str(EXAMPLE_LISTINGS),

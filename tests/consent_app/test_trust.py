@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from consent_app.models import AuditEvent, DelegatedAdminGrant, Invitation, OutboxMessage, Tenant
 from consent_app.partners import PartnerDirectory
-from marketplace.cli import main
+from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import ADMIN, CHECKED, TENANT, Marketplace, csrf_token
 from tests.consent_app.test_partner_api import error_of

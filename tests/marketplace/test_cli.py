@@ -9,13 +9,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from marketplace.cli import main
+from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS, ListingsFolder
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "marketplace", *args],
+        [sys.executable, "-m", "marketplace_app", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -8,11 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketplace.catalog import CATALOG_FILE_NAME, Catalog, load_catalog
+from marketplace.catalog import Catalog
 from marketplace.validate import validate_file
-from tests.conftest import EXAMPLE_LISTINGS, VALID_LISTING, ListingsFolder
-
-CATALOG: Catalog = load_catalog(EXAMPLE_LISTINGS / CATALOG_FILE_NAME)
+from tests.conftest import VALID_LISTING, ListingsFolder
 
 
 def problems_for(listings: ListingsFolder, content: bytes) -> list[str]:
@@ -99,10 +97,10 @@ def test_many_problems_in_one_big_file_stay_fast(listings: ListingsFolder) -> No
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(content=st.binary(max_size=2000))
-def test_never_raises_on_bytes(tmp_path: Path, content: bytes) -> None:
+def test_never_raises_on_bytes(tmp_path: Path, example_catalog: Catalog, content: bytes) -> None:
     path = tmp_path / "fuzz.yaml"
     path.write_bytes(content)
-    loaded, problems = validate_file(path, CATALOG)
+    loaded, problems = validate_file(path, example_catalog)
     assert loaded is None
     assert problems and all(p.line >= 1 and p.column >= 1 for p in problems)
 
@@ -146,10 +144,12 @@ yaml_like_text = st.lists(
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(text=yaml_like_text)
-def test_never_raises_on_yaml_like_text(tmp_path: Path, text: str) -> None:
+def test_never_raises_on_yaml_like_text(
+    tmp_path: Path, example_catalog: Catalog, text: str
+) -> None:
     path = tmp_path / "acme.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    loaded, problems = validate_file(path, CATALOG)
+    loaded, problems = validate_file(path, example_catalog)
     assert (loaded is None) == bool(problems)
     assert all(p.line >= 1 and p.column >= 1 for p in problems)
 
@@ -180,7 +180,9 @@ def test_never_raises_on_yaml_like_text(tmp_path: Path, text: str) -> None:
         ]
     ),
 )
-def test_never_raises_on_any_value_in_any_field(tmp_path: Path, value: object, field: str) -> None:
+def test_never_raises_on_any_value_in_any_field(
+    tmp_path: Path, example_catalog: Catalog, value: object, field: str
+) -> None:
     import json
 
     lines = [line for line in VALID_LISTING.split("\n") if not line.startswith(f"{field}:")]
@@ -191,4 +193,4 @@ def test_never_raises_on_any_value_in_any_field(tmp_path: Path, value: object, f
     text += f"\n{field}: {json.dumps(value)}\n"
     path = tmp_path / "acme.yaml"
     path.write_text(text, encoding="utf-8")
-    validate_file(path, CATALOG)
+    validate_file(path, example_catalog)

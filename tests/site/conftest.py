@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from marketplace.build import BuildPaths, build
+from marketplace_app.build import BuildPaths, build
 from tests.conftest import EXAMPLE_LISTINGS
 
 XSS = [

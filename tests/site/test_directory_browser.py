@@ -71,8 +71,8 @@ def test_directory_searches_through_the_api_when_it_is_reachable(
     from selenium.webdriver.support.ui import Select, WebDriverWait
     from werkzeug.serving import make_server
 
-    from consent_app import create_app
-    from marketplace.build import search_index_root
+    from marketplace_app.wiring import backend_app
+    from search.whoosh_engine import index_root as search_index_root
     from marketplace.validate import load_listings
     from search.documents import partner_documents
     from search.whoosh_engine import build_index
@@ -81,7 +81,7 @@ def test_directory_searches_through_the_api_when_it_is_reachable(
     catalog, loaded = load_listings(EXAMPLE_LISTINGS)
     instance = tmp_path / "instance"
     build_index(search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded]))
-    app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
+    app = backend_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
     with running(make_server("127.0.0.1", 0, app, threaded=True)) as base:
         browser.get(base + "directory/?query=staff%20training")
         wait = WebDriverWait(browser, 10)

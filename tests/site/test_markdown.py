@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import markdown_cost
 from benchmarks.markdown_cost import MAX_DESCRIPTION, PATHOLOGICAL
-from marketplace.site.markdown import render_partner_markdown
+from sitegen.markdown import render_partner_markdown
 
 REL = 'rel="nofollow noopener noreferrer ugc"'
 

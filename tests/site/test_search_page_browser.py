@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from consent_app import create_app
-from marketplace.build import search_index_root
+from marketplace_app.wiring import backend_app
+from search.whoosh_engine import index_root as search_index_root
 from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
@@ -25,7 +25,7 @@ def app_url(built_site: Path, tmp_path: Path) -> Iterator[str]:
     catalog, loaded = load_listings(EXAMPLE_LISTINGS)
     instance = tmp_path / "instance"
     build_index(search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded]))
-    app = create_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
+    app = backend_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
     with running(make_server("127.0.0.1", 0, app, threaded=True)) as url:
         yield url
 

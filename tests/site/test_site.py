@@ -13,17 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from marketplace.catalog import SITE_LANGUAGES
-from marketplace.catalog import FACETS
-from marketplace.site.pages import PER_PAGE, SiteInput, browse_pages, partner_page
-from marketplace.validate import load_listings
+from marketplace.catalog import FACETS, SITE_LANGUAGES, Catalog
+from marketplace.validate import LoadedListing
+from sitegen.pages import PER_PAGE, SiteInput, browse_pages, partner_page
 from tests.conftest import EXAMPLE_LISTINGS, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = load_listings(EXAMPLE_LISTINGS)
-CATALOG, LOADED = EXAMPLES
-SLUGS = sorted(item.listing.slug for item in LOADED)
 LANGUAGE_ROOTS = {"en": "", "ru": "ru/"}
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -32,13 +28,21 @@ def page(site: Path, url: str) -> str:
     return (site / url / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.fixture(scope="module")
+def slugs(loaded_examples: tuple[Catalog, list[LoadedListing]]) -> list[str]:
+    """The example listings' slugs (the built site also has the hostile listing)."""
+    return sorted(item.listing.slug for item in loaded_examples[1])
+
+
 @pytest.mark.parametrize("language", SITE_LANGUAGES)
-def test_every_page_exists_in_every_language(built_site: Path, language: str) -> None:
+def test_every_page_exists_in_every_language(
+    built_site: Path, slugs: list[str], language: str
+) -> None:
     root = LANGUAGE_ROOTS[language]
     for url in ["", "directory/", "search/", "browse/", "delegated-admin/", "get-listed/"]:
         assert (site_page := page(built_site, root + url))
         assert f'<html lang="{language}"' in site_page
-    for slug in SLUGS:
+    for slug in slugs:
         assert "mp-partner" in page(built_site, f"{root}partners/{slug}/")
     for facet in FACETS:
         assert "mp-facet-index" in page(built_site, f"{root}{facet.segment}/")
@@ -130,11 +134,11 @@ def test_partner_text_cannot_run_script(built_site: Path) -> None:
     assert 'href="https://safe.example/"' in hostile, "ordinary links survive"
 
 
-def test_exports_carry_partner_text_as_data(built_site: Path) -> None:
+def test_exports_carry_partner_text_as_data(built_site: Path, slugs: list[str]) -> None:
     partners = json.loads((built_site / "partners.json").read_text(encoding="utf-8"))
     assert partners["version"] == 1
     by_slug = {record["slug"]: record for record in partners["partners"]}
-    assert set(by_slug) == {*SLUGS, "zz-hostile"}
+    assert set(by_slug) == {*slugs, "zz-hostile"}
     contoso = by_slug["contoso-cloud"]
     assert contoso["url"] == "http://127.0.0.1:8000/partners/contoso-cloud/"
     assert contoso["logo_url"].startswith("http://127.0.0.1:8000/logos/contoso-cloud-")
@@ -143,7 +147,7 @@ def test_exports_carry_partner_text_as_data(built_site: Path) -> None:
     for root in LANGUAGE_ROOTS.values():
         feed = ET.parse(built_site / root / "feed.xml").getroot()
         entries = feed.findall("{http://www.w3.org/2005/Atom}entry")
-        assert len(entries) == len(SLUGS) + 1
+        assert len(entries) == len(slugs) + 1
         titles = [entry.findtext("{http://www.w3.org/2005/Atom}title") for entry in entries]
         assert any(title and "<script>" in title for title in titles), "escaped, parsed back"
         sitemap = ET.fromstring(gzip.decompress((built_site / root / "sitemap.xml.gz").read_bytes()))
@@ -154,11 +158,11 @@ def test_exports_carry_partner_text_as_data(built_site: Path) -> None:
         assert not any("mpshell" in location for location in locations if location)
 
 
-def test_directory_data_is_compact_and_complete(built_site: Path) -> None:
+def test_directory_data_is_compact_and_complete(built_site: Path, slugs: list[str]) -> None:
     raw = (built_site / "directory.json").read_bytes()
     data = json.loads(raw)
     assert [facet["name"] for facet in data["facets"]] == [facet.name for facet in FACETS]
-    assert len(data["partners"]) == len(SLUGS) + 1
+    assert len(data["partners"]) == len(slugs) + 1
     assert len(gzip.compress(raw)) / len(data["partners"]) <= 150
     region = data["facets"][3]
     assert region["values"][region["everywhere"]][0] == "worldwide"
@@ -171,10 +175,11 @@ def test_the_search_index_of_the_theme_leaves_partner_pages_out(built_site: Path
     assert not any(location.startswith(("partners/", "mpshell")) for location in locations)
 
 
-def test_browse_pages_paginate() -> None:
-    listing = LOADED[0].listing
+def test_browse_pages_paginate(loaded_examples: tuple[Catalog, list[LoadedListing]]) -> None:
+    catalog, loaded = loaded_examples
+    listing = loaded[0].listing
     many = [listing.model_copy(update={"slug": f"p{number:03}"}) for number in range(PER_PAGE * 2 + 1)]
-    pages = browse_pages(SiteInput(CATALOG, many, "en"), FACETS[0], "teams", many)
+    pages = browse_pages(SiteInput(catalog, many, "en"), FACETS[0], "teams", many)
     assert [p.url for p in pages] == ["services/teams/", "services/teams/page/2/", "services/teams/page/3/"]
     assert 'rel="next" href="../../../../services/teams/page/3/"' in pages[1].body
     assert 'rel="prev" href="../../../../services/teams/"' in pages[1].body
@@ -182,10 +187,13 @@ def test_browse_pages_paginate() -> None:
 
 
 @pytest.mark.parametrize("language", SITE_LANGUAGES)
-def test_partner_page_body_snapshot(language: str) -> None:
+def test_partner_page_body_snapshot(
+    loaded_examples: tuple[Catalog, list[LoadedListing]], language: str
+) -> None:
     """Regenerate with: UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/site -k snapshot"""
-    listing = next(item.listing for item in LOADED if item.listing.slug == "contoso-cloud")
-    site = SiteInput(CATALOG, [listing], language, logos={"contoso-cloud": "logos/contoso.png"})
+    catalog, loaded = loaded_examples
+    listing = next(item.listing for item in loaded if item.listing.slug == "contoso-cloud")
+    site = SiteInput(catalog, [listing], language, logos={"contoso-cloud": "logos/contoso.png"})
     body = partner_page(site, listing).body
     snapshot = SNAPSHOTS / f"contoso-cloud.{language}.html"
     if os.environ.get("UPDATE_SNAPSHOTS"):

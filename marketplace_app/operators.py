@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from consent_app.errors import Refused
-from marketplace.cli_options import instance_option, listings_dir_option
+from marketplace_app.options import instance_option, listings_dir_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -492,4 +492,5 @@ def _print_logo_headers(ctx: click.Context) -> None:
 
 
 COMMANDS = (db, tenants, keys, audit, mail, csp)
-"""The groups `marketplace` adds to its command line."""
+"""The groups `marketplace` adds to its command line (`marketplace_app.cli.OPERATOR_COMMANDS`
+names them, so they load only when used)."""

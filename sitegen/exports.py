@@ -13,8 +13,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from marketplace.catalog import FACETS, WORLDWIDE
 from marketplace.model import facet_values
-from marketplace.site.i18n import words
-from marketplace.site.pages import SiteInput, facet_counts, partner_url
+from marketplace.urls import partner_url
+from sitegen.i18n import words
+from sitegen.pages import SiteInput, facet_counts
 
 PARTNERS_JSON_VERSION = 1
 """Bumped when a field of partners.json changes meaning or disappears (additions keep it)."""

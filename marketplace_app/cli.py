@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
-from marketplace.build import BuildFailed, BuildPaths, build, inputs_newer_than
 from marketplace.catalog import CATALOG_FILE_NAME, CatalogError, load_catalog
-from marketplace.cli_options import (
+from marketplace.problems import FORMATTERS
+from marketplace.schema import listing_json_schema
+from marketplace.validate import ValidationReport, validate_directory
+from marketplace_app.build import BuildFailed, BuildPaths, build, inputs_newer_than
+from marketplace_app.options import (
     DEFAULT_LISTINGS,
     instance_option,
     listings_dir_option,
     site_dir_option,
 )
-from marketplace.problems import FORMATTERS
-from marketplace.schema import listing_json_schema
-from marketplace.validate import ValidationReport, validate_directory
+
+OPERATOR_COMMANDS = ("db", "tenants", "keys", "audit", "mail", "csp")
+"""The operator groups `marketplace_app.operators` defines (names of its module attributes)."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A command group whose operator commands are imported only when one of them runs (or
+    `--help` lists them): `marketplace validate`, run on every partner's pull request, loads
+    none of the backend (Flask, SQLAlchemy) that the operator commands need."""
+
+    lazy: ClassVar[dict[str, str]] = {
+        name: "marketplace_app.operators" for name in OPERATOR_COMMANDS
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module = importlib.import_module(self.lazy[cmd_name])
+            command: click.Command = getattr(module, cmd_name)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Partner Marketplace: validate listings, build the site, run the backend."""
 
@@ -146,9 +171,10 @@ def serve(
     """Build what is stale and serve the site, customer pages and APIs in one process."""
     import waitress
 
-    from consent_app import MAX_BODY_BYTES, create_app
+    from consent_app import MAX_BODY_BYTES
     from consent_app.backend import backend_of
-    from consent_app.operator_cli import opened
+    from marketplace_app.operators import opened
+    from marketplace_app.wiring import backend_app, open_search
 
     # Links in mail point at this server unless the operator says otherwise.
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
@@ -166,17 +192,19 @@ def serve(
             backend.deliver_now()
             settings = backend.settings
             story = describe(seeded, settings.base_url, settings.mail_dir, bool(settings.smtp_url))
-    app = create_app(
+    engine = open_search(instance.absolute())
+    app = backend_app(
         {
             "INSTANCE_DIR": instance,
             "LISTINGS_DIR": listings_dir,
             "SITE_DIR": str(site_dir.absolute()),
-        }
+        },
+        engine,
     )
     backend_of(app).start_background()
     # Open the search index now; its frequent terms are scored in the background.
     with contextlib.suppress(FileNotFoundError):
-        app.extensions["marketplace_search"].wait_until_warm(timeout=0)
+        engine.wait_until_warm(timeout=0)
     if demo:
         click.echo(story)
     click.echo(f"Serving the Marketplace at http://{shown_host}:{port}/ (Ctrl+C to stop)", err=True)
@@ -189,13 +217,3 @@ def serve(
         # Refused from the Content-Length, before waitress buffers a byte of the body.
         max_request_body_size=MAX_BODY_BYTES,
     )
-
-
-def _add_operator_commands() -> None:
-    from consent_app.operator_cli import COMMANDS
-
-    for group in COMMANDS:
-        main.add_command(group)
-
-
-_add_operator_commands()

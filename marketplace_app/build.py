@@ -77,19 +77,14 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     return BuildReport(len(loaded[1]), validated - started, built - validated, indexed - built)
 
 
-def search_index_root(instance_dir: Path) -> Path:
-    """Where the search index generations live in the instance folder."""
-    return instance_dir / "search"
-
-
 def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
     """Index the listings for partner search, swapping the new index in atomically."""
     from search.documents import partner_documents
-    from search.whoosh_engine import build_index
+    from search.whoosh_engine import build_index, index_root
 
     catalog, listings = loaded
     documents = partner_documents(catalog, [item.listing for item in listings])
-    build_index(search_index_root(paths.instance_dir), documents)
+    build_index(index_root(paths.instance_dir), documents)
 
 
 def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
@@ -114,7 +109,7 @@ def build_site(
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
 
-    from marketplace.site.plugin import MarketplacePlugin
+    from sitegen.plugin import MarketplacePlugin
 
     for (config_file, site_dir), language in zip(site_configs(paths), SITE_LANGUAGES, strict=True):
         progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site into {site_dir}…")
@@ -131,10 +126,10 @@ def build_site(
 
 def inputs_newer_than(paths: BuildPaths) -> bool:
     """True when the site is missing or any listing or page changed since it was built."""
-    from search.whoosh_engine import current_index
+    from search.whoosh_engine import current_index, index_root
 
     marker = paths.site_dir / "index.html"
-    if not marker.exists() or current_index(search_index_root(paths.instance_dir)) is None:
+    if not marker.exists() or current_index(index_root(paths.instance_dir)) is None:
         return True
     built = marker.stat().st_mtime
     sources = [config for config, _ in site_configs(paths)]

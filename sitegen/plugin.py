@@ -30,16 +30,16 @@ from mkdocs.structure.pages import Page
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
 from marketplace.problems import format_text
-from marketplace.site.exports import atom_feed, directory_json, partners_json, sitemap_xml
-from marketplace.site.history import listing_dates
-from marketplace.site.pages import (
+from marketplace.validate import InvalidListings, LoadedListing, load_listings
+from sitegen.exports import atom_feed, directory_json, partners_json, sitemap_xml
+from sitegen.history import listing_dates
+from sitegen.pages import (
     GeneratedPage,
     SiteInput,
     browse_links_html,
     newest_partners_html,
     site_pages,
 )
-from marketplace.validate import InvalidListings, LoadedListing, load_listings
 
 _TITLE = "MPSHELLTITLE"
 _DESCRIPTION = "MPSHELLDESCRIPTION"

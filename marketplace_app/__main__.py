@@ -1,5 +1,5 @@
 """`python -m marketplace` is the `marketplace` command."""
 
-from marketplace.cli import main
+from marketplace_app.cli import main
 
 main()

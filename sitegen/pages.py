@@ -17,23 +17,14 @@ import jinja2
 
 from marketplace.catalog import FACETS, WORLDWIDE, Catalog, Facet
 from marketplace.model import Listing, facet_values
-from marketplace.site.i18n import words
-from marketplace.site.markdown import render_partner_markdown
+from marketplace.urls import partner_url, value_url
+from sitegen.i18n import words
+from sitegen.markdown import render_partner_markdown
 
 PER_PAGE = 50
 """Partners per browse page."""
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
-
-
-def value_url(facet: Facet, value: str) -> str:
-    """The browse page of a facet value, relative to the site root."""
-    return f"{facet.segment}/{value.lower()}/"
-
-
-def partner_url(slug: str) -> str:
-    """A partner's page, relative to the site root (SPEC §6: /partners/<slug>/)."""
-    return f"partners/{slug}/"
 
 
 @dataclass(frozen=True)
@@ -66,7 +57,7 @@ class SiteInput:
 @cache
 def _templates() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("marketplace.site", "templates"),
+        loader=jinja2.PackageLoader("sitegen", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -1,0 +1,25 @@
+"""The backend app with its parts chosen: the consent backend over the whoosh search engine.
+
+`consent_app` knows only the search interface (`search.engine.SearchEngine`); this is where
+the engine is picked, for `marketplace serve`, the WSGI entry point and the tests alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from consent_app import create_app
+from search.whoosh_engine import WhooshSearch, index_root
+
+
+def open_search(instance_dir: Path) -> WhooshSearch:
+    """The whoosh engine over an installation's index (opened lazily, on the first query)."""
+    return WhooshSearch(index_root(instance_dir))
+
+
+def backend_app(config: dict[str, Any] | None = None, engine: WhooshSearch | None = None) -> Flask:
+    """The backend app (`consent_app.create_app`) answering searches with whoosh."""
+    return create_app(config, search=(lambda _: engine) if engine else open_search)
