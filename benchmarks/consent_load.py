@@ -1,7 +1,7 @@
 """The consent flow under load, over real HTTP on loopback, then its invariants checked.
 
     python -m benchmarks.consent_load [--server serve|gunicorn] [--db sqlite|postgresql]
-                                      [--concurrency 1,8,32] [--per-client 20]
+                                      [--concurrency 1,8,32] [--per-client 20] [--smoke]
 
 For each server (`marketplace serve`, i.e. waitress with 16 threads; gunicorn with 4 gthread
 workers x 8 threads) and database (SQLite in the instance folder; PostgreSQL from
@@ -17,6 +17,9 @@ It prints throughput, median and p99 latency and errors per step, then checks: a
 partner per tenant, every accepted invitation has its audit events and its two mails (customer
 and partner) delivered, and the audit chains verify. Rate limits are off (one client address
 sends everything). The client runs in this process, so it shares the 2 cores with the server.
+Exit status 1 when an invariant fails or a step completed no request. `--smoke` runs serve +
+SQLite with 2 clients and 6 requests per step, and fails on any error as well (the tests run it,
+so the script cannot rot).
 """
 
 from __future__ import annotations
@@ -217,42 +220,35 @@ def database_url(kind: str, root: Path) -> Iterator[str]:
 
 
 def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
-    from consent_app.audit import Actor, record
+    from consent_app.audit import Actor
     from consent_app.backend import Backend
-    from consent_app.db import upgrade
-    from consent_app.models import Tenant, TenantAdmin
+    from consent_app.db import upgrade, utcnow
     from consent_app.partners import issue_key
-    from consent_app.settings import load_settings
+    from consent_app.tenants import NewTenant, add_tenant
+    from marketplace.snapshot import write_snapshot
+    from marketplace.validate import load_listings
+    from marketplace_app.build import BuildPaths, build_search_index
+    from marketplace_app.config import settings_for
 
-    (root / "instance").mkdir(parents=True, exist_ok=True)
-    settings = load_settings(root / "instance", PROJECT / "listings", {"DATABASE_URL": url})
+    settings = settings_for(root / "instance", database_url=url)  # creates the folder private
+    # What a build leaves in the instance folder beside the shared site: the search index
+    # (serve would build it itself; gunicorn does not build) and the partner snapshot.
+    paths = BuildPaths(PROJECT / "listings", site, settings.instance_dir)
+    catalog, loaded = load_listings(paths.listings_dir)
+    build_search_index(paths, (catalog, loaded))
+    write_snapshot(paths.snapshot_file, catalog, [item.listing for item in loaded])
     backend = Backend.open(settings)
     upgrade(backend.database)
     operator = Actor("operator", "benchmark")
-    from consent_app.db import utcnow
-
     with backend.write() as session:
         keys = {
             slug: issue_key(session, backend.directory, slug, operator).secret for slug in DA_OFFERS
         }
         now = utcnow()
         for number in range(tenants):
-            tenant = Tenant(
-                domain=f"t{number}.example", name=f"T{number}", cloud="global", created_at=now
-            )
-            session.add(tenant)
-            session.flush()
-            session.add(
-                TenantAdmin(tenant_id=tenant.id, email=f"admin@t{number}.example", verified_at=now)
-            )
-            record(session, operator, "tenant.created", tenant_domain=tenant.domain)
+            tenant = NewTenant(f"t{number}.example", f"T{number}", (f"admin@t{number}.example",))
+            add_tenant(session, tenant, operator, now)
     backend.close()
-    from marketplace.validate import load_listings
-    from marketplace_app.build import BuildPaths, build_search_index
-
-    # The search index of the instance (serve builds it itself; gunicorn does not build).
-    paths = BuildPaths(PROJECT / "listings", site, root / "instance")
-    build_search_index(paths, load_listings(PROJECT / "listings"))
     return Installation(root, url, keys, site)
 
 
@@ -305,7 +301,7 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    probe = "/healthz" if target.startswith("consent_app") else "/insert"
+    probe = "/insert" if target.startswith("benchmarks.floor_app") else "/healthz"
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -521,13 +517,19 @@ def wait_for_outbox(installation: Installation, timeout: float = 120) -> None:
 
 
 def run(
-    server_kind: str, db_kind: str, levels: list[int], per_client: int, site: Path
-) -> list[Step]:
+    server_kind: str,
+    db_kind: str,
+    levels: list[int],
+    per_client: int,
+    site: Path,
+    at_least: int = 40,
+) -> tuple[list[Step], list[str]]:
+    """Every step's figures and every problem found, for one server and database."""
     steps: list[Step] = []
     plans = []
     first = 0
     for level in levels:
-        count = max(per_client * level, 40)
+        count = max(per_client * level, at_least)
         plans.append((level, list(range(first, first + count))))
         first += count
     root = Path(tempfile.mkdtemp(prefix=f"load-{server_kind}-{db_kind}-"))
@@ -584,12 +586,11 @@ def run(
         floor_rate = next(
             s.throughput for s in steps if s.name.startswith("floor") and s.concurrency == level
         )
-        print(
-            f"  c={level}: accept decisions at {accept_rate / floor_rate:.0%} "
-            "of the floor's throughput"
-        )
+        share = f"{accept_rate / floor_rate:.0%}" if floor_rate else "-"
+        print(f"  c={level}: accept decisions at {share} of the floor's throughput")
     print("  invariants: " + ("all hold" if not problems else "; ".join(problems)))
-    return steps
+    idle = [f"{s.name} at c={s.concurrency}: nothing completed" for s in steps if not s.latencies]
+    return steps, problems + idle
 
 
 def build_site(root: Path) -> Path:
@@ -608,18 +609,28 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--per-client", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="serve + SQLite, 6 requests per step")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     servers = ["serve", "gunicorn"] if args.server == "both" else [args.server]
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    per_client, at_least = args.per_client, 40
+    if args.smoke:
+        servers, dbs, levels, per_client, at_least = ["serve"], ["sqlite"], [2], 3, 0
+    problems: list[str] = []
     shared = Path(tempfile.mkdtemp(prefix="load-site-"))
     try:
         site = build_site(shared)
         for server_kind in servers:
             for db_kind in dbs:
-                run(server_kind, db_kind, levels, args.per_client, site)
+                steps, found = run(server_kind, db_kind, levels, per_client, site, at_least)
+                problems += found
+                if args.smoke:
+                    problems += [f"{s.name}: {s.errors} errors" for s in steps if s.errors]
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+    if problems:
+        sys.exit("failed: " + "; ".join(problems))
 
 
 if __name__ == "__main__":

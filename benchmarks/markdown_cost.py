@@ -4,7 +4,7 @@
 
 Each case is a valid description of the longest allowed length made of what Markdown parsers
 handle worst (unclosed brackets, emphasis runs, nested quotes, backtick runs, chains of links…),
-rendered by `render_partner_markdown` (parser + sanitiser), best of 3. "half" is the same case at
+rendered by `render_partner_markdown` (parser + sanitiser), best of 5. "half" is the same case at
 half the length: a ratio near 2 means the cost grows linearly with the text. `--smoke` runs
 every case once on short texts (the tests do, so the script cannot rot).
 """
@@ -57,6 +57,14 @@ PATHOLOGICAL: dict[str, Callable[[int], str]] = {
     "\\ escapes": _repeat("\\"),
     "nested lists": _lines(lambda depth: "  " * depth + "- x\n"),
     "table rows": lambda length: ("|a|b|\n|-|-|\n" + "|x|y|\n" * length)[:length],
+    # A row with fewer cells than the header is padded: 625 columns over 2,500 one-letter rows.
+    "wide table, short rows": lambda length: (
+        "a|" * (length // 8) + "\n" + "-|" * (length // 8) + "\n" + "x\n" * length
+    )[:length],
+    # Each level of quote or list scans every following "lazy" line again.
+    "20 > then lazy lines": lambda length: ("> " * 20 + "a\n" + "b\n" * length)[:length],
+    "10 - > then lazy lines": lambda length: ("- > " * 10 + "a\n" + "b\n" * length)[:length],
+    "one-letter lines": _repeat("x\n"),
 }
 """Valid descriptions that made Python-Markdown (or a naive parser) slow, by what they repeat."""
 
@@ -72,7 +80,7 @@ def render_seconds(text: str, repeats: int) -> float:
 
 
 def main(smoke: bool = False) -> None:
-    length, repeats = (200, 1) if smoke else (MAX_DESCRIPTION, 3)
+    length, repeats = (200, 1) if smoke else (MAX_DESCRIPTION, 5)
     render_partner_markdown("warm *up*")
     print(f"{'description':<26} {'chars':>6} {'ms':>8} {'half ms':>8} {'ratio':>6}")
     worst = 0.0

@@ -1,6 +1,6 @@
 """Index build time and query latency of partner search on N generated listings.
 
-    python -m benchmarks.search_latency [N ...]      (default: 1000 10000)
+    python -m benchmarks.search_latency [N ...] [--smoke]      (default: 1000 10000)
 
 One warm searcher answers a few hundred mixed queries (plain words, several words, Russian,
 typos, filters, no text); every query computes the facet counts, as the API does. Figures are
@@ -10,13 +10,14 @@ the median and p95 latency per kind and overall, measured in process (no HTTP).
 computed (the engine does that in a background thread when an index opens; the warm-up time
 is printed). "Cold" is the first time each query is asked on a freshly opened index with no
 warm-up, so every term is scored on first use: the worst a query sees right after a rebuild.
+`--smoke` asks 30 queries of 14 listings (the tests do, so the script cannot rot).
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,6 +53,13 @@ FILTERS = [
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def summary(values: list[float], fraction: float) -> tuple[float, float]:
+    """(median, the value at `fraction`), or NaNs for a kind no query of the run had."""
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.median(values), percentile(values, fraction)
 
 
 def run(count: int, rounds: int = 300) -> None:
@@ -98,10 +106,11 @@ def run(count: int, rounds: int = 300) -> None:
     for kind in [*QUERIES, "all"]:
         warm = [t for k, v in timings.items() for t in v if kind in (k, "all")]
         first = [t for k, v in first_seen.items() for t in v if kind in (k, "all")]
+        warm_median, warm_p95 = summary(warm, 0.95)
+        cold_median, cold_max = summary(first, 1.0)
         print(
-            f"  {kind:<9} {len(warm):>4} {statistics.median(warm):>10.1f} "
-            f"{percentile(warm, 0.95):>8.1f}   cold: {len(first):>3} "
-            f"{statistics.median(first):>7.1f} {max(first):>7.1f}"
+            f"  {kind:<9} {len(warm):>4} {warm_median:>10.1f} {warm_p95:>8.1f}   "
+            f"cold: {len(first):>3} {cold_median:>7.1f} {cold_max:>7.1f}"
         )
 
 
@@ -113,5 +122,14 @@ def timed(engine: WhooshSearch, query: SearchQuery) -> float:
 
 
 if __name__ == "__main__":
-    for n in [int(arg) for arg in sys.argv[1:]] or [1000, 10000]:
-        run(n)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("counts", nargs="*", type=int, metavar="N", default=[1000, 10000])
+    parser.add_argument("--smoke", action="store_true", help="30 queries of 14 listings")
+    arguments = parser.parse_args()
+    if arguments.smoke:
+        run(14, rounds=30)
+    else:
+        for count in arguments.counts:
+            run(count)

@@ -1,15 +1,17 @@
 """How long `marketplace validate` takes on N listings, against a bare libyaml load.
 
-    python -m benchmarks.validate_scale [N ...]      (default: 1000 10000)
+    python -m benchmarks.validate_scale [N ...] [--smoke]      (default: 1000 10000)
 
 Both are run as fresh processes over the same generated files; the figures are wall time
 (median of 3) and the peak resident memory of the largest process (the validator's parent;
 from 1,000 files on it also forks one worker per core). "1 core" runs the same validation
-with the process pool switched off, to show the single-core cost.
+with the process pool switched off, to show the single-core cost. `--smoke` runs each command
+once on 14 listings (the tests do, so the script cannot rot).
 """
 
 from __future__ import annotations
 
+import argparse
 import resource
 import statistics
 import subprocess
@@ -20,10 +22,15 @@ from pathlib import Path
 
 from benchmarks.generate import generate_listings
 
+SMOKE_COUNT = 14
+"""One listing per example template."""
+
 SINGLE_CORE = """
 import sys
 from pathlib import Path
 import marketplace.validate as validate
+if not hasattr(validate, "PARALLEL_THRESHOLD"):
+    sys.exit("marketplace.validate has no PARALLEL_THRESHOLD to switch the process pool off")
 validate.PARALLEL_THRESHOLD = 10**9
 sys.exit(0 if validate.validate_directory(Path(sys.argv[1])).ok else 1)
 """
@@ -51,7 +58,7 @@ def measure(command: list[str], repeats: int = 3) -> tuple[float, float]:
     return statistics.median(times), max(peaks)
 
 
-def main(counts: list[int]) -> None:
+def main(counts: list[int], repeats: int = 3) -> None:
     print(
         f"{'listings':>9} {'validate s':>11} {'1 core s':>9} {'bare load s':>12} "
         f"{'ratio':>6} {'1-core ratio':>13} {'peak MB':>8}"
@@ -59,10 +66,10 @@ def main(counts: list[int]) -> None:
     for count in counts:
         with tempfile.TemporaryDirectory() as folder:
             listings = generate_listings(count, Path(folder) / "listings")
-            bare, _ = measure([sys.executable, "-c", BARE_LOAD, str(listings)])
-            single, _ = measure([sys.executable, "-c", SINGLE_CORE, str(listings)])
+            bare, _ = measure([sys.executable, "-c", BARE_LOAD, str(listings)], repeats)
+            single, _ = measure([sys.executable, "-c", SINGLE_CORE, str(listings)], repeats)
             validate, peak = measure(
-                [sys.executable, "-m", "marketplace_app", "validate", str(listings)]
+                [sys.executable, "-m", "marketplace_app", "validate", str(listings)], repeats
             )
         print(
             f"{count:>9} {validate:>11.2f} {single:>9.2f} {bare:>12.2f} "
@@ -71,4 +78,13 @@ def main(counts: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [1000, 10000])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("counts", nargs="*", type=int, metavar="N", default=[1000, 10000])
+    parser.add_argument("--smoke", action="store_true", help=f"one run on {SMOKE_COUNT} listings")
+    arguments = parser.parse_args()
+    if arguments.smoke:
+        main([SMOKE_COUNT], repeats=1)
+    else:
+        main(arguments.counts)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import fcntl
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,9 @@ from flask_wtf import CSRFProtect
 
 from consent_app.backend import EXTENSION, Backend
 from consent_app.db import Database, current_revision, head_revision, upgrade
-from consent_app.instance import ensure_instance, secret_key
-from consent_app.settings import load_settings
+from consent_app.instance import ensure_instance
+from consent_app.partners import load_partner_directory
+from consent_app.settings import Settings
 from search.engine import SearchEngine
 
 csrf = CSRFProtect()
@@ -53,59 +53,52 @@ def prepare_database(database: Database, instance_dir: Path) -> None:
 
 
 def create_app(
-    test_config: dict[str, Any] | None = None,
+    settings: Settings,
     search: Callable[[Path], SearchEngine] | None = None,
+    test_config: Mapping[str, Any] | None = None,
 ) -> Flask:
-    """Create the app; settings come from `test_config`, else from the environment.
+    """Create the app for `settings`, which the composition root (`marketplace_app.config`)
+    builds from the environment and the instance folder.
 
-    `search` opens the search engine over the instance folder (the composition root,
-    `marketplace_app`, passes the whoosh one); without it the search API answers 503.
-
-    `test_config` may hold `INSTANCE_DIR`, `LISTINGS_DIR`, `SITE_DIR` (else the variables
-    `MARKETPLACE_INSTANCE`, `MARKETPLACE_LISTINGS`, `MARKETPLACE_SITE_DIR`, else ./instance,
-    ./listings, ./site), any Flask setting, and any `MARKETPLACE_*` setting of
-    `consent_app.settings` (which otherwise comes from the environment).
+    Partners come from the snapshot `marketplace build` wrote into the instance folder: without
+    one the app does not start (`SnapshotError`, whose message says to run the build). `search`
+    opens the search engine over the instance folder (the composition root passes the whoosh
+    one); without it the search API answers 503. `test_config` holds Flask settings a test
+    wants (e.g. `TESTING`).
     """
-    config = dict(test_config or {})
-    instance_dir = Path(
-        config.pop("INSTANCE_DIR", None) or os.environ.get("MARKETPLACE_INSTANCE") or "instance"
-    ).absolute()
-    listings_dir = Path(
-        config.pop("LISTINGS_DIR", None) or os.environ.get("MARKETPLACE_LISTINGS") or "listings"
-    ).absolute()
-    site_dir = Path(os.environ.get("MARKETPLACE_SITE_DIR") or "site").absolute()
-    ensure_instance(instance_dir)
-    overrides = {
-        key.removeprefix("MARKETPLACE_"): config.pop(key)
-        for key in list(config)
-        if key.startswith("MARKETPLACE_")
-    }
-    settings = load_settings(instance_dir, listings_dir, overrides)
-    app = Flask(__name__, instance_path=str(instance_dir), static_url_path="/_consent/static")
+    ensure_instance(settings.instance_dir)
+    directory = load_partner_directory(settings.partners_snapshot)
+    app = Flask(
+        __name__, instance_path=str(settings.instance_dir), static_url_path="/_consent/static"
+    )
     app.config.from_mapping(
-        SECRET_KEY=secret_key(instance_dir),
-        SITE_DIR=str(site_dir),
+        SECRET_KEY=settings.secret_key.get_secret_value(),
+        SITE_DIR=str(settings.site_dir),
         SESSION_COOKIE_NAME="mp_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        SESSION_COOKIE_SECURE=settings.https,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
         # A customer may read an invitation for a while before deciding.
         WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        RATELIMIT_STORAGE_URI=settings.rate_limit_storage,
+        RATELIMIT_STORAGE_URI=settings.rate_limit_storage_url,
         RATELIMIT_HEADERS_ENABLED=True,
     )
-    app.config.from_mapping(config)
+    app.config.from_mapping(test_config or {})
 
-    found = Backend.open(settings)
-    prepare_database(found.database, instance_dir)
+    found = Backend.open(settings, directory)
+    try:
+        prepare_database(found.database, settings.instance_dir)
+    except BaseException:
+        found.close()
+        raise
     app.extensions[EXTENSION] = found
 
     from consent_app import (
-        account,
-        api_errors,
+        customer_pages,
         health,
+        http_errors,
         i18n,
         ids,
         invitation_pages,
@@ -121,20 +114,20 @@ def create_app(
     security.init_app(
         app,
         trusted_proxies=settings.trusted_proxies,
-        https=settings.base_url.startswith("https://"),
+        https=settings.https,
         rate_limits=settings.rate_limits,
     )
     i18n.init_app(app)
     ids.init_app(app)
-    api_errors.init_app(app)
+    http_errors.init_app(app)
     pages.init_app(app)
-    search_api.init_app(app, search(instance_dir) if search else None)
+    search_api.init_app(app, search(settings.instance_dir) if search else None)
     app.register_blueprint(health.bp)
     app.register_blueprint(search_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(partner_api.bp)
     csrf.exempt(partner_api.bp)  # a bearer key, not a cookie, authenticates the partner API
     app.register_blueprint(invitation_pages.bp)
-    app.register_blueprint(account.bp)
+    app.register_blueprint(customer_pages.bp)
     app.register_blueprint(site.bp)
     return app

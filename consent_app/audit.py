@@ -13,12 +13,14 @@ roles and keys implies events that must be in their chains (`verify` looks for e
 anchors (`anchor_line`: the chain heads, appended by the operator to a file kept elsewhere)
 let `verify` find any chain rewound, rewritten or removed behind an anchored head.
 
-`verify` reads rows as raw values, not through the ORM, so a malformed row is reported by its
-id instead of stopping the check.
+`verify` reads rows as raw values, not through the ORM, so a malformed row (text that is not
+JSON, JSON nested too deeply, a value of the wrong type) is reported by its id instead of
+stopping the check; anchor files and receipts are read with the same care.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import idna
 from sqlalchemy import JSON, Connection, column, exists, literal, or_, select, table, text, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from consent_app.db import AUDIT_KEY, UtcDateTime, utcnow
 from consent_app.models import (
+    INVITATION_STATES,
     AuditChainHead,
     AuditEvent,
     DelegatedAdminGrant,
@@ -41,6 +45,7 @@ from consent_app.models import (
     PartnerKey,
     PartnerOfRecord,
     Tenant,
+    TenantAdmin,
 )
 
 GENESIS = "0" * 64
@@ -49,8 +54,13 @@ HASH_ALGORITHM = "HMAC-SHA256"
 TENANT_CHAIN = "tenant:"
 PARTNER_CHAIN = "partner:"
 OPERATOR_CHAIN = "operator"
-DECIDED_STATES = ("accepted", "declined", "canceled", "expired")
+DECIDED_STATES = tuple(state for state in INVITATION_STATES if state != "pending")
 """Invitation states that each have their own event, `invitation.<state>`."""
+MAX_DEPTH = 32
+"""How deeply the JSON of stored details, anchor lines and receipts may nest: far more than
+any event needs, and far less than would exhaust Python's stack when hashed or compared."""
+MAX_SEQ = 2**31 - 1
+"""The largest event number the database can hold (a 32-bit integer column)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,41 @@ def _key(session: Session) -> bytes:
             "Database(url, audit_key=consent_app.instance.audit_key(instance_dir))"
         )
     return key
+
+
+def _nested_too_deeply(value: object) -> bool:
+    """True when JSON-like `value` nests deeper than `MAX_DEPTH` (checked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def parse_json(text: str) -> Any:
+    """JSON from stored or given text; `ValueError` (never `RecursionError`) when the text is
+    not JSON or nests deeper than `MAX_DEPTH`."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if _nested_too_deeply(value):
+        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def _same_hash(expected: str, given: str) -> bool:
+    """Constant-time comparison of two hashes, whatever characters the given one holds."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -250,10 +295,25 @@ def _time(value: object) -> str:
 def _json(value: object) -> Any:
     if not isinstance(value, str):
         raise _Malformed("details are missing")
+    if not _utf8(value):
+        raise _Malformed("details are not UTF-8 text")
     try:
-        return json.loads(value)
-    except ValueError:
-        raise _Malformed("details are not valid JSON") from None
+        return parse_json(value)
+    except ValueError as error:
+        raise _Malformed(f"details are not valid JSON ({error})") from None
+
+
+_TEXT_FIELDS = ("chain", "actor", "action", "tenant", "partner", "invitation", "remote_addr")
+_REQUIRED_TEXT = ("chain", "actor", "action", "prev_hash")
+
+
+def _utf8(value: str) -> bool:
+    """False for text that was not valid UTF-8 in the database (see `_lenient_text`)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _stored(row: Sequence[Any]) -> StoredEvent:
@@ -274,6 +334,12 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
     problems = []
     if valid_seq is None:
         problems.append(f"its number {seq!r} is not a number")
+    for name in (*_TEXT_FIELDS, "prev_hash"):
+        value = content[name]
+        if value is None and name in _REQUIRED_TEXT:
+            problems.append(f"{name} is missing")
+        elif value is not None and not (isinstance(value, str) and _utf8(value)):
+            problems.append(f"{name} is not text")
     for name, convert, raw in (("occurred_at", _time, occurred_at), ("details", _json, details)):
         try:
             content[name] = convert(raw)
@@ -296,6 +362,33 @@ SELECT id, chain, seq, occurred_at, actor, action, tenant_domain, partner_slug, 
        CAST(details AS TEXT), remote_addr, prev_hash, hash
 FROM audit_events
 """
+
+
+def _decode_leniently(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+@contextlib.contextmanager
+def _lenient_text(bind: Session | Connection) -> Iterator[None]:
+    """While checking, text that is not valid UTF-8 reads as text with lone surrogates (which
+    `_stored` reports) instead of failing the whole query: only SQLite stores such text."""
+    connection = bind.connection() if isinstance(bind, Session) else bind
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw: Any = connection.connection.dbapi_connection
+    previous = raw.text_factory
+    raw.text_factory = _decode_leniently
+    try:
+        yield
+    finally:
+        raw.text_factory = previous
+
+
+def _printable(message: str) -> str:
+    """A problem as one printable line: stored text cannot end the line, move the cursor or
+    carry text that cannot be encoded."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in message)
 
 
 def _stored_events(
@@ -363,7 +456,7 @@ def read_anchors(lines: Iterable[str], source: str) -> tuple[list[Anchor], list[
         if not line.strip():
             continue
         try:
-            anchors.extend(_anchors_of(json.loads(line)))
+            anchors.extend(_anchors_of(parse_json(line)))
         except (ValueError, KeyError, TypeError):
             problems.append(f"{source} line {number}: not an anchor written by `audit anchor`")
     return anchors, problems
@@ -403,6 +496,13 @@ class VerifyReport:
 def verify(session: Session, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     """Check every chain (numbers, links, keyed hashes, heads), the events the state implies,
     and `anchors`; every problem is reported, naming the row's id where there is one."""
+    with _lenient_text(session):
+        report = _verify(session, anchors)
+    report.problems = [_printable(problem) for problem in report.problems]
+    return report
+
+
+def _verify(session: Session, anchors: Sequence[Anchor]) -> VerifyReport:
     key = _key(session)
     report = VerifyReport(anchors=len(anchors))
     heads = _stored_heads(session)
@@ -410,7 +510,7 @@ def verify(session: Session, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     for anchor in anchors:
         anchored.setdefault((anchor.chain, anchor.seq), []).append(anchor)
     newest: dict[str, tuple[int, str]] = {}  # chain -> number and hash of its last row
-    keys_recorded: set[tuple[str, str, str]] = set()  # (action, partner, key id)
+    recorded = _Recorded()
     checked = keyed = 0
     for event in _stored_events(session):
         report.events += 1
@@ -427,18 +527,12 @@ def verify(session: Session, anchors: Sequence[Anchor] = ()) -> VerifyReport:
             report.problems.append(f"{event.where}: does not link to the event before it")
         if not event.problem:
             checked += 1
-            if hmac.compare_digest(content_hash(key, event.content), event.hash):
+            found = _hash_problem(key, event)
+            if found is None:
                 keyed += 1
-            elif event.hash == unkeyed_hash(event.content):
-                report.problems.append(
-                    f"{event.where}: has an unkeyed SHA-256 hash: it predates the audit key "
-                    "(its chain was already broken when the log was re-chained) or was forged"
-                )
             else:
-                report.problems.append(
-                    f"{event.where}: its content was changed after it was written"
-                )
-            keys_recorded.update(_key_event(event))
+                report.problems.append(f"{event.where}: {found}")
+        recorded.note(event, seq)
         for anchor in anchored.pop((event.chain, seq), []):
             if anchor.hash != event.hash:
                 report.problems.append(
@@ -448,7 +542,7 @@ def verify(session: Session, anchors: Sequence[Anchor] = ()) -> VerifyReport:
         newest[event.chain] = (seq, event.hash)
     report.problems.extend(_head_problems(heads, newest))
     report.problems.extend(_anchor_problems(anchored, newest))
-    report.problems.extend(_missing_events(session, keys_recorded))
+    report.problems.extend(_missing_events(session, recorded))
     if checked and not keyed:
         report.problems.append(
             "not one event carries a hash made with this audit key: unless the whole log was "
@@ -459,9 +553,94 @@ def verify(session: Session, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     return report
 
 
+def _hash_problem(key: bytes, event: StoredEvent) -> str | None:
+    """What is wrong with a readable event's hash, or None when the key made it."""
+    try:
+        if _same_hash(content_hash(key, event.content), event.hash):
+            return None
+        unkeyed = event.hash == unkeyed_hash(event.content)
+    except (ValueError, TypeError, RecursionError) as error:  # e.g. a lone surrogate
+        return f"cannot be read: its content cannot be hashed ({type(error).__name__})"
+    if unkeyed:
+        return (
+            "has an unkeyed SHA-256 hash: it predates the audit key (its chain was already "
+            "broken when the log was re-chained) or was forged"
+        )
+    return "its content was changed after it was written"
+
+
+# Role events: for each role, the action that starts it and the actions that end it (a
+# partner of record also ends when the customer names another: `partner_of_record.set` with
+# the old one as `previous`).
+DELEGATED_ADMIN = "delegated_admin"
+PARTNER_OF_RECORD = "partner_of_record"
+_ROLE_STARTS = {
+    "delegated_admin.granted": DELEGATED_ADMIN,
+    "partner_of_record.set": PARTNER_OF_RECORD,
+}
+_ROLE_ENDS = {
+    "delegated_admin.ended": DELEGATED_ADMIN,
+    "partner_of_record.ended": PARTNER_OF_RECORD,
+    "partner_of_record.cleared": PARTNER_OF_RECORD,
+}
+_ROLE_END_EVENTS = {
+    DELEGATED_ADMIN: "delegated_admin.ended",
+    PARTNER_OF_RECORD: "partner_of_record.ended, .cleared or .set naming it as previous",
+}
+
+
+def _email_key(email: str) -> str:
+    """An admin address as compared with the addresses events name: in the one stored form
+    (lower case, the domain in its IDNA ASCII form), which migration 0005 gave addresses
+    that events written before it still name with a Unicode domain."""
+    local, at, domain = email.strip().rpartition("@")
+    if at and not domain.isascii():
+        with contextlib.suppress(idna.IDNAError, UnicodeError):
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+    return f"{local}{at}{domain}".lower()
+
+
+@dataclass
+class _Recorded:
+    """What the log says about keys, admins and roles, gathered while `verify` reads it, for
+    the cross-check with the state."""
+
+    keys: set[tuple[str, str, str]] = field(default_factory=set)  # (action, partner, key id)
+    admins: set[tuple[str, str]] = field(default_factory=set)  # (chain, address key)
+    # (chain, role, partner) -> (event number, True for a start / False for an end, action)
+    roles: dict[tuple[str, str, str], list[tuple[int, bool, str]]] = field(default_factory=dict)
+
+    def note(self, event: StoredEvent, seq: int) -> None:
+        """Take what `event` says (a row that cannot be read is reported already; what can
+        be read of it still counts, so one bad row is not reported again as missing)."""
+        content = event.content
+        action, partner, details = content["action"], content["partner"], content.get("details")
+        if not isinstance(details, dict):
+            details = {}
+        self.keys.update(_key_event(event))
+        if not event.chain.startswith(TENANT_CHAIN) or not isinstance(action, str):
+            return
+        if action == "tenant.created" and isinstance(details.get("admins"), list):
+            for email in details["admins"]:
+                if isinstance(email, str):
+                    self.admins.add((event.chain, _email_key(email)))
+        if action == "tenant.admin_added" and isinstance(details.get("email"), str):
+            self.admins.add((event.chain, _email_key(details["email"])))
+        if action in _ROLE_ENDS and partner:
+            self._add(event.chain, _ROLE_ENDS[action], str(partner), (seq, False, action))
+        previous = details.get("previous")
+        if action == "partner_of_record.set" and isinstance(previous, str) and previous:
+            self._add(event.chain, PARTNER_OF_RECORD, previous, (seq, False, action))
+        if action in _ROLE_STARTS and partner:
+            self._add(event.chain, _ROLE_STARTS[action], str(partner), (seq, True, action))
+
+    def _add(self, chain: str, role: str, partner: str, entry: tuple[int, bool, str]) -> None:
+        self.roles.setdefault((chain, role, partner), []).append(entry)
+
+
 def _key_event(event: StoredEvent) -> Iterator[tuple[str, str, str]]:
     """(action, partner, key id) of a key's issue or revocation event."""
-    action, details = event.content["action"], event.content["details"]
+    action, details = event.content["action"], event.content.get("details")
     if action in ("key.issued", "key.revoked") and isinstance(details, dict):
         yield action, str(event.content["partner"]), str(details.get("key_id"))
 
@@ -509,13 +688,16 @@ def _has_event(chain: Any, action: Any, *conditions: Any) -> Any:
     return exists().where(AuditEvent.chain == chain, AuditEvent.action == action, *conditions)
 
 
-def _missing_events(session: Session, keys_recorded: set[tuple[str, str, str]]) -> Iterator[str]:
-    """The events that the state of tenants, invitations, roles and keys implies, and that are
-    not there: what is left when a chain is deleted with its head, or cut short."""
+def _missing_events(session: Session, recorded: _Recorded) -> Iterator[str]:
+    """The events that the state of tenants, admins, invitations, roles and keys implies, and
+    that are not there (what is left when a chain is deleted with its head, or cut short), and
+    state the log says was undone (a role restored after its end, an admin nobody added)."""
     yield from _missing_tenant_events(session)
+    yield from _unrecorded_admins(session, recorded)
     yield from _missing_invitation_events(session)
     yield from _missing_role_events(session)
-    yield from _missing_key_events(session, keys_recorded)
+    yield from _undone_role_ends(session, recorded)
+    yield from _missing_key_events(session, recorded.keys)
 
 
 def _missing_tenant_events(session: Session) -> Iterator[str]:
@@ -527,6 +709,22 @@ def _missing_tenant_events(session: Session) -> Iterator[str]:
     )
     for domain in session.execute(query).scalars():
         yield f"{TENANT_CHAIN}{domain}: the tenant exists but has no tenant.created event"
+
+
+def _unrecorded_admins(session: Session, recorded: _Recorded) -> Iterator[str]:
+    """Every tenant admin: named by the tenant's `tenant.created` (details.admins) or a
+    `tenant.admin_added` (details.email)."""
+    query = (
+        select(Tenant.domain, TenantAdmin.email)
+        .join(Tenant, Tenant.id == TenantAdmin.tenant_id)
+        .order_by(Tenant.domain, TenantAdmin.email)
+    )
+    for domain, email in session.execute(query):
+        if (f"{TENANT_CHAIN}{domain}", _email_key(str(email))) not in recorded.admins:
+            yield (
+                f"{TENANT_CHAIN}{domain}: {email} is an admin of the tenant, but no "
+                "tenant.created or tenant.admin_added event names it"
+            )
 
 
 def _missing_invitation_events(session: Session) -> Iterator[str]:
@@ -572,6 +770,53 @@ def _missing_role_events(session: Session) -> Iterator[str]:
             yield (
                 f"{TENANT_CHAIN}{domain}: {partner} holds the role{via} but has no {action} event"
             )
+
+
+def _undone_role_ends(session: Session, recorded: _Recorded) -> Iterator[str]:
+    """Every ended DA grant and partner of record: an event that ended it. Every active one:
+    no end after the event that last started it (an end undone in the database)."""
+    for model, role in (
+        (DelegatedAdminGrant, DELEGATED_ADMIN),
+        (PartnerOfRecord, PARTNER_OF_RECORD),
+    ):
+        query = (
+            select(
+                Tenant.domain,
+                model.partner_slug,
+                model.ended_at.is_(None),
+                model.ended_by,
+                model.end_reason,
+            )
+            .join(Tenant, Tenant.id == model.tenant_id)
+            .order_by(Tenant.domain, model.partner_slug, model.id)
+        )
+        ended: dict[tuple[str, str], int] = {}
+        for domain, partner, active, ended_by, end_reason in session.execute(query):
+            chain, partner = f"{TENANT_CHAIN}{domain}", str(partner)
+            events = sorted(recorded.roles.get((chain, role, partner), []))
+            if not active:
+                ended[chain, partner] = ended.get((chain, partner), 0) + 1
+                continue
+            if ended_by is not None or end_reason is not None:
+                yield (
+                    f"{chain}: {partner} holds {role}, but its row says {ended_by} ended it "
+                    f"({end_reason}); the end was undone in the database"
+                )
+            if events and not events[-1][1]:
+                seq, _, action = events[-1]
+                yield (
+                    f"{chain}: {partner} holds {role}, but event {seq} ({action}) ended it and "
+                    "no later event started it again; the end was undone in the database"
+                )
+        for (chain, partner), count in sorted(ended.items()):
+            ends = sum(
+                1 for _, start, _ in recorded.roles.get((chain, role, partner), []) if not start
+            )
+            if ends < count:
+                yield (
+                    f"{chain}: {partner}'s {role} ended {count} time(s), but the chain has "
+                    f"{ends} event(s) that end it ({_ROLE_END_EVENTS[role]})"
+                )
 
 
 def _missing_key_events(session: Session, recorded: set[tuple[str, str, str]]) -> Iterator[str]:
@@ -624,50 +869,78 @@ class ReceiptCheck:
 
 def check_receipt(session: Session, given: object) -> ReceiptCheck:
     """Whether a receipt was made by this installation and the log still holds its event
-    exactly as the receipt shows it."""
-    if not isinstance(given, dict) or not all(
-        name in given for name in (*CONTENT_FIELDS, "event_id", "hash")
-    ):
+    exactly as the receipt shows it.
+
+    The event is looked up by its chain and number, which the hash covers; the receipt's
+    `event_id` is not covered, so it is never trusted.
+    """
+    found = _check_receipt(session, given)
+    return ReceiptCheck([_printable(problem) for problem in found.problems], found.summary)
+
+
+def _check_receipt(session: Session, given: object) -> ReceiptCheck:
+    if not isinstance(given, dict) or not all(name in given for name in (*CONTENT_FIELDS, "hash")):
         return ReceiptCheck(["this is not a consent receipt (fields are missing)"])
+    if _nested_too_deeply(given):
+        return ReceiptCheck([f"this is not a consent receipt (nested more than {MAX_DEPTH} deep)"])
     content = {name: given[name] for name in CONTENT_FIELDS}
-    event_id, claimed = given["event_id"], given["hash"]
+    claimed = given["hash"]
     # Version 1 receipts were made before the log was keyed: their plain SHA-256 proves only
     # that the file is consistent, and their prev_hash predates re-chaining.
     unkeyed = given.get("receipt_version") == 1
     if not isinstance(claimed, str):
         return ReceiptCheck(["the receipt has no hash"])
-    if unkeyed and claimed != unkeyed_hash(content):
+    try:
+        genuine = (
+            claimed == unkeyed_hash(content)
+            if unkeyed
+            else _same_hash(content_hash(_key(session), content), claimed)
+        )
+    except (ValueError, TypeError):  # text that cannot be encoded, e.g. a lone surrogate
+        genuine = False
+    if unkeyed and not genuine:
         return ReceiptCheck(["the receipt does not match its own hash: it was altered"])
-    if not unkeyed and not hmac.compare_digest(content_hash(_key(session), content), claimed):
+    if not genuine:
         return ReceiptCheck(
             [
                 "the receipt's hash was not made with this installation's audit key: the "
                 "receipt was altered, or this marketplace did not issue it"
             ]
         )
-    stored = None
-    if type(event_id) is int:
-        found = list(_stored_events(session, "WHERE id = :id", id=event_id))
-        stored = found[0] if found else None
+    chain, seq = content["chain"], content["seq"]
+    named = f"{chain} event {seq}" if isinstance(chain, str) else "the receipt's event"
+    if not (
+        isinstance(chain, str)
+        and 0 < len(chain) <= 300
+        and chain.isprintable()
+        and type(seq) is int
+        and 0 < seq <= MAX_SEQ
+    ):
+        return ReceiptCheck([f"{named[:400]} is not an event this audit log could hold"])
+    with _lenient_text(session):
+        query = "WHERE chain = :chain AND seq = :seq"
+        found = list(_stored_events(session, query, chain=chain, seq=seq))
+    stored = found[0] if found else None
     if stored is None:
-        return ReceiptCheck([f"event {event_id} is no longer in the audit log"])
+        return ReceiptCheck([f"{named} is no longer in the audit log"])
+    named = f"{named} (id {stored.id})"
     compared = [name for name in CONTENT_FIELDS if not (unkeyed and name == "prev_hash")]
     if (
         stored.problem
         or any(stored.content.get(name) != content[name] for name in compared)
         or (not unkeyed and stored.hash != claimed)
     ):
-        return ReceiptCheck([f"the audit log no longer holds event {event_id} as shown"])
+        return ReceiptCheck([f"the audit log no longer holds {named} as shown"])
     if unkeyed:
         return ReceiptCheck(
             [],
-            f"Receipt for event {event_id}: the audit log holds the event as shown. (The "
-            "receipt predates the audit key, so its own hash proves nothing more.)",
+            f"Receipt for {named}: the audit log holds the event as shown. (The receipt "
+            "predates the audit key, so its own hash proves nothing more.)",
         )
     return ReceiptCheck(
         [],
-        f"Receipt for event {event_id} is genuine: made with this installation's audit key, "
-        "and the audit log still holds the event as shown.",
+        f"Receipt for {named} is genuine: made with this installation's audit key, and the "
+        "audit log still holds the event as shown.",
     )
 
 
@@ -696,7 +969,10 @@ def _intact_unkeyed(events: Sequence[StoredEvent], head: Head | None) -> bool:
     for number, event in enumerate(events, start=1):
         if event.problem or event.seq != number or event.content["prev_hash"] != previous:
             return False
-        if event.hash != unkeyed_hash(event.content):
+        try:
+            if event.hash != unkeyed_hash(event.content):
+                return False
+        except ValueError:  # details naming a lone surrogate: no UTF-8 to hash
             return False
         previous = event.hash
     return head is not None and head.seq == len(events) and head.hash == previous
@@ -716,11 +992,16 @@ def rechain_unkeyed(connection: Connection, key: bytes | None) -> None:
         return
     if not key:
         raise RuntimeError("re-chaining the audit log needs the audit key")
+    with _lenient_text(connection):
+        _rechain(connection, key, sorted(chains))
+
+
+def _rechain(connection: Connection, key: bytes, chains: list[str]) -> None:
     heads = _stored_heads(connection)
     rechained: list[str] = []
     left: list[str] = []
     events = 0
-    for chain in sorted(chains):
+    for chain in chains:
         rows = list(_stored_events(connection, "WHERE chain = :chain", chain=chain))
         if not _intact_unkeyed(rows, heads.get(chain)):
             left.append(chain)

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from consent_app.db import Database
-from consent_app.instance import audit_key
+from consent_app.db import Database, utcnow
 from consent_app.invitations import expire_invitations
 from consent_app.mail import MAIL_ENQUEUED
 from consent_app.outbox import DeliveryReport, MailWorker, Transport, deliver_pending, transport_for
 from consent_app.partners import PartnerDirectory, load_partner_directory
+from consent_app.refusals import ConcurrentChange
 from consent_app.settings import Settings
+from consent_app.work import ATTEMPTS, CLOCK, Clock, UnitOfWork, lost_a_race
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 EXTENSION = "marketplace_backend"
 EXPIRY_INTERVAL = 60.0
 """Seconds between two sweeps that mark overdue invitations expired."""
@@ -36,20 +39,36 @@ class Backend:
 
     settings: Settings
     database: Database
-    directory: PartnerDirectory
     transport: Transport
+    clock: Clock = utcnow
+    _directory: PartnerDirectory | None = field(default=None, repr=False)
     _worker: MailWorker | None = field(default=None, repr=False)
     _last_expiry: float = field(default=float("-inf"), repr=False)
 
     @classmethod
     def open(cls, settings: Settings, directory: PartnerDirectory | None = None) -> Backend:
-        """Connect to the database and read the listings."""
+        """Connect to the database; partners come from `directory`, else from the partner
+        snapshot when first asked for (so commands that need none run without one)."""
         return cls(
             settings=settings,
-            database=Database(settings.database_url, audit_key(settings.instance_dir)),
-            directory=directory or load_partner_directory(settings.listings_dir),
+            database=Database(
+                settings.database_url, settings.audit_key.get_secret_value().encode("utf-8")
+            ),
             transport=transport_for(settings.smtp_url, settings.mail_dir),
+            _directory=directory,
         )
+
+    @property
+    def directory(self) -> PartnerDirectory:
+        """The listed partners, read from the snapshot `marketplace build` wrote on first use
+        (`SnapshotMissing` when there is none yet)."""
+        if self._directory is None:
+            self._directory = load_partner_directory(self.settings.partners_snapshot)
+        return self._directory
+
+    @directory.setter
+    def directory(self, directory: PartnerDirectory) -> None:
+        self._directory = directory
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -64,9 +83,39 @@ class Backend:
         """A transaction that only reads."""
         return self.database.read()
 
+    @contextmanager
+    def reading(self) -> Iterator[UnitOfWork]:
+        """A unit of work that only reads (what a page shows)."""
+        with self.database.read() as session:
+            session.info[CLOCK] = self.clock
+            yield UnitOfWork(session, self.settings, self.directory, self.clock)
+
+    def run(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Do `work` in one transaction (`write`), all or nothing. A transaction that lost a
+        race (`consent_app.work.lost_a_race`) is rolled back and `work` runs again from the
+        start, up to `ATTEMPTS` times; then `ConcurrentChange`. Refusals pass through."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.write() as session:
+                    session.info[CLOCK] = self.clock
+                    return work(UnitOfWork(session, self.settings, self.directory, self.clock))
+            except Exception as error:
+                if not lost_a_race(error):
+                    raise
+                log.info("a transaction lost a race (attempt %d): %s", attempt, error)
+        raise ConcurrentChange(
+            "Something changed at the same moment, again and again. Nothing was applied: "
+            "look at the page again and retry."
+        )
+
     def deliver_now(self) -> DeliveryReport:
         """Send what is due in the outbox, in this thread."""
-        return deliver_pending(self.database, self.transport)
+        return deliver_pending(
+            self.database,
+            self.transport,
+            lease=self.settings.mail_lease,
+            retry_after=self.settings.mail_retry_after,
+        )
 
     def background_round(self) -> DeliveryReport:
         """What the background thread does each round: expire overdue invitations (at most
@@ -74,8 +123,7 @@ class Backend:
         now = time.monotonic()
         if now - self._last_expiry >= EXPIRY_INTERVAL:
             self._last_expiry = now
-            with self.write() as session:
-                expire_invitations(session)
+            self.run(expire_invitations)
         return self.deliver_now()
 
     def start_background(self) -> None:

@@ -1,12 +1,12 @@
-"""Customer decisions: accepting or declining an invitation, delegated admin, partner of record.
+"""Customer decisions carried out: accepting or declining an invitation, ending delegated
+administration, naming a partner of record.
 
-`decide` is the rule book as a plain function: the roles a tenant has, the decision the
-customer made, and what changes (or why it is refused). The functions below it apply an
-outcome in one transaction: the invitation is claimed with `UPDATE … WHERE state =
-'pending'`, roles are ended with `UPDATE … WHERE ended_at IS NULL`, and the partial unique
-indexes (one active DA partner, one active partner of record per tenant) are the guarantee
-that no concurrent request can leave two. A caller that hits `IntegrityError` rolls back and
-asks the customer to look again.
+The rules are `consent_app.rules.decide` (a plain function); the functions here apply its
+outcome in one unit of work (`consent_app.work.UnitOfWork`, run by `Backend.run`, which
+retries a transaction that lost a race). The invitation is claimed with `UPDATE … WHERE
+state = 'pending'`, roles are ended with `UPDATE … WHERE ended_at IS NULL`, and the partial
+unique indexes (one active DA partner, one active partner of record per tenant) are the
+guarantee that no concurrent request can leave two.
 """
 
 from __future__ import annotations
@@ -19,121 +19,27 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
-from consent_app.db import utcnow
-from consent_app.eligibility import standing
-from consent_app.errors import Refused
-from consent_app.invitations import status_of
-from consent_app.mail import PARTNER_LANGUAGES, enqueue
-from consent_app.models import (
-    SOVEREIGN_CLOUD,
-    DelegatedAdminGrant,
-    Invitation,
-    PartnerOfRecord,
-    Tenant,
+from consent_app.mail import PARTNER_LANGUAGES
+from consent_app.models import DelegatedAdminGrant, Invitation, PartnerKey, PartnerOfRecord, Tenant
+from consent_app.refusals import InvalidInput, NotFound, TenantExists, Unchanged
+from consent_app.rules import (
+    Asked,
+    By,
+    Cloud,
+    Decision,
+    Outcome,
+    Roles,
+    State,
+    Status,
+    asked,
+    check_transition,
+    decide,
+    status,
 )
-from consent_app.partners import PartnerDirectory
-from consent_app.settings import Settings
 from consent_app.tenants import NewTenant, add_tenant, admin_emails, find_tenant
-
-# --- the rules ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Roles:
-    """Who holds each role for a tenant (partner slugs)."""
-
-    delegated_admin: str | None = None
-    partner_of_record: str | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the customer submitted on the invitation page."""
-
-    accept: bool
-    authorize_delegated_admin: bool = False
-    make_partner_of_record: bool = False
-    confirm_replace_delegated_admin: bool = False
-    seen_delegated_admin: str | None = None  # the DA partner the page showed them
-
-
-@dataclass(frozen=True)
-class Asked:
-    """What the invitation asks for, and whether the partner's listing, as it is now, still
-    allows it (`consent_app.eligibility.standing`)."""
-
-    delegated_admin_requested: bool
-    acceptance_refusal: Refused | None = None  # the invitation can no longer be accepted
-    delegated_admin_refusal: str | None = None  # DA can no longer be granted
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a decision changes."""
-
-    state: str  # accepted | declined
-    roles: Roles  # after the decision
-    delegated_admin_granted: bool
-    partner_of_record: bool
-    replaced_delegated_admin: str | None = None
-    replaced_partner_of_record: str | None = None
-
-
-def decide(partner: str, asked: Asked, cloud: str, before: Roles, decision: Decision) -> Outcome:
-    """Apply SPEC §1 and §8 to one decision; `Refused` when it cannot be carried out as
-    submitted. Declining is always possible; accepting needs every rule that allowed the
-    invitation to hold still."""
-    if cloud == SOVEREIGN_CLOUD:
-        raise Refused(
-            "cloud_not_supported",
-            "Partner features are not available to tenants in the sovereign cloud operated by "
-            "21Vianet. Nothing was changed.",
-        )
-    if not decision.accept:
-        return Outcome("declined", before, delegated_admin_granted=False, partner_of_record=False)
-    if asked.acceptance_refusal is not None:
-        raise asked.acceptance_refusal
-    grant = decision.authorize_delegated_admin
-    if grant and not asked.delegated_admin_requested:
-        raise Refused(
-            "delegated_admin_not_requested",
-            "This invitation does not ask for delegated administration, so it cannot be granted.",
-            status=400,
-        )
-    if grant and asked.delegated_admin_refusal is not None:
-        raise Refused(
-            "not_eligible_for_delegated_admin",
-            "Delegated administration can no longer be granted to this partner: "
-            f"{asked.delegated_admin_refusal}. You can accept without it, or decline.",
-            status=403,
-        )
-    replaced_da = None
-    if grant and before.delegated_admin not in (None, partner):
-        if not decision.confirm_replace_delegated_admin:
-            raise Refused(
-                "replacement_needs_confirmation",
-                "Another partner administers your tenant. To authorize this partner instead, "
-                "confirm that it replaces the current one.",
-                status=409,
-            )
-        if decision.seen_delegated_admin != before.delegated_admin:
-            raise Refused(
-                "delegated_admin_changed",
-                "Your delegated admin partner changed since you opened this page. "
-                "Review the page again before you confirm.",
-                status=409,
-            )
-        replaced_da = before.delegated_admin
-    por = decision.make_partner_of_record
-    replaced_por = None
-    if por and before.partner_of_record not in (None, partner):
-        replaced_por = before.partner_of_record
-    after = Roles(
-        delegated_admin=partner if grant else before.delegated_admin,
-        partner_of_record=partner if por else before.partner_of_record,
-    )
-    return Outcome("accepted", after, grant, por, replaced_da, replaced_por)
-
+from consent_app.work import RoleChanged, UnitOfWork
+from marketplace.catalog import Catalog
+from marketplace.model import Listing
 
 # --- reading the roles -------------------------------------------------------------------------
 
@@ -172,10 +78,6 @@ def _lock_tenant(session: Session, tenant: Tenant) -> None:
 # --- changing the roles ------------------------------------------------------------------------
 
 
-class Conflict(Exception):
-    """A role changed between reading and writing; nothing was applied."""
-
-
 def _end(
     session: Session,
     model: type[DelegatedAdminGrant] | type[PartnerOfRecord],
@@ -195,7 +97,7 @@ def _end(
         .values(ended_at=now, ended_by=actor.label, end_reason=reason)
     )
     if ended.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"{model.__tablename__}: {partner} no longer holds the role")
+        raise RoleChanged(f"{model.__tablename__}: {partner} no longer holds the role")
 
 
 def _start(
@@ -230,80 +132,106 @@ class Applied:
 
 
 def _tenant_for_decision(
-    session: Session, invitation: Invitation, tenant: Tenant | None, decider: str, actor: Actor
+    uow: UnitOfWork, invitation: Invitation, tenant: Tenant | None, decider: str, actor: Actor
 ) -> Tenant:
     """The invitation's tenant (`tenant`, as found); a new customer's is created by accepting
     (with the decider as its verified admin, proven by the link mailed to them)."""
     if tenant is not None:
-        if invitation.customer_email and decider not in admin_emails(session, tenant.id):
-            raise Refused(
-                "tenant_exists",
+        if invitation.customer_email and decider not in admin_emails(uow.session, tenant.id):
+            raise TenantExists(
                 f"The tenant {tenant.domain} was created after this invitation was sent. Ask "
-                "the partner to send a new invitation; it will go to the tenant's administrators.",
-                status=409,
+                "the partner to send a new invitation; it will go to the tenant's administrators."
             )
         return tenant
     assert invitation.customer_email and invitation.customer_company
     return add_tenant(
-        session,
+        uow.session,
         NewTenant(
             invitation.tenant_domain, invitation.customer_company, (decider,), invitation=invitation
         ),
         actor,
+        uow.now(),
     )
 
 
-def asked_of(directory: PartnerDirectory, invitation: Invitation) -> Asked:
-    """What an invitation asks for, with the rules that allowed it checked again against the
-    partner's listing as it is now (the page shows the same thing the decision enforces)."""
-    found = standing(
-        directory.catalog,
-        directory.get(invitation.partner_slug),
+def asked_of(
+    catalog: Catalog,
+    listing: Listing | None,
+    invitation: Invitation,
+    *,
+    key_revoked: bool = False,
+    initial_domain_suffix: str | None = None,
+) -> Asked:
+    """What an invitation asks for, with every rule that allowed it checked again against the
+    partner's listing and the installation as they are now (the page shows exactly what the
+    decision enforces)."""
+    return asked(
+        catalog,
+        listing,
         invitation.kind,
         invitation.offer_id,
         invitation.services,
         invitation.customer_email,
-    )
-    return Asked(
         invitation.delegated_admin_requested,
-        found.acceptance_refusal,
-        found.delegated_admin_refusal,
+        tenant_domain=invitation.tenant_domain,
+        initial_domain_suffix=initial_domain_suffix,
+        key_revoked=key_revoked,
+    )
+
+
+def sender_key_revoked(session: Session, invitation: Invitation) -> bool:
+    """True when the API key the invitation was sent with has been revoked since (a stolen
+    key's invitations die with it)."""
+    if invitation.key_id is None:
+        return False
+    revoked = session.execute(
+        select(PartnerKey.revoked_at).where(PartnerKey.key_id == invitation.key_id)
+    ).scalar_one_or_none()
+    return revoked is not None
+
+
+def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | None) -> Asked:
+    """`asked_of` with what this installation knows now: the directory, the key, and (for a
+    new customer's invitation) the namespace suffix."""
+    return asked_of(
+        uow.directory.catalog,
+        uow.directory.get(invitation.partner_slug),
+        invitation,
+        key_revoked=sender_key_revoked(uow.session, invitation),
+        initial_domain_suffix=uow.settings.initial_domain_suffix if tenant is None else None,
     )
 
 
 def apply_decision(
-    session: Session,
-    settings: Settings,
-    directory: PartnerDirectory,
-    invitation_id: str,
-    decider: str,
-    decision: Decision,
-    actor: Actor,
+    uow: UnitOfWork, invitation_id: str, decider: str, decision: Decision, actor: Actor
 ) -> Applied:
     """Carry out a customer's decision on an invitation, all or nothing."""
-    now = utcnow()
-    state = "accepted" if decision.accept else "declined"
+    session, now = uow.session, uow.now()
+    state = State.ACCEPTED if decision.accept else State.DECLINED
     claimed = session.execute(
         update(Invitation)
         .where(
             Invitation.id == invitation_id,
-            Invitation.state == "pending",
+            Invitation.state == State.PENDING,
             Invitation.expires_at > now,
         )
         .values(state=state, decided_at=now, decided_by=decider)
     )
     invitation = session.get(Invitation, invitation_id)
-    assert invitation is not None
+    if invitation is None:
+        raise NotFound("This invitation does not exist.")
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(invitation)
-        raise Refused("invalid_state", f"This invitation is {status_of(invitation, now)}.", 409)
+        check_transition(
+            status(invitation.state, invitation.expires_at, now), Status(state), By.CUSTOMER
+        )
     partner = invitation.partner_slug
     existing = find_tenant(session, invitation.tenant_domain)
-    cloud = existing.cloud if existing else "global"
+    cloud = existing.cloud if existing else Cloud.GLOBAL
     if existing is not None:
         _lock_tenant(session, existing)
     before = current_roles(session, existing)
-    outcome = decide(partner, asked_of(directory, invitation), cloud, before, decision)
+    outcome = decide(partner, invitation_asks(uow, invitation, existing), cloud, before, decision)
     invitation.delegated_admin_granted = outcome.delegated_admin_granted
     invitation.partner_of_record = outcome.partner_of_record
     audit: dict[str, Any] = {
@@ -312,7 +240,7 @@ def apply_decision(
     }
     # Declining never creates a tenant; accepting a new customer's invitation does.
     tenant = (
-        _tenant_for_decision(session, invitation, existing, decider, actor)
+        _tenant_for_decision(uow, invitation, existing, decider, actor)
         if decision.accept
         else existing
     )
@@ -369,20 +297,19 @@ def apply_decision(
         },
         **audit,
     )
-    _mail_decision(session, settings, directory, invitation, tenant, decider, outcome)
+    _mail_decision(uow, invitation, tenant, decider, outcome)
     session.flush()  # gives the event its id
     return Applied(invitation, tenant, outcome, event.id)
 
 
 def _mail_decision(
-    session: Session,
-    settings: Settings,
-    directory: PartnerDirectory,
+    uow: UnitOfWork,
     invitation: Invitation,
     tenant: Tenant | None,
     decider: str,
     outcome: Outcome,
 ) -> None:
+    directory = uow.directory
     partner = directory.get(invitation.partner_slug)
     context = {
         "invitation": invitation,
@@ -392,42 +319,27 @@ def _mail_decision(
         "replaced_da_name": directory.display_name(outcome.replaced_delegated_admin or ""),
         "replaced_por_name": directory.display_name(outcome.replaced_partner_of_record or ""),
     }
-    recipients = admin_emails(session, tenant.id) if tenant else [decider]
+    recipients = admin_emails(uow.session, tenant.id) if tenant else [decider]
     for email in recipients:
-        enqueue(session, settings, email, "decision_customer", context)
+        uow.mail(email, "decision_customer", context)
     if partner is not None:
-        enqueue(
-            session,
-            settings,
-            str(partner.contact.email),
-            "decision_partner",
-            context,
-            PARTNER_LANGUAGES,
-        )
+        uow.mail(str(partner.contact.email), "decision_partner", context, PARTNER_LANGUAGES)
     if tenant is None:
         return
     for replaced, role in (
         (outcome.replaced_delegated_admin, "delegated_admin"),
         (outcome.replaced_partner_of_record, "partner_of_record"),
     ):
-        _notify_role_ended(session, settings, directory, replaced, tenant, role, "replaced")
+        _notify_role_ended(uow, replaced, tenant, role, "replaced")
 
 
 def _notify_role_ended(
-    session: Session,
-    settings: Settings,
-    directory: PartnerDirectory,
-    partner_slug: str | None,
-    tenant: Tenant,
-    role: str,
-    reason: str,
+    uow: UnitOfWork, partner_slug: str | None, tenant: Tenant, role: str, reason: str
 ) -> None:
-    listing = directory.get(partner_slug) if partner_slug else None
+    listing = uow.directory.get(partner_slug) if partner_slug else None
     if listing is None:
         return  # no longer listed: nobody to tell
-    enqueue(
-        session,
-        settings,
+    uow.mail(
         str(listing.contact.email),
         "role_ended_partner",
         {"tenant": tenant, "role": role, "reason": reason, "partner_name": listing.name},
@@ -436,24 +348,16 @@ def _notify_role_ended(
 
 
 def end_delegated_admin(
-    session: Session,
-    settings: Settings,
-    directory: PartnerDirectory,
-    tenant: Tenant,
-    partner_slug: str,
-    actor: Actor,
-    reason: str,
+    uow: UnitOfWork, tenant: Tenant, partner_slug: str, actor: Actor, reason: str
 ) -> int:
     """End a partner's DA of a tenant (revoked by the customer, or ended by the partner);
-    returns the audit event's id. `Refused` (404) when the partner does not hold it."""
+    returns the audit event's id. `NotFound` when the partner does not hold it."""
+    session = uow.session
     _lock_tenant(session, tenant)
-    now = utcnow()
-    try:
-        _end(session, DelegatedAdminGrant, tenant.id, partner_slug, actor, reason, now)
-    except Conflict:
-        raise Refused(
-            "not_found", f"{partner_slug} is not the delegated admin of {tenant.domain}", 404
-        ) from None
+    holder = active_delegated_admin(session, tenant.id)
+    if holder is None or holder.partner_slug != partner_slug:
+        raise NotFound(f"{partner_slug[:64]} is not the delegated admin of {tenant.domain}")
+    _end(session, DelegatedAdminGrant, tenant.id, partner_slug, actor, reason, uow.now())
     event = record(
         session,
         actor,
@@ -465,48 +369,35 @@ def end_delegated_admin(
     context = {
         "tenant": tenant,
         "reason": reason,
-        "partner_name": directory.display_name(partner_slug),
+        "partner_name": uow.directory.display_name(partner_slug),
     }
     for email in admin_emails(session, tenant.id):
-        enqueue(session, settings, email, "delegated_admin_ended_customer", context)
+        uow.mail(email, "delegated_admin_ended_customer", context)
     if reason != "ended_by_partner":
-        _notify_role_ended(
-            session, settings, directory, partner_slug, tenant, "delegated_admin", reason
-        )
+        _notify_role_ended(uow, partner_slug, tenant, "delegated_admin", reason)
     session.flush()  # gives the event its id
     return event.id
 
 
 def set_partner_of_record(
-    session: Session,
-    settings: Settings,
-    directory: PartnerDirectory,
-    tenant: Tenant,
-    partner_slug: str | None,
-    actor: Actor,
+    uow: UnitOfWork, tenant: Tenant, partner_slug: str | None, actor: Actor
 ) -> int:
     """Name a new partner of record, or none; returns the audit event's id."""
+    session = uow.session
     _lock_tenant(session, tenant)
-    now = utcnow()
     current = active_partner_of_record(session, tenant.id)
     previous = current.partner_slug if current else None
     if previous == partner_slug:
-        raise Refused("unchanged", "That is your partner of record already.", 409)
+        raise Unchanged("That is your partner of record already.")
     if partner_slug is not None and partner_slug not in eligible_partners_of_record(
         session, tenant
     ):
-        raise Refused(
-            "validation_error",
-            "Choose a partner whose invitation or offer you accepted.",
-            400,
-            "partner",
-        )
+        raise InvalidInput("Choose a partner whose invitation or offer you accepted.", "partner")
+    now = uow.now()
     if previous is not None:
         reason = "changed" if partner_slug else "cleared"
         _end(session, PartnerOfRecord, tenant.id, previous, actor, reason, now)
-        _notify_role_ended(
-            session, settings, directory, previous, tenant, "partner_of_record", reason
-        )
+        _notify_role_ended(uow, previous, tenant, "partner_of_record", reason)
     if partner_slug is not None:
         _start(session, PartnerOfRecord, tenant.id, partner_slug, None, actor, now)
     event = record(
@@ -526,7 +417,7 @@ def eligible_partners_of_record(session: Session, tenant: Tenant) -> list[str]:
     invitation or offer they accepted."""
     query = (
         select(Invitation.partner_slug)
-        .where(Invitation.tenant_domain == tenant.domain, Invitation.state == "accepted")
+        .where(Invitation.tenant_domain == tenant.domain, Invitation.state == State.ACCEPTED)
         .distinct()
     )
     return sorted(session.execute(query).scalars())
@@ -534,7 +425,7 @@ def eligible_partners_of_record(session: Session, tenant: Tenant) -> list[str]:
 
 @dataclass(frozen=True)
 class Relationship:
-    """A tenant where a partner holds DA, POR or both (SPEC §6 `GET /api/v1/relationships`)."""
+    """A tenant where a partner holds DA, POR or both (README: Partner API)."""
 
     tenant: str
     delegated_admin: bool

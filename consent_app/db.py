@@ -1,6 +1,7 @@
 """The consent database: engine set-up, transactions and schema migrations (Alembic).
 
-SQLite in the instance folder by default, PostgreSQL through `MARKETPLACE_DATABASE_URL`.
+SQLite in the instance folder by default, PostgreSQL through `MARKETPLACE_DATABASE_URL`
+(`Settings.database_url`).
 Every change happens in `Database.write()`, one transaction that commits or rolls back as a
 whole; pages that only look use `Database.read()`.
 """
@@ -54,14 +55,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def database_url(instance_dir: Path) -> str:
-    """`MARKETPLACE_DATABASE_URL`, or the SQLite file in the instance folder."""
-    configured = os.environ.get("MARKETPLACE_DATABASE_URL")
-    if configured:
-        return normalized_url(configured)
-    return f"sqlite:///{(instance_dir / SQLITE_FILE_NAME).absolute()}"
 
 
 def normalized_url(url: str) -> str:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from consent_app.accounts import request_sign_in
 from consent_app.audit import Actor
 from consent_app.backend import Backend
+from consent_app.customers import request_sign_in
 from consent_app.invitations import create_invitation
 from consent_app.models import OutboxMessage, PartnerKey
 from consent_app.partners import issue_key
@@ -98,23 +98,15 @@ def prepare_demo(backend: Backend) -> Demo:
     keys = _keys(backend)
     partner = "contoso-cloud"
     actor = Actor("partner", partner, "demo", "demo key")
-    with backend.write() as session:
-        create_invitation(
-            session,
-            backend.settings,
-            backend.directory,
-            partner,
-            {
-                "type": "trial",
-                "tenant": TENANT,
-                "offer_id": PARTNERS[partner],
-                "delegated_admin": True,
-            },
-            actor,
-        )
+    request = {
+        "type": "trial",
+        "tenant": TENANT,
+        "offer_id": PARTNERS[partner],
+        "delegated_admin": True,
+    }
+    backend.run(lambda uow: create_invitation(uow, partner, request, actor))
     invitation = _newest_link(backend, "invitations")
-    with backend.write() as session:
-        request_sign_in(session, backend.settings, ADMIN)
+    backend.run(lambda uow: request_sign_in(uow, ADMIN))
     sign_in = _newest_link(backend, "signin")
     return Demo(invitation, sign_in, keys, ADMIN, TENANT)
 

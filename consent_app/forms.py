@@ -1,7 +1,7 @@
 """The customer pages' forms (Flask-WTF: every one carries and checks a CSRF token).
 
-Field names are the public contract of SPEC §6 (`decision`, `authorize_delegated_admin`,
-`make_partner_of_record`, `confirm_replace_delegated_admin`).
+Field names are a public contract (README: Customer pages): `decision`,
+`authorize_delegated_admin`, `make_partner_of_record`, `confirm_replace_delegated_admin`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The instance folder: the state of one installation (database, index, keys, mail).
+"""The instance folder: the state of one installation (database, search index, partner
+snapshot, keys, mail).
 
 Whatever holds a secret (the database, its backups, the secret key, the audit key) is created
 readable by its owner only (0600), whatever the umask.
@@ -14,7 +15,6 @@ from pathlib import Path
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 AUDIT_KEY_FILE = "audit_key"
-MIN_AUDIT_KEY_LENGTH = 32
 PRIVATE = 0o600
 
 
@@ -59,26 +59,15 @@ def _generated_once(path: Path) -> str:
 
 
 def secret_key(instance_dir: Path) -> str:
-    """`MARKETPLACE_SECRET_KEY`, or a key generated once and kept in the instance folder."""
-    from_environment = os.environ.get("MARKETPLACE_SECRET_KEY")
-    if from_environment:
-        return from_environment
+    """The secret key kept in the instance folder (generated on first use).
+
+    `MARKETPLACE_SECRET_KEY`, when set, takes its place: `marketplace_app.config` decides.
+    """
     return _generated_once(instance_dir / SECRET_KEY_FILE)
 
 
 def audit_key(instance_dir: Path) -> bytes:
-    """The key of the audit log's HMAC chain: `MARKETPLACE_AUDIT_KEY`, or a key generated once
-    and kept in the instance folder. Never in the database: whoever can change the database
-    must not be able to recompute the chain."""
-    from_environment = os.environ.get("MARKETPLACE_AUDIT_KEY")
-    if from_environment is not None:
-        if len(from_environment) < MIN_AUDIT_KEY_LENGTH:
-            # imported here: settings imports the database module, which imports this one
-            from consent_app.settings import SettingsError
-
-            raise SettingsError(
-                f"MARKETPLACE_AUDIT_KEY must be at least {MIN_AUDIT_KEY_LENGTH} characters "
-                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
-            )
-        return from_environment.encode("utf-8")
+    """The key of the audit log's HMAC chain kept in the instance folder (generated on first
+    use; `MARKETPLACE_AUDIT_KEY`, when set, takes its place). Never in the database: whoever
+    can change the database must not be able to recompute the chain."""
     return _generated_once(instance_dir / AUDIT_KEY_FILE).encode("utf-8")

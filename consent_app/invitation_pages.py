@@ -1,36 +1,39 @@
-"""`/invitations/<token>`: the customer's page for one invitation (SPEC §5, §6).
+"""`/invitations/<token>`: the customer's page for one invitation (README: Consent backend).
 
 GET shows and never changes anything (mail scanners open links); POST decides.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import IntegrityError
 
 from consent_app.audit import Actor
 from consent_app.backend import backend
-from consent_app.consent import Conflict, Decision, apply_decision, asked_of, current_roles
-from consent_app.errors import Refused
+from consent_app.consent import apply_decision, current_roles, invitation_asks
 from consent_app.forms import DecisionForm
+from consent_app.http_errors import status_for
 from consent_app.i18n import language, translate
 from consent_app.invitations import license_lines, link_invitation, status_of, tenant_for
-from consent_app.models import SOVEREIGN_CLOUD, Invitation, InvitationLink
+from consent_app.models import Invitation, InvitationLink
 from consent_app.pages import refusal_text, words_page
+from consent_app.refusals import InvalidState, Refused, SovereignCloud, TenantExists
+from consent_app.rules import Cloud, Decision, Status
 from consent_app.security import LINK_LIMITS, limiter
 from consent_app.tenants import admin_emails
 
 bp = Blueprint("invitation_pages", __name__)
 
 
-def _closed(invitation: Invitation | None) -> ResponseReturnValue:
+def _closed(invitation: Invitation | None, now: datetime) -> ResponseReturnValue:
     """The page for a link that can no longer be used, saying why."""
     if invitation is None:
         return words_page("closed_unknown", 404)
-    status = status_of(invitation)
-    moment = invitation.expires_at if status == "expired" else invitation.decided_at
-    date = moment.strftime("%Y-%m-%d") if moment else ""
+    status = status_of(invitation, now)
+    moment = invitation.expires_at if status == Status.EXPIRED else invitation.decided_at
+    date = moment or ""  # translate() writes the date out in the reader's language
     return words_page(f"closed_{status}", 410, date=date)
 
 
@@ -42,17 +45,17 @@ def _render(
     status: int = 200,
 ) -> ResponseReturnValue:
     """The invitation page with the tenant's roles as they are now."""
-    found = backend()
-    directory, current = found.directory, language()
-    with found.read() as session:
-        tenant = tenant_for(session, invitation)
-        roles = current_roles(session, tenant)
-        admins = admin_emails(session, tenant.id) if tenant else []
+    directory, current = backend().directory, language()
+    with backend().reading() as uow:
+        tenant = tenant_for(uow.session, invitation)
+        roles = current_roles(uow.session, tenant)
+        admins = admin_emails(uow.session, tenant.id) if tenant else []
+        asked = invitation_asks(uow, invitation, tenant)
     if tenant is not None and invitation.customer_email and link.email not in admins:
         # A new customer's invitation whose domain someone else has taken since: show nothing
         # of that tenant to this person.
         return words_page("tenant_taken", 409)
-    if tenant is not None and tenant.cloud == SOVEREIGN_CLOUD:
+    if tenant is not None and tenant.cloud == Cloud.SOVEREIGN:
         return words_page("not_available", 403)
     partner = directory.get(invitation.partner_slug)
     partner_name = directory.display_name(invitation.partner_slug, current)
@@ -60,8 +63,7 @@ def _render(
     slugs = {invitation.partner_slug, roles.delegated_admin, roles.partner_of_record} - {None}
     offer_title = None
     if partner is not None and invitation.offer_id:
-        offer_title = next((o.title for o in partner.offers if o.id == invitation.offer_id), None)
-    asked = asked_of(directory, invitation)
+        offer_title = partner.offer_title(invitation.offer_id, current)
     heading_key = "heading_trial" if invitation.kind == "trial" else "heading_purchase"
     page = render_template(
         "invitation.html",
@@ -87,7 +89,7 @@ def _render(
         acceptance_refusal=refusal_text(asked.acceptance_refusal)
         if asked.acceptance_refusal
         else None,
-        delegated_admin_available=asked.delegated_admin_refusal is None,
+        delegated_admin_available=asked.delegated_admin_available,
     )
     return page, status
 
@@ -96,10 +98,11 @@ def _render(
 @limiter.limit(LINK_LIMITS)
 def show(token: str) -> ResponseReturnValue:
     """Who is asking, for what, and the separate DA and POR choices. Changes nothing."""
-    with backend().read() as session:
-        found = link_invitation(session, token)
-    if found is None or status_of(found[0]) != "pending":
-        return _closed(found[0] if found else None)
+    with backend().reading() as uow:
+        found = link_invitation(uow.session, token)
+        now = uow.now()
+    if found is None or status_of(found[0], now) != Status.PENDING:
+        return _closed(found[0] if found else None, now)
     return _render(*found, DecisionForm(formdata=None))
 
 
@@ -107,10 +110,11 @@ def show(token: str) -> ResponseReturnValue:
 @limiter.limit(LINK_LIMITS)
 def decide(token: str) -> ResponseReturnValue:
     """Accept or decline, with the DA and POR choices as ticked; all or nothing."""
-    with backend().read() as session:
-        found = link_invitation(session, token)
+    found_backend = backend()
+    with found_backend.reading() as uow:
+        found = link_invitation(uow.session, token)
     if found is None:
-        return _closed(None)
+        return _closed(None, found_backend.clock())
     invitation, link = found
     form = DecisionForm()
     if not form.validate():
@@ -123,31 +127,19 @@ def decide(token: str) -> ResponseReturnValue:
         seen_delegated_admin=form.seen_delegated_admin.data or None,
     )
     actor = Actor("customer", link.email, request.remote_addr)
-    found_backend = backend()
     try:
-        with found_backend.write() as session:
-            applied = apply_decision(
-                session,
-                found_backend.settings,
-                found_backend.directory,
-                invitation.id,
-                link.email,
-                decision,
-                actor,
-            )
+        applied = found_backend.run(
+            lambda uow: apply_decision(uow, invitation.id, link.email, decision, actor)
+        )
+    except InvalidState:
+        with found_backend.reading() as uow:
+            return _closed(uow.session.get(Invitation, invitation.id), uow.now())
+    except SovereignCloud:
+        return words_page("not_available", 403)
+    except TenantExists:
+        return words_page("tenant_taken", 409)
     except Refused as refused:
-        if refused.code == "invalid_state":
-            with found_backend.read() as session:
-                return _closed(session.get(Invitation, invitation.id))
-        if refused.code == "cloud_not_supported":
-            return words_page("not_available", 403)
-        if refused.code == "tenant_exists":
-            return words_page("tenant_taken", 409)
-        return _render(invitation, link, form, refusal_text(refused), refused.status)
-    except (IntegrityError, Conflict):
-        # A concurrent decision for the same tenant got there first; nothing was applied.
-        conflict = Refused("conflict", "changed concurrently", 409)
-        return _render(invitation, link, form, refusal_text(conflict), 409)
+        return _render(invitation, link, form, refusal_text(refused), status_for(refused))
     current = language()
     directory = found_backend.directory
     partner_name = directory.display_name(invitation.partner_slug, current)

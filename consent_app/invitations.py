@@ -1,4 +1,5 @@
-"""Trial invitations and purchase offers: what a partner may send, and to whom (SPEC §1, §5).
+"""Trial invitations and purchase offers: what a partner may send, and to whom
+(README: Consent backend).
 
 The acceptance link is mailed to the customer only. For a tenant that exists it goes to the
 tenant's verified administrators and never to an address the partner chose; each recipient
@@ -15,28 +16,32 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from consent_app.addresses import normalized_domain, normalized_email, tenant_name
 from consent_app.audit import Actor, record
-from consent_app.db import utcnow
-from consent_app.eligibility import (
+from consent_app.models import AuditEvent, Invitation, InvitationLink, Tenant
+from consent_app.partners import PartnerDirectory
+from consent_app.refusals import (
+    CustomerRequired,
+    InvalidInput,
+    NotEligibleForDelegatedAdmin,
+    NotFound,
+)
+from consent_app.rules import (
+    By,
+    State,
+    Status,
+    check_cloud,
     check_customer_not_partner,
     check_new_tenant_domain,
     check_services,
+    check_transition,
     delegated_admin_refusal,
     find_offer,
+    status,
 )
-from consent_app.errors import Refused
-from consent_app.mail import enqueue
-from consent_app.models import SOVEREIGN_CLOUD, Invitation, InvitationLink, Tenant
-from consent_app.partners import PartnerDirectory
-from consent_app.settings import Settings
-from consent_app.tenants import (
-    admin_emails,
-    find_tenant,
-    normalized_domain,
-    normalized_email,
-    tenant_name,
-)
+from consent_app.tenants import admin_emails, find_tenant
 from consent_app.tokens import new_public_id, new_token, token_hash
+from consent_app.work import UnitOfWork
 from marketplace.catalog import Catalog
 from marketplace.model import MAX_LICENSES_PER_SERVICE, Listing, Offer
 
@@ -52,7 +57,7 @@ class NewCustomer(BaseModel):
 
 
 class InvitationRequest(BaseModel):
-    """The body of `POST /api/v1/invitations` (SPEC §6)."""
+    """The body of `POST /api/v1/invitations` (README: Partner API)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["trial", "purchase"]
@@ -64,9 +69,9 @@ class InvitationRequest(BaseModel):
 
 
 def parse_request(body: Any) -> InvitationRequest:
-    """The request, or `Refused` (400) naming the first offending field."""
+    """The request, or `InvalidInput` naming the first offending field."""
     if not isinstance(body, dict):
-        raise Refused("validation_error", "the body must be a JSON object", 400)
+        raise InvalidInput("the body must be a JSON object")
     try:
         return InvitationRequest.model_validate(body)
     except ValidationError as error:
@@ -78,7 +83,7 @@ def parse_request(body: Any) -> InvitationRequest:
         if field and field.startswith("licenses."):
             message = f"{message} (a license count is a whole number from 1 to "
             message += f"{MAX_LICENSES_PER_SERVICE:,})"
-        raise Refused("validation_error", f"{field}: {message}", 400, field) from None
+        raise InvalidInput(f"{field}: {message}", field) from None
 
 
 @dataclass(frozen=True)
@@ -99,19 +104,14 @@ def terms_for(catalog: Catalog, listing: Listing, request: InvitationRequest) ->
     licenses: dict[str, int] | None = None
     if request.type == "trial":
         if request.licenses is not None:
-            raise Refused("validation_error", "a trial carries no licenses", 400, "licenses")
+            raise InvalidInput("a trial carries no licenses", "licenses")
         if request.offer_id is None:
-            raise Refused("validation_error", "a trial names its offer_id", 400, "offer_id")
+            raise InvalidInput("a trial names its offer_id", "offer_id")
         offer = find_offer(listing, request.offer_id, "trial")
         services = list(offer.services)
     else:
         if not request.licenses:
-            raise Refused(
-                "validation_error",
-                "a purchase offer needs licenses: {service: count}",
-                400,
-                "licenses",
-            )
+            raise InvalidInput("a purchase offer needs licenses: {service: count}", "licenses")
         if request.offer_id is not None:
             offer = find_offer(listing, request.offer_id, "purchase")
         check_services(listing, offer, list(request.licenses))
@@ -120,7 +120,7 @@ def terms_for(catalog: Catalog, listing: Listing, request: InvitationRequest) ->
     if request.delegated_admin:
         refusal = delegated_admin_refusal(catalog, listing, offer)
         if refusal:
-            raise Refused("not_eligible_for_delegated_admin", refusal, 403, "delegated_admin")
+            raise NotEligibleForDelegatedAdmin(refusal, "delegated_admin")
     return InvitationTerms(
         kind=request.type,
         offer_id=offer.id if offer else None,
@@ -132,14 +132,11 @@ def terms_for(catalog: Catalog, listing: Listing, request: InvitationRequest) ->
 
 
 def create_invitation(
-    session: Session,
-    settings: Settings,
-    directory: PartnerDirectory,
-    partner_slug: str,
-    body: Any,
-    actor: Actor,
+    uow: UnitOfWork, partner_slug: str, body: Any, actor: Actor, key_id: str | None = None
 ) -> Invitation:
-    """Check a partner's request, store the invitation and mail each recipient their link."""
+    """Check a partner's request, store the invitation and mail each recipient their link.
+    `key_id` is the API key it came with: revoking that key ends the invitation too."""
+    session, settings, directory = uow.session, uow.settings, uow.directory
     listing = directory.get(partner_slug)
     assert listing is not None, "authenticate() admits listed partners only"
     request = parse_request(body)
@@ -148,14 +145,7 @@ def create_invitation(
     tenant = find_tenant(session, domain)
     customer_email = customer_company = None
     if tenant is not None:
-        if tenant.cloud == SOVEREIGN_CLOUD:
-            raise Refused(
-                "cloud_not_supported",
-                "partner features are not available to tenants in the sovereign cloud "
-                "operated by 21Vianet; nothing was sent",
-                422,
-                "tenant",
-            )
+        check_cloud(tenant.cloud)
         # Mail goes to the verified admins only, whatever address the partner gave.
         recipients = admin_emails(session, tenant.id)
         company = tenant.name
@@ -167,20 +157,19 @@ def create_invitation(
             customer_company = tenant_name(request.customer.company, "customer.company")
         check_new_tenant_domain(domain, settings.initial_domain_suffix)
         if customer_email is None or customer_company is None:
-            raise Refused(
-                "customer_required",
+            raise CustomerRequired(
                 f"{domain} is not a customer yet: give customer.email and customer.company "
                 "to invite a new customer",
-                422,
                 "customer",
             )
         check_customer_not_partner(listing, customer_email, "customer.email")
         recipients = [customer_email]
         company = customer_company
-    now = utcnow()
+    now = uow.now()
     invitation = Invitation(
         id=new_public_id("inv"),
         partner_slug=partner_slug,
+        key_id=key_id,
         kind=terms.kind,
         offer_id=terms.offer_id,
         services=terms.services,
@@ -190,7 +179,7 @@ def create_invitation(
         tenant_domain=domain,
         customer_email=customer_email,
         customer_company=customer_company,
-        state="pending",
+        state=State.PENDING,
         created_at=now,
         expires_at=now + settings.invitation_lifetime,
     )
@@ -201,9 +190,7 @@ def create_invitation(
         session.add(
             InvitationLink(invitation_id=invitation.id, email=email, token_hash=token_hash(token))
         )
-        enqueue(
-            session,
-            settings,
+        uow.mail(
             email,
             "invitation",
             {
@@ -246,19 +233,17 @@ def license_lines(
     return [(directory.service_name(s, language), (licenses or {}).get(s)) for s in services]
 
 
-def status_of(invitation: Invitation, now: datetime | None = None) -> str:
-    """The invitation's status; a pending one past its expiry is `expired`."""
-    if invitation.state == "pending" and invitation.expires_at <= (now or utcnow()):
-        return "expired"
-    return invitation.state
+def status_of(invitation: Invitation, now: datetime) -> Status:
+    """The invitation's status now (`rules.status`: expiry is computed, never stored)."""
+    return status(invitation.state, invitation.expires_at, now)
 
 
-def partner_view(invitation: Invitation) -> dict[str, Any]:
+def partner_view(invitation: Invitation, now: datetime) -> dict[str, Any]:
     """The invitation as its partner sees it (never its links)."""
     view: dict[str, Any] = {
         "id": invitation.id,
         "type": invitation.kind,
-        "status": status_of(invitation),
+        "status": status_of(invitation, now),
         "tenant": invitation.tenant_domain,
         "offer_id": invitation.offer_id,
         "services": invitation.services,
@@ -268,7 +253,7 @@ def partner_view(invitation: Invitation) -> dict[str, Any]:
         "created_at": invitation.created_at.isoformat(),
         "expires_at": invitation.expires_at.isoformat(),
     }
-    if invitation.state in ("accepted", "declined"):
+    if invitation.state in (State.ACCEPTED, State.DECLINED):
         assert invitation.decided_at is not None
         view["decided_at"] = invitation.decided_at.isoformat()
         view["delegated_admin_granted"] = bool(invitation.delegated_admin_granted)
@@ -280,31 +265,28 @@ def partner_invitation(session: Session, partner_slug: str, invitation_id: str) 
     """One of the partner's own invitations; another partner's is `not_found`, like none."""
     invitation = session.get(Invitation, invitation_id)
     if invitation is None or invitation.partner_slug != partner_slug:
-        raise Refused("not_found", f"you have no invitation {invitation_id[:40]!r}", 404)
+        raise NotFound(f"you have no invitation {invitation_id[:40]!r}")
     return invitation
 
 
 def cancel_invitation(
-    session: Session, partner_slug: str, invitation_id: str, actor: Actor
+    uow: UnitOfWork, partner_slug: str, invitation_id: str, actor: Actor
 ) -> Invitation:
     """Cancel a pending invitation: an atomic claim, so it cannot race an acceptance."""
+    session, now = uow.session, uow.now()
     invitation = partner_invitation(session, partner_slug, invitation_id)
     claimed = session.execute(
         update(Invitation)
         .where(
             Invitation.id == invitation.id,
-            Invitation.state == "pending",
-            Invitation.expires_at > utcnow(),
+            Invitation.state == State.PENDING,
+            Invitation.expires_at > now,
         )
-        .values(state="canceled", decided_at=utcnow())
+        .values(state=State.CANCELED, decided_at=now)
     )
     session.refresh(invitation)
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        raise Refused(
-            "invalid_state",
-            f"the invitation is {status_of(invitation)} and can no longer be canceled",
-            409,
-        )
+        check_transition(status_of(invitation, now), Status.CANCELED, By.PARTNER)
     record(
         session,
         actor,
@@ -324,9 +306,7 @@ def partner_invitations(
     if before:
         anchor = session.get(Invitation, before)
         if anchor is None or anchor.partner_slug != partner_slug:
-            raise Refused(
-                "validation_error", "before must be one of your invitation ids", 400, "before"
-            )
+            raise InvalidInput("before must be one of your invitation ids", "before")
         query = query.where(
             (Invitation.created_at < anchor.created_at)
             | ((Invitation.created_at == anchor.created_at) & (Invitation.id < anchor.id))
@@ -353,26 +333,37 @@ def tenant_for(session: Session, invitation: Invitation) -> Tenant | None:
 EXPIRY_ACTOR = Actor("system", "expiry")
 
 
-def expire_invitations(session: Session, limit: int = 500) -> int:
-    """Mark pending invitations past their expiry as expired (with an audit event each)."""
-    now = utcnow()
-    overdue = session.execute(
-        select(Invitation.id)
-        .where(Invitation.state == "pending", Invitation.expires_at <= now)
-        .order_by(Invitation.expires_at)
-        .limit(limit)
-    ).scalars()
-    expired = 0
-    for invitation_id in list(overdue):
-        claimed = session.execute(
-            update(Invitation)
-            .where(Invitation.id == invitation_id, Invitation.state == "pending")
-            .values(state="expired")
+def expire_invitations(uow: UnitOfWork, limit: int = 500) -> int:
+    """Record `invitation.expired` in the audit log for each invitation whose link has run
+    out since the last sweep. The status itself is computed (`rules.status`), so this only
+    keeps the log complete; it is safe to run on every worker at once."""
+    session, now = uow.session, uow.now()
+    announced = select(AuditEvent.id).where(
+        AuditEvent.invitation_id == Invitation.id, AuditEvent.action == "invitation.expired"
+    )
+    due = (
+        Invitation.state == State.PENDING,
+        Invitation.expires_at <= now,
+        ~announced.exists(),
+    )
+    overdue = list(
+        session.execute(
+            select(Invitation)
+            .where(*due)
+            .order_by(Invitation.expires_at)
+            .limit(limit)
+            # Another worker's sweep holds its rows: skip them rather than wait.
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    recorded = 0
+    for invitation in overdue:
+        # Locked now: look again, in case another sweep recorded it just before.
+        again = select(AuditEvent.id).where(
+            AuditEvent.invitation_id == invitation.id, AuditEvent.action == "invitation.expired"
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if session.execute(again.limit(1)).first() is not None:
             continue
-        invitation = session.get(Invitation, invitation_id)
-        assert invitation is not None
         record(
             session,
             EXPIRY_ACTOR,
@@ -381,5 +372,5 @@ def expire_invitations(session: Session, limit: int = 500) -> int:
             partner_slug=invitation.partner_slug,
             invitation_id=invitation.id,
         )
-        expired += 1
-    return expired
+        recorded += 1
+    return recorded

@@ -1,9 +1,10 @@
 """Writing mail: every message goes into the outbox table in the caller's transaction.
 
 So a message exists exactly when the change it tells of was committed; `consent_app.outbox`
-delivers it afterwards. Texts are Jinja templates in `templates/mail/<name>.<language>.txt`
-whose first line is the subject. Customers get English and Russian in one message (we do not
-know which their administrators read); partners get English.
+delivers it afterwards. Texts are Jinja templates `templates/mail/<name>.txt`, one per message,
+whose first line is the subject; their words are gettext messages of the one catalog
+(`marketplace.i18n`), rendered once per language. Customers get English and Russian in one
+message (we do not know which their administrators read); partners get English.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,30 +23,57 @@ from sqlalchemy.orm import Session
 from consent_app.db import utcnow
 from consent_app.models import OutboxMessage
 from consent_app.settings import Settings
+from marketplace.i18n import SOURCE_LANGUAGE, format_count, format_moment, translations
 
 log = logging.getLogger(__name__)
 
 MAIL_ENQUEUED = "mail_enqueued"
 """Set in `Session.info` when a transaction wrote mail, so delivery can start after commit."""
 
-_templates = Environment(
-    loader=PackageLoader("consent_app", "templates/mail"),
-    autoescape=False,  # noqa: S701 - plain-text mail: nothing here is HTML
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
 CUSTOMER_LANGUAGES = ("en", "ru")
 PARTNER_LANGUAGES = ("en",)
 
 
+@cache
+def _templates(language: str) -> Environment:
+    """The mail templates with the words, numbers and dates of `language`."""
+    templates = Environment(
+        loader=PackageLoader("consent_app", "templates/mail"),
+        autoescape=False,  # noqa: S701 - plain-text mail: nothing here is HTML
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    templates.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    templates.filters.update(
+        count=lambda number: format_count(number, language),
+        moment=lambda moment: format_moment(moment, language),
+    )
+    return templates
+
+
 def render(name: str, languages: tuple[str, ...], context: dict[str, Any]) -> tuple[str, str]:
-    """(subject, body) of template `name` in each of `languages`, joined."""
+    """(subject, body) of template `name` in each of `languages`, joined.
+
+    A value given per language as `<name>_<language>` (`lines_ru`) stands for `<name>` in
+    that language.
+    """
     subjects, bodies = [], []
     for language in languages:
-        text = _templates.get_template(f"{name}.{language}.txt").render(context)
+        suffix = f"_{language}"
+        localized = {
+            **context,
+            **{
+                key.removesuffix(suffix): value
+                for key, value in context.items()
+                if key.endswith(suffix)
+            },
+            "lang": language,
+            "lang_query": "" if language == SOURCE_LANGUAGE else f"?lang={language}",
+        }
+        text = _templates(language).get_template(f"{name}.txt").render(localized)
         subject, _, body = text.partition("\n")
         subjects.append(subject.strip())
         bodies.append(body.strip("\n"))

@@ -1,4 +1,5 @@
-"""The consent database's tables (SPEC §5). Changes to them go through an Alembic migration.
+"""The consent database's tables (README: Consent backend). Changes to them go through an
+Alembic migration.
 
 Rules that must hold under concurrency are constraints here, not checks in Python:
 - at most one active delegated-admin partner per tenant, and at most one active partner of
@@ -26,13 +27,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from consent_app.db import UtcDateTime
+from consent_app.rules import Cloud, InvitationKind, State
 
-CLOUDS = ("global", "21vianet")
-SOVEREIGN_CLOUD = "21vianet"
-"""Tenants in the sovereign cloud operated by 21Vianet get no partner features (SPEC §1)."""
-
-INVITATION_TYPES = ("trial", "purchase")
-INVITATION_STATES = ("pending", "accepted", "declined", "canceled", "expired")
+CLOUDS = tuple(str(cloud) for cloud in Cloud)
+INVITATION_TYPES = tuple(str(kind) for kind in InvitationKind)
+INVITATION_STATES = tuple(str(state) for state in State)
+"""What is stored; "expired" is computed (`consent_app.rules.status`)."""
 
 
 class Base(DeclarativeBase):
@@ -118,6 +118,7 @@ class Invitation(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     partner_slug: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32))  # the API key it was sent with
     kind: Mapped[str] = mapped_column(String(16))  # the API's "type"
     offer_id: Mapped[str | None] = mapped_column(String(64))
     services: Mapped[list[str]]
@@ -210,7 +211,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     tenant_domain: Mapped[str | None] = mapped_column(String(253), index=True)
     partner_slug: Mapped[str | None] = mapped_column(String(64))
-    invitation_id: Mapped[str | None] = mapped_column(String(32))
+    invitation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     details: Mapped[dict[str, Any]]
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))

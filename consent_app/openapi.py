@@ -10,7 +10,8 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from consent_app.invitations import InvitationRequest
-from consent_app.models import INVITATION_STATES, INVITATION_TYPES
+from consent_app.models import INVITATION_TYPES
+from consent_app.rules import Status
 from search.engine import FILTER_FACETS, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_LENGTH
 
 bp = Blueprint("openapi", __name__)
@@ -61,7 +62,7 @@ _INVITATION = {
     "properties": {
         "id": {"type": "string"},
         "type": {"enum": list(INVITATION_TYPES)},
-        "status": {"enum": list(INVITATION_STATES)},
+        "status": {"enum": [str(status) for status in Status]},
         "tenant": {"type": "string"},
         "offer_id": {"type": ["string", "null"]},
         "services": {"type": "array", "items": {"type": "string"}},

@@ -29,12 +29,13 @@ from consent_app.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=int(os.environ.get("MARKETPLACE_MAIL_LEASE_SECONDS", "300")))
+LEASE = timedelta(seconds=300)
 """How long claimed messages are left to their worker before another may send them: longer
 than a batch can take (BATCH x the SMTP timeout), short enough that mail a crashed worker had
-claimed goes out soon after."""
-RETRY_AFTER = timedelta(seconds=int(os.environ.get("MARKETPLACE_MAIL_RETRY_SECONDS", "30")))
-"""The wait after a first failed send; it doubles with each further failure."""
+claimed goes out soon after (`MARKETPLACE_MAIL_LEASE_SECONDS`, passed in by the backend)."""
+RETRY_AFTER = timedelta(seconds=30)
+"""The wait after a first failed send; it doubles with each further failure
+(`MARKETPLACE_MAIL_RETRY_SECONDS`, passed in by the backend)."""
 MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
 
@@ -125,6 +126,13 @@ class SmtpServer:
                     text = reply.decode("utf-8", "replace")
                     raise Undeliverable(f"{code} {text}") from None
                 raise
+            except smtplib.SMTPDataError as refused:
+                if refused.smtp_code >= 500:  # the message itself is refused for good
+                    answer = refused.smtp_error
+                    if isinstance(answer, bytes):
+                        answer = answer.decode("utf-8", "replace")
+                    raise Undeliverable(f"{refused.smtp_code} {answer}") from None
+                raise
             except smtplib.SMTPNotSupportedError as error:
                 raise Undeliverable(
                     f"the SMTP server does not support SMTPUTF8 ({error})"
@@ -152,12 +160,12 @@ class DeliveryReport:
     undeliverable: int = 0  # failed for good (`OutboxMessage.failed_at`)
 
 
-def _backoff(attempts: int) -> timedelta:
-    delay: timedelta = RETRY_AFTER * 2 ** min(attempts, 10)
+def _backoff(attempts: int, retry_after: timedelta) -> timedelta:
+    delay: timedelta = retry_after * 2 ** min(attempts, 10)
     return min(delay, MAX_BACKOFF)
 
 
-def _claim(database: Database, limit: int) -> list[OutboxMessage]:
+def _claim(database: Database, limit: int, lease_for: timedelta) -> list[OutboxMessage]:
     """Take the lease on up to `limit` due messages in one transaction; another worker's
     claims are skipped, so two workers never hold the same message."""
     now = utcnow()
@@ -167,7 +175,7 @@ def _claim(database: Database, limit: int) -> list[OutboxMessage]:
         OutboxMessage.next_attempt_at <= now,
         or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
     )
-    lease = now + LEASE
+    lease = now + lease_for
     with database.write() as session:
         ids = (
             session.execute(
@@ -189,11 +197,18 @@ def _claim(database: Database, limit: int) -> list[OutboxMessage]:
         return list(session.execute(query).scalars())
 
 
-def deliver_pending(database: Database, transport: Transport, limit: int = BATCH) -> DeliveryReport:
+def deliver_pending(
+    database: Database,
+    transport: Transport,
+    limit: int = BATCH,
+    *,
+    lease: timedelta = LEASE,
+    retry_after: timedelta = RETRY_AFTER,
+) -> DeliveryReport:
     """Send the messages that are due, at most `limit`: claimed together, each marked sent (or
     failed) as soon as its send returns, so a crash re-sends at most the one in flight."""
     sent = failed = undeliverable = 0
-    for message in _claim(database, limit):
+    for message in _claim(database, limit, lease):
         values: dict[str, object]
         try:
             transport.send(message.message_id, message.recipient, message.raw.encode("utf-8"))
@@ -211,7 +226,7 @@ def deliver_pending(database: Database, transport: Transport, limit: int = BATCH
             log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
             failed += 1
             values = {
-                "next_attempt_at": utcnow() + _backoff(message.attempts),
+                "next_attempt_at": utcnow() + _backoff(message.attempts, retry_after),
                 "last_error": f"{type(error).__name__}: {error}"[:500],
             }
         else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from consent_app.errors import Refused
 from consent_app.i18n import WORDS, language, translate
+from consent_app.refusals import Refused
 
 CUSTOMER_PREFIXES = ("/invitations/", "/signin", "/account", "/_consent/")
 

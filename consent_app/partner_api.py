@@ -1,6 +1,6 @@
-"""The partner API (SPEC §6): invitations, offers and relationships, authenticated by API key.
+"""The partner API (README: Partner API): invitations, offers and relationships, by API key.
 
-Every answer is JSON; every error is `{"error": code, "message": …}` (see `api_errors`).
+Every answer is JSON; every error is `{"error": code, "message": …}` (see `http_errors`).
 A partner sees and changes only its own invitations and relationships: another partner's
 invitation answers 404, exactly like one that does not exist.
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from flask import Blueprint, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
-from consent_app.api_errors import ApiError, json_body
+from consent_app.addresses import normalized_domain
 from consent_app.audit import Actor
 from consent_app.backend import backend
 from consent_app.consent import end_delegated_admin, partner_relationships
-from consent_app.errors import Refused
+from consent_app.http_errors import ApiError, json_body
 from consent_app.ids import is_public_id
 from consent_app.invitations import (
     cancel_invitation,
@@ -31,8 +31,10 @@ from consent_app.invitations import (
     partner_view,
 )
 from consent_app.partners import authenticate
+from consent_app.refusals import NotFound
 from consent_app.security import limiter
-from consent_app.tenants import find_tenant, normalized_domain
+from consent_app.tenants import find_tenant
+from consent_app.work import UnitOfWork
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/v1")
 
@@ -83,12 +85,11 @@ def create() -> ResponseReturnValue:
     """Create a trial invitation or purchase offer; the link goes to the customer by mail."""
     caller = _caller()
     body = json_body()
-    found = backend()
-    with found.write() as session:
-        invitation = create_invitation(
-            session, found.settings, found.directory, caller.slug, body, caller.actor
+    view = backend().run(
+        lambda uow: partner_view(
+            create_invitation(uow, caller.slug, body, caller.actor, caller.key_id), uow.now()
         )
-        view = partner_view(invitation)
+    )
     answer = {key: view[key] for key in ("id", "status", "expires_at")}
     response = jsonify(answer)
     response.status_code = 201
@@ -109,9 +110,9 @@ def index() -> ResponseReturnValue:
         raise ApiError(
             400, "validation_error", "before must be one of your invitation ids", "before"
         )
-    with backend().read() as session:
-        invitations = partner_invitations(session, caller.slug, int(raw_limit), before)
-        views = [partner_view(invitation) for invitation in invitations]
+    with backend().reading() as uow:
+        invitations = partner_invitations(uow.session, caller.slug, int(raw_limit), before)
+        views = [partner_view(invitation, uow.now()) for invitation in invitations]
     return jsonify({"invitations": views})
 
 
@@ -120,8 +121,9 @@ def index() -> ResponseReturnValue:
 def show(invitation_id: str) -> ResponseReturnValue:
     """One of the caller's invitations, with the decision once there is one."""
     caller = _caller()
-    with backend().read() as session:
-        return jsonify(partner_view(partner_invitation(session, caller.slug, invitation_id)))
+    with backend().reading() as uow:
+        invitation = partner_invitation(uow.session, caller.slug, invitation_id)
+        return jsonify(partner_view(invitation, uow.now()))
 
 
 @bp.post("/invitations/<public_id:invitation_id>/cancel")
@@ -129,9 +131,12 @@ def show(invitation_id: str) -> ResponseReturnValue:
 def cancel(invitation_id: str) -> ResponseReturnValue:
     """Withdraw a pending invitation; its link stops working."""
     caller = _caller()
-    with backend().write() as session:
-        invitation = cancel_invitation(session, caller.slug, invitation_id, caller.actor)
-        return jsonify(partner_view(invitation))
+    view = backend().run(
+        lambda uow: partner_view(
+            cancel_invitation(uow, caller.slug, invitation_id, caller.actor), uow.now()
+        )
+    )
+    return jsonify(view)
 
 
 @bp.get("/relationships")
@@ -162,18 +167,12 @@ def end_own_delegated_admin(tenant: str) -> ResponseReturnValue:
     """End the caller's own delegated administration of a tenant."""
     caller = _caller()
     domain = normalized_domain(tenant)
-    found = backend()
-    with found.write() as session:
-        row = find_tenant(session, domain)
+
+    def end(uow: UnitOfWork) -> None:
+        row = find_tenant(uow.session, domain)
         if row is None:
-            raise Refused("not_found", f"you are not the delegated admin of {domain}", 404)
-        end_delegated_admin(
-            session,
-            found.settings,
-            found.directory,
-            row,
-            caller.slug,
-            caller.actor,
-            "ended_by_partner",
-        )
+            raise NotFound(f"you are not the delegated admin of {domain}")
+        end_delegated_admin(uow, row, caller.slug, caller.actor, "ended_by_partner")
+
+    backend().run(end)
     return "", 204

@@ -1,8 +1,9 @@
 """Partners as the backend knows them: their listings, and the API keys they call with.
 
-Partners come from the listings (the one listing model); a partner whose listing is removed
-can no longer call the API. A key reads `mpk_<key id>_<secret>`: the id finds the row, the
-secret is compared with the stored SHA-256 in constant time.
+Partners come from the partner snapshot `marketplace build` writes (the listings it validated,
+as the one listing model); a partner whose listing is removed can no longer call the API. A
+key reads `mpk_<key id>_<secret>`: the id finds the row, the secret is compared with the
+stored SHA-256 in constant time.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
 from consent_app.db import utcnow
-from consent_app.errors import Refused
 from consent_app.models import PartnerKey
+from consent_app.refusals import (
+    AlreadyRevoked,
+    NotFound,
+    PartnerNotListed,
+    Unauthorized,
+    UnknownPartner,
+)
 from consent_app.tokens import matches, new_token, token_hash
 from marketplace.catalog import Catalog
 from marketplace.model import Listing
-from marketplace.validate import load_listings
+from marketplace.snapshot import SnapshotStamp, read_snapshot
 
 KEY_PREFIX = "mpk"
 _KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{16}})_([A-Za-z0-9_-]{{43}})$")
@@ -30,10 +37,12 @@ _KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{16}})_([A-Za-z0-9_-]{{43}})$")
 
 @dataclass(frozen=True)
 class PartnerDirectory:
-    """Every listed partner by slug, and the catalog their listings name."""
+    """Every listed partner by slug, the catalog their listings name, and which snapshot they
+    came from (None when made in code, e.g. by a test)."""
 
     catalog: Catalog
     listings: dict[str, Listing]
+    snapshot: SnapshotStamp | None = None
 
     def get(self, slug: str) -> Listing | None:
         """The partner's listing, or None when it is not listed (any more)."""
@@ -50,10 +59,11 @@ class PartnerDirectory:
         return entry.name.in_language(language) if entry else service
 
 
-def load_partner_directory(listings_dir: Path) -> PartnerDirectory:
-    """Read and validate the listings (raises `InvalidListings` when they do not validate)."""
-    catalog, loaded = load_listings(listings_dir)
-    return PartnerDirectory(catalog, {item.listing.slug: item.listing for item in loaded})
+def load_partner_directory(snapshot_file: Path) -> PartnerDirectory:
+    """The partners of the snapshot `marketplace build` wrote (`SnapshotError` when there is
+    none or it cannot be read; `SnapshotMissing` says to run the build)."""
+    snapshot = read_snapshot(snapshot_file)
+    return PartnerDirectory(snapshot.catalog, snapshot.listings, snapshot.stamp)
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ class IssuedKey:
 def issue_key(session: Session, directory: PartnerDirectory, slug: str, actor: Actor) -> IssuedKey:
     """Create a key for a listed partner."""
     if directory.get(slug) is None:
-        raise Refused("unknown_partner", f"no listing has the slug {slug!r}", status=404)
+        raise UnknownPartner(f"no listing has the slug {slug!r}")
     key_id = secrets.token_hex(8)
     secret = new_token()
     session.add(
@@ -89,16 +99,16 @@ def revoke_key(session: Session, key_id: str, actor: Actor) -> str:
         select(PartnerKey).where(PartnerKey.key_id == key_id).with_for_update()
     ).scalar_one_or_none()
     if key is None:
-        raise Refused("not_found", f"no key has the id {key_id!r}", status=404)
+        raise NotFound(f"no key has the id {key_id!r}")
     if key.revoked_at is not None:
-        raise Refused("already_revoked", f"key {key_id} was revoked already", status=409)
+        raise AlreadyRevoked(f"key {key_id} was revoked already")
     session.execute(update(PartnerKey).where(PartnerKey.id == key.id).values(revoked_at=utcnow()))
     record(session, actor, "key.revoked", partner_slug=key.partner_slug, details={"key_id": key_id})
     return key.partner_slug
 
 
 def authenticate(session: Session, directory: PartnerDirectory, presented: str) -> PartnerKey:
-    """The key row for a presented API key; `Refused` (401/403) for anything else."""
+    """The key row for a presented API key; else `Unauthorized` (or `PartnerNotListed`)."""
     found = _KEY.match(presented)
     key = None
     if found:
@@ -109,11 +119,9 @@ def authenticate(session: Session, directory: PartnerDirectory, presented: str) 
     secret = found.group(2) if found else presented
     valid = matches(secret, key.secret_hash if key else "0" * 64)
     if key is None or not valid or key.revoked_at is not None:
-        raise Refused("unauthorized", "the API key is missing, unknown or revoked", status=401)
+        raise Unauthorized("the API key is missing, unknown or revoked")
     if directory.get(key.partner_slug) is None:
-        raise Refused(
-            "partner_not_listed",
-            f"the partner {key.partner_slug!r} is not listed in the Marketplace any more",
-            status=403,
+        raise PartnerNotListed(
+            f"the partner {key.partner_slug!r} is not listed in the Marketplace any more"
         )
     return key

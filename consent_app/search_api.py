@@ -7,7 +7,7 @@ from dataclasses import asdict
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from consent_app.api_errors import ApiError
+from consent_app.http_errors import ApiError
 from search.engine import FILTER_FACETS, QueryError, SearchEngine, SearchQuery
 
 bp = Blueprint("search_api", __name__)
@@ -62,7 +62,7 @@ def parse_query() -> SearchQuery:
 
 @bp.get("/api/v1/search")
 def search() -> ResponseReturnValue:
-    """Ranked partners, facet counts and a spelling suggestion (SPEC §6)."""
+    """Ranked partners, facet counts and a spelling suggestion (README: Search API)."""
     query = parse_query()
     engine = search_engine()
     try:

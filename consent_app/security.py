@@ -29,7 +29,7 @@ from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from consent_app.api_errors import error_response
+from consent_app.http_errors import error_response
 from consent_app.pages import is_customer_page, words_page
 
 CUSTOMER_PAGE_POLICY = (

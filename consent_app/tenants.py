@@ -2,77 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import idna
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from consent_app.addresses import tenant_name
 from consent_app.audit import Actor, record
 from consent_app.db import utcnow
-from consent_app.errors import Refused
-from consent_app.models import CLOUDS, Invitation, Tenant, TenantAdmin
-
-DOMAIN_PATTERN = re.compile(
-    r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$"
-)
-MAX_TENANT_NAME = 200
-
-
-def ascii_domain(domain: str) -> str:
-    """A domain in its IDNA ASCII form, lower case (`Bücher.example` -> `xn--bcher-kva.example`);
-    text that is no domain is returned lower-cased, for the caller's own check to refuse."""
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError):
-        return domain.lower()
-
-
-def normalized_domain(raw: str, field: str = "tenant") -> str:
-    """A tenant domain in its stored form (lower case), or `Refused` naming `field`."""
-    domain = ascii_domain(raw.strip().rstrip("."))
-    if not DOMAIN_PATTERN.match(domain):
-        raise Refused(
-            "validation_error",
-            f"{raw[:80]!r} is not a tenant domain such as fabrikam.onmicrosoft.com",
-            status=400,
-            field=field,
-        )
-    return domain
-
-
-def normalized_email(raw: str, field: str = "email", *, smtputf8: bool = False) -> str:
-    """An e-mail address in its one stored form, or `Refused` naming `field`.
-
-    The domain is in its IDNA ASCII form and the whole address in lower case (addresses are
-    compared case-insensitively, as the provider's directory does), so `Boss@Bücher.example`
-    and `boss@xn--bcher-kva.example` are one admin. A non-ASCII local part can only be
-    delivered by an SMTP server with SMTPUTF8, so it is refused unless `smtputf8` says the
-    configured server has it.
-    """
-    try:
-        checked = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=smtputf8)
-    except EmailNotValidError as error:
-        raise Refused("validation_error", f"{field}: {error}", status=400, field=field) from None
-    return f"{checked.local_part}@{checked.ascii_domain}".lower()
-
-
-def tenant_name(raw: str, field: str = "name") -> str:
-    """A tenant's (or new customer's company's) display name: 1-200 printable characters on
-    one line, no control, format or separator characters; else `Refused` naming `field`."""
-    name = raw.strip()
-    if not 1 <= len(name) <= MAX_TENANT_NAME or not name.isprintable():
-        raise Refused(
-            "validation_error",
-            f"{field}: a name is 1-{MAX_TENANT_NAME} printable characters on one line",
-            400,
-            field,
-        )
-    return name
+from consent_app.models import Invitation, Tenant, TenantAdmin
+from consent_app.refusals import InvalidInput, TenantExists
+from consent_app.rules import Cloud
 
 
 def find_tenant(session: Session, domain: str) -> Tenant | None:
@@ -97,14 +40,16 @@ class NewTenant:
     invitation: Invitation | None = None  # set when accepting a new customer's invitation
 
 
-def add_tenant(session: Session, new: NewTenant, actor: Actor) -> Tenant:
-    """Create a tenant with its verified admins; `Refused` when the domain is taken."""
-    if new.cloud not in CLOUDS:
-        raise Refused("validation_error", f"cloud must be one of {', '.join(CLOUDS)}", 400, "cloud")
+def add_tenant(
+    session: Session, new: NewTenant, actor: Actor, now: datetime | None = None
+) -> Tenant:
+    """Create a tenant with its verified admins; `TenantExists` when the domain is taken."""
+    if new.cloud not in set(Cloud):
+        raise InvalidInput(f"cloud must be one of {', '.join(Cloud)}", "cloud")
     name = tenant_name(new.name)
     if not new.admins:
-        raise Refused("validation_error", "a tenant needs at least one admin address", 400)
-    now = utcnow()
+        raise InvalidInput("a tenant needs at least one admin address")
+    now = now or utcnow()
     tenant = Tenant(
         domain=new.domain,
         name=name,
@@ -117,7 +62,7 @@ def add_tenant(session: Session, new: NewTenant, actor: Actor) -> Tenant:
             session.add(tenant)
             session.flush()
     except IntegrityError:
-        raise Refused("tenant_exists", f"the tenant {new.domain} exists already", 409) from None
+        raise TenantExists(f"the tenant {new.domain} exists already") from None
     for email in sorted(set(new.admins)):
         session.add(TenantAdmin(tenant_id=tenant.id, email=email, verified_at=now))
     details: dict[str, Any] = {"name": name, "cloud": new.cloud, "admins": sorted(set(new.admins))}

@@ -32,7 +32,7 @@ CATALOG_FILE_NAME = "_catalog.yaml"
 """The catalog sits in the listings folder; its leading '_' keeps it from being a slug."""
 
 DELEGATED_ADMIN_PROGRAMS = frozenset({"cloud-essentials", "cloud-accelerate", "cloud-deployment"})
-"""The programs whose partners may request delegated administration (SPEC §1).
+"""The programs whose partners may request delegated administration (README: Consent backend).
 
 The catalog marks them; loading a catalog that disagrees with this policy is an error.
 """

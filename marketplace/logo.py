@@ -8,6 +8,14 @@ static SVG drawing, all in the SVG namespace, and nothing in it points outside t
 CSS escapes are decoded: references are `#fragments` only. Served logos also carry a policy
 that forbids loading anything and sandboxes them (`consent_app.security.LOGO_HEADERS`): the
 second layer, for whatever a browser does that this check does not foresee.
+
+The checks read what a browser reads. The file must be UTF-8 (the only encoding a browser and
+this check cannot disagree on: a UTF-16 `<?xml-stylesheet?>` is invisible to a byte search).
+CSS is searched with its escapes decoded but nothing removed: a CSS comment hides text from a
+browser only where the browser's tokenizer is outside a string or an unquoted `url(…)` and not
+inside an escape, and a checker that strips "comments" by any simpler rule hides what the
+browser reads (`"/*"` in a string, `/\2a` after decoding). Keeping comment text costs only
+that a comment mentioning `url(…)` is refused too.
 """
 
 from __future__ import annotations
@@ -96,23 +104,28 @@ _NAMESPACED_ATTRIBUTES = {
     f"{{{_XML_NAMESPACE}}}lang": "xml:lang",
 }
 _REFERENCES = {"href", f"{{{_XLINK_NAMESPACE}}}href"}
-_PROCESSING_INSTRUCTION = re.compile(rb"<\?(?!xml[\s?])", re.IGNORECASE)
+_PROCESSING_INSTRUCTION = re.compile(r"<\?(?!xml[\s?])", re.IGNORECASE)
+_DECLARED_ENCODING = re.compile(
+    r"""<\?xml\s[^>]*?\bencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
+)
 
 # CSS escapes (CSS Syntax 3, 4.3.7): `\` + 1-6 hex digits + one optional white space, an
 # escaped line break (a string's line continuation), or `\` + any other character.
 _CSS_ESCAPE = re.compile(
     r"\\(?:([0-9a-fA-F]{1,6})(?:\r\n|[ \t\r\n\f])?|(\r\n|[\r\n\f])|(.)|$)", re.S
 )
-_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
+# A CSS function is its name followed at once by `(` (`url (` is no function), so comment
+# text that merely mentions an image is not refused. Between tokens, comments count as space.
+_CSS_SPACE = r"(?:\s|/\*.*?\*/)*"
 _CSS_LOADERS = (
     ("@import", re.compile(r"@import", re.I)),
-    ("image-set()", re.compile(r"image-set\s*\(", re.I)),
+    ("image-set()", re.compile(r"image-set\(", re.I)),
     # url()/src() are fine when they point into the file itself: url(#gradient).
-    ("url()", re.compile(r"url\s*\(\s*+(?!['\"]?\s*#)", re.I)),
-    ("src()", re.compile(r"(?<![\w-])src\s*\(\s*+(?!['\"]?\s*#)", re.I)),
-    ("image()", re.compile(r"(?<![\w-])(?:-[a-z]+-)?(?:image|cross-fade|element)\s*\(", re.I)),
-    ("expression()", re.compile(r"expression\s*\(", re.I)),
-    ("binding", re.compile(r"-moz-binding|behavior\s*:", re.I)),
+    ("url()", re.compile(r"url\(\s*+(?!['\"]?\s*#)", re.I)),
+    ("src()", re.compile(r"(?<![\w-])src\(\s*+(?!['\"]?\s*#)", re.I)),
+    ("image()", re.compile(r"(?<![\w-])(?:-[a-z]+-)?(?:image|cross-fade|element)\(", re.I)),
+    ("expression()", re.compile(r"expression\s*\(", re.I)),  # old IE allowed the space
+    ("binding", re.compile(rf"-moz-binding|behavior{_CSS_SPACE}:", re.I | re.S)),
 )
 
 
@@ -153,8 +166,12 @@ def _raster_problems(content: bytes, expected: str) -> list[str]:
 
 def css_loads(css: str) -> str | None:
     """What in a stylesheet or CSS value would load something from outside the SVG (`url()`,
-    `@import`, `image-set()`…), after decoding CSS escapes; None when nothing would."""
-    decoded = _CSS_COMMENT.sub("", _CSS_ESCAPE.sub(_unescape, css))
+    `@import`, `image-set()`…), after decoding CSS escapes; None when nothing would.
+
+    Strings and comments are searched like the rest: removing neither can hide anything a
+    browser reads (see the module's docstring).
+    """
+    decoded = _CSS_ESCAPE.sub(_unescape, css)
     for construct, pattern in _CSS_LOADERS:
         if pattern.search(decoded):
             return construct
@@ -219,10 +236,6 @@ class _LocatingBuilder(ElementTree.TreeBuilder):
 
 def svg_problems(content: bytes) -> list[str]:
     """Why an SVG could run script or load something from elsewhere; empty when it cannot."""
-    # Processing instructions outside the root element never reach the tree, so look at the
-    # bytes: anything but the XML declaration (`<?xml version…?>`) is refused.
-    if _PROCESSING_INSTRUCTION.search(content):
-        return ["SVG logo must not contain a processing instruction (such as xml-stylesheet)"]
     builder = _LocatingBuilder()
     parser = DefusedXMLParser(
         target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
@@ -235,6 +248,16 @@ def svg_problems(content: bytes) -> list[str]:
         return ["SVG logo must not contain a DOCTYPE or entity declarations"]
     except ElementTree.ParseError as error:
         return [f"SVG logo is not well-formed XML ({error})"]
+    text = _utf8_text(content)
+    if text is None:
+        return [
+            "SVG logo must be saved as UTF-8 (and an XML declaration, if it has one, must say "
+            'encoding="UTF-8")'
+        ]
+    # Processing instructions outside the root element never reach the tree, so look at the
+    # text: anything but the XML declaration (`<?xml version…?>`) is refused.
+    if _PROCESSING_INSTRUCTION.search(text):
+        return ["SVG logo must not contain a processing instruction (such as xml-stylesheet)"]
     if _local(root.tag) != "svg":
         return ["SVG logo's root element must be <svg>"]
     if root.tag != f"{{{SVG_NAMESPACE}}}svg":
@@ -243,6 +266,27 @@ def svg_problems(content: bytes) -> list[str]:
     for element in root.iter():
         _check_element(element, builder, findings)
     return findings.messages()
+
+
+def _utf8_text(content: bytes) -> str | None:
+    """The document's text when it is UTF-8 for every reader, else None.
+
+    A browser (and expat) take the encoding from a byte-order mark, then from the XML
+    declaration, and recognise UTF-16 and UTF-32 from the first bytes even without either;
+    such text is still valid UTF-8 when it is ASCII with NUL bytes in between. So: UTF-8 bytes
+    (an optional UTF-8 byte-order mark), no NUL (never allowed in XML), and no other encoding
+    declared.
+    """
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    if "\0" in text:
+        return None
+    declared = _DECLARED_ENCODING.match(text)
+    if declared and (declared[1] or declared[2] or "").strip().lower() != "utf-8":
+        return None
+    return text
 
 
 def _check_element(

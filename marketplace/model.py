@@ -35,6 +35,7 @@ from marketplace.catalog import (
     country_codes,
     language_codes,
 )
+from marketplace.lookalike import DEFAULT_IGNORABLE
 from marketplace.suggest import did_you_mean
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -71,16 +72,25 @@ def _code_points(categories: tuple[str, ...], keep: str = "") -> re.Pattern[str]
 
 
 # Control (Cc), invisible format (Cf: zero-width, bidi overrides) and line/paragraph separator
-# (Zl, Zp) characters: in a name they break layouts, let one partner's name imitate another's,
-# or split a mail header (every character `str.splitlines()` splits on is Cc, Zl or Zp). One
-# regex search is ~20x faster than asking unicodedata about every character of every listing.
-_CONTROL_OR_FORMAT = _code_points(("Cc", "Cf", "Zl", "Zp"))
+# (Zl, Zp) characters, and the other default-ignorable ones (drawn as nothing: U+034F, U+3164
+# HANGUL FILLER, variation selectors): in a name they break layouts, let one partner's name
+# imitate another's, or split a mail header (every character `str.splitlines()` splits on is
+# Cc, Zl or Zp). One regex search is ~20x faster than asking unicodedata about every character
+# of every listing.
+_CONTROL_OR_FORMAT = re.compile(
+    f"{_code_points(('Cc', 'Cf', 'Zl', 'Zp')).pattern}|{DEFAULT_IGNORABLE.pattern}"
+)
 _CONTROL_EXCEPT_NEWLINE_TAB = _code_points(("Cc",), keep="\n\t")
 
 
 def _single_line(value: str) -> str:
-    if _CONTROL_OR_FORMAT.search(value):
-        raise _fail("single_line", "must be one line of text without control characters")
+    if found := _CONTROL_OR_FORMAT.search(value):
+        character = f"U+{ord(found[0]):04X} {unicodedata.name(found[0], '')}".rstrip()
+        raise _fail(
+            "single_line",
+            "must be one line of text without control or invisible characters; "
+            f"{character} is character {found.start() + 1}",
+        )
     if value != value.strip():
         raise _fail("whitespace", "must not start or end with spaces")
     return value
@@ -275,12 +285,27 @@ class Offer(_Strict):
     )
 
 
+class OfferTranslation(_Strict):
+    """An offer's text in another site language."""
+
+    title: Annotated[OneLine, Field(min_length=3, max_length=100, description="The offer's title.")]
+
+
 class Translation(_Strict):
     """The listing's text in another site language; missing fields fall back to English."""
 
     name: Annotated[OneLine | None, Field(default=None, min_length=2, max_length=80)]
     summary: Annotated[OneLine | None, Field(default=None, min_length=20, max_length=200)]
     description: Annotated[Markdown | None, Field(default=None, min_length=1, max_length=5000)]
+    offers: Annotated[
+        dict[Slug, OfferTranslation],
+        Field(
+            default={},
+            max_length=20,
+            description="By offer id (an id of the listing's `offers`): the offer's title in "
+            "this language.",
+        ),
+    ]
 
 
 class Listing(_Strict):
@@ -373,6 +398,15 @@ class Listing(_Strict):
             translation.summary or self.summary,
             translation.description or self.description,
         )
+
+    def offer_title(self, offer_id: str, language: str) -> str | None:
+        """An offer's title in `language` (else in English); None when no offer has the id."""
+        offer = next((offer for offer in self.offers if offer.id == offer_id), None)
+        if offer is None:
+            return None
+        translation = self.translations.get(language)  # type: ignore[call-overload]
+        translated = translation.offers.get(offer_id) if translation is not None else None
+        return translated.title if translated is not None else offer.title
 
 
 def facet_values(listing: Listing, facet: Facet) -> list[str]:

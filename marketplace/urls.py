@@ -1,4 +1,4 @@
-"""The public site's URLs (SPEC §6), relative to the site root: one definition for the site
+"""The public site's URLs (README: The site), relative to the site root: one definition for the site
 generator, the search index and the exports."""
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import functools
 import multiprocessing
 import os
 import threading
-import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from marketplace.errors import describe_validation_error
 from marketplace.logo import logo_problems
 from marketplace.model import LOGO_EXTENSIONS, Listing, ListingContext
 from marketplace.problems import Problem
+from marketplace.suggest import did_you_mean
 from marketplace.yamlsource import YamlProblem, offset_position, parse_document
 
 MAX_LISTING_BYTES = 128 * 1024
@@ -34,6 +34,8 @@ class LoadedListing:
     listing: Listing
     path: Path
     name_position: tuple[int, int] = (1, 1)
+    translated_name_positions: tuple[tuple[str, tuple[int, int]], ...] = ()
+    """(language, position) of each `translations.<language>.name`."""
 
     @property
     def logo_path(self) -> Path | None:
@@ -100,41 +102,35 @@ def validate_directory(directory: Path) -> ValidationReport:
             ],
         )
     report = ValidationReport(catalog)
-    # Each name under two keys: as written (case and compatibility forms aside), and as it
-    # looks (UTS #39 skeleton), so a Cyrillic "Асme" cannot sit beside a Latin "Acme".
-    names: dict[str, tuple[str, int]] = {}
-    look_alikes: dict[str, tuple[str, int, str]] = {}
-    slugs: dict[str, str] = {}
     paths = list(listing_files(directory))
     report.files_checked = len(paths)
+    valid: list[LoadedListing] = []
     for loaded, problems in _validate_files(paths, catalog):
         report.problems.extend(problems)
-        if loaded is None:
-            continue
+        if loaded is not None:
+            valid.append(loaded)
+    report.listings = _distinct_partners(valid, report.problems)
+    report.problems.sort()
+    return report
+
+
+def _distinct_partners(valid: list[LoadedListing], problems: list[Problem]) -> list[LoadedListing]:
+    """The listings whose slug and names no earlier listing has; a problem for each other one.
+
+    Names compare in every language, each under two keys: as written (case and compatibility
+    forms aside), and as it looks (UTS #39 skeleton), so a Cyrillic "Асme" cannot sit beside a
+    Latin "Acme", nor a partner's Russian name copy another partner's name.
+    """
+    names = lookalike.NameRegister()
+    slugs: dict[str, str] = {}
+    distinct: list[LoadedListing] = []
+    for loaded in valid:
         listing, shown = loaded.listing, display_path(loaded.path)
-        name_key = unicodedata.normalize("NFKC", listing.name).casefold()
-        look_key = lookalike.name_key(listing.name)
-        if name_key in names:
-            other, line = names[name_key]
-            report.problems.append(
-                Problem(
-                    shown,
-                    *loaded.name_position,
-                    "name",
-                    f"the name {listing.name!r} is already used by {other} (line {line})",
-                )
-            )
-        elif look_key in look_alikes:
-            report.problems.append(
-                Problem(
-                    shown,
-                    *loaded.name_position,
-                    "name",
-                    _look_alike_message(listing.name, *look_alikes[look_key]),
-                )
-            )
+        own = [lookalike.NameUse(shown, "name", *loaded.name_position, listing.name)]
+        if conflicts := names.conflicts(own):
+            problems.extend(_name_problem(use, message) for use, message in conflicts)
         elif listing.slug in slugs:
-            report.problems.append(
+            problems.append(
                 Problem(
                     shown,
                     1,
@@ -144,21 +140,38 @@ def validate_directory(directory: Path) -> ValidationReport:
                 )
             )
         else:
-            names[name_key] = (shown, loaded.name_position[0])
-            look_alikes[look_key] = (shown, loaded.name_position[0], listing.name)
+            names.add(own)
             slugs[listing.slug] = shown
-            report.listings.append(loaded)
-    report.problems.sort()
-    return report
+            distinct.append(loaded)
+    # Translated names after every partner's own name: a translation copying another partner's
+    # name is the one reported, whichever file comes first.
+    accepted: list[LoadedListing] = []
+    for loaded in distinct:
+        translated = _translated_names(loaded)
+        if conflicts := names.conflicts(translated):
+            problems.extend(_name_problem(use, message) for use, message in conflicts)
+        else:
+            names.add(translated)
+            accepted.append(loaded)
+    return accepted
 
 
-def _look_alike_message(name: str, other: str, line: int, other_name: str) -> str:
-    characters = lookalike.look_alike_characters(name, other_name)
-    return (
-        f"the name {name!r} looks like {other_name!r}, already used by {other} (line {line})"
-        + (f"; it uses the look-alike characters {', '.join(characters)}" if characters else "")
-        + "; choose a name customers cannot mistake for another partner's"
-    )
+def _translated_names(loaded: LoadedListing) -> list[lookalike.NameUse]:
+    shown, positions = display_path(loaded.path), dict(loaded.translated_name_positions)
+    return [
+        lookalike.NameUse(
+            shown,
+            f"translations.{language}.name",
+            *positions.get(language, loaded.name_position),
+            translation.name,
+        )
+        for language, translation in loaded.listing.translations.items()
+        if translation.name is not None
+    ]
+
+
+def _name_problem(use: lookalike.NameUse, message: str) -> Problem:
+    return Problem(use.file, use.line, use.column, use.field, message)
 
 
 PARALLEL_THRESHOLD = 1000
@@ -241,9 +254,16 @@ def validate_file(path: Path, catalog: Catalog) -> tuple[LoadedListing | None, l
             problems.append(at(document.locate(loc, key=as_key), message, _field_label(loc)))
     for loc, message in _relational_problems(document.value, path, catalog):
         problems.append(at(document.locate(loc), message, _field_label(loc)))
+    for loc, message in _translated_offer_problems(document.value):
+        problems.append(at(document.locate(loc, key=True), message, _field_label(loc)))
     if problems or listing is None:
         return None, sorted(problems)
-    return LoadedListing(listing, path, document.locate(("name",))), []
+    translated_names = tuple(
+        (language, document.locate(("translations", language, "name")))
+        for language, translation in listing.translations.items()
+        if translation.name is not None
+    )
+    return LoadedListing(listing, path, document.locate(("name",)), translated_names), []
 
 
 def _field_label(loc: tuple[Any, ...]) -> str:
@@ -324,6 +344,30 @@ def _relational_problems(
                 yield (
                     (*here, "delegated_admin"),
                     "set delegated_admin: true on the listing to offer it here",
+                )
+
+
+def _translated_offer_problems(data: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """`translations.<language>.offers` may only name the listing's own offers."""
+    offers = data.get("offers")
+    ids = [
+        offer["id"]
+        for offer in (offers if isinstance(offers, list) else [])
+        if isinstance(offer, dict) and isinstance(offer.get("id"), str)
+    ]
+    translations = data.get("translations")
+    for language, translation in (translations if isinstance(translations, dict) else {}).items():
+        translated = translation.get("offers") if isinstance(translation, dict) else None
+        for offer_id in translated if isinstance(translated, dict) else {}:
+            if isinstance(offer_id, str) and offer_id not in ids:
+                known = (
+                    f"; the listing's offers are {', '.join(ids)}"
+                    if ids
+                    else "; the listing has no offers"
+                )
+                yield (
+                    ("translations", language, "offers", offer_id),
+                    f"no offer has the id {offer_id!r}" + (did_you_mean(offer_id, ids) or known),
                 )
 
 

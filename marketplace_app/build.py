@@ -1,4 +1,5 @@
-"""`marketplace build`: validate the listings, then write the static site."""
+"""`marketplace build`: validate the listings, then write the static site, the search index
+and the partner snapshot the backend reads (`marketplace.snapshot`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
 from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,11 @@ class BuildPaths:
     site_dir: Path
     instance_dir: Path
     mkdocs_config: Path = MKDOCS_CONFIG
+
+    @property
+    def snapshot_file(self) -> Path:
+        """The partner snapshot, in the instance folder beside the search index."""
+        return self.instance_dir / SNAPSHOT_FILE_NAME
 
 
 class BuildFailed(Exception):
@@ -73,6 +80,9 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     built = time.perf_counter()
     progress(f"Indexing {len(loaded[1])} partners for search…")
     build_search_index(paths, loaded)
+    # Last: a backend that sees this snapshot finds the site and index of the same build.
+    catalog, listings = loaded
+    write_snapshot(paths.snapshot_file, catalog, [item.listing for item in listings])
     indexed = time.perf_counter()
     return BuildReport(len(loaded[1]), validated - started, built - validated, indexed - built)
 
@@ -125,13 +135,18 @@ def build_site(
 
 
 def inputs_newer_than(paths: BuildPaths) -> bool:
-    """True when the site is missing or any listing or page changed since it was built."""
+    """True when the site, index or partner snapshot is missing (or the snapshot is of another
+    format version) or any listing or page changed since they were built."""
     from search.whoosh_engine import current_index, index_root
 
     marker = paths.site_dir / "index.html"
     if not marker.exists() or current_index(index_root(paths.instance_dir)) is None:
         return True
-    built = marker.stat().st_mtime
+    try:
+        read_snapshot(paths.snapshot_file)
+    except SnapshotError:
+        return True
+    built = min(marker.stat().st_mtime, paths.snapshot_file.stat().st_mtime)
     sources = [config for config, _ in site_configs(paths)]
     for folder in (paths.listings_dir, paths.mkdocs_config.parent / "site_src"):
         sources.extend(p for p in folder.rglob("*") if p.is_file())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -24,7 +23,7 @@ from marketplace_app.options import (
     site_dir_option,
 )
 
-OPERATOR_COMMANDS = ("db", "tenants", "keys", "audit", "mail", "csp")
+OPERATOR_COMMANDS = ("config", "db", "tenants", "keys", "audit", "mail", "csp")
 """The operator groups `marketplace_app.operators` defines (names of its module attributes)."""
 
 
@@ -140,10 +139,15 @@ def _build_or_exit(paths: BuildPaths) -> None:
 @site_dir_option
 @instance_option
 def build_command(listings_dir: Path, site_dir: Path, instance: Path) -> None:
-    """Validate the listings, then write the static site and the search index."""
+    """Validate the listings, then write the static site, the search index and the partner
+    snapshot the backend reads."""
     paths = BuildPaths(listings_dir, site_dir, instance)
     _build_or_exit(paths)
-    click.echo(f"Site written to {site_dir}/, search index to {instance}/search/", err=True)
+    click.echo(
+        f"Site written to {site_dir}/, search index to {instance}/search/, partners to "
+        f"{paths.snapshot_file}",
+        err=True,
+    )
 
 
 @main.command()
@@ -173,34 +177,30 @@ def serve(
 
     from consent_app import MAX_BODY_BYTES
     from consent_app.backend import backend_of
-    from marketplace_app.operators import opened
+    from marketplace_app.operators import configuration, opened
     from marketplace_app.wiring import backend_app, open_search
 
     # Links in mail point at this server unless the operator says otherwise.
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-    os.environ.setdefault("MARKETPLACE_BASE_URL", f"http://{shown_host}:{port}/")
-    paths = BuildPaths(listings_dir, site_dir, instance)
+    settings = configuration(
+        instance,
+        overrides={"listings_dir": listings_dir, "site_dir": site_dir},
+        fallbacks={"base_url": f"http://{shown_host}:{port}/"},
+    ).settings
+    paths = BuildPaths(settings.listings_dir, settings.site_dir, settings.instance_dir)
     if inputs_newer_than(paths):
-        click.echo("Building the site and the search index:", err=True)
+        click.echo("Building the site, the search index and the partner snapshot:", err=True)
         _build_or_exit(paths)
     click.echo("Creating or migrating the database…", err=True)
-    with opened(instance, listings_dir, migrate=True) as backend:
+    with opened(settings, migrate=True) as backend:
         if demo:
             from consent_app.demo import describe, prepare_demo
 
             seeded = prepare_demo(backend)
             backend.deliver_now()
-            settings = backend.settings
             story = describe(seeded, settings.base_url, settings.mail_dir, bool(settings.smtp_url))
-    engine = open_search(instance.absolute())
-    app = backend_app(
-        {
-            "INSTANCE_DIR": instance,
-            "LISTINGS_DIR": listings_dir,
-            "SITE_DIR": str(site_dir.absolute()),
-        },
-        engine,
-    )
+    engine = open_search(settings.instance_dir)
+    app = backend_app(settings, engine)
     backend_of(app).start_background()
     # Open the search index now; its frequent terms are scored in the background.
     with contextlib.suppress(FileNotFoundError):

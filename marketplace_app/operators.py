@@ -1,8 +1,10 @@
-"""Operator commands of `marketplace` (SPEC §6): database, tenants, keys, audit, mail.
+"""Operator commands of `marketplace`: configuration, database, tenants, keys, audit, mail.
 
-Each command opens the installation named by `--instance` (and `MARKETPLACE_*` variables),
-does one thing in one transaction, and prints what it did. Mistakes get a one-line message
-and exit status 1, never a traceback.
+Each command builds the installation's settings once (`--instance`, `MARKETPLACE_*` variables,
+the instance folder: `marketplace_app.config`), opens it, does one thing in one transaction,
+and prints what it did. Partners come from the snapshot `marketplace build` wrote, read only by
+the commands that need them: a listing that does not validate in the working tree stops
+`build`, never these. Mistakes get a one-line message and exit status 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,58 +16,79 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from consent_app.errors import Refused
-from marketplace_app.options import instance_option, listings_dir_option
+from consent_app.refusals import NotFound, Refused
+from marketplace_app.options import instance_option
+
+if TYPE_CHECKING:
+    from consent_app.backend import Backend
+    from consent_app.settings import Settings
+    from marketplace_app.config import Configuration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def configuration(instance: Path | None, **options: Any) -> Configuration:
+    """The installation's configuration for this command (`load_configuration`); a setting
+    that does not fit ends the command with one line naming its variable."""
+    from consent_app.settings import SettingsError
+    from marketplace_app.config import load_configuration
+
+    context = click.get_current_context(silent=True)
+    if context is not None and context.get_parameter_source("instance") in (
+        ParameterSource.DEFAULT,
+        ParameterSource.DEFAULT_MAP,
+    ):
+        instance = None  # not given: the configuration finds it ($MARKETPLACE_INSTANCE or default)
+    try:
+        return load_configuration(instance, **options)
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
 def installation(command: F) -> F:
-    """Give a command `--instance` and `--listings`, and turn refusals into clean exits."""
+    """Give a command `--instance` and, instead of it, the installation's `settings`; turn
+    refusals and a missing partner snapshot into clean exits."""
+    from marketplace.snapshot import SnapshotError
 
     @instance_option
-    @listings_dir_option
+    # Operator commands once read partners from the listings; old scripts may still pass it.
+    @click.option("--listings", hidden=True, expose_value=False, type=click.Path(path_type=Path))
     @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, instance: Path, **kwargs: Any) -> Any:
+        settings = configuration(instance).settings
         try:
-            return command(*args, **kwargs)
+            return command(*args, settings=settings, **kwargs)
         except Refused as refused:
             where = f"{refused.field}: " if refused.field and refused.field.isupper() else ""
             click.echo(f"Error: {where}{refused.message}", err=True)
+            sys.exit(1)
+        except SnapshotError as error:
+            click.echo(f"Error: {error}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
 
 @contextmanager
-def opened(instance: Path, listings_dir: Path, migrate: bool = False) -> Iterator[Any]:
+def opened(settings: Settings, migrate: bool = False) -> Iterator[Backend]:
     """The installation's Backend; its database is brought up to date when `migrate`."""
     from consent_app import DatabaseNotReady, prepare_database
     from consent_app.backend import Backend
     from consent_app.db import upgrade
     from consent_app.instance import ensure_instance
-    from consent_app.settings import SettingsError, load_settings
-    from marketplace.validate import InvalidListings
 
-    try:
-        ensure_instance(instance)
-        backend = Backend.open(load_settings(instance.absolute(), listings_dir.absolute()))
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
-    except InvalidListings as error:
-        raise click.ClickException(
-            f"{listings_dir} does not validate ({len(error.report.problems)} problem(s)); "
-            "run `marketplace validate` to see them"
-        ) from None
+    ensure_instance(settings.instance_dir)
+    backend = Backend.open(settings)
     try:
         if migrate:
             upgrade(backend.database)
         else:
-            prepare_database(backend.database, instance.absolute())
+            prepare_database(backend.database, settings.instance_dir)
         yield backend
     except DatabaseNotReady as error:
         raise click.ClickException(str(error)) from None
@@ -84,6 +107,28 @@ def operator() -> Any:
     return Actor("operator", name, "cli")
 
 
+# --- config ------------------------------------------------------------------------------------
+
+
+@click.command("config")
+@instance_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def config(instance: Path, as_json: bool) -> None:
+    """Print the effective configuration: each setting's variable, value (secrets masked) and
+    where it came from (default, environment, instance file, command line)."""
+    from dataclasses import asdict
+
+    from marketplace_app.config import shown_settings
+
+    shown = shown_settings(configuration(instance))
+    if as_json:
+        click.echo(json.dumps([asdict(setting) for setting in shown], indent=2))
+        return
+    width = max(len(setting.variable) for setting in shown)
+    for setting in shown:
+        click.echo(f"{setting.variable:<{width}}  {setting.value}  ({setting.origin})")
+
+
 # --- db ----------------------------------------------------------------------------------------
 
 
@@ -94,11 +139,11 @@ def db() -> None:
 
 @db.command("upgrade")
 @installation
-def db_upgrade(instance: Path, listings_dir: Path) -> None:
+def db_upgrade(settings: Settings) -> None:
     """Create the database or migrate it to this version's schema."""
     from consent_app.db import current_revision, head_revision
 
-    with opened(instance, listings_dir, migrate=True) as backend:
+    with opened(settings, migrate=True) as backend:
         revision = current_revision(backend.database)
         shown = backend.database.engine.url.render_as_string(hide_password=True)
         click.echo(f"Database {shown} is at revision {revision} (newest: {head_revision()}).")
@@ -107,7 +152,7 @@ def db_upgrade(instance: Path, listings_dir: Path) -> None:
 @db.command("backup")
 @click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
 @installation
-def db_backup(target: Path, instance: Path, listings_dir: Path) -> None:
+def db_backup(target: Path, settings: Settings) -> None:
     """Copy the SQLite database to TARGET while it is in use (SQLite's online backup).
 
     For PostgreSQL use pg_dump (see OPERATIONS.md); this command refuses.
@@ -117,7 +162,7 @@ def db_backup(target: Path, instance: Path, listings_dir: Path) -> None:
 
     from consent_app.instance import create_private
 
-    with opened(instance, listings_dir) as backend:
+    with opened(settings) as backend:
         if not backend.database.is_sqlite:
             raise click.ClickException("the database is PostgreSQL: back it up with pg_dump")
         source_path = backend.database.engine.url.database
@@ -167,12 +212,13 @@ def tenants() -> None:
 )
 @installation
 def tenants_add(
-    domain: str, name: str, admins: tuple[str, ...], cloud: str, instance: Path, listings_dir: Path
+    domain: str, name: str, admins: tuple[str, ...], cloud: str, settings: Settings
 ) -> None:
     """Add a tenant, e.g. `tenants add fabrikam.onmicrosoft.com --name Fabrikam --admin a@b.c`."""
-    from consent_app.tenants import NewTenant, add_tenant, normalized_domain, normalized_email
+    from consent_app.addresses import normalized_domain, normalized_email
+    from consent_app.tenants import NewTenant, add_tenant
 
-    with opened(instance, listings_dir) as backend, backend.write() as session:
+    with opened(settings) as backend, backend.write() as session:
         smtputf8 = backend.settings.smtputf8
         new = NewTenant(
             normalized_domain(domain, "DOMAIN"),
@@ -188,16 +234,17 @@ def tenants_add(
 @click.argument("domain")
 @click.argument("email")
 @installation
-def tenants_add_admin(domain: str, email: str, instance: Path, listings_dir: Path) -> None:
+def tenants_add_admin(domain: str, email: str, settings: Settings) -> None:
     """Add a verified administrator address to a tenant."""
-    from consent_app.tenants import add_admin, find_tenant, normalized_domain, normalized_email
+    from consent_app.addresses import normalized_domain, normalized_email
+    from consent_app.tenants import add_admin, find_tenant
 
-    with opened(instance, listings_dir) as backend, backend.write() as session:
+    with opened(settings) as backend, backend.write() as session:
         domain = normalized_domain(domain, "DOMAIN")
         email = normalized_email(email, "EMAIL", smtputf8=backend.settings.smtputf8)
         tenant = find_tenant(session, domain)
         if tenant is None:
-            raise Refused("not_found", f"no tenant {domain}")
+            raise NotFound(f"no tenant {domain}")
         added = add_admin(session, tenant, email, operator())
     click.echo(f"{email} {'added to' if added else 'was already an admin of'} {domain}.")
 
@@ -205,7 +252,7 @@ def tenants_add_admin(domain: str, email: str, instance: Path, listings_dir: Pat
 @tenants.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @installation
-def tenants_list(as_json: bool, instance: Path, listings_dir: Path) -> None:
+def tenants_list(as_json: bool, settings: Settings) -> None:
     """List tenants with their admins, DA partner and partner of record."""
     from sqlalchemy import select
 
@@ -213,8 +260,8 @@ def tenants_list(as_json: bool, instance: Path, listings_dir: Path) -> None:
     from consent_app.models import Invitation, Tenant
     from consent_app.tenants import admin_emails
 
-    rows = []
-    with opened(instance, listings_dir) as backend, backend.read() as session:
+    rows: list[dict[str, Any]] = []
+    with opened(settings) as backend, backend.read() as session:
         query = (
             select(Tenant, Invitation.partner_slug)
             .outerjoin(Invitation, Invitation.id == Tenant.created_by_invitation)
@@ -264,11 +311,11 @@ def keys() -> None:
 @keys.command("issue")
 @click.argument("slug")
 @installation
-def keys_issue(slug: str, instance: Path, listings_dir: Path) -> None:
+def keys_issue(slug: str, settings: Settings) -> None:
     """Print a new API key for the partner SLUG, once: only its hash is kept."""
     from consent_app.partners import issue_key
 
-    with opened(instance, listings_dir) as backend, backend.write() as session:
+    with opened(settings) as backend, backend.write() as session:
         issued = issue_key(session, backend.directory, slug, operator())
     click.echo(
         f"New key {issued.key_id} for {slug}. Give it to the partner now; it is not shown again:",
@@ -280,7 +327,7 @@ def keys_issue(slug: str, instance: Path, listings_dir: Path) -> None:
 @keys.command("list")
 @click.argument("slug", required=False)
 @installation
-def keys_list(slug: str | None, instance: Path, listings_dir: Path) -> None:
+def keys_list(slug: str | None, settings: Settings) -> None:
     """List key ids (never secrets), optionally of one partner."""
     from sqlalchemy import select
 
@@ -289,7 +336,7 @@ def keys_list(slug: str | None, instance: Path, listings_dir: Path) -> None:
     query = select(PartnerKey).order_by(PartnerKey.partner_slug, PartnerKey.created_at)
     if slug:
         query = query.where(PartnerKey.partner_slug == slug)
-    with opened(instance, listings_dir) as backend, backend.read() as session:
+    with opened(settings) as backend, backend.read() as session:
         found = list(session.execute(query).scalars())
     if not found:
         click.echo("No keys.")
@@ -303,11 +350,11 @@ def keys_list(slug: str | None, instance: Path, listings_dir: Path) -> None:
 @keys.command("revoke")
 @click.argument("key_id")
 @installation
-def keys_revoke(key_id: str, instance: Path, listings_dir: Path) -> None:
+def keys_revoke(key_id: str, settings: Settings) -> None:
     """Revoke a key at once (by the id `keys list` shows)."""
     from consent_app.partners import revoke_key
 
-    with opened(instance, listings_dir) as backend, backend.write() as session:
+    with opened(settings) as backend, backend.write() as session:
         slug = revoke_key(session, key_id, operator())
     click.echo(f"Key {key_id} of {slug} is revoked.")
 
@@ -336,7 +383,7 @@ def _read_text(path: Path, what: str) -> str:
     "anchored head.",
 )
 @installation
-def audit_verify(anchors_file: Path | None, instance: Path, listings_dir: Path) -> None:
+def audit_verify(anchors_file: Path | None, settings: Settings) -> None:
     """Check every audit chain, the events the data implies, and anchors; exit 1 and name
     each break (by row id) when rows were edited, inserted or deleted."""
     from consent_app.audit import Anchor, read_anchors, verify
@@ -346,7 +393,7 @@ def audit_verify(anchors_file: Path | None, instance: Path, listings_dir: Path) 
     if anchors_file is not None:
         lines = _read_text(anchors_file, "the anchor file").splitlines()
         anchors, problems = read_anchors(lines, str(anchors_file))
-    with opened(instance, listings_dir) as backend, backend.read() as session:
+    with opened(settings) as backend, backend.read() as session:
         report = verify(session, anchors)
     problems += report.problems
     for problem in problems:
@@ -367,12 +414,12 @@ def audit_verify(anchors_file: Path | None, instance: Path, listings_dir: Path) 
     help="Append the anchor to this file (keep it away from the database); else print it.",
 )
 @installation
-def audit_anchor(target: Path | None, instance: Path, listings_dir: Path) -> None:
+def audit_anchor(target: Path | None, settings: Settings) -> None:
     """Record every chain's head outside the database: one JSON line per run, for
     `audit verify --anchors FILE` to find any later rewind."""
     from consent_app.audit import anchor_line
 
-    with opened(instance, listings_dir) as backend, backend.read() as session:
+    with opened(settings) as backend, backend.read() as session:
         line, heads = anchor_line(session)
     if target is None:
         click.echo(line)
@@ -388,16 +435,16 @@ def audit_anchor(target: Path | None, instance: Path, listings_dir: Path) -> Non
 @audit.command("check-receipt")
 @click.argument("receipt_file", type=click.Path(path_type=Path, dir_okay=False))
 @installation
-def audit_check_receipt(receipt_file: Path, instance: Path, listings_dir: Path) -> None:
+def audit_check_receipt(receipt_file: Path, settings: Settings) -> None:
     """Check a consent receipt a customer sent: made with this installation's audit key, and
     its event still in the log as the receipt shows it."""
-    from consent_app.audit import check_receipt
+    from consent_app.audit import check_receipt, parse_json
 
     try:
-        given = json.loads(_read_text(receipt_file, "the receipt"))
-    except ValueError:
-        raise click.ClickException(f"{receipt_file} is not JSON: not a consent receipt") from None
-    with opened(instance, listings_dir) as backend, backend.read() as session:
+        given = parse_json(_read_text(receipt_file, "the receipt"))
+    except ValueError as error:
+        raise click.ClickException(f"{receipt_file} is not a consent receipt: {error}") from None
+    with opened(settings) as backend, backend.read() as session:
         checked = check_receipt(session, given)
     for problem in checked.problems:
         click.echo(problem)
@@ -416,9 +463,9 @@ def mail() -> None:
 
 @mail.command("send")
 @installation
-def mail_send(instance: Path, listings_dir: Path) -> None:
+def mail_send(settings: Settings) -> None:
     """Deliver every message that is due now (SMTP, or .eml files in <instance>/mail)."""
-    with opened(instance, listings_dir) as backend:
+    with opened(settings) as backend:
         sent = failed = undeliverable = 0
         while True:
             report = backend.deliver_now()
@@ -435,11 +482,11 @@ def mail_send(instance: Path, listings_dir: Path) -> None:
 
 @mail.command("status")
 @installation
-def mail_status(instance: Path, listings_dir: Path) -> None:
+def mail_status(settings: Settings) -> None:
     """How many messages wait in the outbox, how many failed, and the oldest's age."""
     from consent_app.outbox import outbox_status, undeliverable_messages
 
-    with opened(instance, listings_dir) as backend:
+    with opened(settings) as backend:
         status = outbox_status(backend.database)
         failed = undeliverable_messages(backend.database)
     oldest = f"{status.oldest_unsent_seconds:.0f} s" if status.oldest_unsent_seconds else "-"
@@ -491,6 +538,6 @@ def _print_logo_headers(ctx: click.Context) -> None:
     ctx.exit()
 
 
-COMMANDS = (db, tenants, keys, audit, mail, csp)
+COMMANDS = (config, db, tenants, keys, audit, mail, csp)
 """The groups `marketplace` adds to its command line (`marketplace_app.cli.OPERATOR_COMMANDS`
 names them, so they load only when used)."""

@@ -9,13 +9,15 @@ import click
 
 DEFAULT_LISTINGS = Path("listings")
 
+# The folder defaults follow MARKETPLACE_INSTANCE / _LISTINGS / _SITE_DIR, the settings the
+# backend is configured with (marketplace_app.config), so `build` writes where it reads.
 listings_dir_option = click.option(
     "--listings",
     "listings_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_LISTINGS,
-    show_default=True,
-    help="Folder of listing YAML files and the catalog (partners come from it).",
+    default=lambda: os.environ.get("MARKETPLACE_LISTINGS", str(DEFAULT_LISTINGS)),
+    show_default="./listings or $MARKETPLACE_LISTINGS",
+    help="Folder of listing YAML files and the catalog.",
 )
 instance_option = click.option(
     "--instance",
@@ -27,7 +29,7 @@ instance_option = click.option(
 site_dir_option = click.option(
     "--site-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("site"),
-    show_default=True,
-    help="Where the static site is written.",
+    default=lambda: os.environ.get("MARKETPLACE_SITE_DIR", "site"),
+    show_default="./site or $MARKETPLACE_SITE_DIR",
+    help="Where the static site is written (and served from).",
 )

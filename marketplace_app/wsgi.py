@@ -1,9 +1,21 @@
 """The WSGI entry point for production servers: `gunicorn -c deploy/gunicorn.conf.py
-marketplace_app.wsgi:app`. Everything comes from the environment (`MARKETPLACE_*`); each worker
-process delivers mail in its own background thread (started in `post_fork`, see the config)."""
+marketplace_app.wsgi:app`. The settings come from `MARKETPLACE_*` variables and the instance
+folder (`marketplace_app.config`), the partners from the snapshot `marketplace build` wrote;
+each worker process delivers mail in its own background thread (started in `post_fork`, see
+the config). A setting that does not fit, a missing snapshot or an old database stops the
+worker with one line naming the problem."""
 
 from __future__ import annotations
 
+import sys
+
+from consent_app import DatabaseNotReady
+from consent_app.settings import SettingsError
+from marketplace.snapshot import SnapshotError
+from marketplace_app.config import load_settings
 from marketplace_app.wiring import backend_app
 
-app = backend_app()
+try:
+    app = backend_app(load_settings())
+except (SettingsError, SnapshotError, DatabaseNotReady) as error:
+    sys.exit(f"marketplace: {error}")

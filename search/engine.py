@@ -1,4 +1,5 @@
-"""The engine-neutral search interface: what a query asks and what it answers (SPEC §4, §6)."""
+"""The engine-neutral search interface: what a query asks and what it answers
+(README: Search API)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 from marketplace.catalog import FACETS, WORLDWIDE
 from marketplace.model import facet_values
 from marketplace.urls import partner_url
-from sitegen.i18n import words
+from sitegen.i18n import facet_label
 from sitegen.pages import SiteInput, facet_counts
 
 PARTNERS_JSON_VERSION = 1
@@ -93,7 +93,6 @@ def directory_json(site: SiteInput) -> str:
     (regions: "worldwide").
     Indices instead of repeated ids keep it near 100 bytes gzip per partner.
     """
-    w = words(site.language)
     facets = []
     index_of: list[dict[str, int]] = []
     for facet in FACETS:
@@ -101,7 +100,7 @@ def directory_json(site: SiteInput) -> str:
         index_of.append({value: position for position, (value, _) in enumerate(values)})
         entry: dict[str, Any] = {
             "name": facet.name,
-            "label": w[f"facet.{facet.name}"],
+            "label": facet_label(facet.name, site.language),
             "values": values,
         }
         if WORLDWIDE in index_of[-1]:

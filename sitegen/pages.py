@@ -11,14 +11,12 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-
-import jinja2
 
 from marketplace.catalog import FACETS, WORLDWIDE, Catalog, Facet
+from marketplace.i18n import format_count, translations
 from marketplace.model import Listing, facet_values
 from marketplace.urls import partner_url, value_url
-from sitegen.i18n import words
+from sitegen.i18n import environment, facet_label
 from sitegen.markdown import render_partner_markdown
 
 PER_PAGE = 50
@@ -54,19 +52,6 @@ class SiteInput:
     updated: dict[str, datetime] = field(default_factory=dict)  # slug -> last change
 
 
-@cache
-def _templates() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("sitegen", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    environment.globals.update(partner_url=partner_url, value_url=value_url)
-    return environment
-
-
 def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]:
     return sorted(
         listings, key=lambda listing: (listing.text(language)[0].casefold(), listing.slug)
@@ -74,14 +59,13 @@ def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]
 
 
 def _facet_label(site: SiteInput, facet: Facet) -> str:
-    return words(site.language)[f"facet.{facet.name}"]
+    return facet_label(facet.name, site.language)
 
 
 def _common(site: SiteInput, depth: int) -> dict[str, object]:
     return {
         "root": "../" * depth,
         "lang": site.language,
-        "w": words(site.language),
         "catalog": site.catalog,
         "facets": FACETS,
         "facet_values": facet_values,
@@ -93,7 +77,7 @@ def partner_page(site: SiteInput, listing: Listing) -> GeneratedPage:
     name, summary, description = listing.text(site.language)
     url = partner_url(listing.slug)
     body = (
-        _templates()
+        environment(site.language)
         .get_template("partner.html")
         .render(
             **_common(site, url.count("/")),
@@ -114,7 +98,9 @@ def _value_name(site: SiteInput, facet: Facet, value: str) -> str:
 
 def _value_description(site: SiteInput, facet: Facet, value: str) -> str | None:
     if not facet.in_catalog:
-        return words(site.language)["worldwide_note"] if value == WORLDWIDE else None
+        if value == WORLDWIDE:
+            return translations(site.language).gettext("Serves customers worldwide")
+        return None
     entries = getattr(site.catalog, facet.segment)
     described = entries[value].description
     return described.in_language(site.language) if described else None
@@ -124,10 +110,12 @@ def browse_pages(
     site: SiteInput, facet: Facet, value: str, partners: Sequence[Listing]
 ) -> list[GeneratedPage]:
     """The paginated list of partners with one facet value (`/services/teams/`, `/page/2/`)."""
-    w = words(site.language)
+    words = translations(site.language)
     value_name = _value_name(site, facet, value)
-    key = "partners_in_program" if facet.name == "program" else "partners_for"
-    title = w[key].format(value=value_name)
+    if facet.name == "program":
+        title = words.gettext("Partners in %(value)s") % {"value": value_name}
+    else:
+        title = words.gettext("Partners for %(value)s") % {"value": value_name}
     pages = max(1, math.ceil(len(partners) / PER_PAGE))
     base = value_url(facet, value)
     generated = []
@@ -136,13 +124,13 @@ def browse_pages(
         chunk = partners[(number - 1) * PER_PAGE : number * PER_PAGE]
         depth = url.count("/")
         body = (
-            _templates()
+            environment(site.language)
             .get_template("browse.html")
             .render(
                 **_common(site, depth),
                 title=title,
                 facet=facet,
-                facet_label=_facet_label(site, facet),
+                facet_title=_facet_label(site, facet),
                 value_description=_value_description(site, facet, value),
                 total=len(partners),
                 partners=chunk,
@@ -151,9 +139,11 @@ def browse_pages(
                 base="../" * depth + base,
             )
         )
-        page_title = (
-            title if number == 1 else f"{title} — {w['page_n_of'].format(page=number, pages=pages)}"
-        )
+        page_n_of = words.gettext("Page %(page)s of %(pages)s") % {
+            "page": format_count(number, site.language),
+            "pages": format_count(pages, site.language),
+        }
+        page_title = title if number == 1 else f"{title} — {page_n_of}"
         generated.append(GeneratedPage(url, page_title, title, body))
     return generated
 
@@ -182,11 +172,14 @@ def facet_index_page(
     label = _facet_label(site, facet)
     url = f"{facet.segment}/"
     body = (
-        _templates()
+        environment(site.language)
         .get_template("facet_index.html")
         .render(**_common(site, 1), title=label, facet=facet, values=counts)
     )
-    return GeneratedPage(url, label, words(site.language)["browse_by"].format(facet=label), body)
+    description = translations(site.language).gettext("Browse partners by %(facet)s") % {
+        "facet": label
+    }
+    return GeneratedPage(url, label, description, body)
 
 
 def site_pages(site: SiteInput) -> list[GeneratedPage]:
@@ -212,13 +205,17 @@ def newest_partners_html(site: SiteInput, depth: int, limit: int = 6) -> str:
         key=lambda listing: (site.published.get(listing.slug, _NEVER), listing.slug),
         reverse=True,
     )[:limit]
-    return _templates().get_template("cards.html").render(**_common(site, depth), partners=newest)
+    return (
+        environment(site.language)
+        .get_template("cards.html")
+        .render(**_common(site, depth), partners=newest)
+    )
 
 
 def browse_links_html(site: SiteInput, depth: int) -> str:
     """The home page's "ways to browse" links to every facet index, for a page `depth` deep."""
     return (
-        _templates()
+        environment(site.language)
         .get_template("browse_links.html")
         .render(
             **_common(site, depth),

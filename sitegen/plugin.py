@@ -33,6 +33,7 @@ from marketplace.problems import format_text
 from marketplace.validate import InvalidListings, LoadedListing, load_listings
 from sitegen.exports import atom_feed, directory_json, partners_json, sitemap_xml
 from sitegen.history import listing_dates
+from sitegen.i18n import count_texts
 from sitegen.pages import (
     GeneratedPage,
     SiteInput,
@@ -108,6 +109,9 @@ class MarketplaceConfig(Config):
 
 SEARCH_API_MARKER = "MARKETPLACE_SEARCH_API"
 """Written in hand-written pages where the search API's URL goes."""
+COUNT_TEXTS_MARKER = re.compile(r"MARKETPLACE_COUNT_TEXTS:(\w+)")
+"""Written in hand-written pages where a page script needs a count message's plural forms
+(`sitegen.i18n.count_texts`): `data-counts="MARKETPLACE_COUNT_TEXTS:found"`."""
 
 
 class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
@@ -184,6 +188,9 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         for marker, render in _MARKERS.items():
             if marker in markdown:
                 markdown = markdown.replace(marker, render(self.site, page.url.count("/")))
+        markdown = COUNT_TEXTS_MARKER.sub(
+            lambda found: html.escape(count_texts(found[1], self.config.language)), markdown
+        )
         return markdown.replace(SEARCH_API_MARKER, html.escape(self.config.search_api))
 
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:

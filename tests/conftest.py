@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from marketplace.catalog import CATALOG_FILE_NAME, Catalog, load_catalog
+from marketplace.snapshot import SNAPSHOT_FILE_NAME, encode_snapshot
 from marketplace.validate import LoadedListing, load_listings, validate_directory
 from tests.browser import start_chromium
 
@@ -97,6 +100,29 @@ def example_catalog() -> Catalog:
 def loaded_examples() -> tuple[Catalog, list[LoadedListing]]:
     """The example listings, validated and loaded once per session."""
     return load_listings(EXAMPLE_LISTINGS)
+
+
+@functools.cache
+def example_snapshot_bytes() -> bytes:
+    """The example listings' partner snapshot, as `marketplace build` writes it; made on first
+    use, once per session (plain helpers such as `make_app` need it outside fixtures)."""
+    catalog, loaded = load_listings(EXAMPLE_LISTINGS)
+    return encode_snapshot(catalog, [item.listing for item in loaded], datetime.now(UTC))
+
+
+def install_example_snapshot(instance_dir: Path) -> Path:
+    """Put the example listings' partner snapshot into an instance folder, as a build does
+    (creating the folder private, as the backend does)."""
+    instance_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = instance_dir / SNAPSHOT_FILE_NAME
+    path.write_bytes(example_snapshot_bytes())
+    return path
+
+
+@pytest.fixture(scope="session")
+def example_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example listings' partner snapshot file, written once per session."""
+    return install_example_snapshot(tmp_path_factory.mktemp("snapshot"))
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ class Received:
     messages: list[tuple[list[str], Message]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     refuse: set[str] = field(default_factory=set)  # recipients answered with 550
+    reject: set[str] = field(default_factory=set)  # messages to them answered with 554 at DATA
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -39,6 +40,8 @@ class Received:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.reject & set(envelope.rcpt_tos):
+            return "554 5.7.1 Message rejected as spam"
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
         return "250 Message accepted for delivery"

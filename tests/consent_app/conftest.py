@@ -31,8 +31,11 @@ from consent_app.backend import Backend, backend_of
 from consent_app.db import Database, normalized_url, upgrade
 from consent_app.partners import issue_key
 from consent_app.tenants import NewTenant, add_tenant
+from marketplace.snapshot import SNAPSHOT_FILE_NAME, write_snapshot
+from marketplace.validate import load_listings
+from marketplace_app.config import settings_for
 from marketplace_app.wiring import backend_app
-from tests.conftest import EXAMPLE_LISTINGS
+from tests.conftest import install_example_snapshot
 
 POSTGRESQL_URL = os.environ.get("MARKETPLACE_TEST_POSTGRESQL_URL")
 OPERATOR = Actor("operator", "pytest", "test")
@@ -92,20 +95,28 @@ def database_url(database_kind: str, tmp_path: Path) -> Iterator[str]:
 
 
 def make_app(tmp_path: Path, database_url: str, **config: Any) -> Flask:
-    """A backend app over a test folder (example listings, mail as .eml files)."""
+    """A backend app over a test folder: the example listings' partner snapshot (or one built
+    from `LISTINGS_DIR`), mail as .eml files. `MARKETPLACE_*` and `SITE_DIR` are settings (the
+    environment is not read); anything else is Flask configuration."""
     site = tmp_path / "site"
     site.mkdir(exist_ok=True)
+    instance = tmp_path / "instance"
+    listings = config.pop("LISTINGS_DIR", None)
+    if listings is not None:
+        catalog, loaded = load_listings(Path(listings))
+        write_snapshot(instance / SNAPSHOT_FILE_NAME, catalog, [item.listing for item in loaded])
+    elif not (instance / SNAPSHOT_FILE_NAME).exists():
+        install_example_snapshot(instance)
     settings = {
-        "INSTANCE_DIR": tmp_path / "instance",
-        "LISTINGS_DIR": EXAMPLE_LISTINGS,
-        "SITE_DIR": str(site),
-        "TESTING": True,
+        "site_dir": Path(config.pop("SITE_DIR", site)),
         "MARKETPLACE_DATABASE_URL": database_url,
         "MARKETPLACE_MAIL_DELIVERY": "inline",
         "MARKETPLACE_BASE_URL": "http://marketplace.test/",
     }
-    settings.update(config)
-    return backend_app(settings)
+    settings.update(
+        {key: config.pop(key) for key in list(config) if key.startswith("MARKETPLACE_")}
+    )
+    return backend_app(settings_for(instance, **settings), test_config={"TESTING": True, **config})
 
 
 @pytest.fixture

@@ -12,20 +12,34 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner, Result
 from sqlalchemy import delete, func, select, text, update
 
-from consent_app.audit import DECIDED_STATES, GENESIS, event_hash, verify
-from consent_app.consent import set_partner_of_record
-from consent_app.db import MIGRATIONS_DIR, Database, upgrade
+from consent_app.audit import DECIDED_STATES, GENESIS, MAX_DEPTH, event_hash, verify
+from consent_app.db import (
+    MIGRATIONS_DIR,
+    Database,
+    alembic_config,
+    current_revision,
+    upgrade,
+    utcnow,
+)
 from consent_app.instance import audit_key, secret_key
-from consent_app.models import INVITATION_STATES, AuditChainHead, AuditEvent, PartnerKey, Tenant
+from consent_app.models import (
+    INVITATION_STATES,
+    AuditChainHead,
+    AuditEvent,
+    PartnerKey,
+    Tenant,
+    TenantAdmin,
+)
 from consent_app.partners import revoke_key
 from consent_app.tenants import add_admin, find_tenant
 from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
-from tests.consent_app.conftest import CHECKED, OPERATOR, TENANT, Marketplace
+from tests.consent_app.conftest import CHECKED, OPERATOR, TENANT, Marketplace, csrf_token
 
 CHAIN = f"tenant:{TENANT}"
 
@@ -72,10 +86,40 @@ def cli(market: Marketplace, *args: str) -> Result:
     )
 
 
+def cli_clean(market: Marketplace, *args: str) -> Result:
+    """Run a command that must end with an exit code and a message, never a traceback."""
+    result = cli(market, *args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    return result
+
+
 def cli_verify(market: Marketplace, *args: str) -> tuple[int, str]:
-    result = cli(market, "audit", "verify", *args)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    result = cli_clean(market, "audit", "verify", *args)
     return result.exit_code, result.output
+
+
+def on_customer_page(market: Marketplace, path: str, **form: str) -> None:
+    """What the signed-in customer does on their page (revoke DA, name a partner of record)."""
+    client = market.sign_in()
+    token = csrf_token(client.get("/account/").get_data(as_text=True))
+    response = client.post(path, data={"csrf_token": token, **form})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def revoke(market: Marketplace, partner: str) -> None:
+    on_customer_page(market, "/account/delegated-admin/revoke", partner=partner)
+
+
+def restore_role(market: Marketplace, table: str, partner: str, *, every_trace: bool) -> None:
+    """What someone with write access to the database does to undo a role's end: clear its
+    end time (and, with `every_trace`, who ended it and why)."""
+    clear = "ended_at = NULL" + (", ended_by = NULL, end_reason = NULL" if every_trace else "")
+    query = f"UPDATE {table} SET {clear} WHERE partner_slug = :p AND ended_at IS NOT NULL"  # noqa: S608
+    with market.backend.write() as session:
+        restored = session.execute(text(query), {"p": partner})
+        assert restored.rowcount == 1  # type: ignore[attr-defined]
 
 
 def rewind(market: Marketplace, chain: str, to_seq: int) -> None:
@@ -281,6 +325,7 @@ def test_the_last_events_deleted_and_the_head_rewound_are_found(history: Marketp
     )  # cape-collaboration's
     rewind(history, CHAIN, granted.seq - 1)
     found = problems(history)
+    assert granted.invitation_id is not None
     assert any("invitation.accepted" in p and granted.invitation_id in p for p in found)
     assert any("delegated_admin.granted" in p and "cape-collaboration" in p for p in found)
 
@@ -288,17 +333,16 @@ def test_the_last_events_deleted_and_the_head_rewound_are_found(history: Marketp
 def test_a_partner_of_record_named_on_the_customer_page_implies_its_event(
     history: Marketplace,
 ) -> None:
-    backend = history.backend
-    with backend.write() as session:
-        tenant = find_tenant(session, TENANT)
-        assert tenant is not None
-        set_partner_of_record(
-            session, backend.settings, backend.directory, tenant, "cape-collaboration", OPERATOR
-        )
+    set_partner_of_record(history, "cape-collaboration")
     last = tenant_events(history)[-1]
     assert last.action == "partner_of_record.set", last.action
     rewind(history, CHAIN, last.seq - 1)
     assert any("partner_of_record.set" in p for p in problems(history))
+
+
+def set_partner_of_record(market: Marketplace, partner: str | None) -> None:
+    form = {"action": "set", "partner": partner} if partner else {"action": "clear"}
+    on_customer_page(market, "/account/partner-of-record", **form)
 
 
 def test_a_hidden_api_key_is_found(history: Marketplace) -> None:
@@ -327,6 +371,119 @@ def test_every_implied_event_is_there_after_each_kind_of_change(history: Marketp
     created = history.invite(contoso).get_json()["id"]
     assert history.api(contoso, "POST", f"/invitations/{created}/cancel").status_code == 200
     assert problems(history) == []
+
+
+# --- roles and admins the log says were ended or never given ------------------------------------
+
+
+def test_an_undone_revocation_is_found(history: Marketplace) -> None:
+    """The customer revoked DA; the grant's end is cleared in the database, its event kept."""
+    revoke(history, "cape-collaboration")
+    assert problems(history) == []
+    restore_role(history, "delegated_admin_grants", "cape-collaboration", every_trace=True)
+    found = problems(history)
+    assert any(
+        "cape-collaboration" in p and "delegated_admin.ended" in p and "undone" in p for p in found
+    ), found
+    code, output = cli_verify(history)
+    assert code == 1 and "cape-collaboration" in output
+
+
+def test_an_undone_revocation_with_its_event_cut_is_found(
+    history: Marketplace, tmp_path: Path
+) -> None:
+    """The end is cleared and its event cut with the head moved back: the row still says who
+    ended it; once that is cleared too, the chain is a valid shorter one and only an anchor
+    taken after the revocation can tell."""
+    revoke(history, "cape-collaboration")
+    ended = tenant_events(history)[-1]
+    assert ended.action == "delegated_admin.ended"
+    anchors = tmp_path / "anchors.jsonl"
+    anchor(history, anchors)
+    restore_role(history, "delegated_admin_grants", "cape-collaboration", every_trace=False)
+    rewind(history, CHAIN, ended.seq - 1)
+    found = problems(history)
+    assert any("cape-collaboration" in p and "undone" in p for p in found), found
+    with history.backend.write() as session:
+        session.execute(
+            text("UPDATE delegated_admin_grants SET ended_by = NULL, end_reason = NULL")
+        )
+    assert problems(history) == []
+    code, output = cli_verify(history, "--anchors", str(anchors))
+    assert code == 1 and CHAIN in output and "rewound" in output
+
+
+def test_an_ended_role_without_its_end_event_is_found(history: Marketplace) -> None:
+    revoke(history, "cape-collaboration")
+    ended = tenant_events(history)[-1]
+    rewind(history, CHAIN, ended.seq - 1)
+    found = problems(history)
+    assert any("cape-collaboration" in p and "delegated_admin.ended" in p for p in found), found
+
+
+def test_an_undone_end_of_a_partner_of_record_is_found(history: Marketplace) -> None:
+    set_partner_of_record(history, "cape-collaboration")  # ends contoso-cloud's
+    set_partner_of_record(history, None)  # ends cape-collaboration's
+    assert problems(history) == []
+    restore_role(history, "partners_of_record", "cape-collaboration", every_trace=True)
+    found = problems(history)
+    assert any("cape-collaboration" in p and "partner_of_record.cleared" in p for p in found), found
+
+
+def test_a_partner_of_record_replaced_on_the_page_needs_that_event(history: Marketplace) -> None:
+    set_partner_of_record(history, "cape-collaboration")
+    changed = tenant_events(history)[-1]
+    assert changed.details["previous"] == "contoso-cloud"
+    rewind(history, CHAIN, changed.seq - 1)
+    with history.backend.write() as session:  # hide that cape-collaboration holds it now
+        session.execute(
+            text("DELETE FROM partners_of_record WHERE partner_slug = 'cape-collaboration'")
+        )
+    found = problems(history)
+    assert any("contoso-cloud" in p and "partner_of_record" in p for p in found), found
+
+
+def test_roles_ended_and_given_again_verify(history: Marketplace) -> None:
+    """Legitimate histories raise no alarm: DA revoked and granted again to the same partner,
+    a partner of record changed, cleared and named again."""
+    revoke(history, "cape-collaboration")
+    cape = history.key("cape-collaboration")
+    history.invite(cape, offer_id="intranet-trial", delegated_admin=True)
+    accepted = history.decide(history.link(), authorize_delegated_admin=CHECKED)
+    assert accepted.status_code in (200, 302), accepted.get_data(as_text=True)
+    set_partner_of_record(history, "cape-collaboration")
+    set_partner_of_record(history, None)
+    set_partner_of_record(history, "contoso-cloud")
+    set_partner_of_record(history, "cape-collaboration")
+    actions = [e.action for e in tenant_events(history)]
+    assert actions.count("delegated_admin.granted") == 3
+    assert actions.count("delegated_admin.ended") == 2
+    assert problems(history) == []
+
+
+def test_an_admin_added_in_the_database_is_found(history: Marketplace) -> None:
+    with history.backend.write() as session:
+        tenant = find_tenant(session, TENANT)
+        assert tenant is not None
+        session.add(
+            TenantAdmin(tenant_id=tenant.id, email="mallory@evil.example", verified_at=utcnow())
+        )
+    found = problems(history)
+    assert any(TENANT in p and "mallory@evil.example" in p for p in found), found
+    code, output = cli_verify(history)
+    assert code == 1 and "mallory@evil.example" in output
+
+
+def test_an_added_admin_implies_its_event(history: Marketplace) -> None:
+    with history.backend.write() as session:
+        tenant = find_tenant(session, TENANT)
+        assert tenant is not None
+        add_admin(session, tenant, "second@fabrikam.example", OPERATOR)
+    assert problems(history) == []
+    added = tenant_events(history)[-1]
+    assert added.action == "tenant.admin_added"
+    rewind(history, CHAIN, added.seq - 1)
+    assert any("second@fabrikam.example" in p for p in problems(history))
 
 
 # --- anchors ------------------------------------------------------------------------------------
@@ -363,14 +520,12 @@ def test_anchor_without_a_file_prints_the_line(history: Marketplace) -> None:
 
 
 def test_a_rewind_behind_an_anchor_is_found(history: Marketplace, tmp_path: Path) -> None:
-    """Events nothing else implies (a second admin added) cut off behind an anchored head."""
+    """Events nothing else implies (a customer's sign-in) cut off behind an anchored head."""
     anchors = tmp_path / "anchors.jsonl"
-    with history.backend.write() as session:
-        tenant = find_tenant(session, TENANT)
-        assert tenant is not None
-        add_admin(session, tenant, "second@fabrikam.example", OPERATOR)
+    history.sign_in()
     anchor(history, anchors)
     newest = tenant_events(history)[-1]
+    assert newest.action == "customer.signed_in"
     rewind(history, CHAIN, newest.seq - 1)
     assert problems(history) == []  # a valid, shorter chain: only the anchor knows
     code, output = cli_verify(history, "--anchors", str(anchors))
@@ -474,6 +629,81 @@ def test_malformed_rows_are_reported_by_id_and_verify_goes_on(
     assert f"(id {bad_time.id})" in output and "last tuesday" in output
 
 
+def set_details(market: Marketplace, database_kind: str, event_id: int, details: str) -> None:
+    """Write `details` as raw text into a row, past every check the application makes."""
+    value = "CAST(:d AS JSON)" if database_kind == "postgresql" else ":d"
+    with market.backend.write() as session:
+        session.execute(
+            text(f"UPDATE audit_events SET details = {value} WHERE id = :id"),  # noqa: S608
+            {"d": details, "id": event_id},
+        )
+
+
+def test_deeply_nested_details_are_reported_not_a_traceback(
+    history: Marketplace, database_kind: str
+) -> None:
+    events = tenant_events(history)
+    deepest, deep, edited = events[1], events[3], events[5]
+    set_details(history, database_kind, deepest.id, "[" * 5000 + "]" * 5000)
+    set_details(history, database_kind, deep.id, "[" * (MAX_DEPTH + 50) + "]" * (MAX_DEPTH + 50))
+    with history.backend.write() as session:
+        session.execute(
+            update(AuditEvent).where(AuditEvent.id == edited.id).values(actor="operator:x")
+        )
+    found = problems(history)
+    for event in (deepest, deep, edited):  # each row reported, and verify went on
+        assert any(f"(id {event.id})" in p for p in found), (event.id, found)
+    code, output = cli_verify(history)
+    assert code == 1 and f"(id {deepest.id})" in output and "nested" in output
+
+
+def test_hostile_values_in_rows_are_reported_not_a_traceback(
+    history: Marketplace, database_kind: str
+) -> None:
+    events = tenant_events(history)
+    with history.backend.write() as session:
+        session.execute(  # hmac.compare_digest refuses non-ASCII text
+            text("UPDATE audit_events SET hash = :h WHERE id = :id"),
+            {"h": "é" * 64, "id": events[1].id},
+        )
+        if database_kind == "sqlite":  # PostgreSQL's column types refuse these
+            session.execute(
+                text("UPDATE audit_events SET actor = X'00ff' WHERE id = :id"),
+                {"id": events[3].id},
+            )
+            session.execute(  # a lone surrogate: valid JSON, but no UTF-8 to hash
+                text("UPDATE audit_events SET details = :d WHERE id = :id"),
+                {"d": '{"x": "\\ud800"}', "id": events[5].id},
+            )
+            session.execute(  # not UTF-8: SQLite's driver refuses to read it as text
+                text("UPDATE audit_events SET actor = CAST(X'FF' AS TEXT) WHERE id = :id"),
+                {"id": events[7].id},
+            )
+        tenant = find_tenant(session, TENANT)
+        assert tenant is not None
+        forged = "x\x1b[2J\nAudit log intact: 0 events@evil.example"
+        session.add(TenantAdmin(tenant_id=tenant.id, email=forged, verified_at=utcnow()))
+    found = problems(history)
+    bad = [events[1]] + ([events[3], events[5], events[7]] if database_kind == "sqlite" else [])
+    for event in bad:
+        assert any(f"(id {event.id})" in p for p in found), (event.id, found)
+    assert all(p.isprintable() for p in found), found  # stored text cannot forge lines
+    code, output = cli_verify(history)
+    assert code == 1 and "\x1b" not in output
+    assert not any(line.startswith("Audit log intact") for line in output.splitlines())
+
+
+def test_a_deeply_nested_anchor_line_is_reported(history: Marketplace, tmp_path: Path) -> None:
+    anchors = tmp_path / "anchors.jsonl"
+    anchor(history, anchors)
+    with anchors.open("a") as handle:
+        handle.write("[" * 100_000 + "\n")
+        handle.write('{"anchored_at": "x", "heads": ' + "[" * 200 + "]" * 200 + "}\n")
+    code, output = cli_verify(history, "--anchors", str(anchors))
+    assert code == 1 and "line 2" in output and "line 3" in output
+    assert "line 1" not in output
+
+
 def test_a_malformed_head_row_is_reported(history: Marketplace, database_kind: str) -> None:
     if database_kind != "sqlite":
         pytest.skip("PostgreSQL's column types refuse such values")
@@ -496,12 +726,14 @@ def test_a_wrong_key_says_so(history: Marketplace, monkeypatch: pytest.MonkeyPat
 
 
 def test_the_key_from_the_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketplace_app.config import load_settings
+
     monkeypatch.setenv("MARKETPLACE_AUDIT_KEY", "k" * 43)
-    assert audit_key(tmp_path) == b"k" * 43
+    assert load_settings(tmp_path).audit_key.get_secret_value() == "k" * 43
     assert not (tmp_path / "audit_key").exists()
     monkeypatch.setenv("MARKETPLACE_AUDIT_KEY", "short")
     with pytest.raises(ValueError, match="MARKETPLACE_AUDIT_KEY"):
-        audit_key(tmp_path)
+        load_settings(tmp_path)
 
 
 def test_the_key_is_generated_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -570,6 +802,54 @@ def test_a_receipt_whose_event_was_changed_in_the_log_is_reported(
     assert checked.exit_code == 1 and "no longer" in checked.output
 
 
+def test_a_deeply_nested_receipt_is_refused(history: Marketplace, tmp_path: Path) -> None:
+    saved = tmp_path / "receipt.json"
+    saved.write_text("[" * 100_000)
+    checked = cli_clean(history, "audit", "check-receipt", str(saved))
+    assert checked.exit_code == 1 and "not a consent receipt" in checked.output
+    receipt = receipt_of(history, "invitation.accepted")
+    receipt["details"] = json.loads("[" * 500 + "]" * 500)
+    saved.write_text(json.dumps(receipt))
+    checked = cli_clean(history, "audit", "check-receipt", str(saved))
+    assert checked.exit_code == 1 and "not a consent receipt" in checked.output
+
+
+def test_a_receipt_is_looked_up_by_its_signed_chain_and_number(
+    history: Marketplace, tmp_path: Path
+) -> None:
+    """`event_id` is not covered by the hash: whatever it says, the receipt names its event by
+    chain and number, and ids or numbers no database could hold are reported plainly."""
+    receipt = receipt_of(history, "invitation.accepted")
+    real = receipt["event_id"]
+    other = tenant_events(history)[0].id
+    saved = tmp_path / "receipt.json"
+    for event_id in (2**70, -(2**70), other, "1; DROP TABLE audit_events"):
+        saved.write_text(json.dumps({**receipt, "event_id": event_id}))
+        checked = cli_clean(history, "audit", "check-receipt", str(saved))
+        assert checked.exit_code == 0, (event_id, checked.output)
+        assert "genuine" in checked.output and f"(id {real})" in checked.output
+    for changes in ({"hash": "é" * 64}, {"seq": 2**70}, {"chain": "tenant:\u0000"}):
+        saved.write_text(json.dumps({**receipt, **changes}))
+        checked = cli_clean(history, "audit", "check-receipt", str(saved))
+        assert checked.exit_code == 1, (changes, checked.output)
+    # a version 1 receipt (plain SHA-256, which anyone can compute) naming numbers out of range
+    for seq, chain in ((2**70, CHAIN), (0, CHAIN), (1, "x" * 10_000), (1, "tenant:\u0000")):
+        forged = {**receipt, "receipt_version": 1, "seq": seq, "chain": chain}
+        forged["hash"] = unkeyed_hash(
+            {
+                **{name: forged[name] for name in ("chain", "seq", "occurred_at", "actor")},
+                **{name: forged[name] for name in ("action", "details", "remote_addr")},
+                "tenant_domain": forged["tenant"],
+                "partner_slug": forged["partner"],
+                "invitation_id": forged["invitation"],
+                "prev_hash": forged["prev_hash"],
+            }
+        )
+        saved.write_text(json.dumps(forged))
+        checked = cli_clean(history, "audit", "check-receipt", str(saved))
+        assert checked.exit_code == 1 and "could hold" in checked.output, (seq, checked.output)
+
+
 # --- logs written before the key ----------------------------------------------------------------
 
 
@@ -590,7 +870,13 @@ def back_to_unkeyed(market: Marketplace) -> None:
 
 
 def upgrade_again(market: Marketplace) -> None:
-    upgrade(market.backend.database)
+    """Upgrade a database `back_to_unkeyed` made: run the re-chaining migration again, and
+    only it (the later ones are applied already, and cannot run twice)."""
+    database = market.backend.database
+    if current_revision(database) == previous_revision():
+        command.upgrade(alembic_config(database), "0004")
+        command.stamp(alembic_config(database), "head")
+    upgrade(database)
 
 
 def rechained(market: Marketplace) -> list[AuditEvent]:

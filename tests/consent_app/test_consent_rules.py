@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consent_app.consent import Asked, Decision, Outcome, Roles, decide
-from consent_app.errors import Refused
+from consent_app.refusals import PartnerNotListed, Refused
+from consent_app.rules import Asked, Decision, Outcome, Roles, decide
 
 A, B, C = "partner-a", "partner-b", "partner-c"
 
@@ -89,7 +89,7 @@ def test_sovereign_cloud_is_refused_even_for_a_decline() -> None:
 
 
 def test_a_partner_that_may_no_longer_be_accepted_can_still_be_declined() -> None:
-    gone = Refused("partner_not_listed", "no longer listed")
+    gone = PartnerNotListed("no longer listed")
     asked = Asked(True, acceptance_refusal=gone, delegated_admin_refusal="no longer listed")
     refused("partner_not_listed", A, asked, "global", Roles(), Decision(True))
     outcome = decide(A, asked, "global", Roles(), Decision(False))
@@ -101,3 +101,40 @@ def test_delegated_admin_no_longer_allowed() -> None:
     refused("not_eligible_for_delegated_admin", A, asked, "global", Roles(), Decision(True, True))
     # the rest can still be accepted
     assert decide(A, asked, "global", Roles(), Decision(True, False, True)).partner_of_record
+
+
+def test_expiry_is_computed_from_the_link_lifetime() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from consent_app.rules import Status, status
+
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    assert status("pending", now + timedelta(seconds=1), now) == Status.PENDING
+    assert status("pending", now, now) == Status.EXPIRED
+    # a decided invitation stays what it was, whatever the clock says
+    assert status("accepted", now - timedelta(days=1), now) == Status.ACCEPTED
+
+
+@pytest.mark.parametrize(
+    ("current", "to", "by", "allowed"),
+    [
+        ("pending", "accepted", "customer", True),
+        ("pending", "declined", "customer", True),
+        ("pending", "canceled", "partner", True),
+        ("pending", "canceled", "customer", False),  # a customer declines; a partner cancels
+        ("pending", "accepted", "partner", False),  # a partner never accepts for a customer
+        ("expired", "accepted", "customer", False),
+        ("accepted", "declined", "customer", False),
+        ("canceled", "accepted", "customer", False),
+        ("declined", "canceled", "partner", False),
+    ],
+)
+def test_the_transition_table(current: str, to: str, by: str, allowed: bool) -> None:
+    from consent_app.refusals import InvalidState
+    from consent_app.rules import By, Status, check_transition
+
+    if allowed:
+        check_transition(Status(current), Status(to), By(by))
+    else:
+        with pytest.raises(InvalidState):
+            check_transition(Status(current), Status(to), By(by))

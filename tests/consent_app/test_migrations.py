@@ -95,3 +95,56 @@ def test_upgrading_drops_the_bodies_of_delivered_mail(database_url: str) -> None
     assert "SECRET" not in raw["<sent@x>"] and raw["<sent@x>"].startswith("Subject: x\r\n")
     assert "SECRET" in raw["<waiting@x>"]
     assert created_by is None
+
+
+def test_upgrading_computes_expiry_and_rewrites_addresses(database_url: str) -> None:
+    """0005 on a database with data: stored "expired" invitations become pending again (the
+    status is computed from expires_at), and admin addresses stored with Unicode domains take
+    their one form, the same admin stored twice kept once."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from consent_app.db import alembic_config
+    from consent_app.invitations import status_of
+
+    database = Database(database_url)
+    upgrade(database)
+    command.downgrade(alembic_config(database), "0004")
+    now = utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO tenants (id, domain, name, cloud, created_at) "
+                "VALUES (1, 'x.onmicrosoft.com', 'X', 'global', :now)"
+            ),
+            {"now": now},
+        )
+        for email in ("boss@bücher.example", "boss@xn--bcher-kva.example", "ann@bücher.example"):
+            connection.execute(
+                text(
+                    "INSERT INTO tenant_admins (tenant_id, email, verified_at) "
+                    "VALUES (1, :email, :now)"
+                ),
+                {"email": email, "now": now},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO invitations (id, partner_slug, kind, offer_id, services, "
+                "delegated_admin_requested, tenant_domain, state, created_at, expires_at) "
+                "VALUES ('inv_old', 'contoso-cloud', 'trial', 'trial-collab', '[]', false, "
+                "'x.onmicrosoft.com', 'expired', :now, :now)"
+            ),
+            {"now": now},
+        )
+    upgrade(database)
+    with database.engine.connect() as connection:
+        admins = sorted(connection.execute(text("SELECT email FROM tenant_admins")).scalars())
+    with database.read() as session:
+        from consent_app.models import Invitation
+
+        invitation = session.get(Invitation, "inv_old")
+        assert invitation is not None
+        assert invitation.state == "pending"
+        assert status_of(invitation, utcnow()) == "expired"
+    database.dispose()
+    assert admins == ["ann@xn--bcher-kva.example", "boss@xn--bcher-kva.example"]

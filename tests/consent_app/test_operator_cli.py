@@ -11,15 +11,15 @@ from click.testing import CliRunner, Result
 
 from consent_app.db import head_revision
 from marketplace_app.cli import main
-from tests.conftest import EXAMPLE_LISTINGS
+from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 
 
 @pytest.fixture
 def run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    install_example_snapshot(tmp_path / "i")  # what `marketplace build` leaves for `keys issue`
+
     def run(*args: str) -> Result:
-        return CliRunner().invoke(
-            main, [*args, "--instance", str(tmp_path / "i"), "--listings", str(EXAMPLE_LISTINGS)]
-        )
+        return CliRunner().invoke(main, [*args, "--instance", str(tmp_path / "i")])
 
     return run
 

@@ -26,7 +26,7 @@ from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
 from search.whoosh_engine import index_root as search_index_root
-from tests.conftest import EXAMPLE_LISTINGS
+from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 from tests.consent_app.conftest import ADMIN, CHECKED, Marketplace, csrf_token
 from tests.smtp import free_port
 
@@ -328,6 +328,7 @@ def _prebuilt(tmp_path: Path) -> tuple[Path, Path]:
     build_index(
         search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded])
     )
+    install_example_snapshot(instance)
     site.mkdir()
     (site / "index.html").write_text("<h1>Partner Marketplace</h1>")
     return instance, site

@@ -8,11 +8,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from marketplace.validate import load_listings
+from marketplace_app.config import settings_for
 from marketplace_app.wiring import backend_app
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
 from search.whoosh_engine import index_root as search_index_root
-from tests.conftest import EXAMPLE_LISTINGS
+from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +23,13 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_index(
         search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded])
     )
+    install_example_snapshot(instance)
     return instance
 
 
 @pytest.fixture
 def client(instance: Path, tmp_path: Path) -> FlaskClient:
-    app = backend_app({"INSTANCE_DIR": instance, "SITE_DIR": str(tmp_path), "TESTING": True})
+    app = backend_app(settings_for(instance, site_dir=tmp_path), test_config={"TESTING": True})
     return app.test_client()
 
 
@@ -100,8 +102,9 @@ def test_unknown_facet_value_finds_nothing(client: FlaskClient) -> None:
 
 
 def test_without_an_index_the_api_says_so(tmp_path: Path) -> None:
+    install_example_snapshot(tmp_path / "empty")
     app = backend_app(
-        {"INSTANCE_DIR": tmp_path / "empty", "SITE_DIR": str(tmp_path), "TESTING": True}
+        settings_for(tmp_path / "empty", site_dir=tmp_path), test_config={"TESTING": True}
     )
     response = app.test_client().get("/api/v1/search?q=x")
     assert response.status_code == 503

@@ -16,8 +16,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from marketplace_app.cli import main
+from marketplace_app.config import settings_for
 from marketplace_app.wiring import backend_app
-from tests.conftest import EXAMPLE_LISTINGS
+from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 
 
 @pytest.fixture
@@ -28,8 +29,9 @@ def app(tmp_path: Path) -> Flask:
     (site / "404.html").write_text("<h1>not here</h1>")
     (site / "partners" / "acme" / "index.html").write_text("<h1>Acme</h1>")
     (tmp_path / "secret.txt").write_text("outside the site")
+    install_example_snapshot(tmp_path / "instance")
     return backend_app(
-        {"INSTANCE_DIR": tmp_path / "instance", "SITE_DIR": str(site), "TESTING": True}
+        settings_for(tmp_path / "instance", site_dir=site), test_config={"TESTING": True}
     )
 
 
@@ -50,7 +52,9 @@ def fetch(client: FlaskClient, path: str) -> tuple[int, bytes, str | None]:
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {
+    body = response.get_json()
+    assert body.pop("partner_snapshot")["partners"] == 14  # the example listings' snapshot
+    assert body == {
         "status": "ok",
         "database": "ok",
         "search_index": False,
@@ -105,8 +109,9 @@ def test_paths_outside_the_site_are_refused(client: FlaskClient) -> None:
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
-    first = backend_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
-    second = backend_app({"INSTANCE_DIR": tmp_path / "i"}).config["SECRET_KEY"]
+    install_example_snapshot(tmp_path / "i")
+    first = backend_app(settings_for(tmp_path / "i")).config["SECRET_KEY"]
+    second = backend_app(settings_for(tmp_path / "i")).config["SECRET_KEY"]
     assert first == second and len(first) >= 32
     assert (tmp_path / "i" / "secret_key").stat().st_mode & 0o077 == 0
 
@@ -153,6 +158,7 @@ def test_marketplace_serve_builds_and_answers(tmp_path: Path) -> None:
                 assert b"Partner Marketplace" in response.read()
             assert (tmp_path / "site" / "index.html").exists()
             assert (tmp_path / "instance" / "secret_key").exists()
+            assert (tmp_path / "instance" / "partners.snapshot.json").exists()
         finally:
             server.terminate()
             server.wait(timeout=10)

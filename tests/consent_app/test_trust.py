@@ -14,10 +14,17 @@ from flask import Flask
 from sqlalchemy import select
 
 from consent_app.models import AuditEvent, DelegatedAdminGrant, Invitation, OutboxMessage, Tenant
-from consent_app.partners import PartnerDirectory
+from consent_app.partners import PartnerDirectory, revoke_key
 from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
-from tests.consent_app.conftest import ADMIN, CHECKED, TENANT, Marketplace, csrf_token
+from tests.consent_app.conftest import (
+    ADMIN,
+    CHECKED,
+    OPERATOR,
+    TENANT,
+    Marketplace,
+    csrf_token,
+)
 from tests.consent_app.test_partner_api import error_of
 from tests.smtp import smtp_server
 
@@ -37,7 +44,13 @@ def change_listing(market: Marketplace, slug: str, **changes: Any) -> None:
     market.backend.directory = PartnerDirectory(directory.catalog, listings)
 
 
-def invite_new_customer(market: Marketplace, key: str, **body: Any) -> Any:
+def invite_new_customer(*args: Any, market: Marketplace | None = None, **body: Any) -> Any:
+    """A new customer's invitation: `invite_new_customer(market, key, …)` or
+    `invite_new_customer(key, market=market, …)`."""
+    if market is None:
+        market, key = args
+    else:
+        (key,) = args
     request: dict[str, Any] = {
         "tenant": NEW_TENANT,
         "customer": {"email": BOSS, "company": "NewCo"},
@@ -236,10 +249,73 @@ def test_delisted_partner_cannot_be_accepted(market: Marketplace) -> None:
     assert 'name="authorize_delegated_admin"' not in html
     assert 'value="accept"' not in html
     response = market.decide(link, authorize_delegated_admin=CHECKED)
-    assert response.status_code == 422
+    assert response.status_code == 403
     assert grants(market) == [] and state_of(market) == "pending"
     assert market.decide(link, "decline").status_code == 200
     assert state_of(market) == "declined"
+
+
+def test_trial_services_dropped_since_cannot_be_accepted(market: Marketplace) -> None:
+    market.add_tenant()
+    market.invite(market.key(), delegated_admin=True)
+    listing = market.backend.directory.listings["contoso-cloud"]
+    offers = [
+        offer.model_copy(update={"services": ["teams"]}) if offer.id == "trial-collab" else offer
+        for offer in listing.offers
+    ]
+    change_listing(market, "contoso-cloud", offers=offers)
+    assert market.decide(market.link(), authorize_delegated_admin=CHECKED).status_code == 422
+    assert grants(market) == [] and state_of(market) == "pending"
+
+
+def test_the_namespace_is_checked_again_when_the_customer_decides(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """An invitation sent under another suffix (or by a version without the rule) never
+    creates a tenant outside the namespace."""
+    before = Marketplace(app_factory(MARKETPLACE_INITIAL_DOMAIN_SUFFIX="bigcorp.example"))
+    sent = invite_new_customer(before.key(), tenant="www.bigcorp.example", market=before)
+    assert sent.status_code == 201
+    link = before.link(BOSS)
+    after = Marketplace(app_factory())  # the default suffix, onmicrosoft.com
+    html = after.client.get(link).get_data(as_text=True)
+    assert "can no longer be accepted" in html
+    assert after.decide(link, authorize_delegated_admin=CHECKED).status_code == 422
+    with after.backend.read() as session:
+        assert session.execute(select(Tenant)).first() is None
+    assert grants(after) == []
+
+
+def test_a_revoked_key_ends_its_pending_invitations(market: Marketplace) -> None:
+    market.add_tenant()
+    stolen = market.key()
+    market.invite(stolen, delegated_admin=True)
+    key_id = stolen.split("_")[1]
+    with market.backend.write() as session:
+        revoke_key(session, key_id, OPERATOR)
+    html = market.client.get(market.link()).get_data(as_text=True)
+    assert "revoked the API key" in html
+    assert market.decide(market.link(), authorize_delegated_admin=CHECKED).status_code == 422
+    assert grants(market) == [] and state_of(market) == "pending"
+
+
+def test_a_website_with_a_trailing_dot_still_counts(market: Marketplace) -> None:
+    change_listing(market, "contoso-cloud", website="https://contoso.example.")
+    response = invite_new_customer(
+        market.key(), customer={"email": "me@contoso.example", "company": "X"}, market=market
+    )
+    assert error_of(response) == (422, "customer_is_partner")
+
+
+def test_revoking_with_a_hostile_partner_field_is_refused_plainly(market: Marketplace) -> None:
+    market.add_tenant()
+    client = market.sign_in()
+    token = csrf_token(client.get("/account/").get_data(as_text=True))
+    for hostile in ("contoso\x00", "x" * 500, "contoso-cloud\u2028"):
+        response = client.post(
+            "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": hostile}
+        )
+        assert response.status_code in (400, 404), hostile
 
 
 # --- 3. one-line text and mail that can never block a consent change ----------------------------
@@ -341,8 +417,9 @@ def test_non_ascii_local_part_needs_smtputf8(
 def test_undeliverable_mail_fails_for_good(app_factory: Callable[..., Flask]) -> None:
     with smtp_server() as (url, received):
         market = Marketplace(app_factory(MARKETPLACE_SMTP_URL=url))
-        market.add_tenant(admins=(ADMIN, "nobody@fabrikam.example"))
+        market.add_tenant(admins=(ADMIN, "nobody@fabrikam.example", "spamtrap@fabrikam.example"))
         received.refuse = {"nobody@fabrikam.example"}
+        received.reject = {"spamtrap@fabrikam.example"}
         market.invite(market.key())
         with market.backend.read() as session:
             rows = {row.recipient: row for row in session.execute(select(OutboxMessage)).scalars()}
@@ -350,6 +427,8 @@ def test_undeliverable_mail_fails_for_good(app_factory: Callable[..., Flask]) ->
         refused = rows["nobody@fabrikam.example"]
         assert refused.sent_at is None and refused.failed_at is not None
         assert refused.last_error and "550" in refused.last_error
+        rejected = rows["spamtrap@fabrikam.example"]
+        assert rejected.failed_at is not None and "554" in (rejected.last_error or "")
         assert market.backend.deliver_now().failed == 0  # not retried
         status = CliRunner().invoke(
             main,
@@ -359,7 +438,7 @@ def test_undeliverable_mail_fails_for_good(app_factory: Callable[..., Flask]) ->
                 "MARKETPLACE_INSTANCE": str(market.backend.settings.instance_dir),
             },
         )
-        assert "undeliverable: 1" in status.output, status.output
+        assert "undeliverable: 2" in status.output, status.output
         assert "nobody@fabrikam.example" in status.output and "550" in status.output
 
 

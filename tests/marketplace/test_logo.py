@@ -153,6 +153,88 @@ def test_svg_allows_only_static_svg(body: str, reason: str) -> None:
     assert any(reason in problem for problem in found), found
 
 
+EVIL_FONT = "@font-face{font-family:x;src:url(https://evil.example/f.woff)} text{font-family:x}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # "/*" inside a string opens no comment for a browser...
+        pytest.param(
+            f'<style>text{{font-family:"/*"}} {EVIL_FONT} g{{font-family:"*/"}}</style>',
+            id="in a string",
+        ),
+        pytest.param(
+            f"<style>text{{font-family:'/*'}} {EVIL_FONT} g{{font-family:'*/'}}</style>",
+            id="in a single-quoted string",
+        ),
+        # ...nor does "/" and an escaped "*" (`\\2a`)...
+        pytest.param(
+            f"<style>/\\2a x{{}} {EVIL_FONT} g{{fill:red}} /* */</style>", id="hex-escaped star"
+        ),
+        pytest.param(
+            f"<style>/\\* x{{}} {EVIL_FONT} g{{fill:red}} /* */</style>", id="escaped star"
+        ),
+        # ...nor "/*" inside an unquoted url(…), which may point into the file.
+        pytest.param(
+            f"<style>g{{fill:url(#a/*)}} {EVIL_FONT} h{{fill:url(#b*/)}}</style>", id="in url()"
+        ),
+        pytest.param(
+            "<rect style=\"font-family:'/*';background:url(https://evil.example/x);fill:'*/'\"/>",
+            id="in a style attribute",
+        ),
+    ],
+)
+def test_css_comments_hide_nothing_a_browser_reads(body: str) -> None:
+    """A checker that removes what it takes for comments must tokenise exactly as a browser
+    does; this one removes nothing, so text a browser reads is always searched."""
+    (problem,) = svg_problems((SVG_OPEN + body + "</svg>").encode())
+    assert "loads external content (" in problem and "url(), line 1)" in problem, problem
+
+
+def test_css_comments_between_tokens_are_space() -> None:
+    found = svg_problems((SVG_OPEN + "<style>g{behavior/**/:url(#x)}</style></svg>").encode())
+    assert found and "(binding, line 1)" in found[0], found
+
+
+def test_css_comments_that_mention_no_loader_are_accepted() -> None:
+    svg = SVG_OPEN + "<style>/* brand colour, see element (main) */ .a{fill:#06c}</style></svg>"
+    assert svg_problems(svg.encode()) == []
+
+
+NOT_UTF8 = (
+    "SVG logo must be saved as UTF-8 "
+    '(and an XML declaration, if it has one, must say encoding="UTF-8")'
+)
+STYLESHEET_PI = '<?xml-stylesheet href="https://evil.example/x.css"?>'
+
+
+@pytest.mark.parametrize(
+    ("codec", "declared"),
+    [
+        ("utf-16", "UTF-16"),  # with a byte-order mark
+        ("utf-16-le", "UTF-16"),  # without: recognised from the first bytes
+        ("utf-16-be", "UTF-16"),
+        ("latin-1", "ISO-8859-1"),
+    ],
+)
+def test_svg_in_another_encoding_is_refused(codec: str, declared: str) -> None:
+    """In UTF-16 a `<?xml-stylesheet?>` is not the bytes `<?xml-stylesheet`: every check
+    reads text, and text only one way, so the file must be UTF-8."""
+    svg = f'<?xml version="1.0" encoding="{declared}"?>\n{STYLESHEET_PI}{SVG_OPEN}<rect/></svg>'
+    assert svg_problems(svg.encode(codec)) == [NOT_UTF8]
+    plain = f'<?xml version="1.0" encoding="{declared}"?>\n{SVG_OPEN}<rect/></svg>'
+    assert svg_problems(plain.encode(codec)) == [NOT_UTF8]
+
+
+@pytest.mark.parametrize(
+    "declaration", ["", '<?xml version="1.0"?>', "<?xml version='1.0' encoding='utf-8'?>"]
+)
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_utf8_svg_is_accepted(declaration: str, bom: bytes) -> None:
+    assert svg_problems(bom + f"{declaration}{SVG_OPEN}<text>Café</text></svg>".encode()) == []
+
+
 def test_svg_problems_say_how_to_fix_foreign_content() -> None:
     svg = SVG_OPEN + f'<h:video {XHTML} poster="https://evil.example/p.png"/></svg>'
     (problem,) = svg_problems(svg.encode())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from marketplace import lookalike
 from tests.conftest import VALID_LISTING, ListingsFolder
 
 
@@ -221,7 +222,8 @@ def test_the_base_listing_is_valid(listings: ListingsFolder) -> None:
             "name: Acme Cloud",
             'name: "Acme\\nCloud"',
             [
-                "acme.yaml:3:7: name: must be one line of text without control characters",
+                "acme.yaml:3:7: name: must be one line of text without control or invisible "
+                "characters; U+000A is character 5",
             ],
         ),
         (
@@ -415,6 +417,126 @@ def test_look_alike_names_are_refused(listings: ListingsFolder, name: str, shown
 def test_different_names_are_not_look_alikes(listings: ListingsFolder, name: str) -> None:
     listings.write()
     write_beta(listings, name)
+    assert listings.problems() == []
+
+
+INVISIBLE = [
+    pytest.param("Acme\u034f Cloud", "U+034F COMBINING GRAPHEME JOINER", id="U+034F"),
+    pytest.param("Acme\u3164Cloud", "U+3164 HANGUL FILLER", id="U+3164"),
+    pytest.param("Acme Clou\u17b5d", "U+17B5 KHMER VOWEL INHERENT AA", id="U+17B5"),
+    pytest.param("Acme Cloud\u180b", "U+180B MONGOLIAN FREE VARIATION SELECTOR ONE", id="U+180B"),
+    pytest.param("Acme Cloud\ufe0f", "U+FE0F VARIATION SELECTOR-16", id="U+FE0F"),
+]
+
+
+@pytest.mark.parametrize(("name", "shown"), INVISIBLE)
+def test_names_with_invisible_characters_are_refused(
+    listings: ListingsFolder, name: str, shown: str
+) -> None:
+    """Invisible (default-ignorable) characters are not letters or controls: a name with one
+    reads exactly like the name without it."""
+    listings.write()
+    write_beta(listings, name)
+    (problem,) = listings.problems()
+    assert problem.startswith(
+        "beta.yaml:3:7: name: must be one line of text without control or invisible characters; "
+        + shown
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *(param.values[0] for param in INVISIBLE),
+        "Acme  Cloud",
+        " Acme\u3000Cloud ",  # ideographic space
+        "ACME\u00a0\u00a0CLOUD",
+        "Ac\u200bme Cloud",  # zero-width space (a format character)
+    ],
+)
+def test_the_look_alike_key_ignores_invisible_characters_and_extra_spaces(name: str) -> None:
+    """UTS #39: the skeleton drops default-ignorable code points; runs of spaces read as one."""
+    assert lookalike.name_key(name) == lookalike.name_key("Acme Cloud")
+    assert lookalike.name_key(name) != lookalike.name_key("Acme Clouds")
+
+
+def test_doubled_spaces_are_a_look_alike(listings: ListingsFolder) -> None:
+    listings.write()
+    write_beta(listings, "Acme  Cloud")
+    assert listings.problems() == [
+        "beta.yaml:3:7: name: the name 'Acme  Cloud' looks like 'Acme Cloud', already used by "
+        f"{listings.root / 'acme.yaml'} (line 3); it uses extra or unusual spaces; choose a "
+        "name customers cannot mistake for another partner's"
+    ]
+
+
+def with_russian_name(name: str, slug: str = "beta", own: str = "Beta Cloud") -> str:
+    """The valid listing as `slug`, named `own`, with `name` as its Russian name."""
+    return (
+        VALID_LISTING.replace("slug: acme", f"slug: {slug}").replace("Acme Cloud", own)
+        + f"translations:\n  ru:\n    name: {name}\n"
+    )
+
+
+TRANSLATED_NAME = "translations.ru.name"
+RUSSIAN_NAME_AT = "26:11"
+"""Where `with_russian_name` writes the Russian name."""
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Acme Cloud", "the name 'Acme Cloud' is already used by {acme} (line 3)"),
+        ("ACME CLOUD", "the name 'ACME CLOUD' is already used by {acme} (line 3)"),
+        (
+            "\u0410\u0441m\u0435 Cloud",
+            "the name 'Асmе Cloud' looks like 'Acme Cloud', already used by {acme} (line 3); "
+            "it uses the look-alike characters 'А' (U+0410",
+        ),
+    ],
+)
+def test_a_translated_name_may_not_copy_another_partners_name(
+    listings: ListingsFolder, name: str, message: str
+) -> None:
+    """A Russian name is what /ru/ pages and Russian invitation mail show."""
+    listings.write()
+    listings.write("beta", with_russian_name(name))
+    (problem,) = listings.problems()
+    assert problem.startswith(
+        f"beta.yaml:{RUSSIAN_NAME_AT}: {TRANSLATED_NAME}: "
+        + message.format(acme=listings.root / "acme.yaml")
+    )
+
+
+def test_the_translation_is_reported_whichever_file_comes_first(listings: ListingsFolder) -> None:
+    listings.write("zeta", VALID_LISTING.replace("slug: acme", "slug: zeta"))
+    listings.write("alpha", with_russian_name("Acme Cloud", slug="alpha", own="Alpha Cloud"))
+    assert listings.problems() == [
+        f"alpha.yaml:{RUSSIAN_NAME_AT}: {TRANSLATED_NAME}: the name 'Acme Cloud' is already used "
+        f"by {listings.root / 'zeta.yaml'} (line 3)"
+    ]
+
+
+def test_translated_names_compare_with_each_other(listings: ListingsFolder) -> None:
+    listings.write("alpha", with_russian_name("Облако Альфа", slug="alpha", own="Alpha Cloud"))
+    listings.write("beta", with_russian_name("облако альфа"))
+    assert listings.problems() == [
+        f"beta.yaml:{RUSSIAN_NAME_AT}: {TRANSLATED_NAME}: the name 'облако альфа' is already "
+        f"used by {listings.root / 'alpha.yaml'} ({TRANSLATED_NAME}, line 26)"
+    ]
+    # A partner's own name comes first: the translation is what must change.
+    listings.write(
+        "beta", VALID_LISTING.replace("slug: acme", "slug: beta"), **{"Acme Cloud": "Облако Альфа"}
+    )
+    assert listings.problems() == [
+        f"alpha.yaml:{RUSSIAN_NAME_AT}: {TRANSLATED_NAME}: the name 'Облако Альфа' is already "
+        f"used by {listings.root / 'beta.yaml'} (line 3)"
+    ]
+
+
+def test_a_listing_may_repeat_its_own_name_in_a_translation(listings: ListingsFolder) -> None:
+    listings.write()
+    listings.write("beta", with_russian_name("Beta Cloud"))
     assert listings.problems() == []
 
 

@@ -4,9 +4,7 @@ site tests (one build per test session: it takes a few seconds)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 
 from marketplace.validate import load_listings
 from tests.browser import static_server
-from tests.conftest import EXAMPLE_LISTINGS
+from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -71,21 +70,27 @@ def test_directory_searches_through_the_api_when_it_is_reachable(
     from selenium.webdriver.support.ui import Select, WebDriverWait
     from werkzeug.serving import make_server
 
-    from marketplace_app.wiring import backend_app
-    from search.whoosh_engine import index_root as search_index_root
     from marketplace.validate import load_listings
+    from marketplace_app.config import settings_for
+    from marketplace_app.wiring import backend_app
     from search.documents import partner_documents
     from search.whoosh_engine import build_index
+    from search.whoosh_engine import index_root as search_index_root
     from tests.browser import running
 
     catalog, loaded = load_listings(EXAMPLE_LISTINGS)
     instance = tmp_path / "instance"
-    build_index(search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded]))
-    app = backend_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
+    build_index(
+        search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded])
+    )
+    install_example_snapshot(instance)
+    app = backend_app(settings_for(instance, site_dir=built_site))
     with running(make_server("127.0.0.1", 0, app, threaded=True)) as base:
         browser.get(base + "directory/?query=staff%20training")
         wait = WebDriverWait(browser, 10)
-        wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card mark"))
+        wait.until(
+            lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card mark")
+        )
         assert not browser.find_elements(By.CSS_SELECTOR, "#mp-directory .mp-notice")
         first = browser.find_element(By.CSS_SELECTOR, "#mp-directory li.mp-card a")
         assert first.get_attribute("href").endswith("/partners/taiga-cloud/")
@@ -110,5 +115,7 @@ def test_directory_says_plainly_when_search_falls_back_to_names(
         wait.until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card"))
         notice = browser.find_element(By.CSS_SELECTOR, "#mp-directory .mp-notice").text
         assert "not reachable" in notice and "names only" in notice
-        names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card a")]
+        names = [
+            a.text for a in browser.find_elements(By.CSS_SELECTOR, "#mp-directory li.mp-card a")
+        ]
         assert names == ["Contoso Cloud Services"]

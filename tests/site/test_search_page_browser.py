@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from marketplace_app.wiring import backend_app
-from search.whoosh_engine import index_root as search_index_root
 from marketplace.validate import load_listings
+from marketplace_app.config import settings_for
+from marketplace_app.wiring import backend_app
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
+from search.whoosh_engine import index_root as search_index_root
 from tests.browser import running, static_server
-from tests.conftest import EXAMPLE_LISTINGS
+from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,8 +25,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def app_url(built_site: Path, tmp_path: Path) -> Iterator[str]:
     catalog, loaded = load_listings(EXAMPLE_LISTINGS)
     instance = tmp_path / "instance"
-    build_index(search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded]))
-    app = backend_app({"INSTANCE_DIR": instance, "SITE_DIR": str(built_site)})
+    build_index(
+        search_index_root(instance), partner_documents(catalog, [i.listing for i in loaded])
+    )
+    install_example_snapshot(instance)
+    app = backend_app(settings_for(instance, site_dir=built_site))
     with running(make_server("127.0.0.1", 0, app, threaded=True)) as url:
         yield url
 
@@ -48,7 +52,9 @@ def test_search_page_shows_ranked_highlighted_partners(app_url: str, browser: An
     assert "/ru/partners/" in link.get_attribute("href")
 
 
-def test_search_page_says_plainly_when_the_backend_is_missing(built_site: Path, browser: Any) -> None:
+def test_search_page_says_plainly_when_the_backend_is_missing(
+    built_site: Path, browser: Any
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

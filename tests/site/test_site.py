@@ -150,8 +150,12 @@ def test_exports_carry_partner_text_as_data(built_site: Path, slugs: list[str]) 
         assert len(entries) == len(slugs) + 1
         titles = [entry.findtext("{http://www.w3.org/2005/Atom}title") for entry in entries]
         assert any(title and "<script>" in title for title in titles), "escaped, parsed back"
-        sitemap = ET.fromstring(gzip.decompress((built_site / root / "sitemap.xml.gz").read_bytes()))
-        locations = {loc.text for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")}
+        sitemap = ET.fromstring(
+            gzip.decompress((built_site / root / "sitemap.xml.gz").read_bytes())
+        )
+        locations = {
+            loc.text for loc in sitemap.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")
+        }
         base = "http://127.0.0.1:8000/" + root
         assert base + "partners/contoso-cloud/" in locations
         assert base + "delegated-admin/" in locations
@@ -178,9 +182,15 @@ def test_the_search_index_of_the_theme_leaves_partner_pages_out(built_site: Path
 def test_browse_pages_paginate(loaded_examples: tuple[Catalog, list[LoadedListing]]) -> None:
     catalog, loaded = loaded_examples
     listing = loaded[0].listing
-    many = [listing.model_copy(update={"slug": f"p{number:03}"}) for number in range(PER_PAGE * 2 + 1)]
+    many = [
+        listing.model_copy(update={"slug": f"p{number:03}"}) for number in range(PER_PAGE * 2 + 1)
+    ]
     pages = browse_pages(SiteInput(catalog, many, "en"), FACETS[0], "teams", many)
-    assert [p.url for p in pages] == ["services/teams/", "services/teams/page/2/", "services/teams/page/3/"]
+    assert [p.url for p in pages] == [
+        "services/teams/",
+        "services/teams/page/2/",
+        "services/teams/page/3/",
+    ]
     assert 'rel="next" href="../../../../services/teams/page/3/"' in pages[1].body
     assert 'rel="prev" href="../../../../services/teams/"' in pages[1].body
     assert pages[2].body.count('class="mp-card"') == 1
@@ -204,7 +214,17 @@ def test_partner_page_body_snapshot(
 def test_plain_mkdocs_build_works_too(tmp_path: Path) -> None:
     """`mkdocs build` (and so `mkdocs serve`) runs the plugin without the marketplace CLI."""
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "-q", "-f", "mkdocs.yml", "-d", str(tmp_path / "s")],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "-q",
+            "-f",
+            "mkdocs.yml",
+            "-d",
+            str(tmp_path / "s"),
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -228,7 +248,17 @@ def test_plain_mkdocs_build_reports_invalid_listings(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(config), "-d", str(tmp_path / "s")],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "-q",
+            "-f",
+            str(config),
+            "-d",
+            str(tmp_path / "s"),
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},

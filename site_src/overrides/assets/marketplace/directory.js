@@ -93,7 +93,7 @@
             (everywhere !== undefined && values.indexOf(everywhere) >= 0);
         });
       });
-      count.textContent = texts.count.replace("{count}", shown.length);
+      count.textContent = window.marketplaceCount(texts.counts, texts.lang, shown.length);
       list.replaceChildren.apply(list, shown.slice(0, 500).map(function (partner) {
         return card(partner[0], partner[1]);
       }));
@@ -116,7 +116,7 @@
       Promise.all(requests).then(function (answers) {
         if (number !== asked) return;
         var total = answers[0].total;
-        count.textContent = texts.count.replace("{count}", total);
+        count.textContent = window.marketplaceCount(texts.counts, texts.lang, total);
         var items = [];
         answers.forEach(function (answer) {
           answer.hits.forEach(function (hit) {

@@ -26,3 +26,14 @@ window.marketplaceHighlighted = function (fragment, className) {
   });
   return paragraph;
 };
+
+/* A count in words in the page's language. `forms` is the JSON the site build writes from the
+   message catalog: {CLDR plural category: text with "{count}"}, e.g. {"one": "{count} partner
+   found", "other": "{count} partners found"}; Intl.PluralRules picks by the same CLDR rules
+   (Russian: 1 and 21 "one", 2 and 22 "few", 5, 11 and 111 "many"). */
+window.marketplaceCount = function (forms, lang, count) {
+  "use strict";
+  var texts = JSON.parse(forms);
+  var form = texts[new Intl.PluralRules(lang).select(count)] || texts.other || texts.many;
+  return form.replace("{count}", count.toLocaleString(lang));
+};

@@ -28,7 +28,7 @@
   root.replaceChildren(form, status, list, pager);
 
   function show(data, query, page) {
-    status.replaceChildren(element("p", {"class": "mp-count"}, data.total ? texts.count.replace("{count}", data.total) : texts.none));
+    status.replaceChildren(element("p", {"class": "mp-count"}, data.total ? window.marketplaceCount(texts.counts, texts.lang, data.total) : texts.none));
     if (data.suggestion) {
       var hint = element("p", {}, texts.suggest + ": ");
       var link = element("a", {"href": "?query=" + encodeURIComponent(data.suggestion)}, data.suggestion);

@@ -1,7 +1,9 @@
-"""JSON errors for every /api/ URL: a stable machine code and a human message (SPEC §6).
+"""How errors reach people over HTTP: the one table from refusal types to status codes, and
+JSON errors for every /api/ URL: a stable machine code and a human message (README: Partner API).
 
 Also what every JSON endpoint reads its body with, and the answer for /api/ paths no view
 serves (a JSON 404, or a 405 naming the methods the path has) rather than the site's 404 page.
+Customer pages find their words for a refusal by its `code` (`consent_app.pages.refusal_text`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any, NoReturn
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from consent_app.errors import Refused
+from consent_app import refusals
+from consent_app.refusals import Refused
 
 _CODES = {
     400: "bad_request",
@@ -24,6 +27,32 @@ _CODES = {
     415: "unsupported_media_type",
     429: "too_many_requests",
 }
+
+
+STATUS: dict[type[Refused], int] = {
+    refusals.InvalidInput: 400,
+    refusals.DelegatedAdminNotRequested: 400,
+    refusals.Unauthorized: 401,
+    refusals.PartnerNotListed: 403,
+    refusals.NotEligibleForDelegatedAdmin: 403,
+    refusals.NotFound: 404,  # and UnknownPartner, a kind of NotFound
+    refusals.InvalidState: 409,
+    refusals.AlreadyRevoked: 409,
+    refusals.TenantExists: 409,
+    refusals.Unchanged: 409,
+    refusals.ReplacementNeedsConfirmation: 409,
+    refusals.DelegatedAdminChanged: 409,
+    refusals.ConcurrentChange: 409,
+}
+"""The HTTP status of each refusal; every other rule that refuses answers 422."""
+
+
+def status_for(refused: Refused) -> int:
+    """The HTTP status a refusal is answered with (`STATUS`, nearest type first)."""
+    for kind in type(refused).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 422
 
 
 MAX_JSON_DEPTH = 32
@@ -123,7 +152,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Refused)
     def refused(error: Refused) -> Response:
-        return api_error(ApiError(error.status, error.code, error.message, error.field))
+        return api_error(ApiError(status_for(error), error.code, error.message, error.field))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response | HTTPException:

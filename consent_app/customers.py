@@ -12,22 +12,22 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from consent_app.addresses import normalized_email
 from consent_app.audit import Actor, chain_for, record
 from consent_app.db import utcnow
-from consent_app.errors import Refused
-from consent_app.mail import enqueue
 from consent_app.models import AuditEvent, SignInToken, Tenant, TenantAdmin
-from consent_app.settings import Settings
-from consent_app.tenants import normalized_email
+from consent_app.refusals import InvalidInput
 from consent_app.tokens import new_token, token_hash
+from consent_app.work import UnitOfWork
 
 
-def request_sign_in(session: Session, settings: Settings, email: str) -> int:
+def request_sign_in(uow: UnitOfWork, email: str) -> int:
     """Mail sign-in links to `email` (as typed) for each tenant it administers; returns how
     many (the caller must not show it)."""
+    session, settings = uow.session, uow.settings
     try:
         email = normalized_email(email, smtputf8=settings.smtputf8)
-    except Refused:
+    except InvalidInput:
         return 0  # no admin can have an address that does not pass the rule
     tenants = (
         session.execute(
@@ -41,7 +41,7 @@ def request_sign_in(session: Session, settings: Settings, email: str) -> int:
     )
     if not tenants:
         return 0
-    now = utcnow()
+    now = uow.now()
     links = []
     for tenant in tenants:
         token = new_token()
@@ -56,9 +56,7 @@ def request_sign_in(session: Session, settings: Settings, email: str) -> int:
         )
         links.append((tenant.name, tenant.domain, settings.link(f"signin/{token}")))
     minutes = int(settings.sign_in_lifetime.total_seconds() // 60)
-    enqueue(
-        session, settings, email, "sign_in", {"email": email, "links": links, "minutes": minutes}
-    )
+    uow.mail(email, "sign_in", {"email": email, "links": links, "minutes": minutes})
     return len(tenants)
 
 

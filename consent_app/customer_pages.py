@@ -1,4 +1,4 @@
-"""Customer sign-in by e-mailed link and the customer page (SPEC §5).
+"""Customer sign-in by e-mailed link and the customer page (README: Consent backend).
 
 The session cookie holds only the id of a session kept on the server (`customer_sessions`);
 every request checks that the session has not ended and that its address is still one of the
@@ -8,6 +8,10 @@ tenant's verified admins. Signing out ends the session on the server.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -21,13 +25,11 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import IntegrityError
 
-from consent_app.accounts import claim_sign_in, history, request_sign_in, sign_in_link
+from consent_app.addresses import normalized_email
 from consent_app.audit import Actor, chain_for, receipt
 from consent_app.backend import backend
 from consent_app.consent import (
-    Conflict,
     active_delegated_admin,
     active_partner_of_record,
     eligible_partners_of_record,
@@ -35,18 +37,19 @@ from consent_app.consent import (
     set_partner_of_record,
 )
 from consent_app.customer_sessions import end_session, session_customer, start_session
-from consent_app.errors import Refused
+from consent_app.customers import claim_sign_in, history, request_sign_in, sign_in_link
 from consent_app.forms import (
     ConfirmForm,
     PartnerOfRecordForm,
     RevokeDelegatedAdminForm,
     SignInForm,
 )
+from consent_app.http_errors import status_for
 from consent_app.i18n import WORDS, language, translate
 from consent_app.models import AuditEvent, Tenant
 from consent_app.pages import message_page, refusal_text, words_page
+from consent_app.refusals import InvalidInput, NotFound, Refused
 from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRESS, limiter
-from consent_app.tenants import normalized_email
 
 bp = Blueprint("account", __name__)
 
@@ -66,11 +69,40 @@ def _to_sign_in() -> ResponseReturnValue:
     return redirect(url_for("account.sign_in"))
 
 
+@dataclass(frozen=True)
+class Customer:
+    """The signed-in administrator and their tenant."""
+
+    tenant: Tenant
+    email: str
+
+    @property
+    def actor(self) -> Actor:
+        """The audit log's record of who acted."""
+        return Actor("customer", self.email, request.remote_addr)
+
+
+def customer_required(
+    view: Callable[..., ResponseReturnValue],
+) -> Callable[..., ResponseReturnValue]:
+    """A page for signed-in customers only: anyone else is sent to sign in. The view gets the
+    `Customer`."""
+
+    @wraps(view)
+    def wrapped(**values: Any) -> ResponseReturnValue:
+        found = _signed_in()
+        if found is None:
+            return _to_sign_in()
+        return view(Customer(*found), **values)
+
+    return wrapped
+
+
 def _address_asked() -> str:
     raw = (request.form.get("email") or "")[:254]
     try:
         return normalized_email(raw, smtputf8=True)  # one bucket for every spelling
-    except Refused:
+    except InvalidInput:
         return raw.strip().lower() or "none"
 
 
@@ -83,8 +115,7 @@ def sign_in() -> ResponseReturnValue:
     if form.validate_on_submit():
         email = form.email.data.strip()  # request_sign_in normalises it
         found = backend()
-        with found.write() as db:
-            request_sign_in(db, found.settings, email)
+        found.run(lambda uow: request_sign_in(uow, email))
         minutes = int(found.settings.sign_in_lifetime.total_seconds() // 60)
         return words_page("signin_sent", 200, email=email, minutes=minutes)
     status = 400 if request.method == "POST" else 200
@@ -143,10 +174,6 @@ def sign_out() -> ResponseReturnValue:
     return redirect(url_for("account.sign_in"))
 
 
-def _actor(email: str) -> Actor:
-    return Actor("customer", email, request.remote_addr)
-
-
 def _render(
     tenant: Tenant, email: str, refusal: str | None = None, status: int = 200
 ) -> tuple[str, int]:
@@ -188,70 +215,52 @@ def _render(
 
 
 @bp.get("/account/")
-def page() -> ResponseReturnValue:
+@customer_required
+def page(customer: Customer) -> ResponseReturnValue:
     """Current DA partner and partner of record, the controls to change them, support, history."""
-    customer = _signed_in()
-    if customer is None:
-        return _to_sign_in()
-    return _render(*customer)
+    return _render(customer.tenant, customer.email)
 
 
 @bp.post("/account/delegated-admin/revoke")
-def revoke_delegated_admin() -> ResponseReturnValue:
+@customer_required
+def revoke_delegated_admin(customer: Customer) -> ResponseReturnValue:
     """Revoke the DA partner the page showed."""
-    customer = _signed_in()
-    if customer is None:
-        return _to_sign_in()
-    tenant, email = customer
     form = RevokeDelegatedAdminForm()
     if not form.validate():
-        return _render(tenant, email, refusal_text(Refused("not_found", "")), 400)
+        return _refused(customer, NotFound("no such delegated admin"))
     found = backend()
     try:
-        with found.write() as db:
-            end_delegated_admin(
-                db,
-                found.settings,
-                found.directory,
-                tenant,
-                form.partner.data,
-                _actor(email),
-                "revoked_by_customer",
+        found.run(
+            lambda uow: end_delegated_admin(
+                uow, customer.tenant, form.partner.data, customer.actor, "revoked_by_customer"
             )
+        )
     except Refused as refused:
-        return _render(tenant, email, refusal_text(refused), refused.status)
+        return _refused(customer, refused)
     name = found.directory.display_name(form.partner.data, language())
     flash(translate(language(), "flash_da_revoked", partner=name))
     return redirect(url_for("account.page"))
 
 
 @bp.post("/account/partner-of-record")
-def partner_of_record() -> ResponseReturnValue:
+@customer_required
+def partner_of_record(customer: Customer) -> ResponseReturnValue:
     """Name a partner of record (from those the customer worked with) or clear it."""
-    customer = _signed_in()
-    if customer is None:
-        return _to_sign_in()
-    tenant, email = customer
     found = backend()
     with found.read() as db:
-        eligible = eligible_partners_of_record(db, tenant)
+        eligible = eligible_partners_of_record(db, customer.tenant)
     form = PartnerOfRecordForm()
     form.partner.choices = [(slug, slug) for slug in eligible]
     clearing = form.action.data == "clear"
     if clearing:
         form.partner.validate_choice = False
     if not form.validate():
-        return _render(tenant, email, refusal_text(Refused("validation_error", "")), 400)
+        return _refused(customer, InvalidInput("choose a partner", "partner"))
     chosen = None if clearing else form.partner.data
     try:
-        with found.write() as db:
-            set_partner_of_record(
-                db, found.settings, found.directory, tenant, chosen, _actor(email)
-            )
+        found.run(lambda uow: set_partner_of_record(uow, customer.tenant, chosen, customer.actor))
     except Refused as refused:
-        return _render(tenant, email, refusal_text(refused), refused.status)
-    except (IntegrityError, Conflict):
-        return _render(tenant, email, refusal_text(Refused("conflict", "")), 409)
+        return _refused(customer, refused)
     current = language()
     if chosen:
         name = found.directory.display_name(chosen, current)
@@ -261,13 +270,16 @@ def partner_of_record() -> ResponseReturnValue:
     return redirect(url_for("account.page"))
 
 
+def _refused(customer: Customer, refused: Refused) -> ResponseReturnValue:
+    """The customer page again, saying why nothing was changed."""
+    return _render(customer.tenant, customer.email, refusal_text(refused), status_for(refused))
+
+
 @bp.get("/account/receipts/<row_id:event_id>.json")
-def receipt_download(event_id: int) -> ResponseReturnValue:
+@customer_required
+def receipt_download(customer: Customer, event_id: int) -> ResponseReturnValue:
     """A consent receipt: one event of the tenant's own history, as JSON."""
-    customer = _signed_in()
-    if customer is None:
-        return _to_sign_in()
-    tenant, _ = customer
+    tenant = customer.tenant
     with backend().read() as db:
         event = db.get(AuditEvent, event_id)
     if event is None or event.chain != chain_for(tenant.domain, None):

@@ -1,0 +1,164 @@
+"""The partner snapshot: the validated listings and catalog as `marketplace build` publishes
+them to the backend.
+
+The backend and the operator commands read this one JSON file instead of the listing YAML,
+so a worker starts without parsing or validating YAML, and a broken listing in the working
+tree stops only `build` and `validate`. The file says what it is (`format`, `version`), when it
+was built, and a hash of its content; the reader checks all three and rebuilds the same
+`Listing` and `Catalog` models the build validated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from marketplace.catalog import Catalog, CatalogFile
+from marketplace.model import Listing, ListingContext
+
+SNAPSHOT_FILE_NAME = "partners.snapshot.json"
+"""The snapshot's name in the instance folder, beside the search index."""
+FORMAT = "partner-marketplace/partners"
+VERSION = 1
+"""The format version this code writes and reads; a reader refuses any other."""
+
+
+class SnapshotError(Exception):
+    """The snapshot cannot be used; the message names the file and says what to run."""
+
+
+class SnapshotMissing(SnapshotError):
+    """There is no snapshot yet."""
+
+
+@dataclass(frozen=True)
+class SnapshotStamp:
+    """Which snapshot this is: what `/healthz` reports."""
+
+    version: int
+    content_hash: str
+    built_at: datetime
+
+
+@dataclass(frozen=True)
+class PartnerSnapshot:
+    """A snapshot read back: the catalog and every listing, by slug."""
+
+    stamp: SnapshotStamp
+    catalog: Catalog
+    listings: dict[str, Listing]
+
+
+def _catalog_json(catalog: Catalog) -> dict[str, Any]:
+    document = CatalogFile(
+        services=catalog.services,
+        programs=catalog.programs,
+        capabilities=catalog.capabilities,
+        industries=catalog.industries,
+    )
+    return document.model_dump(mode="json")
+
+
+def _content_hash(content: dict[str, Any]) -> str:
+    # Over a canonical serialisation, so re-indenting the file does not change the hash.
+    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def encode_snapshot(catalog: Catalog, listings: Iterable[Listing], built_at: datetime) -> bytes:
+    """The snapshot file's bytes for validated listings (in slug order)."""
+    content = {
+        "catalog": _catalog_json(catalog),
+        "listings": [
+            listing.model_dump(mode="json")
+            for listing in sorted(listings, key=lambda listing: listing.slug)
+        ],
+    }
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "built_at": built_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "content_hash": _content_hash(content),
+        **content,
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+
+
+def decode_snapshot(data: bytes, source: str = "the partner snapshot") -> PartnerSnapshot:
+    """Read a snapshot's bytes back into models; `SnapshotError` for anything else."""
+    rebuild = "run `marketplace build` to write it again"
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise SnapshotError(f"{source} is not JSON: {rebuild}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise SnapshotError(f"{source} is not a partner snapshot: {rebuild}")
+    if document.get("version") != VERSION:
+        raise SnapshotError(
+            f"{source} has format version {document.get('version')!r}; this version of the "
+            f"Marketplace reads version {VERSION}: {rebuild}"
+        )
+    content = {"catalog": document.get("catalog"), "listings": document.get("listings")}
+    content_hash = document.get("content_hash")
+    if content_hash != _content_hash(content):
+        raise SnapshotError(
+            f"{source} was changed after it was built (its hash differs): {rebuild}"
+        )
+    try:
+        built_at = datetime.fromisoformat(str(document.get("built_at")))
+        parsed = CatalogFile.model_validate(content["catalog"])
+        catalog = Catalog(parsed.services, parsed.programs, parsed.capabilities, parsed.industries)
+        context = ListingContext(catalog)
+        items = content["listings"]
+        if not isinstance(items, list):
+            raise TypeError("listings is not a list")
+        listings = [Listing.model_validate(item, context=context) for item in items]
+    except (ValueError, TypeError, ValidationError) as error:
+        first = str(error).splitlines()[0]
+        raise SnapshotError(f"{source} does not hold valid partners ({first}): {rebuild}") from None
+    return PartnerSnapshot(
+        SnapshotStamp(VERSION, content_hash, built_at),
+        catalog,
+        {listing.slug: listing for listing in listings},
+    )
+
+
+def write_snapshot(
+    path: Path, catalog: Catalog, listings: Iterable[Listing], built_at: datetime | None = None
+) -> None:
+    """Write the snapshot atomically: readers see the old file or the new one, never half."""
+    data = encode_snapshot(catalog, listings, built_at or datetime.now(UTC))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(descriptor, 0o644)  # public listing data; mkstemp's 0600 would hide it
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_snapshot(path: Path) -> PartnerSnapshot:
+    """The snapshot at `path`; `SnapshotMissing` when there is none yet."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SnapshotMissing(
+            f"no partner snapshot at {path}: run `marketplace build` first"
+        ) from None
+    except OSError as error:
+        raise SnapshotError(f"cannot read the partner snapshot {path}: {error.strerror}") from None
+    return decode_snapshot(data, str(path))

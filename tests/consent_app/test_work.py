@@ -1,0 +1,71 @@
+"""The unit of work: one transaction with what the rules need, and the one retry policy for a
+transaction that lost a race (views never catch IntegrityError themselves)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from consent_app.models import Tenant
+from consent_app.refusals import ConcurrentChange, TenantExists
+from consent_app.tenants import NewTenant, add_tenant
+from consent_app.work import ATTEMPTS, UnitOfWork
+from tests.consent_app.conftest import OPERATOR, Marketplace
+
+
+def tenants(market: Marketplace) -> int:
+    with market.backend.read() as session:
+        return session.execute(select(func.count(Tenant.id))).scalar_one()
+
+
+def test_a_lost_race_is_retried_from_the_start(market: Marketplace) -> None:
+    calls = []
+
+    def work(uow: UnitOfWork) -> str:
+        calls.append(uow.now())
+        add_tenant(
+            uow.session, NewTenant(f"t{len(calls)}.example", "T", ("a@t.example",)), OPERATOR
+        )
+        if len(calls) == 1:  # the first attempt loses a race after writing: rolled back
+            raise IntegrityError("INSERT …", {}, Exception("unique constraint failed"))
+        return "done"
+
+    assert market.backend.run(work) == "done"
+    assert len(calls) == 2
+    assert tenants(market) == 1  # the first attempt's tenant was rolled back
+
+
+def test_a_race_lost_every_time_is_a_refusal_and_changes_nothing(market: Marketplace) -> None:
+    calls = []
+
+    def work(uow: UnitOfWork) -> None:
+        calls.append(1)
+        add_tenant(uow.session, NewTenant("x.example", "X", ("a@x.example",)), OPERATOR)
+        raise IntegrityError("INSERT …", {}, Exception("unique constraint failed"))
+
+    with pytest.raises(ConcurrentChange):
+        market.backend.run(work)
+    assert len(calls) == ATTEMPTS
+    assert tenants(market) == 0
+
+
+def test_a_refusal_is_not_retried(market: Marketplace) -> None:
+    market.add_tenant("x.example")
+    calls = []
+
+    def work(uow: UnitOfWork) -> None:
+        calls.append(1)
+        add_tenant(uow.session, NewTenant("x.example", "X", ("a@x.example",)), OPERATOR)
+
+    with pytest.raises(TenantExists):
+        market.backend.run(work)
+    assert len(calls) == 1
+
+
+def test_the_clock_is_the_backends(market: Marketplace) -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2030, 1, 1, tzinfo=UTC)
+    market.backend.clock = lambda: moment
+    assert market.backend.run(lambda uow: uow.now()) == moment

@@ -1,0 +1,143 @@
+"""The partner snapshot: what `marketplace build` hands the backend, read back as the same
+models, and refused (with what to run) when it is missing, old, edited or not a snapshot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from marketplace.catalog import Catalog
+from marketplace.snapshot import (
+    VERSION,
+    SnapshotError,
+    SnapshotMissing,
+    decode_snapshot,
+    encode_snapshot,
+    read_snapshot,
+    write_snapshot,
+)
+from marketplace.validate import LoadedListing
+
+BUILT_AT = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def written(tmp_path: Path, loaded_examples: tuple[Catalog, list[LoadedListing]]) -> Path:
+    catalog, loaded = loaded_examples
+    path = tmp_path / "instance" / "partners.snapshot.json"
+    write_snapshot(path, catalog, [item.listing for item in loaded], BUILT_AT)
+    return path
+
+
+def test_round_trip_gives_the_same_listings_and_catalog(
+    written: Path, loaded_examples: tuple[Catalog, list[LoadedListing]]
+) -> None:
+    catalog, loaded = loaded_examples
+    snapshot = read_snapshot(written)
+    assert snapshot.catalog == catalog
+    assert list(snapshot.catalog.services) == list(catalog.services)  # catalog order kept
+    assert snapshot.listings == {item.listing.slug: item.listing for item in loaded}
+    assert snapshot.stamp.version == VERSION
+    assert snapshot.stamp.built_at == BUILT_AT
+    assert snapshot.stamp.content_hash.startswith("sha256:")
+    # What the backend decides with survives the trip: eligibility, offers, contact, text.
+    contoso = snapshot.listings["contoso-cloud"]
+    assert contoso.delegated_admin and contoso.programs and contoso.offers
+    assert contoso.contact.email
+    assert snapshot.catalog.delegated_admin_programs == catalog.delegated_admin_programs
+
+
+def test_the_file_says_what_it_is(written: Path) -> None:
+    document = json.loads(written.read_text(encoding="utf-8"))
+    assert document["format"] == "partner-marketplace/partners"
+    assert document["version"] == VERSION
+    assert document["built_at"] == "2025-03-01T12:30:00+00:00"
+    assert [item["slug"] for item in document["listings"]] == sorted(
+        item["slug"] for item in document["listings"]
+    )
+
+
+def test_the_hash_names_the_content_not_the_build_time(
+    loaded_examples: tuple[Catalog, list[LoadedListing]],
+) -> None:
+    catalog, loaded = loaded_examples
+    listings = [item.listing for item in loaded]
+    first = decode_snapshot(encode_snapshot(catalog, listings, BUILT_AT))
+    later = decode_snapshot(encode_snapshot(catalog, reversed(listings), datetime.now(UTC)))
+    fewer = decode_snapshot(encode_snapshot(catalog, listings[1:], BUILT_AT))
+    assert first.stamp.content_hash == later.stamp.content_hash
+    assert first.stamp.content_hash != fewer.stamp.content_hash
+
+
+def test_rewriting_replaces_the_file_atomically(
+    written: Path, loaded_examples: tuple[Catalog, list[LoadedListing]]
+) -> None:
+    catalog, loaded = loaded_examples
+    write_snapshot(written, catalog, [item.listing for item in loaded[:2]])
+    assert len(read_snapshot(written).listings) == 2
+    assert [path.name for path in written.parent.iterdir()] == [written.name]  # no temp files
+
+
+def test_a_missing_snapshot_says_to_build(tmp_path: Path) -> None:
+    with pytest.raises(SnapshotMissing, match=r"run `marketplace build`"):
+        read_snapshot(tmp_path / "partners.snapshot.json")
+
+
+def test_a_reindented_snapshot_still_reads(written: Path) -> None:
+    document = json.loads(written.read_text(encoding="utf-8"))
+    written.write_text(json.dumps(document, indent=4, ensure_ascii=True), encoding="utf-8")
+    assert read_snapshot(written).listings
+
+
+Change = Callable[[dict[str, Any]], object]
+
+
+def _edit(path: Path, change: Change) -> None:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    change(document)
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["listings"][0].update(name="Someone Else"), "changed after it was built"),
+        (lambda d: d.update(version=VERSION + 1), f"reads version {VERSION}"),
+        (lambda d: d.update(format="something-else"), "not a partner snapshot"),
+        (lambda d: d.update(built_at="yesterday"), "does not hold valid partners"),
+    ],
+)
+def test_a_snapshot_that_cannot_be_trusted_is_refused(
+    written: Path, change: Change, message: str
+) -> None:
+    _edit(written, change)
+    with pytest.raises(SnapshotError, match=message) as refused:
+        read_snapshot(written)
+    assert "marketplace build" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_listing_the_model_refuses_is_not_loaded(written: Path) -> None:
+    """An invalid listing with a recomputed hash (a hand-made file) still fails the model."""
+    from marketplace.snapshot import _content_hash
+
+    document = json.loads(written.read_text(encoding="utf-8"))
+    document["listings"][0]["services"] = ["no-such-service"]
+    content = {"catalog": document["catalog"], "listings": document["listings"]}
+    document["content_hash"] = _content_hash(content)
+    written.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SnapshotError, match="does not hold valid partners"):
+        read_snapshot(written)
+
+
+def test_garbage_is_not_a_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "partners.snapshot.json"
+    for data in (b"", b"\xff\xfe", b"[1, 2]", b"{"):
+        path.write_bytes(data)
+        with pytest.raises(SnapshotError, match="marketplace build"):
+            read_snapshot(path)
