@@ -138,3 +138,25 @@ def test_the_transition_table(current: str, to: str, by: str, allowed: bool) -> 
     else:
         with pytest.raises(InvalidState):
             check_transition(Status(current), Status(to), By(by))
+
+
+def test_the_eligibility_rule(loaded_examples) -> None:  # type: ignore[no-untyped-def]
+    """One rule for "may this partner ask for delegated administration (with this offer)",
+    asked by the API, the invitation page and the decision."""
+    from consent_app.rules import delegated_admin_refusal, find_offer
+
+    catalog, loaded = loaded_examples
+    contoso = next(item.listing for item in loaded if item.listing.slug == "contoso-cloud")
+    trial = find_offer(contoso, "trial-collab", "trial")
+    assert delegated_admin_refusal(catalog, contoso, trial) is None
+    assert delegated_admin_refusal(catalog, contoso, None) is None
+    dropped = contoso.model_copy(update={"delegated_admin": False})
+    assert "does not offer delegated administration" in (
+        delegated_admin_refusal(catalog, dropped, trial) or ""
+    )
+    left = contoso.model_copy(update={"programs": ["cloud-referral"]})
+    assert "none of the DA-eligible programs" in (
+        delegated_admin_refusal(catalog, left, trial) or ""
+    )
+    closed = trial.model_copy(update={"delegated_admin": "none"})
+    assert "does not allow" in (delegated_admin_refusal(catalog, contoso, closed) or "")

@@ -93,7 +93,7 @@ def test_no_valid_description_is_slow_to_render(case: str) -> None:
     """Every description a valid listing may hold renders in time linear in its length.
 
     Python-Markdown took 3.9 s for 4,990 `[`, and markdown-it-py as configured at first 1.2 s
-    for a wide table of short rows; the worst case now takes about 30 ms (see
+    for a wide table of short rows; the worst case now takes about 35 ms (see
     site_src/en/benchmarks.md). The bound is generous (0.25 s of this process's CPU time, which
     other work on a loaded CI machine hardly changes): it is not a speed test, it catches a
     return to super-linear parsing or to output much larger than the text.
