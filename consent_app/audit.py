@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import idna
 from sqlalchemy import JSON, Connection, column, exists, literal, or_, select, table, text, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from consent_app.db import AUDIT_KEY, UtcDateTime, utcnow
+from consent_app.addresses import ascii_domain
+from consent_app.db import AUDIT_KEY, UtcDateTime, session_now, utcnow
 from consent_app.models import (
     INVITATION_STATES,
     AuditChainHead,
@@ -237,7 +237,7 @@ def record(
     event = AuditEvent(
         chain=chain,
         seq=head.seq + 1,
-        occurred_at=utcnow(),
+        occurred_at=session_now(session),
         actor=actor.label,
         action=action,
         tenant_domain=tenant_domain,
@@ -594,10 +594,7 @@ def _email_key(email: str) -> str:
     (lower case, the domain in its IDNA ASCII form), which migration 0005 gave addresses
     that events written before it still name with a Unicode domain."""
     local, at, domain = email.strip().rpartition("@")
-    if at and not domain.isascii():
-        with contextlib.suppress(idna.IDNAError, UnicodeError):
-            domain = idna.encode(domain, uts46=True).decode("ascii")
-    return f"{local}{at}{domain}".lower()
+    return f"{local}{at}{ascii_domain(domain) if at else domain}".lower()
 
 
 @dataclass

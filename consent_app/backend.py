@@ -10,27 +10,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from consent_app.db import Database, utcnow
+from consent_app.db import CLOCK, Database, utcnow
 from consent_app.invitations import expire_invitations
 from consent_app.mail import MAIL_ENQUEUED
 from consent_app.outbox import DeliveryReport, MailWorker, Transport, deliver_pending, transport_for
 from consent_app.partners import PartnerDirectory, load_partner_directory
 from consent_app.refusals import ConcurrentChange
 from consent_app.settings import Settings
-from consent_app.work import ATTEMPTS, CLOCK, Clock, UnitOfWork, lost_a_race
+from consent_app.work import ATTEMPTS, Clock, UnitOfWork, lost_a_race
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXTENSION = "marketplace_backend"
 EXPIRY_INTERVAL = 60.0
-"""Seconds between two sweeps that mark overdue invitations expired."""
+"""Seconds between two sweeps that record expired invitations in the audit log."""
 
 
 @dataclass
@@ -74,20 +74,23 @@ class Backend:
     def write(self) -> Iterator[Session]:
         """One transaction that changes data; mail it wrote is delivered after the commit."""
         with self.database.write() as session:
+            session.info[CLOCK] = self.clock
             yield session
             wrote_mail = bool(session.info.get(MAIL_ENQUEUED))
         if wrote_mail:
             self.deliver_soon()
 
-    def read(self) -> AbstractContextManager[Session]:
+    @contextmanager
+    def read(self) -> Iterator[Session]:
         """A transaction that only reads."""
-        return self.database.read()
+        with self.database.read() as session:
+            session.info[CLOCK] = self.clock
+            yield session
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
         """A unit of work that only reads (what a page shows)."""
-        with self.database.read() as session:
-            session.info[CLOCK] = self.clock
+        with self.read() as session:
             yield UnitOfWork(session, self.settings, self.directory, self.clock)
 
     def run(self, work: Callable[[UnitOfWork], T]) -> T:
@@ -97,12 +100,12 @@ class Backend:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.write() as session:
-                    session.info[CLOCK] = self.clock
                     return work(UnitOfWork(session, self.settings, self.directory, self.clock))
             except Exception as error:
                 if not lost_a_race(error):
                     raise
                 log.info("a transaction lost a race (attempt %d): %s", attempt, error)
+        log.warning("a transaction lost its race %d times; the caller is asked to retry", ATTEMPTS)
         raise ConcurrentChange(
             "Something changed at the same moment, again and again. Nothing was applied: "
             "look at the page again and retry."
@@ -118,8 +121,8 @@ class Backend:
         )
 
     def background_round(self) -> DeliveryReport:
-        """What the background thread does each round: expire overdue invitations (at most
-        once a minute), then deliver due mail."""
+        """What the background thread does each round: record expired invitations in the
+        audit log (at most once a minute), then deliver due mail."""
         now = time.monotonic()
         if now - self._last_expiry >= EXPIRY_INTERVAL:
             self._last_expiry = now

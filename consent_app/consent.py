@@ -137,11 +137,7 @@ def _tenant_for_decision(
     """The invitation's tenant (`tenant`, as found); a new customer's is created by accepting
     (with the decider as its verified admin, proven by the link mailed to them)."""
     if tenant is not None:
-        if invitation.customer_email and decider not in admin_emails(uow.session, tenant.id):
-            raise TenantExists(
-                f"The tenant {tenant.domain} was created after this invitation was sent. Ask "
-                "the partner to send a new invitation; it will go to the tenant's administrators."
-            )
+        check_tenant_is_theirs(uow.session, invitation, tenant, decider)
         return tenant
     assert invitation.customer_email and invitation.customer_company
     return add_tenant(
@@ -152,6 +148,21 @@ def _tenant_for_decision(
         actor,
         uow.now(),
     )
+
+
+def check_tenant_is_theirs(
+    session: Session, invitation: Invitation, tenant: Tenant | None, email: str
+) -> None:
+    """`TenantExists` when a new customer's invitation meets a tenant someone else created
+    since it was sent: the person it was mailed to is no admin of it, and may neither see
+    nor decide anything about it."""
+    if tenant is None or not invitation.customer_email:
+        return
+    if email not in admin_emails(session, tenant.id):
+        raise TenantExists(
+            f"The tenant {tenant.domain} was created after this invitation was sent. Ask "
+            "the partner to send a new invitation; it will go to the tenant's administrators."
+        )
 
 
 def asked_of(

@@ -49,6 +49,7 @@ from consent_app.i18n import WORDS, language, translate
 from consent_app.models import AuditEvent, Tenant
 from consent_app.pages import message_page, refusal_text, words_page
 from consent_app.refusals import InvalidInput, NotFound, Refused
+from consent_app.rules import partner_features
 from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRESS, limiter
 
 bp = Blueprint("account", __name__)
@@ -199,6 +200,7 @@ def _render(
 
     page = render_template(
         "account.html",
+        partner_features=partner_features(tenant.cloud),
         tenant=tenant,
         email=email,
         da=da,

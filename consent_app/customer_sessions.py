@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from consent_app.db import utcnow
+from consent_app.db import session_now
 from consent_app.models import CustomerSession, Tenant, TenantAdmin
 from consent_app.tokens import new_token, token_hash
 
@@ -21,7 +21,7 @@ from consent_app.tokens import new_token, token_hash
 def start_session(session: Session, tenant: Tenant, email: str, lifetime: timedelta) -> str:
     """Record a new signed-in session for `email` at `tenant`; returns the id for the cookie
     (shown once, never stored). Sessions that have expired are swept on the way."""
-    now = utcnow()
+    now = session_now(session)
     session.execute(delete(CustomerSession).where(CustomerSession.expires_at <= now))
     session_id = new_token()
     session.add(
@@ -48,7 +48,7 @@ def session_customer(session: Session, session_id: str) -> tuple[Tenant, str] | 
         )
         .where(
             CustomerSession.token_hash == token_hash(session_id),
-            CustomerSession.expires_at > utcnow(),
+            CustomerSession.expires_at > session_now(session),
         )
     ).one_or_none()
     return (row[0], row[1]) if row is not None else None

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from consent_app.addresses import normalized_email
 from consent_app.audit import Actor, chain_for, record
-from consent_app.db import utcnow
+from consent_app.db import session_now
 from consent_app.models import AuditEvent, SignInToken, Tenant, TenantAdmin
 from consent_app.refusals import InvalidInput
 from consent_app.tokens import new_token, token_hash
@@ -79,12 +79,14 @@ def sign_in_link(session: Session, token: str) -> SignInLink | None:
     if row is None:
         return None
     link, tenant = row
-    return SignInLink(tenant, link.email, link.used_at is None and link.expires_at > utcnow())
+    return SignInLink(
+        tenant, link.email, link.used_at is None and link.expires_at > session_now(session)
+    )
 
 
 def claim_sign_in(session: Session, token: str, actor_addr: str | None) -> SignInLink | None:
     """Use a sign-in link once: the tenant and address, or None when it cannot be used."""
-    now = utcnow()
+    now = session_now(session)
     claimed = session.execute(
         update(SignInToken)
         .where(

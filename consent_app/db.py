@@ -38,6 +38,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+CLOCK = "clock"
+"""`Session.info` key: the clock of the backend the session belongs to (tests inject one)."""
+
+
+def session_now(session: Session) -> datetime:
+    """Now, by the clock of the backend that opened `session` (`utcnow` without one), so every
+    time a transaction writes agrees with the clock its rules used."""
+    clock = session.info.get(CLOCK)
+    return clock() if clock is not None else utcnow()
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every database (SQLite keeps no zone, so add it back)."""
 

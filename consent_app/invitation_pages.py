@@ -12,7 +12,12 @@ from flask.typing import ResponseReturnValue
 
 from consent_app.audit import Actor
 from consent_app.backend import backend
-from consent_app.consent import apply_decision, current_roles, invitation_asks
+from consent_app.consent import (
+    apply_decision,
+    check_tenant_is_theirs,
+    current_roles,
+    invitation_asks,
+)
 from consent_app.forms import DecisionForm
 from consent_app.http_errors import status_for
 from consent_app.i18n import language, translate
@@ -20,9 +25,8 @@ from consent_app.invitations import license_lines, link_invitation, status_of, t
 from consent_app.models import Invitation, InvitationLink
 from consent_app.pages import refusal_text, words_page
 from consent_app.refusals import InvalidState, Refused, SovereignCloud, TenantExists
-from consent_app.rules import Cloud, Decision, Status
+from consent_app.rules import Decision, Status, check_cloud
 from consent_app.security import LINK_LIMITS, limiter
-from consent_app.tenants import admin_emails
 
 bp = Blueprint("invitation_pages", __name__)
 
@@ -37,6 +41,17 @@ def _closed(invitation: Invitation | None, now: datetime) -> ResponseReturnValue
     return words_page(f"closed_{status}", 410, date=date)
 
 
+_PAGES: dict[type[Refused], str] = {SovereignCloud: "not_available", TenantExists: "tenant_taken"}
+"""Refusals that leave nothing of the invitation to show: a page of their own instead."""
+
+
+def _refused_page(refused: Refused) -> ResponseReturnValue:
+    for kind, page in _PAGES.items():
+        if isinstance(refused, kind):
+            return words_page(page, status_for(refused))
+    raise refused
+
+
 def _render(
     invitation: Invitation,
     link: InvitationLink,
@@ -49,14 +64,14 @@ def _render(
     with backend().reading() as uow:
         tenant = tenant_for(uow.session, invitation)
         roles = current_roles(uow.session, tenant)
-        admins = admin_emails(uow.session, tenant.id) if tenant else []
         asked = invitation_asks(uow, invitation, tenant)
-    if tenant is not None and invitation.customer_email and link.email not in admins:
-        # A new customer's invitation whose domain someone else has taken since: show nothing
-        # of that tenant to this person.
-        return words_page("tenant_taken", 409)
-    if tenant is not None and tenant.cloud == Cloud.SOVEREIGN:
-        return words_page("not_available", 403)
+        try:
+            # Nothing of a tenant someone else created since is shown to this person.
+            check_tenant_is_theirs(uow.session, invitation, tenant, link.email)
+            if tenant is not None:
+                check_cloud(tenant.cloud)
+        except Refused as refused:
+            return _refused_page(refused)
     partner = directory.get(invitation.partner_slug)
     partner_name = directory.display_name(invitation.partner_slug, current)
     company = tenant.name if tenant else invitation.customer_company
@@ -85,7 +100,7 @@ def _render(
         form=form,
         refusal=refusal,
         # What the partner's listing allows now: the page offers no choice that the decision
-        # would refuse (consent_app.eligibility).
+        # would refuse (consent_app.rules.asked).
         acceptance_refusal=refusal_text(asked.acceptance_refusal)
         if asked.acceptance_refusal
         else None,
@@ -134,10 +149,8 @@ def decide(token: str) -> ResponseReturnValue:
     except InvalidState:
         with found_backend.reading() as uow:
             return _closed(uow.session.get(Invitation, invitation.id), uow.now())
-    except SovereignCloud:
-        return words_page("not_available", 403)
-    except TenantExists:
-        return words_page("tenant_taken", 409)
+    except (SovereignCloud, TenantExists) as refused:
+        return _refused_page(refused)
     except Refused as refused:
         return _render(invitation, link, form, refusal_text(refused), status_for(refused))
     current = language()

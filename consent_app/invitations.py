@@ -9,7 +9,7 @@ gets a link of their own, so the audit log knows who decided.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -333,6 +333,15 @@ def tenant_for(session: Session, invitation: Invitation) -> Tenant | None:
 EXPIRY_ACTOR = Actor("system", "expiry")
 
 
+EXPIRY_GRACE = timedelta(minutes=1)
+"""An expiry is recorded this long after the link ran out: a decision that began just before
+(its claim says `expires_at > now`) has long committed, so no invitation is logged both
+accepted and expired."""
+EXPIRY_WINDOW = timedelta(days=7)
+"""The sweep looks this far back; older expiries were recorded by earlier sweeps (every worker
+sweeps every minute), so its cost stays that of a week's invitations, not of all history."""
+
+
 def expire_invitations(uow: UnitOfWork, limit: int = 500) -> int:
     """Record `invitation.expired` in the audit log for each invitation whose link has run
     out since the last sweep. The status itself is computed (`rules.status`), so this only
@@ -343,7 +352,8 @@ def expire_invitations(uow: UnitOfWork, limit: int = 500) -> int:
     )
     due = (
         Invitation.state == State.PENDING,
-        Invitation.expires_at <= now,
+        Invitation.expires_at <= now - EXPIRY_GRACE,
+        Invitation.expires_at > now - EXPIRY_WINDOW,
         ~announced.exists(),
     )
     overdue = list(

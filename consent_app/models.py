@@ -114,6 +114,7 @@ class Invitation(Base):
         CheckConstraint(f"kind IN {INVITATION_TYPES}", name="kind"),
         CheckConstraint(f"state IN {INVITATION_STATES}", name="state"),
         Index("ix_invitations_partner_created", "partner_slug", "created_at"),
+        Index("ix_invitations_state_expires", "state", "expires_at"),  # the expiry sweep
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -33,7 +33,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "missing, unknown or revoked API key (`unauthorized`)",
         403: "not allowed (`not_eligible_for_delegated_admin`, `partner_not_listed`)",
         404: "no such resource of yours (`not_found`)",
-        409: "the invitation is no longer pending (`invalid_state`)",
+        409: "the invitation is no longer pending (`invalid_state`), or another request changed "
+        "the same thing at the same moment, again and again (`conflict`: retry)",
         413: "body larger than 256 KB (`payload_too_large`)",
         415: "body is not application/json (`unsupported_media_type`)",
         422: "refused by a rule (`unknown_offer`, `cloud_not_supported`, `customer_required`, "

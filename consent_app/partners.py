@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
-from consent_app.db import utcnow
+from consent_app.db import session_now
 from consent_app.models import PartnerKey
 from consent_app.refusals import (
     AlreadyRevoked,
@@ -86,7 +86,7 @@ def issue_key(session: Session, directory: PartnerDirectory, slug: str, actor: A
             key_id=key_id,
             partner_slug=slug,
             secret_hash=token_hash(secret),
-            created_at=utcnow(),
+            created_at=session_now(session),
         )
     )
     record(session, actor, "key.issued", partner_slug=slug, details={"key_id": key_id})
@@ -102,7 +102,9 @@ def revoke_key(session: Session, key_id: str, actor: Actor) -> str:
         raise NotFound(f"no key has the id {key_id!r}")
     if key.revoked_at is not None:
         raise AlreadyRevoked(f"key {key_id} was revoked already")
-    session.execute(update(PartnerKey).where(PartnerKey.id == key.id).values(revoked_at=utcnow()))
+    session.execute(
+        update(PartnerKey).where(PartnerKey.id == key.id).values(revoked_at=session_now(session))
+    )
     record(session, actor, "key.revoked", partner_slug=key.partner_slug, details={"key_id": key_id})
     return key.partner_slug
 

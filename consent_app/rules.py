@@ -50,10 +50,15 @@ class Cloud(StrEnum):
     SOVEREIGN = "21vianet"  # operated by 21Vianet: no partner features (README: Consent backend)
 
 
+def partner_features(cloud: str) -> bool:
+    """Whether partner features (invitations, offers, DA, POR) exist for a tenant's cloud."""
+    return cloud != Cloud.SOVEREIGN
+
+
 def check_cloud(cloud: str) -> None:
     """`SovereignCloud` for a tenant in the 21Vianet cloud: partner features are not
     available there, and nothing is half-done."""
-    if cloud == Cloud.SOVEREIGN:
+    if not partner_features(cloud):
         raise SovereignCloud(
             "Partner features (invitations, offers, delegated administration, partner of "
             "record) are not available to tenants in the sovereign cloud operated by "

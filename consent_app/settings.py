@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from consent_app.db import SQLITE_FILE_NAME, normalized_url
 from marketplace.snapshot import SNAPSHOT_FILE_NAME
@@ -141,7 +143,19 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: str, info: ValidationInfo) -> str:
         if value:
-            return normalized_url(value)
+            url = normalized_url(value)
+            try:
+                backend = make_url(url).get_backend_name()
+            except ArgumentError:
+                raise ValueError(
+                    "must be a database URL such as postgresql://user:password@host:5432/name "
+                    "or sqlite:////path/to/file"
+                ) from None
+            if backend not in ("sqlite", "postgresql"):
+                raise ValueError(
+                    f"{backend!r} databases are not supported: use PostgreSQL or SQLite"
+                )
+            return url
         instance = info.data.get("instance_dir")
         return f"sqlite:///{instance / SQLITE_FILE_NAME}" if instance else ""
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from consent_app.addresses import tenant_name
 from consent_app.audit import Actor, record
-from consent_app.db import utcnow
+from consent_app.db import session_now
 from consent_app.models import Invitation, Tenant, TenantAdmin
 from consent_app.refusals import InvalidInput, TenantExists
 from consent_app.rules import Cloud
@@ -49,7 +49,7 @@ def add_tenant(
     name = tenant_name(new.name)
     if not new.admins:
         raise InvalidInput("a tenant needs at least one admin address")
-    now = now or utcnow()
+    now = now or session_now(session)
     tenant = Tenant(
         domain=new.domain,
         name=name,
@@ -85,7 +85,7 @@ def add_admin(session: Session, tenant: Tenant, email: str, actor: Actor) -> boo
     """Add a verified admin address; False when it was one already."""
     if email in admin_emails(session, tenant.id):
         return False
-    session.add(TenantAdmin(tenant_id=tenant.id, email=email, verified_at=utcnow()))
+    session.add(TenantAdmin(tenant_id=tenant.id, email=email, verified_at=session_now(session)))
     record(
         session, actor, "tenant.admin_added", tenant_domain=tenant.domain, details={"email": email}
     )

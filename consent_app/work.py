@@ -32,9 +32,6 @@ Clock = Callable[[], datetime]
 ATTEMPTS = 3
 """How often a unit of work is tried before the caller is told to try again."""
 
-CLOCK = "clock"
-"""`Session.info` key: the unit of work's clock, for code that only has the session."""
-
 
 class RoleChanged(Exception):
     """A role changed between reading and writing (an `UPDATE … WHERE ended_at IS NULL`
@@ -66,13 +63,19 @@ class UnitOfWork:
 
 
 _SERIALIZATION_FAILURES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL; SQLite says "UNIQUE constraint failed"
 
 
 def lost_a_race(error: BaseException) -> bool:
     """True for the failures that mean "another transaction got there first": worth running
-    the unit of work again from the start."""
-    if isinstance(error, IntegrityError | RoleChanged):
+    the unit of work again from the start. Only a unique index (another request took the
+    role, the domain, the token) counts: a CHECK, NOT NULL or foreign-key failure is a bug,
+    raised as it is."""
+    if isinstance(error, RoleChanged):
         return True
+    if isinstance(error, IntegrityError):
+        state = getattr(error.orig, "sqlstate", None)
+        return state == _UNIQUE_VIOLATION or "UNIQUE constraint failed" in str(error.orig)
     if isinstance(error, OperationalError):
         state = getattr(error.orig, "sqlstate", None)
         return state in _SERIALIZATION_FAILURES or "database is locked" in str(error.orig)

@@ -14,10 +14,19 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+
+def _count(variable: str, default: int) -> int:
+    """A whole number from the environment; a bad value stops gunicorn with one line."""
+    raw = os.environ.get(variable, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+        raise SystemExit(f"marketplace: {variable} must be a whole number from 1 to 256")
+    return int(raw)
+
+
 bind = os.environ.get("MARKETPLACE_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("MARKETPLACE_WORKERS", multiprocessing.cpu_count() * 2))
+workers = _count("MARKETPLACE_WORKERS", multiprocessing.cpu_count() * 2)
 worker_class = "gthread"
-threads = int(os.environ.get("MARKETPLACE_THREADS", "4"))
+threads = _count("MARKETPLACE_THREADS", 4)
 timeout = 30
 graceful_timeout = 20
 # gunicorn bounds the request line and headers (its defaults, kept on purpose) but not bodies:
@@ -51,7 +60,7 @@ logger_class = RedactingLogger
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Each worker delivers mail and expires invitations in a background thread of its own
+    """Each worker delivers mail and records expired invitations in a background thread of its own
     (threads do not survive fork, so this runs after it). Outbox claims keep workers from
     sending one message twice."""
     from consent_app.backend import backend_of

@@ -1,4 +1,4 @@
-"""`python -m marketplace` is the `marketplace` command."""
+"""`python -m marketplace_app` is the `marketplace` command."""
 
 from marketplace_app.cli import main
 

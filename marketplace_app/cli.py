@@ -124,13 +124,24 @@ def schema(listings_dir: Path) -> None:
     click.echo(json.dumps(listing_json_schema(catalog), indent=2, ensure_ascii=False))
 
 
-def _build_or_exit(paths: BuildPaths) -> None:
+def _build_or_exit(paths: BuildPaths, keep_serving: bool = False) -> None:
+    """Build, or say why not and exit 1. With `keep_serving` (`serve`), a failed build over a
+    previous good one only warns: the site, index and snapshot of that build stay in use, so
+    one partner's broken listing never takes the running Marketplace down."""
     try:
         report = build(paths, progress=lambda step: click.echo(f"  {step}", err=True))
     except BuildFailed as failure:
         report_problems(failure.report, "text")
+        if keep_serving and paths.snapshot_file.exists():
+            click.echo(
+                "Build stopped: fix the listings above. Serving the last good build meanwhile.",
+                err=True,
+            )
+            return
         click.echo("Build stopped: fix the listings above first.", err=True)
         sys.exit(1)
+    except OSError as error:
+        raise click.ClickException(f"cannot write the build output: {error}") from None
     click.echo(report.describe(), err=True)
 
 
@@ -190,7 +201,7 @@ def serve(
     paths = BuildPaths(settings.listings_dir, settings.site_dir, settings.instance_dir)
     if inputs_newer_than(paths):
         click.echo("Building the site, the search index and the partner snapshot:", err=True)
-        _build_or_exit(paths)
+        _build_or_exit(paths, keep_serving=True)
     click.echo("Creating or migrating the database…", err=True)
     with opened(settings, migrate=True) as backend:
         if demo:

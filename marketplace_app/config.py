@@ -93,7 +93,13 @@ def load_configuration(
     folder = Path(values.get("instance_dir") or Settings.model_fields["instance_dir"].default)
     for field in ("secret_key", "audit_key"):
         if field not in values:
-            ensure_instance(folder.absolute())
+            try:
+                ensure_instance(folder.absolute())
+            except OSError as error:
+                raise SettingsError(
+                    f"MARKETPLACE_INSTANCE: cannot use the folder {folder}: "
+                    f"{error.strerror or error}"
+                ) from None
             values[field] = _instance_key(folder.absolute(), field)
             origins[field] = INSTANCE_FILE
     settings = Settings.from_values(values)

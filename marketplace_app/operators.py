@@ -22,6 +22,7 @@ import click
 from click.core import ParameterSource
 
 from consent_app.refusals import NotFound, Refused
+from consent_app.rules import Cloud
 from marketplace_app.options import instance_option
 
 if TYPE_CHECKING:
@@ -53,6 +54,17 @@ def configuration(instance: Path | None, **options: Any) -> Configuration:
 def installation(command: F) -> F:
     """Give a command `--instance` and, instead of it, the installation's `settings`; turn
     refusals and a missing partner snapshot into clean exits."""
+    return _installation(command, reads_only=False)
+
+
+def reading_installation(command: F) -> F:
+    """`installation` for a command that only reads: it refuses an instance without its
+    database instead of creating a new, empty one there (a mistyped `--instance` must not make
+    `audit verify` or `mail status` report an empty, healthy system)."""
+    return _installation(command, reads_only=True)
+
+
+def _installation(command: F, reads_only: bool) -> F:
     from marketplace.snapshot import SnapshotError
 
     @instance_option
@@ -60,11 +72,21 @@ def installation(command: F) -> F:
     @click.option("--listings", hidden=True, expose_value=False, type=click.Path(path_type=Path))
     @wraps(command)
     def wrapper(*args: Any, instance: Path, **kwargs: Any) -> Any:
+        from consent_app.db import SQLITE_FILE_NAME
+
         settings = configuration(instance).settings
+        database = settings.instance_dir / SQLITE_FILE_NAME
+        if reads_only and settings.database_url.endswith(f"/{database}") and not database.exists():
+            raise click.ClickException(
+                f"there is no installation at {settings.instance_dir} (no database): check "
+                "--instance or MARKETPLACE_INSTANCE, or create it with `marketplace db upgrade`"
+            )
         try:
             return command(*args, settings=settings, **kwargs)
         except Refused as refused:
             where = f"{refused.field}: " if refused.field and refused.field.isupper() else ""
+            if refused.message.startswith(where):
+                where = ""  # the message names the option already
             click.echo(f"Error: {where}{refused.message}", err=True)
             sys.exit(1)
         except SnapshotError as error:
@@ -77,12 +99,19 @@ def installation(command: F) -> F:
 @contextmanager
 def opened(settings: Settings, migrate: bool = False) -> Iterator[Backend]:
     """The installation's Backend; its database is brought up to date when `migrate`."""
+    from sqlalchemy.exc import OperationalError
+
     from consent_app import DatabaseNotReady, prepare_database
     from consent_app.backend import Backend
     from consent_app.db import upgrade
     from consent_app.instance import ensure_instance
 
-    ensure_instance(settings.instance_dir)
+    try:
+        ensure_instance(settings.instance_dir)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot use the instance folder {settings.instance_dir}: {error.strerror or error}"
+        ) from None
     backend = Backend.open(settings)
     try:
         if migrate:
@@ -92,6 +121,10 @@ def opened(settings: Settings, migrate: bool = False) -> Iterator[Backend]:
         yield backend
     except DatabaseNotReady as error:
         raise click.ClickException(str(error)) from None
+    except OperationalError as error:
+        # The server is down or refuses us: one line, the driver's own reason, no traceback.
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise click.ClickException(f"cannot use the database: {reason}") from None
     finally:
         backend.close()
 
@@ -151,7 +184,7 @@ def db_upgrade(settings: Settings) -> None:
 
 @db.command("backup")
 @click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
-@installation
+@reading_installation
 def db_backup(target: Path, settings: Settings) -> None:
     """Copy the SQLite database to TARGET while it is in use (SQLite's online backup).
 
@@ -208,7 +241,10 @@ def tenants() -> None:
     help="A verified administrator address (repeat for several).",
 )
 @click.option(
-    "--cloud", type=click.Choice(["global", "21vianet"]), default="global", show_default=True
+    "--cloud",
+    type=click.Choice([str(cloud) for cloud in Cloud]),
+    default=str(Cloud.GLOBAL),
+    show_default=True,
 )
 @installation
 def tenants_add(
@@ -251,7 +287,7 @@ def tenants_add_admin(domain: str, email: str, settings: Settings) -> None:
 
 @tenants.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@installation
+@reading_installation
 def tenants_list(as_json: bool, settings: Settings) -> None:
     """List tenants with their admins, DA partner and partner of record."""
     from sqlalchemy import select
@@ -326,7 +362,7 @@ def keys_issue(slug: str, settings: Settings) -> None:
 
 @keys.command("list")
 @click.argument("slug", required=False)
-@installation
+@reading_installation
 def keys_list(slug: str | None, settings: Settings) -> None:
     """List key ids (never secrets), optionally of one partner."""
     from sqlalchemy import select
@@ -382,7 +418,7 @@ def _read_text(path: Path, what: str) -> str:
     help="A file written by `audit anchor`: also find any chain rewound or rewritten behind an "
     "anchored head.",
 )
-@installation
+@reading_installation
 def audit_verify(anchors_file: Path | None, settings: Settings) -> None:
     """Check every audit chain, the events the data implies, and anchors; exit 1 and name
     each break (by row id) when rows were edited, inserted or deleted."""
@@ -413,7 +449,7 @@ def audit_verify(anchors_file: Path | None, settings: Settings) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Append the anchor to this file (keep it away from the database); else print it.",
 )
-@installation
+@reading_installation
 def audit_anchor(target: Path | None, settings: Settings) -> None:
     """Record every chain's head outside the database: one JSON line per run, for
     `audit verify --anchors FILE` to find any later rewind."""
@@ -434,7 +470,7 @@ def audit_anchor(target: Path | None, settings: Settings) -> None:
 
 @audit.command("check-receipt")
 @click.argument("receipt_file", type=click.Path(path_type=Path, dir_okay=False))
-@installation
+@reading_installation
 def audit_check_receipt(receipt_file: Path, settings: Settings) -> None:
     """Check a consent receipt a customer sent: made with this installation's audit key, and
     its event still in the log as the receipt shows it."""
@@ -481,7 +517,7 @@ def mail_send(settings: Settings) -> None:
 
 
 @mail.command("status")
-@installation
+@reading_installation
 def mail_status(settings: Settings) -> None:
     """How many messages wait in the outbox, how many failed, and the oldest's age."""
     from consent_app.outbox import outbox_status, undeliverable_messages

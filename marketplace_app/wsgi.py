@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from sqlalchemy.exc import OperationalError
+
 from consent_app import DatabaseNotReady
 from consent_app.settings import SettingsError
 from marketplace.snapshot import SnapshotError
@@ -18,4 +20,8 @@ from marketplace_app.wiring import backend_app
 try:
     app = backend_app(load_settings())
 except (SettingsError, SnapshotError, DatabaseNotReady) as error:
+    sys.exit(f"marketplace: {error}")
+except OperationalError as error:  # the database server is down or refuses us
+    sys.exit(f"marketplace: cannot use the database: {error.orig or error}")
+except OSError as error:  # the instance folder cannot be created or read
     sys.exit(f"marketplace: {error}")

@@ -1,4 +1,4 @@
-"""Customer sign-in by one-time link and the customer page (SPEC §5)."""
+"""Customer sign-in by one-time link and the customer page."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The audit log: each chain is keyed (HMAC under a key kept outside the database), the state
 of tenants, invitations and roles implies events that must be there, anchors kept outside the
 database catch a rewound chain, and `audit verify` reports every bad row and never crashes
-(SPEC §5, issue 12 item 5)."""
+(README: Mail, audit and data)."""
 
 from __future__ import annotations
 
@@ -224,10 +224,13 @@ def test_every_event_says_who_and_from_where(history: Marketplace) -> None:
 
 
 def test_cli_verify_on_an_empty_installation(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        main,
-        ["audit", "verify", "--instance", str(tmp_path / "i"), "--listings", str(EXAMPLE_LISTINGS)],
-    )
+    instance = ["--instance", str(tmp_path / "i")]
+    # A mistyped --instance is no installation, not an empty and healthy one.
+    missing = CliRunner().invoke(main, ["audit", "verify", *instance])
+    assert missing.exit_code == 1 and "no installation" in missing.output
+    assert not (tmp_path / "i" / "marketplace.sqlite3").exists()
+    assert CliRunner().invoke(main, ["db", "upgrade", *instance]).exit_code == 0
+    result = CliRunner().invoke(main, ["audit", "verify", *instance])
     assert result.exit_code == 0 and "0 events" in result.output
 
 

@@ -110,6 +110,8 @@ def test_keys_issue_list_revoke(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_mail_send_and_status(run) -> None:  # type: ignore[no-untyped-def]
+    assert "no installation" in run("mail", "status").output  # nothing there yet
+    assert run("db", "upgrade").exit_code == 0
     assert "unsent: 0" in run("mail", "status").output
     result = run("mail", "send")
     assert result.exit_code == 0 and "Sent 0" in result.output

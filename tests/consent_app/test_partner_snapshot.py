@@ -99,6 +99,7 @@ def test_operator_commands_run_with_a_broken_listing(
 
 def test_commands_that_need_partners_say_to_build_first(tmp_path: Path) -> None:
     instance = tmp_path / "fresh"
+    assert cli(instance, EXAMPLE_LISTINGS, "db", "upgrade").exit_code == 0
     assert cli(instance, EXAMPLE_LISTINGS, "tenants", "list").exit_code == 0  # no partners needed
     issued = cli(instance, EXAMPLE_LISTINGS, "keys", "issue", "contoso-cloud")
     assert issued.exit_code == 1

@@ -1,6 +1,6 @@
 """Concurrent acceptances of DA offers from different partners for one customer, through the
 real app in threads, against a SQLite file and PostgreSQL: exactly one DA partner remains,
-nothing is half-applied and the audit log stays consistent (SPEC §5 invariants)."""
+nothing is half-applied and the audit log stays consistent (README: Consent backend)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -122,16 +123,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.slow
-def test_marketplace_serve_builds_and_answers(tmp_path: Path) -> None:
-    port = free_port()
+def serve(listings: Path, tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    """`marketplace serve` in a process of its own, answering /healthz (or failed)."""
     command = [
         sys.executable,
         "-m",
         "marketplace_app",
         "serve",
         "--listings",
-        str(EXAMPLE_LISTINGS),
+        str(listings),
         "--site-dir",
         str(tmp_path / "site"),
         "--instance",
@@ -140,25 +140,46 @@ def test_marketplace_serve_builds_and_answers(tmp_path: Path) -> None:
         str(port),
     ]
     env = {**os.environ, "MARKETPLACE_SECRET_KEY": ""}
-    with subprocess.Popen(
+    server = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    ) as server:
+    )
+    deadline = time.monotonic() + 60
+    while True:
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                        assert r.status == 200
-                        break
-                except OSError:
-                    assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                    assert time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.2)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                assert b"Partner Marketplace" in response.read()
-            assert (tmp_path / "site" / "index.html").exists()
-            assert (tmp_path / "instance" / "secret_key").exists()
-            assert (tmp_path / "instance" / "partners.snapshot.json").exists()
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                assert r.status == 200
+                return server
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                output = server.stdout.read() if server.stdout else ""
+                raise AssertionError(f"server did not start: {output}") from None
+            time.sleep(0.2)
+
+
+def stop(server: subprocess.Popen[str]) -> str:
+    server.terminate()
+    output, _ = server.communicate(timeout=10)
+    return output
+
+
+@pytest.mark.slow
+def test_marketplace_serve_builds_and_answers(tmp_path: Path) -> None:
+    port = free_port()
+    server = serve(EXAMPLE_LISTINGS, tmp_path, port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert b"Partner Marketplace" in response.read()
+        assert (tmp_path / "site" / "index.html").exists()
+        assert (tmp_path / "instance" / "secret_key").exists()
+        assert (tmp_path / "instance" / "partners.snapshot.json").exists()
+    finally:
+        stop(server)
+    # One partner's broken listing never takes the running Marketplace down: serve says
+    # what is wrong and keeps serving the last good build.
+    broken = tmp_path / "broken-listings"
+    shutil.copytree(EXAMPLE_LISTINGS, broken)
+    (broken / "contoso-cloud.yaml").write_text("slug: [unclosed\n")
+    server = serve(broken, tmp_path, port)
+    output = stop(server)
+    assert "contoso-cloud.yaml" in output and "Serving the last good build" in output

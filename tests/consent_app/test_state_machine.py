@@ -1,6 +1,6 @@
 """The consent state machine under random sequences of what people do (hypothesis stateful):
 create, open, accept (with any mix of DA, POR and replacement confirmation), decline, cancel,
-revoke, end, expire. After every step the database agrees with a simple model of SPEC §1 and
+revoke, end, expire. After every step the database agrees with a simple model of the rules and
 no invariant is broken: at most one DA partner, a decided invitation stays decided, and the
 audit chains verify."""
 
@@ -146,7 +146,7 @@ class ConsentMachine(RuleBasedStateMachine):
         assert status == expected, (status, expected, sent, self.da, self.por)
 
     def expected(self, sent: Sent, accept: bool, grant: bool, por: bool, confirm: bool) -> int:
-        """The model: SPEC §1 as the customer sees it."""
+        """The model: the consent rules as the customer sees them."""
         if not accept:
             sent.state = "declined"
             return 200

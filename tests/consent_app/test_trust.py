@@ -1,6 +1,6 @@
-"""Trust boundaries (SPEC §8): a partner never chooses who administers a tenant, every rule
-that allowed a request is checked again when the customer decides, and no partner-supplied
-text can make a customer's decision or revocation fail."""
+"""Trust boundaries (README: Partner API): a partner never chooses who administers a tenant,
+every rule that allowed a request is checked again when the customer decides, and no
+partner-supplied text can make a customer's decision or revocation fail."""
 
 from __future__ import annotations
 

@@ -28,7 +28,9 @@ def test_a_lost_race_is_retried_from_the_start(market: Marketplace) -> None:
             uow.session, NewTenant(f"t{len(calls)}.example", "T", ("a@t.example",)), OPERATOR
         )
         if len(calls) == 1:  # the first attempt loses a race after writing: rolled back
-            raise IntegrityError("INSERT …", {}, Exception("unique constraint failed"))
+            raise IntegrityError(
+                "INSERT …", {}, Exception("UNIQUE constraint failed: tenants.domain")
+            )
         return "done"
 
     assert market.backend.run(work) == "done"
@@ -42,7 +44,7 @@ def test_a_race_lost_every_time_is_a_refusal_and_changes_nothing(market: Marketp
     def work(uow: UnitOfWork) -> None:
         calls.append(1)
         add_tenant(uow.session, NewTenant("x.example", "X", ("a@x.example",)), OPERATOR)
-        raise IntegrityError("INSERT …", {}, Exception("unique constraint failed"))
+        raise IntegrityError("INSERT …", {}, Exception("UNIQUE constraint failed: tenants.domain"))
 
     with pytest.raises(ConcurrentChange):
         market.backend.run(work)
@@ -69,3 +71,17 @@ def test_the_clock_is_the_backends(market: Marketplace) -> None:
     moment = datetime(2030, 1, 1, tzinfo=UTC)
     market.backend.clock = lambda: moment
     assert market.backend.run(lambda uow: uow.now()) == moment
+
+
+def test_a_broken_rule_is_a_bug_not_a_race(market: Marketplace) -> None:
+    """A CHECK constraint failing is not retried nor dressed up as a conflict."""
+    calls = []
+
+    def work(uow: UnitOfWork) -> None:
+        calls.append(1)
+        uow.session.add(Tenant(domain="x.example", name="X", cloud="mars", created_at=uow.now()))
+        uow.session.flush()
+
+    with pytest.raises(IntegrityError):
+        market.backend.run(work)
+    assert len(calls) == 1

@@ -9,8 +9,8 @@ Create Date: 2026-11-26 14:00:00
   rows an earlier version marked `expired` go back to `pending` (the status reported is the
   same) and the state constraint no longer admits `expired`.
 - `invitations.key_id`: the API key an invitation was sent with (revoking it ends them).
-- `audit_events.invitation_id` is indexed (the expiry sweep and `audit verify` look events up
-  by invitation).
+- `audit_events.invitation_id` and `invitations (state, expires_at)` are indexed (the expiry
+  sweep and `audit verify` look events up by invitation).
 - Addresses stored by earlier versions kept Unicode domains (`boss@bücher.example`); they are
   rewritten in the one form (`boss@xn--bcher-kva.example`), or sign-in would not find them.
 """
@@ -54,6 +54,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("key_id", sa.String(length=32), nullable=True))
         batch_op.drop_constraint(op.f("ck_invitations_state"), type_="check")
         batch_op.create_check_constraint("state", _STATES)
+        batch_op.create_index("ix_invitations_state_expires", ["state", "expires_at"])
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_audit_events_invitation_id"), ["invitation_id"], unique=False
@@ -90,6 +91,7 @@ def downgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_invitation_id"))
     with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.drop_index("ix_invitations_state_expires")
         batch_op.drop_constraint(op.f("ck_invitations_state"), type_="check")
         batch_op.create_check_constraint("state", _OLD_STATES)
         batch_op.drop_column("key_id")
