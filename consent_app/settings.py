@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     """The wait after a first failed send; it doubles with each further failure."""
     mail_lease_seconds: int = _variable("MAIL_LEASE_SECONDS", 300)
     """How long a worker's claim on outbox messages lasts."""
+    health_mail_age_seconds: int = _variable("HEALTH_MAIL_AGE_SECONDS", 900)
+    """`/healthz` answers 503 while an unsent message is older than this."""
     invitation_days: int = _variable("INVITATION_DAYS", DEFAULT_INVITATION_DAYS)
     support_url: str = _variable("SUPPORT_URL", "https://support.example/contact")
     support_phone: str = _variable("SUPPORT_PHONE", "+1 800 555 0199")
@@ -208,7 +210,9 @@ class Settings(BaseSettings):
     def _invitation_days(cls, value: object) -> int:
         return _whole(value, 1, MAX_INVITATION_DAYS, "a whole number of days")
 
-    @field_validator("mail_retry_seconds", "mail_lease_seconds", mode="before")
+    @field_validator(
+        "mail_retry_seconds", "mail_lease_seconds", "health_mail_age_seconds", mode="before"
+    )
     @classmethod
     def _seconds(cls, value: object) -> int:
         return _whole(value, 1, 86_400, "a whole number of seconds")
@@ -234,6 +238,19 @@ class Settings(BaseSettings):
             parsed = []
         if not parsed or any(item.amount < 1 for item in parsed):
             raise _bad(f"must be limits such as '60 per minute; 1000 per day' (got {value[:80]!r})")
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        # Checked here so a worker says so in one line instead of dying in Flask-Limiter.
+        from importlib.util import find_spec
+
+        if value.partition("://")[0].lower().startswith("redis") and find_spec("redis") is None:
+            raise _bad(
+                "is a Redis URL, but the Redis client is not installed: install the "
+                "Marketplace with its redis extra (pip install -c requirements.lock -e '.[redis]')"
+            )
         return value
 
     @field_validator("initial_domain_suffix")

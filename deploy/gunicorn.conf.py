@@ -37,6 +37,9 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
+# No gunicornc control socket (gunicorn 25+ makes one in $HOME): two servers on a host would
+# share its path, and a container's home need not be writable. Reload with kill -HUP.
+control_socket_disable = True
 # Client addresses come from the proxy in front; trust only it (set MARKETPLACE_TRUSTED_PROXIES
 # for the app, and list the proxy's address here).
 forwarded_allow_ips = os.environ.get("MARKETPLACE_PROXY_IPS", "127.0.0.1")

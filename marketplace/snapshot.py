@@ -74,15 +74,25 @@ def _content_hash(content: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def encode_snapshot(catalog: Catalog, listings: Iterable[Listing], built_at: datetime) -> bytes:
-    """The snapshot file's bytes for validated listings (in slug order)."""
-    content = {
+def _content(catalog: Catalog, listings: Iterable[Listing]) -> dict[str, Any]:
+    return {
         "catalog": _catalog_json(catalog),
         "listings": [
             listing.model_dump(mode="json")
             for listing in sorted(listings, key=lambda listing: listing.slug)
         ],
     }
+
+
+def snapshot_content_hash(catalog: Catalog, listings: Iterable[Listing]) -> str:
+    """The `content_hash` the snapshot of these listings has, whenever it is built (the search
+    index records it, so `/healthz` can tell an index built from other partners)."""
+    return _content_hash(_content(catalog, listings))
+
+
+def encode_snapshot(catalog: Catalog, listings: Iterable[Listing], built_at: datetime) -> bytes:
+    """The snapshot file's bytes for validated listings (in slug order)."""
+    content = _content(catalog, listings)
     document = {
         "format": FORMAT,
         "version": VERSION,

@@ -3,11 +3,13 @@ and the partner snapshot the backend reads (`marketplace.snapshot`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
@@ -17,21 +19,43 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
 MKDOCS_CONFIG = PROJECT_ROOT / "mkdocs.yml"
 """The English site's MkDocs configuration; each other language has `mkdocs.<lang>.yml`."""
+SITE_BUILD_FILE_NAME = "site_build.json"
+"""In the instance folder: the site URL the last build wrote the site's absolute links for."""
 
 
 @dataclass(frozen=True)
 class BuildPaths:
-    """Where a build reads from and writes to."""
+    """Where a build reads from and writes to, and the address the site is published at."""
 
     listings_dir: Path
     site_dir: Path
     instance_dir: Path
     mkdocs_config: Path = MKDOCS_CONFIG
+    site_url: str | None = None
+    """The start of every absolute link (feeds, sitemap, canonical links, partners.json);
+    None: what `mkdocs.yml` says (`$MARKETPLACE_SITE_URL` or its default)."""
 
     @property
     def snapshot_file(self) -> Path:
         """The partner snapshot, in the instance folder beside the search index."""
         return self.instance_dir / SNAPSHOT_FILE_NAME
+
+    @property
+    def site_build_file(self) -> Path:
+        """The record of the site URL the last build used, beside the snapshot."""
+        return self.instance_dir / SITE_BUILD_FILE_NAME
+
+
+def site_url_of(url: str) -> str:
+    """`url` as the site's address: http(s), a host, ending in a slash (as MkDocs keeps it,
+    so a recorded URL compares equal to the one asked for). `ValueError` when it is not one."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an address starting with http:// or https://")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query (?…) or fragment (#…)")
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 class BuildFailed(Exception):
@@ -76,7 +100,8 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
-    build_site(paths, loaded, progress)
+    site_url = build_site(paths, loaded, progress)
+    _record_site_url(paths, site_url)
     built = time.perf_counter()
     progress(f"Indexing {len(loaded[1])} partners for search…")
     build_search_index(paths, loaded)
@@ -88,13 +113,17 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
 
 
 def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
-    """Index the listings for partner search, swapping the new index in atomically."""
+    """Index the listings for partner search, swapping the new index in atomically; the index
+    records the content hash of the partner snapshot of the same listings (`/healthz` compares
+    it with the snapshot the backend loaded)."""
+    from marketplace.snapshot import snapshot_content_hash
     from search.documents import partner_documents
     from search.whoosh_engine import build_index, index_root
 
     catalog, listings = loaded
-    documents = partner_documents(catalog, [item.listing for item in listings])
-    build_index(index_root(paths.instance_dir), documents)
+    partners = [item.listing for item in listings]
+    documents = partner_documents(catalog, partners)
+    build_index(index_root(paths.instance_dir), documents, snapshot_content_hash(catalog, partners))
 
 
 def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
@@ -111,8 +140,9 @@ def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
 
 def build_site(
     paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]], progress: Progress = _quiet
-) -> None:
-    """Run MkDocs (Material theme) for every site language into `paths.site_dir`."""
+) -> str:
+    """Run MkDocs (Material theme) for every site language into `paths.site_dir`; the site
+    URL its absolute links start with."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -121,9 +151,13 @@ def build_site(
 
     from sitegen.plugin import MarketplacePlugin
 
+    # Given, it overrides mkdocs.yml's; the plugin adds each other language's folder to it.
+    given = {} if paths.site_url is None else {"site_url": paths.site_url}
+    site_url = ""
     for (config_file, site_dir), language in zip(site_configs(paths), SITE_LANGUAGES, strict=True):
         progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site into {site_dir}…")
-        config = load_config(str(config_file), site_dir=str(site_dir.absolute()))
+        config = load_config(str(config_file), site_dir=str(site_dir.absolute()), **given)
+        site_url = site_url or config.site_url or ""
         plugin = config.plugins["marketplace"]
         assert isinstance(plugin, MarketplacePlugin)
         plugin.listings_dir = paths.listings_dir
@@ -132,15 +166,37 @@ def build_site(
             mkdocs_build(config)
         finally:
             config.plugins.on_shutdown()
+    return site_url
+
+
+def _record_site_url(paths: BuildPaths, site_url: str) -> None:
+    """Note which site URL the site was built for (replaced atomically, like the snapshot)."""
+    paths.instance_dir.mkdir(parents=True, exist_ok=True)
+    partial = paths.site_build_file.with_name(paths.site_build_file.name + ".partial")
+    partial.write_text(json.dumps({"site_url": site_url}) + "\n", encoding="utf-8")
+    partial.replace(paths.site_build_file)
+
+
+def built_site_url(paths: BuildPaths) -> str | None:
+    """The site URL the last build into `paths.instance_dir` used; None when not known."""
+    try:
+        record = json.loads(paths.site_build_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    site_url = record.get("site_url") if isinstance(record, dict) else None
+    return site_url if isinstance(site_url, str) else None
 
 
 def inputs_newer_than(paths: BuildPaths) -> bool:
     """True when the site, index or partner snapshot is missing (or the snapshot is of another
-    format version) or any listing or page changed since they were built."""
+    format version), the site was built for another site URL than `paths.site_url` (when
+    given), or any listing or page changed since they were built."""
     from search.whoosh_engine import current_index, index_root
 
     marker = paths.site_dir / "index.html"
     if not marker.exists() or current_index(index_root(paths.instance_dir)) is None:
+        return True
+    if paths.site_url is not None and built_site_url(paths) != paths.site_url:
         return True
     try:
         read_snapshot(paths.snapshot_file)

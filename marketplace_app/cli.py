@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import click
+from click.decorators import FC
 
 from marketplace.catalog import CATALOG_FILE_NAME, CatalogError, load_catalog
 from marketplace.problems import FORMATTERS
 from marketplace.schema import listing_json_schema
 from marketplace.validate import ValidationReport, validate_directory
-from marketplace_app.build import BuildFailed, BuildPaths, build, inputs_newer_than
+from marketplace_app.build import BuildFailed, BuildPaths, build, inputs_newer_than, site_url_of
 from marketplace_app.options import (
     DEFAULT_LISTINGS,
     instance_option,
@@ -46,10 +49,27 @@ class _LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # The last line of defence of "never a traceback" (README: Command line): what the
+        # system refuses (a port in use, a full disk, a path that cannot be written) and no
+        # command foresaw ends with one line and status 1. A broken pipe stays click's.
+        try:
+            return super().invoke(ctx)
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise
+            reason = error.strerror or str(error)
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{reason}") from None
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Partner Marketplace: validate listings, build the site, run the backend."""
+    """Partner Marketplace: validate listings, build the site, run the backend.
+
+    Exit status: 0 done; 1 a problem found (invalid listings, a broken audit log, mail that
+    failed) or a mistake refused with one `Error:` line; 2 a usage error (an unknown command or
+    option, a missing argument, a value of the wrong form)."""
 
 
 def report_problems(report: ValidationReport, output_format: str) -> None:
@@ -124,6 +144,38 @@ def schema(listings_dir: Path) -> None:
     click.echo(json.dumps(listing_json_schema(catalog), indent=2, ensure_ascii=False))
 
 
+def _site_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return site_url_of(value)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{value!r} {error} (from --site-url or MARKETPLACE_SITE_URL)"
+        ) from None
+
+
+def site_url_option(default_help: str) -> Callable[[FC], FC]:
+    """`--site-url`, also read from `MARKETPLACE_SITE_URL` (the variable `mkdocs.yml` reads)."""
+    return click.option(
+        "--site-url",
+        envvar="MARKETPLACE_SITE_URL",
+        metavar="URL",
+        callback=_site_url,
+        help="The site's public address, the start of its absolute links (Atom feeds, "
+        f"sitemap, canonical links, partners.json). Default: $MARKETPLACE_SITE_URL, {default_help}",
+    )
+
+
+def served_url(host: str, port: int) -> str:
+    """The address a browser on this machine reaches `serve --host HOST --port PORT` at: a
+    server listening everywhere is shown (and linked) as 127.0.0.1."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    if ":" in shown:  # an IPv6 address goes in brackets
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
 def _build_or_exit(paths: BuildPaths, keep_serving: bool = False) -> None:
     """Build, or say why not and exit 1. With `keep_serving` (`serve`), a failed build over a
     previous good one only warns: the site, index and snapshot of that build stay in use, so
@@ -149,10 +201,11 @@ def _build_or_exit(paths: BuildPaths, keep_serving: bool = False) -> None:
 @listings_dir_option
 @site_dir_option
 @instance_option
-def build_command(listings_dir: Path, site_dir: Path, instance: Path) -> None:
+@site_url_option("else mkdocs.yml's (http://127.0.0.1:8000/).")
+def build_command(listings_dir: Path, site_dir: Path, instance: Path, site_url: str | None) -> None:
     """Validate the listings, then write the static site, the search index and the partner
     snapshot the backend reads."""
-    paths = BuildPaths(listings_dir, site_dir, instance)
+    paths = BuildPaths(listings_dir, site_dir, instance, site_url=site_url)
     _build_or_exit(paths)
     click.echo(
         f"Site written to {site_dir}/, search index to {instance}/search/, partners to "
@@ -167,6 +220,10 @@ def build_command(listings_dir: Path, site_dir: Path, instance: Path) -> None:
 @instance_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@site_url_option(
+    "else the served address (http://HOST:PORT/, 127.0.0.1 for 0.0.0.0). Links in mail "
+    "start with it too, unless $MARKETPLACE_BASE_URL says otherwise."
+)
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--demo",
@@ -180,27 +237,42 @@ def serve(
     instance: Path,
     host: str,
     port: int,
+    site_url: str | None,
     threads: int,
     demo: bool,
 ) -> None:
     """Build what is stale and serve the site, customer pages and APIs in one process."""
+    import socket
+
     import waitress
+
+    try:  # an address this machine cannot listen on is a mistake to say before building
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise click.ClickException(f"cannot listen on --host {host!r}: {error}") from None
 
     from consent_app import MAX_BODY_BYTES
     from consent_app.backend import backend_of
     from marketplace_app.operators import configuration, opened
     from marketplace_app.wiring import backend_app, open_search
 
-    # Links in mail point at this server unless the operator says otherwise.
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    # The site's links, and those in mail, point at this server unless the operator says
+    # otherwise: this process serves the site and the pages mail links to alike.
+    address = served_url(host, port)
+    site_url = site_url or address
     settings = configuration(
         instance,
         overrides={"listings_dir": listings_dir, "site_dir": site_dir},
-        fallbacks={"base_url": f"http://{shown_host}:{port}/"},
+        fallbacks={"base_url": site_url},
     ).settings
-    paths = BuildPaths(settings.listings_dir, settings.site_dir, settings.instance_dir)
+    paths = BuildPaths(
+        settings.listings_dir, settings.site_dir, settings.instance_dir, site_url=site_url
+    )
     if inputs_newer_than(paths):
-        click.echo("Building the site, the search index and the partner snapshot:", err=True)
+        click.echo(
+            f"Building the site (for {site_url}), the search index and the partner snapshot:",
+            err=True,
+        )
         _build_or_exit(paths, keep_serving=True)
     click.echo("Creating or migrating the database…", err=True)
     with opened(settings, migrate=True) as backend:
@@ -218,7 +290,7 @@ def serve(
         engine.wait_until_warm(timeout=0)
     if demo:
         click.echo(story)
-    click.echo(f"Serving the Marketplace at http://{shown_host}:{port}/ (Ctrl+C to stop)", err=True)
+    click.echo(f"Serving the Marketplace at {address} (Ctrl+C to stop)", err=True)
     waitress.serve(
         app,
         host=host,

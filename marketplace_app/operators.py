@@ -4,13 +4,15 @@ Each command builds the installation's settings once (`--instance`, `MARKETPLACE
 the instance folder: `marketplace_app.config`), opens it, does one thing in one transaction,
 and prints what it did. Partners come from the snapshot `marketplace build` wrote, read only by
 the commands that need them: a listing that does not validate in the working tree stops
-`build`, never these. Mistakes get a one-line message and exit status 1, never a traceback.
+`build`, never these. Mistakes get a one-line message and exit status 1 (2 for a usage
+error, as click answers it), never a traceback (README: Command line).
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,7 +101,7 @@ def _installation(command: F, reads_only: bool) -> F:
 @contextmanager
 def opened(settings: Settings, migrate: bool = False) -> Iterator[Backend]:
     """The installation's Backend; its database is brought up to date when `migrate`."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DatabaseError, IntegrityError
 
     from consent_app import DatabaseNotReady, prepare_database
     from consent_app.backend import Backend
@@ -121,8 +123,11 @@ def opened(settings: Settings, migrate: bool = False) -> Iterator[Backend]:
         yield backend
     except DatabaseNotReady as error:
         raise click.ClickException(str(error)) from None
-    except OperationalError as error:
-        # The server is down or refuses us: one line, the driver's own reason, no traceback.
+    except IntegrityError:
+        raise  # a constraint refused a change: a bug or a race, not the database's state
+    except DatabaseError as error:
+        # The server is down or refuses us, or the file is not a database: one line, the
+        # driver's own reason, no traceback.
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise click.ClickException(f"cannot use the database: {reason}") from None
     finally:
@@ -429,6 +434,11 @@ def audit_verify(anchors_file: Path | None, settings: Settings) -> None:
     if anchors_file is not None:
         lines = _read_text(anchors_file, "the anchor file").splitlines()
         anchors, problems = read_anchors(lines, str(anchors_file))
+        if problems and not anchors:  # a wrong file, not a broken log
+            raise click.ClickException(
+                f"{anchors_file} holds no anchor written by `marketplace audit anchor`: check "
+                "--anchors"
+            )
     with opened(settings) as backend, backend.read() as session:
         report = verify(session, anchors)
     problems += report.problems
@@ -548,6 +558,7 @@ def mail_status(settings: Settings) -> None:
     "--api-origin",
     "origins",
     multiple=True,
+    callback=lambda _ctx, _param, values: tuple(map(_origin, values)),
     help="The backend's origin when the site calls a search API elsewhere "
     "(e.g. https://api.marketplace.example).",
 )
@@ -564,6 +575,22 @@ def csp(site_dir: Path, origins: tuple[str, ...]) -> None:
     from consent_app.security import policy_for_site
 
     click.echo(policy_for_site(site_dir, origins))
+
+
+_ORIGIN = re.compile(
+    r"https?://(?:[\w-]+(?:\.[\w-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?", re.ASCII
+)
+
+
+def _origin(value: str) -> str:
+    """`value` as a CSP source (`scheme://host[:port]`); anything else could add directives to
+    the policy (a space or a `;`), so it is refused."""
+    origin = value.strip().removesuffix("/")
+    if not _ORIGIN.fullmatch(origin):
+        raise click.BadParameter(
+            f"{value!r} is not an origin such as https://api.marketplace.example"
+        )
+    return origin
 
 
 def _print_logo_headers(ctx: click.Context) -> None:

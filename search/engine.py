@@ -87,6 +87,11 @@ class SearchEngine(Protocol):
         """True when there is an index to answer from."""
         ...
 
+    def built_from(self) -> str | None:
+        """The `content_hash` of the partner snapshot the index was built from (None when
+        there is no index or it does not say), so the backend can tell a stale index."""
+        ...
+
     def close(self) -> None:
         """Release what the engine holds open."""
         ...

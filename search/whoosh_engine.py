@@ -122,12 +122,16 @@ def _fields(document: PartnerDocument) -> dict[str, Any]:
     return fields
 
 
-def build_index(index_root: Path, documents: Iterable[PartnerDocument]) -> Path:
+def build_index(
+    index_root: Path, documents: Iterable[PartnerDocument], snapshot_hash: str | None = None
+) -> Path:
     """Write a new index under `index_root` and swap it in atomically; returns its folder.
 
     The index is written into a fresh folder and only then made current by replacing the
     `current` symlink (an atomic rename), so a searcher never sees a half-written index. The
     previous index stays on disk for searchers still reading it; older ones are removed.
+    `snapshot_hash`, the `content_hash` of the partner snapshot the documents come from, is
+    kept in the index's folder (`WhooshSearch.built_from`), so it swaps in with the index.
     """
     index_root.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix="building-", dir=index_root))
@@ -142,6 +146,8 @@ def build_index(index_root: Path, documents: Iterable[PartnerDocument]) -> Path:
             writer.add_document(**_fields(document))
         writer.commit()
         created.close()
+        if snapshot_hash is not None:
+            (building / SNAPSHOT_HASH_FILE).write_text(snapshot_hash + "\n", encoding="utf-8")
         final = index_root / f"index-{time.time_ns()}"
         building.rename(final)
     except BaseException:
@@ -163,6 +169,8 @@ def build_index(index_root: Path, documents: Iterable[PartnerDocument]) -> Path:
 
 INDEX_FOLDER = "search"
 """The index generations live in `<instance>/search`."""
+SNAPSHOT_HASH_FILE = "partner_snapshot_hash"
+"""In an index's folder: the `content_hash` of the partner snapshot it was built from."""
 
 
 def index_root(instance_dir: Path) -> Path:
@@ -390,6 +398,18 @@ class WhooshSearch:
     def available(self) -> bool:
         """True when an index has been built."""
         return current_index(self.index_root) is not None
+
+    def built_from(self) -> str | None:
+        """The content hash of the partner snapshot the current index was built from; None
+        without an index, or for one built before indexes recorded it."""
+        folder = current_index(self.index_root)
+        if folder is None:
+            return None
+        try:
+            recorded = (folder / SNAPSHOT_HASH_FILE).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return recorded or None
 
     def wait_until_warm(self, timeout: float | None = None) -> bool:
         """Open the current index (warming it) and wait until its frequent terms are scored."""

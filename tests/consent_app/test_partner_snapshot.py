@@ -128,8 +128,7 @@ def test_healthz_names_the_snapshot(installation: Path) -> None:
     finally:
         backend_of(app).close()
     snapshot = read_snapshot(installation / SNAPSHOT_FILE_NAME)
-    assert health.status_code == 200
-    assert health.json is not None
+    assert health.json is not None  # 503 until a search index is built (test_health.py)
     assert health.json["partner_snapshot"] == {
         "version": 1,
         "content_hash": snapshot.stamp.content_hash,
@@ -164,7 +163,7 @@ def test_a_worker_starts_without_the_validator(installation: Path, broken_listin
 
 def test_a_worker_without_a_snapshot_stops_with_one_line(tmp_path: Path) -> None:
     stopped = _worker(tmp_path / "empty", EXAMPLE_LISTINGS)
-    assert stopped.returncode == 1
+    assert stopped.returncode == 3  # gunicorn's "worker failed to boot": the master stops
     assert stopped.stderr == (
         f"marketplace: no partner snapshot at {tmp_path / 'empty' / SNAPSHOT_FILE_NAME}: "
         "run `marketplace build` first\n"

@@ -52,13 +52,15 @@ def fetch(client: FlaskClient, path: str) -> tuple[int, bytes, str | None]:
 
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
-    assert response.status_code == 200
+    assert response.status_code == 503  # this site was never built: no search index
     body = response.get_json()
     assert body.pop("partner_snapshot")["partners"] == 14  # the example listings' snapshot
+    assert [reason["code"] for reason in body.pop("reasons")] == ["search_index_missing"]
     assert body == {
-        "status": "ok",
+        "status": "degraded",
         "database": "ok",
         "search_index": False,
+        "search_index_snapshot": None,
         "outbox": {"unsent": 0, "failing": 0, "oldest_unsent_seconds": None},
     }
 
