@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from consent_app.audit import Actor, record
 from consent_app.mail import PARTNER_LANGUAGES
 from consent_app.models import DelegatedAdminGrant, Invitation, PartnerKey, PartnerOfRecord, Tenant
-from consent_app.refusals import InvalidInput, NotFound, TenantExists, Unchanged
+from consent_app.refusals import InvalidInput, InvalidState, NotFound, TenantExists, Unchanged
 from consent_app.rules import (
     Asked,
     By,
@@ -233,9 +233,9 @@ def apply_decision(
         raise NotFound("This invitation does not exist.")
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(invitation)
-        check_transition(
-            status(invitation.state, invitation.expires_at, now), Status(state), By.CUSTOMER
-        )
+        current = status(invitation.state, invitation.expires_at, now)
+        check_transition(current, Status(state), By.CUSTOMER)  # says why it is not allowed
+        raise InvalidState(f"This invitation is {current} and can no longer be decided.")
     partner = invitation.partner_slug
     existing = find_tenant(session, invitation.tenant_domain)
     cloud = existing.cloud if existing else Cloud.GLOBAL

@@ -23,6 +23,7 @@ from consent_app.partners import PartnerDirectory
 from consent_app.refusals import (
     CustomerRequired,
     InvalidInput,
+    InvalidState,
     NotEligibleForDelegatedAdmin,
     NotFound,
 )
@@ -286,7 +287,9 @@ def cancel_invitation(
     )
     session.refresh(invitation)
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        check_transition(status_of(invitation, now), Status.CANCELED, By.PARTNER)
+        current = status_of(invitation, now)
+        check_transition(current, Status.CANCELED, By.PARTNER)  # says why it is not allowed
+        raise InvalidState(f"the invitation is {current} and can no longer be canceled")
     record(
         session,
         actor,
