@@ -94,15 +94,16 @@ def test_no_valid_description_is_slow_to_render(case: str) -> None:
 
     Python-Markdown took 3.9 s for 4,990 `[`, and markdown-it-py as configured at first 1.2 s
     for a wide table of short rows; the worst case now takes about 35 ms (see
-    site_src/en/benchmarks.md). The bound is generous (0.25 s of this process's CPU time, which
-    other work on a loaded CI machine hardly changes): it is not a speed test, it catches a
-    return to super-linear parsing or to output much larger than the text.
+    site_src/en/benchmarks.md). The bound is generous (0.5 s of this thread's CPU time: neither
+    other processes nor other threads of the test process, such as a mail or index-warming
+    thread left by an earlier test, count in it): it is not a speed test, it catches a return
+    to super-linear parsing (seconds) or to output much larger than the text.
     """
     text = PATHOLOGICAL[case](MAX_DESCRIPTION)
     assert len(text) > MAX_DESCRIPTION - 100
-    started = time.process_time()
+    started = time.thread_time()
     html = render_partner_markdown(text)
-    assert time.process_time() - started < 0.25
+    assert time.thread_time() - started < 0.5
     assert len(html) < 16 * len(text)
 
 
