@@ -38,8 +38,6 @@ from consent_app.rules import (
 )
 from consent_app.tenants import NewTenant, add_tenant, admin_emails, find_tenant
 from consent_app.work import RoleChanged, UnitOfWork
-from marketplace.catalog import Catalog
-from marketplace.model import Listing
 
 # --- reading the roles -------------------------------------------------------------------------
 
@@ -165,31 +163,6 @@ def check_tenant_is_theirs(
         )
 
 
-def asked_of(
-    catalog: Catalog,
-    listing: Listing | None,
-    invitation: Invitation,
-    *,
-    key_revoked: bool = False,
-    initial_domain_suffix: str | None = None,
-) -> Asked:
-    """What an invitation asks for, with every rule that allowed it checked again against the
-    partner's listing and the installation as they are now (the page shows exactly what the
-    decision enforces)."""
-    return asked(
-        catalog,
-        listing,
-        invitation.kind,
-        invitation.offer_id,
-        invitation.services,
-        invitation.customer_email,
-        invitation.delegated_admin_requested,
-        tenant_domain=invitation.tenant_domain,
-        initial_domain_suffix=initial_domain_suffix,
-        key_revoked=key_revoked,
-    )
-
-
 def sender_key_revoked(session: Session, invitation: Invitation) -> bool:
     """True when the API key the invitation was sent with has been revoked since (a stolen
     key's invitations die with it)."""
@@ -202,14 +175,21 @@ def sender_key_revoked(session: Session, invitation: Invitation) -> bool:
 
 
 def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | None) -> Asked:
-    """`asked_of` with what this installation knows now: the directory, the key, and (for a
-    new customer's invitation) the namespace suffix."""
-    return asked_of(
+    """What an invitation asks for, with every rule that allowed it checked again as this
+    installation is now: the partner's listing, the API key it was sent with, and (for a new
+    customer's invitation that would create a tenant) the namespace suffix. The page shows
+    exactly what the decision enforces."""
+    return asked(
         uow.directory.catalog,
         uow.directory.get(invitation.partner_slug),
-        invitation,
-        key_revoked=sender_key_revoked(uow.session, invitation),
+        invitation.kind,
+        invitation.offer_id,
+        invitation.services,
+        invitation.customer_email,
+        invitation.delegated_admin_requested,
+        tenant_domain=invitation.tenant_domain,
         initial_domain_suffix=uow.settings.initial_domain_suffix if tenant is None else None,
+        key_revoked=sender_key_revoked(uow.session, invitation),
     )
 
 
