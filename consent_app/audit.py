@@ -24,12 +24,25 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, column, exists, literal, or_, select, table, text, true
+from sqlalchemy import (
+    JSON,
+    Connection,
+    column,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -40,12 +53,26 @@ from consent_app.models import (
     INVITATION_STATES,
     AuditChainHead,
     AuditEvent,
+    AuditSubject,
     DelegatedAdminGrant,
     Invitation,
     PartnerKey,
     PartnerOfRecord,
+    PersonalDatum,
     Tenant,
     TenantAdmin,
+)
+from consent_app.personal import (
+    ADDRESS,
+    EMAIL,
+    NAME,
+    Personal,
+    datum_ref,
+    live_subject,
+    pseudonymized,
+    references,
+    resolve,
+    subject_ref,
 )
 
 GENESIS = "0" * 64
@@ -82,10 +109,11 @@ class Actor:
 UPGRADE_ACTOR = Actor("system", "upgrade")
 
 
-def chain_for(tenant_domain: str | None, partner_slug: str | None) -> str:
-    """The chain an event belongs to: its tenant's, else its partner's, else the operators'."""
-    if tenant_domain:
-        return f"{TENANT_CHAIN}{tenant_domain}"
+def chain_for(tenant_ref: str | None, partner_slug: str | None) -> str:
+    """The chain an event belongs to: its tenant's (named by the tenant's audit subject, never
+    its domain), else its partner's, else the operators'."""
+    if tenant_ref:
+        return f"{TENANT_CHAIN}{tenant_ref}"
     if partner_slug:
         return f"{PARTNER_CHAIN}{partner_slug}"
     return OPERATOR_CHAIN
@@ -116,7 +144,7 @@ def _content(event: AuditEvent) -> dict[str, Any]:
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor,
         "action": event.action,
-        "tenant": event.tenant_domain,
+        "tenant": event.tenant_ref,
         "partner": event.partner_slug,
         "invitation": event.invitation_id,
         "details": event.details,
@@ -230,27 +258,71 @@ def record(
     invitation_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to its chain, in the caller's transaction."""
+    """Append one event to its chain, in the caller's transaction.
+
+    An event about a tenant goes to the chain of the tenant's audit subject, and the personal
+    data it names (a customer's address and IP address, values marked `Personal` in
+    `details`) is stored apart and replaced by references (`consent_app.personal`)."""
     key = _key(session)
-    chain = chain_for(tenant_domain, partner_slug)
+    now = session_now(session)
+    label, remote_addr = actor.label, actor.remote_addr
+    subject = subject_ref(session, tenant_domain, now) if tenant_domain else None
+    if subject is not None:
+        label, remote_addr = _pseudonymized_actor(session, subject, actor)
+        details = pseudonymized(session, subject, details or {})
+    elif any(True for _ in _personal_values(details)):
+        raise ValueError(f"{action}: personal data in an event that names no tenant")
+    chain = chain_for(subject, partner_slug)
     head = _lock_head(session, chain)
     event = AuditEvent(
         chain=chain,
         seq=head.seq + 1,
-        occurred_at=session_now(session),
-        actor=actor.label,
+        occurred_at=now,
+        actor=label,
         action=action,
-        tenant_domain=tenant_domain,
+        tenant_ref=subject,
         partner_slug=partner_slug,
         invitation_id=invitation_id,
         details=details or {},
-        remote_addr=actor.remote_addr,
+        remote_addr=remote_addr,
         prev_hash=head.hash,
     )
     event.hash = event_hash(key, event)
     head.seq, head.hash = event.seq, event.hash
     session.add(event)
     return event
+
+
+def _pseudonymized_actor(session: Session, subject: str, actor: Actor) -> tuple[str, str | None]:
+    """The actor's label and address as a tenant's event stores them: a customer by the
+    reference to their address, the IP address of a request by a reference (the customer's
+    own, or the tenant's for a partner's). An operator's "cli" is no one's address."""
+    admin = actor.name if actor.kind == "customer" else ""
+    label = actor.label
+    if admin:
+        name = datum_ref(session, subject, Personal.admin_address(admin))
+        label = Actor(actor.kind, name, None, actor.detail).label
+    remote_addr = actor.remote_addr
+    if remote_addr and actor.kind != "operator":
+        remote_addr = datum_ref(session, subject, Personal(remote_addr, ADDRESS, admin))
+    return label, remote_addr
+
+
+def _personal_values(value: object) -> Iterator[Personal]:
+    if isinstance(value, Personal):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _personal_values(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _personal_values(item)
+
+
+def tenant_chain(session: Session, domain: str) -> str | None:
+    """The audit chain of a tenant domain (None when the log never named it)."""
+    subject = live_subject(session, domain)
+    return chain_for(subject, None) if subject else None
 
 
 # --- reading rows as they are -------------------------------------------------------------------
@@ -485,6 +557,9 @@ class VerifyReport:
     events: int = 0
     chains: int = 0
     anchors: int = 0
+    # Anchored heads of chains that migration 0006 renamed (anchored before it ran): they
+    # cannot be checked, and are counted instead.
+    superseded: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -498,8 +573,53 @@ def verify(session: Session, anchors: Sequence[Anchor] = ()) -> VerifyReport:
     and `anchors`; every problem is reported, naming the row's id where there is one."""
     with _lenient_text(session):
         report = _verify(session, anchors)
-    report.problems = [_printable(problem) for problem in report.problems]
+    live = select(AuditSubject.ref, AuditSubject.domain).where(AuditSubject.domain.is_not(None))
+    domains = {ref: str(domain) for ref, domain in session.execute(live)}
+    report.problems = [_printable(_with_domains(problem, domains)) for problem in report.problems]
     return report
+
+
+_SUBJECT_CHAIN = re.compile(rf"{TENANT_CHAIN}([0-9a-f]{{24}})")
+
+
+def _with_domains(problem: str, domains: Mapping[str, str]) -> str:
+    """A problem with each tenant chain followed by the domain it stands for now, so that an
+    operator knows which tenant it is about (the chain's name is an opaque reference)."""
+
+    def named(match: re.Match[str]) -> str:
+        domain = domains.get(match.group(1))
+        return f"{match.group()} ({domain})" if domain else match.group()
+
+    return _SUBJECT_CHAIN.sub(named, problem)
+
+
+PSEUDONYMIZED = "audit.pseudonymized"
+"""The operators' event of migration 0006, which renamed tenant chains."""
+
+
+def _superseded(
+    session: Session, anchored: dict[tuple[str, int], list[Anchor]]
+) -> Iterator[tuple[str, int]]:
+    """Anchored heads of chains named by a domain (as before migration 0006), anchored before
+    that migration renamed them: nothing to compare them with any more."""
+    query = select(func.min(AuditEvent.occurred_at)).where(
+        AuditEvent.chain == OPERATOR_CHAIN, AuditEvent.action == PSEUDONYMIZED
+    )
+    renamed_at = session.execute(query).scalar_one_or_none()
+    if renamed_at is None:
+        return
+    for (chain, seq), anchors in anchored.items():
+        old_name = chain.startswith(TENANT_CHAIN) and not _SUBJECT_CHAIN.fullmatch(chain)
+        if old_name and all(_before(anchor.anchored_at, renamed_at) for anchor in anchors):
+            yield chain, seq
+
+
+def _before(anchored_at: str, moment: datetime) -> bool:
+    try:
+        when = datetime.fromisoformat(anchored_at)
+    except ValueError:
+        return False
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)) < moment
 
 
 def _verify(session: Session, anchors: Sequence[Anchor]) -> VerifyReport:
@@ -509,6 +629,8 @@ def _verify(session: Session, anchors: Sequence[Anchor]) -> VerifyReport:
     anchored: dict[tuple[str, int], list[Anchor]] = {}
     for anchor in anchors:
         anchored.setdefault((anchor.chain, anchor.seq), []).append(anchor)
+    for superseded in list(_superseded(session, anchored)):
+        report.superseded += len(anchored.pop(superseded))
     newest: dict[str, tuple[int, str]] = {}  # chain -> number and hash of its last row
     recorded = _Recorded()
     checked = keyed = 0
@@ -589,21 +711,13 @@ _ROLE_END_EVENTS = {
 }
 
 
-def _email_key(email: str) -> str:
-    """An admin address as compared with the addresses events name: in the one stored form
-    (lower case, the domain in its IDNA ASCII form), which migration 0005 gave addresses
-    that events written before it still name with a Unicode domain."""
-    local, at, domain = email.strip().rpartition("@")
-    return f"{local}{at}{ascii_domain(domain) if at else domain}".lower()
-
-
 @dataclass
 class _Recorded:
     """What the log says about keys, admins and roles, gathered while `verify` reads it, for
     the cross-check with the state."""
 
     keys: set[tuple[str, str, str]] = field(default_factory=set)  # (action, partner, key id)
-    admins: set[tuple[str, str]] = field(default_factory=set)  # (chain, address key)
+    admins: set[tuple[str, str]] = field(default_factory=set)  # (chain, address reference)
     # (chain, role, partner) -> (event number, True for a start / False for an end, action)
     roles: dict[tuple[str, str, str], list[tuple[int, bool, str]]] = field(default_factory=dict)
 
@@ -620,9 +734,9 @@ class _Recorded:
         if action == "tenant.created" and isinstance(details.get("admins"), list):
             for email in details["admins"]:
                 if isinstance(email, str):
-                    self.admins.add((event.chain, _email_key(email)))
+                    self.admins.add((event.chain, email))
         if action == "tenant.admin_added" and isinstance(details.get("email"), str):
-            self.admins.add((event.chain, _email_key(details["email"])))
+            self.admins.add((event.chain, details["email"]))
         if action in _ROLE_ENDS and partner:
             self._add(event.chain, _ROLE_ENDS[action], str(partner), (seq, False, action))
         previous = details.get("previous")
@@ -697,36 +811,61 @@ def _missing_events(session: Session, recorded: _Recorded) -> Iterator[str]:
     yield from _missing_key_events(session, recorded.keys)
 
 
+def _subject_chain(domain: Any) -> Any:
+    """The chain of the audit subject a domain has now (a subquery; NULL when it has none)."""
+    # Correlated explicitly: nested in an EXISTS, SQLAlchemy would otherwise add the outer
+    # table to the subquery's FROM and compare every domain with every subject.
+    subject = (
+        select(AuditSubject.ref)
+        .where(AuditSubject.domain == domain)
+        .correlate_except(AuditSubject)
+        .scalar_subquery()
+    )
+    return literal(TENANT_CHAIN) + subject
+
+
+def _named(domain: str) -> str:
+    return f"tenant {domain}"
+
+
 def _missing_tenant_events(session: Session) -> Iterator[str]:
     """Every tenant: `tenant.created`."""
     query = (
         select(Tenant.domain)
-        .where(~_has_event(literal(TENANT_CHAIN) + Tenant.domain, "tenant.created"))
+        .where(~_has_event(_subject_chain(Tenant.domain), "tenant.created"))
         .order_by(Tenant.domain)
     )
     for domain in session.execute(query).scalars():
-        yield f"{TENANT_CHAIN}{domain}: the tenant exists but has no tenant.created event"
+        yield f"{_named(domain)}: the tenant exists but has no tenant.created event"
 
 
 def _unrecorded_admins(session: Session, recorded: _Recorded) -> Iterator[str]:
-    """Every tenant admin: named by the tenant's `tenant.created` (details.admins) or a
-    `tenant.admin_added` (details.email)."""
+    """Every tenant admin: named (by the reference to their address) by the tenant's
+    `tenant.created` (details.admins) or a `tenant.admin_added` (details.email)."""
     query = (
-        select(Tenant.domain, TenantAdmin.email)
+        select(Tenant.domain, TenantAdmin.email, AuditSubject.ref, PersonalDatum.ref)
         .join(Tenant, Tenant.id == TenantAdmin.tenant_id)
+        .outerjoin(AuditSubject, AuditSubject.domain == Tenant.domain)
+        .outerjoin(
+            PersonalDatum,
+            (PersonalDatum.subject_ref == AuditSubject.ref)
+            & (PersonalDatum.kind == EMAIL)
+            & (PersonalDatum.admin == TenantAdmin.email)
+            & (PersonalDatum.value == TenantAdmin.email),
+        )
         .order_by(Tenant.domain, TenantAdmin.email)
     )
-    for domain, email in session.execute(query):
-        if (f"{TENANT_CHAIN}{domain}", _email_key(str(email))) not in recorded.admins:
+    for domain, email, subject, address in session.execute(query):
+        if (chain_for(subject, None), address) not in recorded.admins:
             yield (
-                f"{TENANT_CHAIN}{domain}: {email} is an admin of the tenant, but no "
+                f"{_named(domain)}: {email} is an admin of the tenant, but no "
                 "tenant.created or tenant.admin_added event names it"
             )
 
 
 def _missing_invitation_events(session: Session) -> Iterator[str]:
     """Every invitation: `invitation.created`; a decided one also `invitation.<state>`."""
-    chain = literal(TENANT_CHAIN) + Invitation.tenant_domain
+    chain = _subject_chain(Invitation.tenant_domain)
     for implied, which in (
         (literal("invitation.created"), true()),
         (literal("invitation.") + Invitation.state, Invitation.state.in_(DECIDED_STATES)),
@@ -738,8 +877,7 @@ def _missing_invitation_events(session: Session) -> Iterator[str]:
         )
         for invitation_id, domain, state, action in session.execute(query):
             yield (
-                f"{TENANT_CHAIN}{domain}: invitation {invitation_id} is {state} but has no "
-                f"{action} event"
+                f"{_named(domain)}: invitation {invitation_id} is {state} but has no {action} event"
             )
 
 
@@ -751,7 +889,7 @@ def _missing_role_events(session: Session) -> Iterator[str]:
         (PartnerOfRecord, "partner_of_record.set"),
     ):
         started = _has_event(
-            literal(TENANT_CHAIN) + Tenant.domain,
+            _subject_chain(Tenant.domain),
             action,
             AuditEvent.partner_slug == model.partner_slug,
             or_(model.invitation_id.is_(None), AuditEvent.invitation_id == model.invitation_id),
@@ -764,9 +902,7 @@ def _missing_role_events(session: Session) -> Iterator[str]:
         )
         for domain, partner, from_invitation in session.execute(query):
             via = f" (invitation {from_invitation})" if from_invitation else ""
-            yield (
-                f"{TENANT_CHAIN}{domain}: {partner} holds the role{via} but has no {action} event"
-            )
+            yield f"{_named(domain)}: {partner} holds the role{via} but has no {action} event"
 
 
 def _undone_role_ends(session: Session, recorded: _Recorded) -> Iterator[str]:
@@ -778,18 +914,19 @@ def _undone_role_ends(session: Session, recorded: _Recorded) -> Iterator[str]:
     ):
         query = (
             select(
-                Tenant.domain,
+                AuditSubject.ref,
                 model.partner_slug,
                 model.ended_at.is_(None),
                 model.ended_by,
                 model.end_reason,
             )
             .join(Tenant, Tenant.id == model.tenant_id)
+            .outerjoin(AuditSubject, AuditSubject.domain == Tenant.domain)
             .order_by(Tenant.domain, model.partner_slug, model.id)
         )
         ended: dict[tuple[str, str], int] = {}
-        for domain, partner, active, ended_by, end_reason in session.execute(query):
-            chain, partner = f"{TENANT_CHAIN}{domain}", str(partner)
+        for subject, partner, active, ended_by, end_reason in session.execute(query):
+            chain, partner = chain_for(subject, None), str(partner)
             events = sorted(recorded.roles.get((chain, role, partner), []))
             if not active:
                 ended[chain, partner] = ended.get((chain, partner), 0) + 1
@@ -835,7 +972,10 @@ HOW_TO_VERIFY = (
     "is an HMAC-SHA256, under the operator's audit key, of the JSON of the fields chain, seq, "
     "occurred_at, actor, action, tenant, partner, invitation, details, remote_addr and "
     "prev_hash (sorted keys, no spaces); prev_hash is the hash of the event before it in the "
-    "same chain. The key is kept outside the database and is never given out, so you cannot "
+    "same chain. Personal data (addresses, names) is kept apart from the log, so that it can be "
+    "erased on request: the event names each piece by a reference (pd:...), and personal_data "
+    "shows what each stood for when the receipt was made; it is not covered by the hash. "
+    "The key is kept outside the database and is never given out, so you cannot "
     "recompute the hash yourself, and nobody without the key can make a receipt whose hash "
     "checks. Keep this file: to have it checked, send it to the marketplace operator, who runs "
     "`marketplace audit check-receipt` on it; that tells whether the receipt was made by this "
@@ -843,14 +983,20 @@ HOW_TO_VERIFY = (
 )
 
 
-def receipt(event: AuditEvent) -> dict[str, Any]:
-    """A consent receipt: the event as recorded, with the hashes that tie it into its chain."""
+def receipt(session: Session, event: AuditEvent) -> dict[str, Any]:
+    """A consent receipt: the event as recorded, with the hashes that tie it into its chain,
+    and what the personal-data references in it stand for (not covered by the hash)."""
+    content = _content(event)
+    subject = session.get(AuditSubject, event.tenant_ref) if event.tenant_ref else None
     return {
         "receipt_version": RECEIPT_VERSION,
         "event_id": event.id,
-        **_content(event),
+        **content,
         "hash": event.hash,
         "hash_algorithm": HASH_ALGORITHM,
+        # Not covered by the hash: what the references in the event stand for now.
+        "tenant_domain": subject.domain if subject else None,
+        "personal_data": resolve(session, references(content.values())),
         "how_to_verify": HOW_TO_VERIFY,
     }
 
@@ -945,6 +1091,7 @@ def _check_receipt(session: Session, given: object) -> ReceiptCheck:
 
 _EVENTS = table(
     "audit_events",
+    column("id"),
     column("chain"),
     column("seq"),
     column("occurred_at", UtcDateTime()),
@@ -1069,3 +1216,120 @@ def _append_raw(
             .where(_CHAIN_HEADS.c.chain == OPERATOR_CHAIN)
             .values(seq=seq, hash=new)
         )
+
+
+# --- logs written before personal data was kept apart --------------------------------------------
+
+
+def _intact_keyed(key: bytes, events: Sequence[StoredEvent], head: Head | None) -> bool:
+    previous = GENESIS
+    for number, event in enumerate(events, start=1):
+        if event.problem or event.seq != number or event.content["prev_hash"] != previous:
+            return False
+        if _hash_problem(key, event) is not None:
+            return False
+        previous = event.hash
+    return head is not None and head.seq == len(events) and head.hash == previous
+
+
+def _one_form(email: str) -> str:
+    """An address in the form tenant_admins keeps (lower case, IDNA ASCII domain): events
+    written before migration 0005 may name it with a Unicode domain."""
+    local, at, domain = email.strip().rpartition("@")
+    return f"{local}{at}{ascii_domain(domain) if at else domain}".lower()
+
+
+def _pseudonymized_content(
+    session: Session, subject: str, content: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A legacy event's content as `record` writes it now: the subject's chain, and
+    references in place of the personal data it named."""
+    kind, _, name = str(content["actor"]).partition(":")
+    admin = _one_form(name) if kind == "customer" else ""
+    actor = None
+    if admin:
+        actor = Actor(kind, datum_ref(session, subject, Personal.admin_address(admin)))
+    remote_addr = content["remote_addr"]
+    details = content["details"]
+    if isinstance(details, dict):
+        marked = dict(details)
+        if content["action"] == "tenant.created":
+            if isinstance(marked.get("name"), str):
+                marked["name"] = Personal(marked["name"], NAME)
+            if isinstance(marked.get("admins"), list):
+                marked["admins"] = [
+                    Personal.admin_address(_one_form(a)) if isinstance(a, str) else a
+                    for a in marked["admins"]
+                ]
+        if content["action"] == "tenant.admin_added" and isinstance(marked.get("email"), str):
+            marked["email"] = Personal.admin_address(_one_form(marked["email"]))
+        details = pseudonymized(session, subject, marked)
+    return {
+        **content,
+        "chain": chain_for(subject, None),
+        "tenant": subject if content["tenant"] else None,
+        "actor": actor.label if actor else content["actor"],
+        "remote_addr": (
+            datum_ref(session, subject, Personal(remote_addr, ADDRESS, admin))
+            if isinstance(remote_addr, str) and remote_addr
+            else remote_addr
+        ),
+        "details": details,
+    }
+
+
+def pseudonymize_tenant_chains(connection: Connection, key: bytes | None) -> None:
+    """Migration 0006: rename each tenant chain from its domain to an opaque subject, move the
+    personal data its events name into `personal_data`, and re-hash it; record that it was done.
+
+    As in migration 0004, only chains that verify intact are rewritten: a broken chain keeps
+    its name and hashes, so `verify` goes on reporting it. The `audit.pseudonymized` event in
+    the operators' chain counts both (it cannot name them: their names are domains).
+    """
+    query = text("SELECT DISTINCT chain FROM audit_events WHERE chain LIKE :tenants")
+    chains: list[str] = sorted(connection.execute(query, {"tenants": f"{TENANT_CHAIN}%"}).scalars())
+    if not chains:
+        return
+    if not key:
+        raise RuntimeError("rewriting the audit log needs the audit key")
+    session = Session(bind=connection)
+    session.info[AUDIT_KEY] = key
+    with _lenient_text(connection):
+        heads = _stored_heads(connection)
+        rewritten, left, events = 0, 0, 0
+        now = utcnow()
+        for chain in chains:
+            rows = list(_stored_events(connection, "WHERE chain = :chain", chain=chain))
+            if not _intact_keyed(key, rows, heads.get(chain)):
+                left += 1
+                continue
+            subject = subject_ref(session, chain.removeprefix(TENANT_CHAIN), now)
+            previous = GENESIS
+            for row in rows:
+                content = {
+                    **_pseudonymized_content(session, subject, row.content),
+                    "prev_hash": previous,
+                }
+                previous = content_hash(key, content)
+                connection.execute(
+                    _EVENTS.update()
+                    .where(_EVENTS.c.id == row.id)
+                    .values(
+                        chain=content["chain"],
+                        tenant_domain=content["tenant"],
+                        actor=content["actor"],
+                        remote_addr=content["remote_addr"],
+                        details=content["details"],
+                        prev_hash=content["prev_hash"],
+                        hash=previous,
+                    )
+                )
+            connection.execute(
+                _CHAIN_HEADS.update()
+                .where(_CHAIN_HEADS.c.chain == chain)
+                .values(chain=chain_for(subject, None), hash=previous)
+            )
+            rewritten += 1
+            events += len(rows)
+    details = {"chains_rewritten": rewritten, "events_rewritten": events, "chains_left": left}
+    _append_raw(connection, key, UPGRADE_ACTOR, PSEUDONYMIZED, details)

@@ -67,7 +67,7 @@ def current_roles(session: Session, tenant: Tenant | None) -> Roles:
     return Roles(da.partner_slug if da else None, por.partner_slug if por else None)
 
 
-def _lock_tenant(session: Session, tenant: Tenant) -> None:
+def lock_tenant(session: Session, tenant: Tenant) -> None:
     """Hold the tenant's row until commit: consent changes for one tenant happen one at a time
     on PostgreSQL (SQLite's write transaction already holds the whole database)."""
     session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update())
@@ -76,7 +76,7 @@ def _lock_tenant(session: Session, tenant: Tenant) -> None:
 # --- changing the roles ------------------------------------------------------------------------
 
 
-def _end(
+def end_role(
     session: Session,
     model: type[DelegatedAdminGrant] | type[PartnerOfRecord],
     tenant_id: int,
@@ -220,7 +220,7 @@ def apply_decision(
     existing = find_tenant(session, invitation.tenant_domain)
     cloud = existing.cloud if existing else Cloud.GLOBAL
     if existing is not None:
-        _lock_tenant(session, existing)
+        lock_tenant(session, existing)
     before = current_roles(session, existing)
     outcome = decide(partner, invitation_asks(uow, invitation, existing), cloud, before, decision)
     invitation.delegated_admin_granted = outcome.delegated_admin_granted
@@ -259,7 +259,7 @@ def apply_decision(
             if not given or holder == partner:
                 continue
             if replaced:
-                _end(session, model, tenant.id, replaced, actor, "replaced", now)
+                end_role(session, model, tenant.id, replaced, actor, "replaced", now)
                 record(
                     session,
                     actor,
@@ -344,11 +344,11 @@ def end_delegated_admin(
     """End a partner's DA of a tenant (revoked by the customer, or ended by the partner);
     returns the audit event's id. `NotFound` when the partner does not hold it."""
     session = uow.session
-    _lock_tenant(session, tenant)
+    lock_tenant(session, tenant)
     holder = active_delegated_admin(session, tenant.id)
     if holder is None or holder.partner_slug != partner_slug:
         raise NotFound(f"{partner_slug[:64]} is not the delegated admin of {tenant.domain}")
-    _end(session, DelegatedAdminGrant, tenant.id, partner_slug, actor, reason, uow.now())
+    end_role(session, DelegatedAdminGrant, tenant.id, partner_slug, actor, reason, uow.now())
     event = record(
         session,
         actor,
@@ -375,7 +375,7 @@ def set_partner_of_record(
 ) -> int:
     """Name a new partner of record, or none; returns the audit event's id."""
     session = uow.session
-    _lock_tenant(session, tenant)
+    lock_tenant(session, tenant)
     current = active_partner_of_record(session, tenant.id)
     previous = current.partner_slug if current else None
     if previous == partner_slug:
@@ -387,7 +387,7 @@ def set_partner_of_record(
     now = uow.now()
     if previous is not None:
         reason = "changed" if partner_slug else "cleared"
-        _end(session, PartnerOfRecord, tenant.id, previous, actor, reason, now)
+        end_role(session, PartnerOfRecord, tenant.id, previous, actor, reason, now)
         _notify_role_ended(uow, previous, tenant, "partner_of_record", reason)
     if partner_slug is not None:
         _start(session, PartnerOfRecord, tenant.id, partner_slug, None, actor, now)

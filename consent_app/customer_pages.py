@@ -27,7 +27,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from consent_app.addresses import normalized_email
-from consent_app.audit import Actor, chain_for, receipt
+from consent_app.audit import Actor, receipt, tenant_chain
 from consent_app.backend import backend
 from consent_app.consent import (
     active_delegated_admin,
@@ -48,6 +48,7 @@ from consent_app.http_errors import status_for
 from consent_app.i18n import WORDS, language, translate
 from consent_app.models import AuditEvent, Tenant
 from consent_app.pages import message_page, refusal_text, words_page
+from consent_app.personal import references, resolve, shown
 from consent_app.refusals import InvalidInput, NotFound, Refused
 from consent_app.rules import partner_features
 from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRESS, limiter
@@ -185,6 +186,8 @@ def _render(
         por = active_partner_of_record(db, tenant.id)
         eligible = eligible_partners_of_record(db, tenant)
         events = history(db, tenant)
+        people = resolve(db, references(e.actor for e in events))
+        people |= resolve(db, references(e.remote_addr for e in events))
     por_form = PartnerOfRecordForm(formdata=None)
     por_form.partner.choices = [(slug, directory.display_name(slug, current)) for slug in eligible]
     if por is not None:
@@ -208,6 +211,7 @@ def _render(
         names=names,
         events=events,
         describe=describe,
+        shown=lambda text: shown(text, people),
         por_form=por_form,
         revoke_form=RevokeDelegatedAdminForm(formdata=None),
         signout_form=ConfirmForm(formdata=None),
@@ -284,9 +288,10 @@ def receipt_download(customer: Customer, event_id: int) -> ResponseReturnValue:
     tenant = customer.tenant
     with backend().read() as db:
         event = db.get(AuditEvent, event_id)
-    if event is None or event.chain != chain_for(tenant.domain, None):
-        return words_page("not_found", 404)
-    body = json.dumps(receipt(event), indent=2, ensure_ascii=False)
+        if event is None or event.chain != tenant_chain(db, tenant.domain):
+            return words_page("not_found", 404)
+        given = receipt(db, event)
+    body = json.dumps(given, indent=2, ensure_ascii=False)
     response = Response(body + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="consent-receipt-{tenant.domain}-{event.id}.json"'

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent_app.addresses import normalized_email
-from consent_app.audit import Actor, chain_for, record
+from consent_app.audit import Actor, record, tenant_chain
 from consent_app.db import session_now
 from consent_app.models import AuditEvent, SignInToken, Tenant, TenantAdmin
 from consent_app.refusals import InvalidInput
@@ -107,9 +107,12 @@ def claim_sign_in(session: Session, token: str, actor_addr: str | None) -> SignI
 
 def history(session: Session, tenant: Tenant, limit: int = 500) -> list[AuditEvent]:
     """The tenant's consent history, newest first."""
+    chain = tenant_chain(session, tenant.domain)
+    if chain is None:
+        return []
     query = (
         select(AuditEvent)
-        .where(AuditEvent.chain == chain_for(tenant.domain, None))
+        .where(AuditEvent.chain == chain)
         .order_by(AuditEvent.seq.desc())
         .limit(limit)
     )

@@ -5,7 +5,8 @@ Rules that must hold under concurrency are constraints here, not checks in Pytho
 - at most one active delegated-admin partner per tenant, and at most one active partner of
   record: partial unique indexes over the rows not yet ended;
 - a tenant's domain, an API key's id, a link's token hash, an outbox message id: unique;
-- an audit chain has one event per sequence number.
+- an audit chain has one event per sequence number;
+- one live audit subject per tenant domain, one personal-data row per value and subject.
 """
 
 from __future__ import annotations
@@ -210,13 +211,48 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(300))
     action: Mapped[str] = mapped_column(String(64))
-    tenant_domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    # The tenant's audit subject (`AuditSubject.ref`), never its domain: personal data lives
+    # apart from the chain (`consent_app.personal`). The column keeps the name it had when it
+    # held the domain (before migration 0006), so the migrations that read it stay simple.
+    tenant_ref: Mapped[str | None] = mapped_column("tenant_domain", String(253), index=True)
     partner_slug: Mapped[str | None] = mapped_column(String(64))
     invitation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     details: Mapped[dict[str, Any]]
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSubject(Base):
+    """A tenant as the audit log knows it: an opaque reference that names its chain, and the
+    domain it stands for until the tenant's data is removed (then `domain` is empty and the
+    domain may belong to a new subject)."""
+
+    __tablename__ = "audit_subjects"
+
+    ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    domain: Mapped[str | None] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]
+
+
+class PersonalDatum(Base):
+    """One piece of personal data an audit event names (an address, a name, a company, an IP
+    address), kept out of the hashed chain so that it can be erased without breaking it.
+    Events carry `ref`; erasing sets `value` (and `admin`) empty."""
+
+    __tablename__ = "personal_data"
+    __table_args__ = (UniqueConstraint("subject_ref", "kind", "admin", "value"),)
+
+    ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject_ref: Mapped[str] = mapped_column(ForeignKey("audit_subjects.ref"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email | name | address
+    value: Mapped[str | None] = mapped_column(Text)
+    # The tenant admin whose datum this is (their address, the addresses they acted from),
+    # "" for the tenant's own: what `tenants remove-admin` erases. Part of the unique key, so
+    # an IP address two admins used is two rows, each erased with its admin.
+    admin: Mapped[str] = mapped_column(String(254), default="")
+    erased_at: Mapped[datetime | None]
 
 
 class AuditChainHead(Base):

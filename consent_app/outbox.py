@@ -48,9 +48,18 @@ class Undeliverable(Exception):
 REMOVED_BODY = "[The body of this message was removed after delivery.]\r\n"
 
 
-def without_body(raw: str) -> str:
+ERASED_SUBJECT = "(erased on request)"
+"""The stored subject of a message that named data since removed (`consent_app.removal`):
+once delivered, it keeps no headers either."""
+ERASED_MESSAGE = "[This message named data that was erased on request.]\r\n"
+
+
+def without_body(raw: str, subject: str = "") -> str:
     """A delivered message as the outbox keeps it: the headers (who, what, when) without the
-    body, whose sign-in and invitation links would otherwise sit in every database backup."""
+    body, whose sign-in and invitation links would otherwise sit in every database backup;
+    nothing at all for a message that named erased data."""
+    if subject == ERASED_SUBJECT:
+        return ERASED_MESSAGE
     headers = raw.split("\r\n\r\n", 1)[0]
     return f"{headers}\r\n\r\n{REMOVED_BODY}"
 
@@ -220,7 +229,7 @@ def deliver_pending(
             values = {
                 "failed_at": utcnow(),
                 "last_error": f"undeliverable: {error}"[:500],
-                "raw": without_body(message.raw),
+                "raw": without_body(message.raw, message.subject),
             }
         except Exception as error:  # any other failure: keep the message and try again later
             log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
@@ -231,7 +240,7 @@ def deliver_pending(
             }
         else:
             sent += 1
-            values = {"sent_at": utcnow(), "raw": without_body(message.raw)}
+            values = {"sent_at": utcnow(), "raw": without_body(message.raw, message.subject)}
         with database.write() as session:
             session.execute(
                 update(OutboxMessage)

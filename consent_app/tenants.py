@@ -14,6 +14,7 @@ from consent_app.addresses import tenant_name
 from consent_app.audit import Actor, record
 from consent_app.db import session_now
 from consent_app.models import Invitation, Tenant, TenantAdmin
+from consent_app.personal import NAME, Personal
 from consent_app.refusals import InvalidInput, TenantExists
 from consent_app.rules import Cloud
 
@@ -65,7 +66,11 @@ def add_tenant(
         raise TenantExists(f"the tenant {new.domain} exists already") from None
     for email in sorted(set(new.admins)):
         session.add(TenantAdmin(tenant_id=tenant.id, email=email, verified_at=now))
-    details: dict[str, Any] = {"name": name, "cloud": new.cloud, "admins": sorted(set(new.admins))}
+    details: dict[str, Any] = {
+        "name": Personal(name, NAME),
+        "cloud": new.cloud,
+        "admins": [Personal.admin_address(email) for email in sorted(set(new.admins))],
+    }
     if new.invitation is not None:
         details.update(created_by="invitation", partner=new.invitation.partner_slug)
     else:
@@ -86,7 +91,6 @@ def add_admin(session: Session, tenant: Tenant, email: str, actor: Actor) -> boo
     if email in admin_emails(session, tenant.id):
         return False
     session.add(TenantAdmin(tenant_id=tenant.id, email=email, verified_at=session_now(session)))
-    record(
-        session, actor, "tenant.admin_added", tenant_domain=tenant.domain, details={"email": email}
-    )
+    details = {"email": Personal.admin_address(email)}
+    record(session, actor, "tenant.admin_added", tenant_domain=tenant.domain, details=details)
     return True

@@ -290,6 +290,55 @@ def tenants_add_admin(domain: str, email: str, settings: Settings) -> None:
     click.echo(f"{email} {'added to' if added else 'was already an admin of'} {domain}.")
 
 
+@tenants.command("remove")
+@click.argument("domain")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@installation
+def tenants_remove(domain: str, yes: bool, settings: Settings) -> None:
+    """Remove a tenant and erase its personal data on request: admins, sessions, invitations
+    and mail are deleted, its DA and partner of record end (the partners are told), and its
+    audit events keep only references to erased data (`audit verify` still passes)."""
+    from consent_app.addresses import normalized_domain
+    from consent_app.removal import remove_tenant
+
+    domain = normalized_domain(domain, "DOMAIN")
+    if not yes:
+        click.confirm(f"Remove {domain} and erase its personal data for good?", abort=True)
+    with opened(settings) as backend:
+        done = backend.run(lambda uow: remove_tenant(uow, domain, operator()))
+    ended = "; ended " + ", ".join(done.ended) if done.ended else ""
+    canceled = f"; canceled {len(done.canceled)} pending invitation(s)" if done.canceled else ""
+    told = f"; told {', '.join(done.partners_told)}" if done.partners_told else ""
+    click.echo(
+        f"Removed {domain}: {done.admins} admin(s), {done.invitations} invitation(s), "
+        f"{done.messages_deleted} message(s) deleted, {done.headers_blanked} mail header(s) "
+        f"blanked, {done.data_erased} audit reference(s) erased{ended}{canceled}{told}."
+    )
+
+
+@tenants.command("remove-admin")
+@click.argument("domain")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@installation
+def tenants_remove_admin(domain: str, email: str, yes: bool, settings: Settings) -> None:
+    """Remove one admin of a tenant and erase their personal data on request (their address,
+    the addresses they acted from, their sessions, links and mail)."""
+    from consent_app.addresses import normalized_domain, normalized_email
+    from consent_app.removal import remove_admin
+
+    domain = normalized_domain(domain, "DOMAIN")
+    email = normalized_email(email, "EMAIL", smtputf8=settings.smtputf8)
+    if not yes:
+        click.confirm(f"Remove {email} from {domain} and erase their personal data?", abort=True)
+    with opened(settings) as backend:
+        done = backend.run(lambda uow: remove_admin(uow, domain, email, operator()))
+    click.echo(
+        f"Removed {email} from {domain}: {done.messages_deleted} message(s) deleted, "
+        f"{done.data_erased} audit reference(s) erased."
+    )
+
+
 @tenants.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @reading_installation

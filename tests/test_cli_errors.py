@@ -137,6 +137,14 @@ CASES: list[tuple[list[str], int, str]] = [
     ),
     (["tenants", "add-admin", TENANT, "not-an-address"], MISTAKE, "EMAIL"),
     (["tenants", "add-admin", TENANT], USAGE, "Missing argument 'EMAIL'"),
+    (["tenants", "remove", "nobody.onmicrosoft.com", "--yes"], MISTAKE, "no tenant or invitation"),
+    (["tenants", "remove", "bad..domain", "--yes"], MISTAKE, "DOMAIN"),
+    (["tenants", "remove"], USAGE, "Missing argument 'DOMAIN'"),
+    (["tenants", "remove", TENANT], MISTAKE, "Aborted"),  # not confirmed: nothing removed
+    (["tenants", "remove-admin", TENANT, "nobody@fabrikam.example", "--yes"], MISTAKE, "not an"),
+    (["tenants", "remove-admin", TENANT, "it@fabrikam.example", "--yes"], MISTAKE, "only admin"),
+    (["tenants", "remove-admin", TENANT, "not-an-address", "--yes"], MISTAKE, "EMAIL"),
+    (["tenants", "remove-admin", TENANT], USAGE, "Missing argument 'EMAIL'"),
     (["tenants", "list", "--instance", "{tmp}/empty"], MISTAKE, "there is no installation"),
     (["tenants", "list", "--instance", "{corrupt}"], MISTAKE, "cannot use the database"),
     # keys

@@ -196,7 +196,11 @@ def test_consent_receipt(market: Marketplace, tenant: None) -> None:
     bodies = [json.loads(d.get_data(as_text=True)) for d in downloads]
     accepted = [body for body in bodies if body["action"] == "invitation.accepted"]
     assert accepted and accepted[0]["details"]["delegated_admin_granted"] is True
-    assert accepted[0]["tenant"] == TENANT and len(accepted[0]["hash"]) == 64
+    assert accepted[0]["tenant_domain"] == TENANT and len(accepted[0]["hash"]) == 64
+    assert accepted[0]["chain"] == f"tenant:{accepted[0]['tenant']}"  # an opaque subject
+    # The customer's address is named by reference, and the receipt says what it stands for.
+    actor = accepted[0]["actor"].removeprefix("customer:")
+    assert accepted[0]["personal_data"][actor] == ADMIN
     assert "attachment" in downloads[0].headers["Content-Disposition"]
 
 

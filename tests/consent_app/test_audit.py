@@ -17,7 +17,14 @@ from alembic.script import ScriptDirectory
 from click.testing import CliRunner, Result
 from sqlalchemy import delete, func, select, text, update
 
-from consent_app.audit import DECIDED_STATES, GENESIS, MAX_DEPTH, event_hash, verify
+from consent_app.audit import (
+    DECIDED_STATES,
+    GENESIS,
+    MAX_DEPTH,
+    event_hash,
+    tenant_chain,
+    verify,
+)
 from consent_app.db import (
     MIGRATIONS_DIR,
     Database,
@@ -41,7 +48,13 @@ from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import CHECKED, OPERATOR, TENANT, Marketplace, csrf_token
 
-CHAIN = f"tenant:{TENANT}"
+
+def chain_of(market: Marketplace, domain: str = TENANT) -> str:
+    """The audit chain of a tenant: named by its opaque subject, not by its domain."""
+    with market.backend.read() as session:
+        chain = tenant_chain(session, domain)
+    assert chain is not None and domain not in chain
+    return chain
 
 
 @pytest.fixture
@@ -61,7 +74,8 @@ def history(market: Marketplace) -> Marketplace:
     return market
 
 
-def tenant_events(market: Marketplace, chain: str = CHAIN) -> list[AuditEvent]:
+def tenant_events(market: Marketplace, chain: str | None = None) -> list[AuditEvent]:
+    chain = chain or chain_of(market)
     with market.backend.read() as session:
         query = select(AuditEvent).where(AuditEvent.chain == chain)
         return list(session.execute(query.order_by(AuditEvent.seq)).scalars())
@@ -173,7 +187,7 @@ def rehash_with_sha256(market: Marketplace, chain: str | None = None) -> None:
                 {
                     **{c: getattr(event, c) for c in ("chain", "seq", "actor", "action")},
                     "occurred_at": event.occurred_at.isoformat(),
-                    "tenant_domain": event.tenant_domain,
+                    "tenant_domain": event.tenant_ref,
                     "partner_slug": event.partner_slug,
                     "invitation_id": event.invitation_id,
                     "details": event.details,
@@ -207,10 +221,10 @@ def test_chains_are_per_tenant(history: Marketplace) -> None:
         chains = set(session.execute(select(AuditChainHead.chain)).scalars())
         other = session.execute(
             select(func.count(AuditEvent.id)).where(
-                AuditEvent.tenant_domain == "other.onmicrosoft.com"
+                AuditEvent.chain == tenant_chain(session, "other.onmicrosoft.com")
             )
         ).scalar_one()
-    assert {CHAIN, "tenant:other.onmicrosoft.com"} <= chains
+    assert {chain_of(history), chain_of(history, "other.onmicrosoft.com")} <= chains
     assert "partner:contoso-cloud" in chains  # key issuance
     assert other == 1  # its own chain starts at its own first event
     assert problems(history) == []
@@ -274,7 +288,7 @@ def test_an_edit_with_every_later_hash_recomputed_is_found(history: Marketplace)
         row = session.get(AuditEvent, target.id)
         assert row is not None
         row.details = {**row.details, "delegated_admin_granted": False}
-    rehash_with_sha256(history, CHAIN)
+    rehash_with_sha256(history, chain_of(history))
     found = problems(history)
     assert found, "a chain recomputed without the key verified"
     assert any(f"(id {target.id})" in p for p in found)
@@ -300,8 +314,8 @@ def test_a_deleted_last_row_is_found(history: Marketplace) -> None:
 
 def test_a_deleted_chain_is_found(history: Marketplace) -> None:
     with history.backend.write() as session:
-        session.execute(delete(AuditEvent).where(AuditEvent.chain == CHAIN))
-    assert any(CHAIN in p for p in problems(history))
+        session.execute(delete(AuditEvent).where(AuditEvent.chain == chain_of(history)))
+    assert any(chain_of(history) in p for p in problems(history))
 
 
 # --- what the state implies ---------------------------------------------------------------------
@@ -310,8 +324,8 @@ def test_a_deleted_chain_is_found(history: Marketplace) -> None:
 def test_a_chain_deleted_with_its_head_is_found(history: Marketplace) -> None:
     """The tenant and its invitations are still there: their events must be too."""
     with history.backend.write() as session:
-        session.execute(delete(AuditEvent).where(AuditEvent.chain == CHAIN))
-        session.execute(delete(AuditChainHead).where(AuditChainHead.chain == CHAIN))
+        session.execute(delete(AuditEvent).where(AuditEvent.chain == chain_of(history)))
+        session.execute(delete(AuditChainHead).where(AuditChainHead.chain == chain_of(history)))
     found = problems(history)
     assert any(TENANT in p and "tenant.created" in p for p in found)
     assert any("invitation.accepted" in p for p in found)
@@ -326,7 +340,7 @@ def test_the_last_events_deleted_and_the_head_rewound_are_found(history: Marketp
     granted = next(
         e for e in reversed(events) if e.action == "delegated_admin.granted"
     )  # cape-collaboration's
-    rewind(history, CHAIN, granted.seq - 1)
+    rewind(history, chain_of(history), granted.seq - 1)
     found = problems(history)
     assert granted.invitation_id is not None
     assert any("invitation.accepted" in p and granted.invitation_id in p for p in found)
@@ -339,7 +353,7 @@ def test_a_partner_of_record_named_on_the_customer_page_implies_its_event(
     set_partner_of_record(history, "cape-collaboration")
     last = tenant_events(history)[-1]
     assert last.action == "partner_of_record.set", last.action
-    rewind(history, CHAIN, last.seq - 1)
+    rewind(history, chain_of(history), last.seq - 1)
     assert any("partner_of_record.set" in p for p in problems(history))
 
 
@@ -404,7 +418,7 @@ def test_an_undone_revocation_with_its_event_cut_is_found(
     anchors = tmp_path / "anchors.jsonl"
     anchor(history, anchors)
     restore_role(history, "delegated_admin_grants", "cape-collaboration", every_trace=False)
-    rewind(history, CHAIN, ended.seq - 1)
+    rewind(history, chain_of(history), ended.seq - 1)
     found = problems(history)
     assert any("cape-collaboration" in p and "undone" in p for p in found), found
     with history.backend.write() as session:
@@ -413,13 +427,13 @@ def test_an_undone_revocation_with_its_event_cut_is_found(
         )
     assert problems(history) == []
     code, output = cli_verify(history, "--anchors", str(anchors))
-    assert code == 1 and CHAIN in output and "rewound" in output
+    assert code == 1 and chain_of(history) in output and "rewound" in output
 
 
 def test_an_ended_role_without_its_end_event_is_found(history: Marketplace) -> None:
     revoke(history, "cape-collaboration")
     ended = tenant_events(history)[-1]
-    rewind(history, CHAIN, ended.seq - 1)
+    rewind(history, chain_of(history), ended.seq - 1)
     found = problems(history)
     assert any("cape-collaboration" in p and "delegated_admin.ended" in p for p in found), found
 
@@ -437,7 +451,7 @@ def test_a_partner_of_record_replaced_on_the_page_needs_that_event(history: Mark
     set_partner_of_record(history, "cape-collaboration")
     changed = tenant_events(history)[-1]
     assert changed.details["previous"] == "contoso-cloud"
-    rewind(history, CHAIN, changed.seq - 1)
+    rewind(history, chain_of(history), changed.seq - 1)
     with history.backend.write() as session:  # hide that cape-collaboration holds it now
         session.execute(
             text("DELETE FROM partners_of_record WHERE partner_slug = 'cape-collaboration'")
@@ -485,7 +499,7 @@ def test_an_added_admin_implies_its_event(history: Marketplace) -> None:
     assert problems(history) == []
     added = tenant_events(history)[-1]
     assert added.action == "tenant.admin_added"
-    rewind(history, CHAIN, added.seq - 1)
+    rewind(history, chain_of(history), added.seq - 1)
     assert any("second@fabrikam.example" in p for p in problems(history))
 
 
@@ -507,9 +521,14 @@ def test_anchor_appends_one_line_of_heads_per_run(history: Marketplace, tmp_path
     first, second = (json.loads(line) for line in anchors.read_text().splitlines())
     heads = {head["chain"]: head for head in second["heads"]}
     newest = tenant_events(history)[-1]
-    assert heads[CHAIN]["seq"] == newest.seq and heads[CHAIN]["hash"] == newest.hash
-    assert "tenant:other.onmicrosoft.com" in heads
-    assert "tenant:other.onmicrosoft.com" not in {head["chain"] for head in first["heads"]}
+    assert (
+        heads[chain_of(history)]["seq"] == newest.seq
+        and heads[chain_of(history)]["hash"] == newest.hash
+    )
+    assert chain_of(history, "other.onmicrosoft.com") in heads
+    assert chain_of(history, "other.onmicrosoft.com") not in {
+        head["chain"] for head in first["heads"]
+    }
     assert first["anchored_at"] <= second["anchored_at"]
     code, output = cli_verify(history, "--anchors", str(anchors))
     assert code == 0, output
@@ -519,7 +538,7 @@ def test_anchor_without_a_file_prints_the_line(history: Marketplace) -> None:
     result = cli(history, "audit", "anchor")
     assert result.exit_code == 0
     line = json.loads(result.stdout.strip())
-    assert CHAIN in {head["chain"] for head in line["heads"]}
+    assert chain_of(history) in {head["chain"] for head in line["heads"]}
 
 
 def test_a_rewind_behind_an_anchor_is_found(history: Marketplace, tmp_path: Path) -> None:
@@ -529,10 +548,10 @@ def test_a_rewind_behind_an_anchor_is_found(history: Marketplace, tmp_path: Path
     anchor(history, anchors)
     newest = tenant_events(history)[-1]
     assert newest.action == "customer.signed_in"
-    rewind(history, CHAIN, newest.seq - 1)
+    rewind(history, chain_of(history), newest.seq - 1)
     assert problems(history) == []  # a valid, shorter chain: only the anchor knows
     code, output = cli_verify(history, "--anchors", str(anchors))
-    assert code == 1 and CHAIN in output and "rewound" in output
+    assert code == 1 and chain_of(history) in output and "rewound" in output
 
 
 def test_a_chain_rewritten_with_the_key_is_found_by_its_anchor(
@@ -544,7 +563,7 @@ def test_a_chain_rewritten_with_the_key_is_found_by_its_anchor(
     key = audit_key(history.backend.settings.instance_dir)
     with history.backend.write() as session:
         events = session.execute(
-            select(AuditEvent).where(AuditEvent.chain == CHAIN).order_by(AuditEvent.seq)
+            select(AuditEvent).where(AuditEvent.chain == chain_of(history)).order_by(AuditEvent.seq)
         ).scalars()
         previous = GENESIS
         for event in events:
@@ -553,7 +572,9 @@ def test_a_chain_rewritten_with_the_key_is_found_by_its_anchor(
             event.prev_hash = previous
             event.hash = previous = event_hash(key, event)
         session.execute(
-            update(AuditChainHead).where(AuditChainHead.chain == CHAIN).values(hash=previous)
+            update(AuditChainHead)
+            .where(AuditChainHead.chain == chain_of(history))
+            .values(hash=previous)
         )
     assert problems(history) == []
     code, output = cli_verify(history, "--anchors", str(anchors))
@@ -566,7 +587,7 @@ def test_a_chain_removed_with_everything_that_implied_it_is_found_by_its_anchor(
     history.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
     anchors = tmp_path / "anchors.jsonl"
     anchor(history, anchors)
-    other = "tenant:other.onmicrosoft.com"
+    other = chain_of(history, "other.onmicrosoft.com")
     with history.backend.write() as session:
         session.execute(delete(Tenant).where(Tenant.domain == "other.onmicrosoft.com"))
         session.execute(delete(AuditEvent).where(AuditEvent.chain == other))
@@ -713,10 +734,10 @@ def test_a_malformed_head_row_is_reported(history: Marketplace, database_kind: s
     with history.backend.write() as session:
         session.execute(
             text("UPDATE audit_chain_heads SET seq = 'x', hash = 'nonsense' WHERE chain = :c"),
-            {"c": CHAIN},
+            {"c": chain_of(history)},
         )
     code, output = cli_verify(history)
-    assert code == 1 and CHAIN in output and "Traceback" not in output
+    assert code == 1 and chain_of(history) in output and "Traceback" not in output
 
 
 # --- the key ------------------------------------------------------------------------------------
@@ -836,7 +857,12 @@ def test_a_receipt_is_looked_up_by_its_signed_chain_and_number(
         checked = cli_clean(history, "audit", "check-receipt", str(saved))
         assert checked.exit_code == 1, (changes, checked.output)
     # a version 1 receipt (plain SHA-256, which anyone can compute) naming numbers out of range
-    for seq, chain in ((2**70, CHAIN), (0, CHAIN), (1, "x" * 10_000), (1, "tenant:\u0000")):
+    for seq, chain in (
+        (2**70, chain_of(history)),
+        (0, chain_of(history)),
+        (1, "x" * 10_000),
+        (1, "tenant:\u0000"),
+    ):
         forged = {**receipt, "receipt_version": 1, "seq": seq, "chain": chain}
         forged["hash"] = unkeyed_hash(
             {
@@ -917,9 +943,9 @@ def test_a_broken_unkeyed_chain_is_not_laundered(history: Marketplace) -> None:
         )
     upgrade_again(history)
     [event] = rechained(history)
-    assert event.details["chains_left_unkeyed"] == [CHAIN]
+    assert event.details["chains_left_unkeyed"] == [chain_of(history)]
     found = problems(history)
-    assert found and all(CHAIN in p for p in found)
+    assert found and all(chain_of(history) in p for p in found)
     assert any(f"(id {target.id})" in p for p in found)
 
 
