@@ -73,6 +73,7 @@ from consent_app.personal import (
     references,
     resolve,
     subject_ref,
+    tampered,
 )
 
 GENESIS = "0" * 64
@@ -294,16 +295,17 @@ def record(
 
 
 def _pseudonymized_actor(session: Session, subject: str, actor: Actor) -> tuple[str, str | None]:
-    """The actor's label and address as a tenant's event stores them: a customer by the
-    reference to their address, the IP address of a request by a reference (the customer's
-    own, or the tenant's for a partner's). An operator's "cli" is no one's address."""
-    admin = actor.name if actor.kind == "customer" else ""
-    label = actor.label
-    if admin:
-        name = datum_ref(session, subject, Personal.admin_address(admin))
-        label = Actor(actor.kind, name, None, actor.detail).label
+    """The actor's label and address as a tenant's event stores them: a customer by
+    references to their address and the IP address they acted from, both the customer's
+    personal data. A partner's or operator's address is theirs, not the tenant's: it stays
+    (removing the tenant must not erase which address used a partner's key)."""
+    if actor.kind != "customer":
+        return actor.label, actor.remote_addr
+    admin = actor.name
+    name = datum_ref(session, subject, Personal.admin_address(admin))
+    label = Actor(actor.kind, name, None, actor.detail).label
     remote_addr = actor.remote_addr
-    if remote_addr and actor.kind != "operator":
+    if remote_addr:
         remote_addr = datum_ref(session, subject, Personal(remote_addr, ADDRESS, admin))
     return label, remote_addr
 
@@ -598,10 +600,15 @@ PSEUDONYMIZED = "audit.pseudonymized"
 
 
 def _superseded(
-    session: Session, anchored: dict[tuple[str, int], list[Anchor]]
+    session: Session,
+    anchored: Mapping[tuple[str, int], list[Anchor]],
+    newest: Mapping[str, tuple[int, str]],
 ) -> Iterator[tuple[str, int]]:
     """Anchored heads of chains named by a domain (as before migration 0006), anchored before
-    that migration renamed them: nothing to compare them with any more."""
+    that migration renamed them, and gone since: nothing to compare them with any more. A
+    chain it left under its old name (broken already) is still there, and checked as usual;
+    a rewind before the upgrade is found only by `verify --anchors` run before upgrading
+    (OPERATIONS.md, Upgrading)."""
     query = select(func.min(AuditEvent.occurred_at)).where(
         AuditEvent.chain == OPERATOR_CHAIN, AuditEvent.action == PSEUDONYMIZED
     )
@@ -610,7 +617,11 @@ def _superseded(
         return
     for (chain, seq), anchors in anchored.items():
         old_name = chain.startswith(TENANT_CHAIN) and not _SUBJECT_CHAIN.fullmatch(chain)
-        if old_name and all(_before(anchor.anchored_at, renamed_at) for anchor in anchors):
+        if (
+            old_name
+            and chain not in newest
+            and all(_before(anchor.anchored_at, renamed_at) for anchor in anchors)
+        ):
             yield chain, seq
 
 
@@ -629,8 +640,6 @@ def _verify(session: Session, anchors: Sequence[Anchor]) -> VerifyReport:
     anchored: dict[tuple[str, int], list[Anchor]] = {}
     for anchor in anchors:
         anchored.setdefault((anchor.chain, anchor.seq), []).append(anchor)
-    for superseded in list(_superseded(session, anchored)):
-        report.superseded += len(anchored.pop(superseded))
     newest: dict[str, tuple[int, str]] = {}  # chain -> number and hash of its last row
     recorded = _Recorded()
     checked = keyed = 0
@@ -663,8 +672,11 @@ def _verify(session: Session, anchors: Sequence[Anchor]) -> VerifyReport:
                 )
         newest[event.chain] = (seq, event.hash)
     report.problems.extend(_head_problems(heads, newest))
+    for superseded in list(_superseded(session, anchored, newest)):
+        report.superseded += len(anchored.pop(superseded))
     report.problems.extend(_anchor_problems(anchored, newest))
     report.problems.extend(_missing_events(session, recorded))
+    report.problems.extend(tampered(session))
     if checked and not keyed:
         report.problems.append(
             "not one event carries a hash made with this audit key: unless the whole log was "
@@ -1271,7 +1283,7 @@ def _pseudonymized_content(
         "actor": actor.label if actor else content["actor"],
         "remote_addr": (
             datum_ref(session, subject, Personal(remote_addr, ADDRESS, admin))
-            if isinstance(remote_addr, str) and remote_addr
+            if admin and isinstance(remote_addr, str) and remote_addr
             else remote_addr
         ),
         "details": details,

@@ -311,10 +311,12 @@ def _mail_decision(
         "replaced_por_name": directory.display_name(outcome.replaced_partner_of_record or ""),
     }
     recipients = admin_emails(uow.session, tenant.id) if tenant else [decider]
+    about = invitation.tenant_domain
     for email in recipients:
-        uow.mail(email, "decision_customer", context)
+        uow.mail(email, "decision_customer", context, about=about)
     if partner is not None:
-        uow.mail(str(partner.contact.email), "decision_partner", context, PARTNER_LANGUAGES)
+        to = str(partner.contact.email)
+        uow.mail(to, "decision_partner", context, PARTNER_LANGUAGES, about=about)
     if tenant is None:
         return
     for replaced, role in (
@@ -335,6 +337,7 @@ def _notify_role_ended(
         "role_ended_partner",
         {"tenant": tenant, "role": role, "reason": reason, "partner_name": listing.name},
         PARTNER_LANGUAGES,
+        about=tenant.domain,
     )
 
 
@@ -363,7 +366,7 @@ def end_delegated_admin(
         "partner_name": uow.directory.display_name(partner_slug),
     }
     for email in admin_emails(session, tenant.id):
-        uow.mail(email, "delegated_admin_ended_customer", context)
+        uow.mail(email, "delegated_admin_ended_customer", context, about=tenant.domain)
     if reason != "ended_by_partner":
         _notify_role_ended(uow, partner_slug, tenant, "delegated_admin", reason)
     session.flush()  # gives the event its id

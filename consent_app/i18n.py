@@ -174,6 +174,7 @@ MESSAGES: Final[dict[str, str | Plural]] = {
     ),
     "event.tenant.created": N_("Customer account created"),
     "event.tenant.admin_added": N_("Administrator added"),
+    "event.tenant.admin_removed": N_("Administrator removed, their personal data erased"),
     "event.invitation.created": N_("%(partner)s sent an invitation"),
     "event.invitation.accepted": N_("Invitation from %(partner)s accepted"),
     "event.invitation.declined": N_("Invitation from %(partner)s declined"),

@@ -20,6 +20,7 @@ from consent_app.addresses import normalized_domain, normalized_email, tenant_na
 from consent_app.audit import Actor, record
 from consent_app.models import AuditEvent, Invitation, InvitationLink, Tenant
 from consent_app.partners import PartnerDirectory
+from consent_app.personal import subject_ref
 from consent_app.refusals import (
     CustomerRequired,
     InvalidInput,
@@ -143,6 +144,9 @@ def create_invitation(
     request = parse_request(body)
     domain = normalized_domain(request.tenant)
     terms = terms_for(directory.catalog, listing, request)
+    # Held until commit: a removal of this domain runs wholly before or after this invitation
+    # (`consent_app.removal`), never reading the tenant while the invitation is half made.
+    subject_ref(session, domain, uow.now(), lock=True)
     tenant = find_tenant(session, domain)
     customer_email = customer_company = None
     if tenant is not None:
@@ -202,6 +206,7 @@ def create_invitation(
                 "lines_ru": license_lines(directory, terms.services, terms.licenses, "ru"),
                 "link": settings.link(f"invitations/{token}"),
             },
+            about=domain,
         )
     record(
         session,

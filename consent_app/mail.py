@@ -95,8 +95,10 @@ def enqueue(
     template: str,
     context: dict[str, Any],
     languages: tuple[str, ...] = CUSTOMER_LANGUAGES,
+    tenant_ref: str | None = None,
 ) -> OutboxMessage:
-    """Write one message to the outbox, in the caller's transaction.
+    """Write one message to the outbox, in the caller's transaction (`tenant_ref`: the audit
+    subject of the tenant it is about, so that removing the tenant finds it).
 
     Composing never fails the caller: a consent change (a revocation, a decline) must go
     through whatever text a partner or a request put into its names. A message that cannot
@@ -117,6 +119,7 @@ def enqueue(
             next_attempt_at=now,
             failed_at=now,
             last_error=f"could not compose: {type(error).__name__}: {error}"[:500],
+            tenant_ref=tenant_ref,
         )
         session.add(row)
         return row
@@ -127,6 +130,7 @@ def enqueue(
         raw=raw,
         created_at=now,
         next_attempt_at=now,
+        tenant_ref=tenant_ref,
     )
     session.add(row)
     session.info[MAIL_ENQUEUED] = True

@@ -234,6 +234,9 @@ class AuditSubject(Base):
     domain: Mapped[str | None] = mapped_column(String(253), unique=True)
     created_at: Mapped[datetime]
     erased_at: Mapped[datetime | None]
+    # HMAC under the audit key of (ref, domain): `audit verify` finds a domain re-pointed to
+    # another tenant's chain, or erased without the key (`consent_app.personal.subject_mac`).
+    mac: Mapped[str] = mapped_column(String(64))
 
 
 class PersonalDatum(Base):
@@ -253,6 +256,9 @@ class PersonalDatum(Base):
     # an IP address two admins used is two rows, each erased with its admin.
     admin: Mapped[str] = mapped_column(String(254), default="")
     erased_at: Mapped[datetime | None]
+    # HMAC under the audit key of the row's values: an address changed in the database (to
+    # take over a tenant, or to rewrite who consented) is found by `audit verify`.
+    mac: Mapped[str] = mapped_column(String(64))
 
 
 class AuditChainHead(Base):
@@ -286,6 +292,9 @@ class OutboxMessage(Base):
     # composed); `last_error` says why, and it is not tried again.
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # The audit subject of the tenant the message is about (None: about no tenant, or written
+    # before migration 0006): what removing the tenant or one of its admins erases.
+    tenant_ref: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class CustomerSession(Base):

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from consent_app.db import Database, utcnow
 from consent_app.models import OutboxMessage
@@ -54,14 +54,17 @@ once delivered, it keeps no headers either."""
 ERASED_MESSAGE = "[This message named data that was erased on request.]\r\n"
 
 
-def without_body(raw: str, subject: str = "") -> str:
+def without_body(raw: str) -> str:
     """A delivered message as the outbox keeps it: the headers (who, what, when) without the
-    body, whose sign-in and invitation links would otherwise sit in every database backup;
-    nothing at all for a message that named erased data."""
-    if subject == ERASED_SUBJECT:
-        return ERASED_MESSAGE
+    body, whose sign-in and invitation links would otherwise sit in every database backup."""
     headers = raw.split("\r\n\r\n", 1)[0]
     return f"{headers}\r\n\r\n{REMOVED_BODY}"
+
+
+def _kept(raw: str) -> Any:
+    """What delivery keeps of a message, decided in the UPDATE itself: nothing at all when the
+    message was marked erased meanwhile (a removal during the send), else `without_body`."""
+    return case((OutboxMessage.subject == ERASED_SUBJECT, ERASED_MESSAGE), else_=without_body(raw))
 
 
 class Transport(Protocol):
@@ -229,7 +232,7 @@ def deliver_pending(
             values = {
                 "failed_at": utcnow(),
                 "last_error": f"undeliverable: {error}"[:500],
-                "raw": without_body(message.raw, message.subject),
+                "raw": _kept(message.raw),
             }
         except Exception as error:  # any other failure: keep the message and try again later
             log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
@@ -240,7 +243,7 @@ def deliver_pending(
             }
         else:
             sent += 1
-            values = {"sent_at": utcnow(), "raw": without_body(message.raw, message.subject)}
+            values = {"sent_at": utcnow(), "raw": _kept(message.raw)}
         with database.write() as session:
             session.execute(
                 update(OutboxMessage)

@@ -11,10 +11,17 @@ erased value cannot be recovered by guessing and hashing.
 
 `record` (consent_app.audit) does the substitution: callers pass the domain and mark personal
 values in an event's details with `Personal`.
+
+Being outside the chain, these rows are protected by a MAC of their own (HMAC under the audit
+key): `audit verify` finds an address changed in the database (say, to take over a tenant's
+sign-in and rewrite who consented), a domain pointed at another tenant's chain, or data
+erased by anyone without the key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from consent_app.db import AUDIT_KEY
 from consent_app.models import AuditSubject, PersonalDatum
 
 REFERENCE = re.compile(r"pd:[0-9a-f]{24}")
@@ -57,26 +65,53 @@ def _insert(session: Session) -> Any:
     return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def subject_ref(session: Session, domain: str, now: datetime) -> str:
-    """The audit subject of a tenant domain, created on first use.
+def _key(session: Session) -> bytes:
+    key = session.info.get(AUDIT_KEY)
+    if not isinstance(key, bytes) or not key:
+        raise RuntimeError("this database session has no audit key")
+    return key
+
+
+def _mac(key: bytes, *parts: str | None) -> str:
+    text = "\x1f".join("\x00" if part is None else part for part in parts)
+    return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def subject_mac(key: bytes, ref: str, domain: str | None) -> str:
+    """The MAC an audit subject row must carry (domain None: erased)."""
+    return _mac(key, "subject", ref, domain)
+
+
+def datum_mac(key: bytes, ref: str, subject: str, kind: str, admin: str, value: str | None) -> str:
+    """The MAC a personal-data row must carry (value None: erased, and admin "")."""
+    return _mac(key, "datum", ref, subject, kind, admin, value)
+
+
+def subject_ref(session: Session, domain: str, now: datetime, *, lock: bool = False) -> str:
+    """The audit subject of a tenant domain, created on first use; with `lock`, its row is
+    held until the transaction ends (removal and new invitations to the domain take turns).
 
     Two transactions may create it at once: the unique domain makes one insert do nothing
     (PostgreSQL waits for the other to commit), and both read the same row."""
-    found = session.execute(select(AuditSubject.ref).where(AuditSubject.domain == domain))
-    ref = found.scalar_one_or_none()
+    query = select(AuditSubject.ref).where(AuditSubject.domain == domain)
+    if lock:
+        query = query.with_for_update()
+    ref = session.execute(query).scalar_one_or_none()
     if ref is not None:
         return ref
+    ref = secrets.token_hex(12)
     new = _insert(session)(AuditSubject).values(
-        ref=secrets.token_hex(12), domain=domain, created_at=now
+        ref=ref, domain=domain, created_at=now, mac=subject_mac(_key(session), ref, domain)
     )
     session.execute(new.on_conflict_do_nothing(index_elements=["domain"]))
-    found = session.execute(select(AuditSubject.ref).where(AuditSubject.domain == domain))
-    return found.scalar_one()
+    return session.execute(query).scalar_one()
 
 
-def live_subject(session: Session, domain: str) -> str | None:
+def live_subject(session: Session, domain: str, *, lock: bool = False) -> str | None:
     """The audit subject a tenant domain has now, if the log ever named it."""
     query = select(AuditSubject.ref).where(AuditSubject.domain == domain)
+    if lock:
+        query = query.with_for_update()
     return session.execute(query).scalar_one_or_none()
 
 
@@ -92,12 +127,14 @@ def datum_ref(session: Session, subject: str, datum: Personal) -> str:
     ref = session.execute(query).scalar_one_or_none()
     if ref is not None:
         return ref
+    ref = f"pd:{secrets.token_hex(12)}"
     new = _insert(session)(PersonalDatum).values(
-        ref=f"pd:{secrets.token_hex(12)}",
+        ref=ref,
         subject_ref=subject,
         kind=datum.kind,
         value=datum.value,
         admin=datum.admin,
+        mac=datum_mac(_key(session), ref, subject, datum.kind, datum.admin, datum.value),
     )
     unique = ["subject_ref", "kind", "admin", "value"]
     session.execute(new.on_conflict_do_nothing(index_elements=unique))
@@ -152,26 +189,60 @@ def shown(value: Any, resolved: Mapping[str, str]) -> Any:
 
 def erase_subject(session: Session, subject: str, now: datetime) -> int:
     """Erase every personal value of a subject and free its domain; how many were erased."""
-    erased = session.execute(
-        update(PersonalDatum)
-        .where(PersonalDatum.subject_ref == subject, PersonalDatum.value.is_not(None))
-        .values(value=None, admin="", erased_at=now)
-    )
+    erased = _erase(session, now, PersonalDatum.subject_ref == subject)
     session.execute(
-        update(AuditSubject).where(AuditSubject.ref == subject).values(domain=None, erased_at=now)
+        update(AuditSubject)
+        .where(AuditSubject.ref == subject)
+        .values(domain=None, erased_at=now, mac=subject_mac(_key(session), subject, None))
     )
-    return int(erased.rowcount)  # type: ignore[attr-defined]
+    return erased
 
 
 def erase_admin(session: Session, subject: str, email: str, now: datetime) -> int:
     """Erase one admin's personal values (their address, the addresses they acted from)."""
-    erased = session.execute(
-        update(PersonalDatum)
-        .where(
-            PersonalDatum.subject_ref == subject,
-            PersonalDatum.admin == email,
-            PersonalDatum.value.is_not(None),
+    return _erase(session, now, PersonalDatum.subject_ref == subject, PersonalDatum.admin == email)
+
+
+def _erase(session: Session, now: datetime, *which: Any) -> int:
+    key = _key(session)
+    rows = session.execute(
+        select(PersonalDatum.ref, PersonalDatum.subject_ref, PersonalDatum.kind)
+        .where(*which, PersonalDatum.value.is_not(None))
+        .with_for_update()
+    ).all()
+    for ref, subject, kind in rows:
+        session.execute(
+            update(PersonalDatum)
+            .where(PersonalDatum.ref == ref)
+            .values(
+                value=None,
+                admin="",
+                erased_at=now,
+                mac=datum_mac(key, ref, subject, kind, "", None),
+            )
         )
-        .values(value=None, admin="", erased_at=now)
+    return len(rows)
+
+
+def tampered(session: Session) -> Iterator[str]:
+    """Every subject or personal-data row whose MAC does not match its values: changed, or
+    erased, by someone without the audit key."""
+    key = _key(session)
+    subjects = select(AuditSubject.ref, AuditSubject.domain, AuditSubject.mac)
+    for ref, domain, mac in session.execute(subjects.order_by(AuditSubject.ref)):
+        if not hmac.compare_digest(subject_mac(key, ref, domain), str(mac)):
+            yield f"tenant:{ref}: its audit subject row was changed in the database"
+    data = select(
+        PersonalDatum.ref,
+        PersonalDatum.subject_ref,
+        PersonalDatum.kind,
+        PersonalDatum.admin,
+        PersonalDatum.value,
+        PersonalDatum.mac,
     )
-    return int(erased.rowcount)  # type: ignore[attr-defined]
+    for ref, subject, kind, admin, value, mac in session.execute(data.order_by(PersonalDatum.ref)):
+        if not hmac.compare_digest(datum_mac(key, ref, subject, kind, admin, value), str(mac)):
+            yield (
+                f"tenant:{subject}: personal data {ref} ({kind}) was changed or erased in the "
+                "database, not by `tenants remove`"
+            )

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from email import message_from_string, policy
+from typing import Any
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import case, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from consent_app.audit import Actor, record
+from consent_app.audit import TENANT_CHAIN, Actor, record
 from consent_app.consent import (
     active_delegated_admin,
     active_partner_of_record,
@@ -29,6 +31,8 @@ from consent_app.consent import (
 from consent_app.invitations import status_of
 from consent_app.mail import PARTNER_LANGUAGES
 from consent_app.models import (
+    AuditChainHead,
+    AuditEvent,
     CustomerSession,
     DelegatedAdminGrant,
     Invitation,
@@ -63,6 +67,7 @@ class Removal:
     headers_blanked: int = 0
     data_erased: int = 0
     partners_told: list[str] = field(default_factory=list)
+    partners_not_told: list[str] = field(default_factory=list)  # no longer listed
 
 
 def remove_tenant(uow: UnitOfWork, domain: str, actor: Actor) -> Removal:
@@ -71,20 +76,24 @@ def remove_tenant(uow: UnitOfWork, domain: str, actor: Actor) -> Removal:
     its audit events refer to. The domain can be added again afterwards, as a new subject.
     Also works for a domain that only new-customer invitations name."""
     session, now = uow.session, uow.now()
+    # Lock first, read after: a new invitation to the domain, or a customer's decision, runs
+    # wholly before this removal (and is seen) or after it (and finds nothing).
+    subject = live_subject(session, domain, lock=True)
     tenant = find_tenant(session, domain)
+    if tenant is not None:
+        lock_tenant(session, tenant)
     invitations = list(
         session.execute(
             select(Invitation).where(Invitation.tenant_domain == domain).order_by(Invitation.id)
         ).scalars()
     )
-    subject = live_subject(session, domain)
-    if tenant is None and not invitations and subject is None:
+    legacy = _legacy_events(session, domain)
+    if tenant is None and not invitations and subject is None and not legacy:
         raise NotFound(f"no tenant or invitation names {domain}")
     done = Removal(domain, invitations=len(invitations))
     admins: list[str] = []
     concerned: dict[str, list[str]] = {}  # partner -> what ended for it
     if tenant is not None:
-        lock_tenant(session, tenant)
         admins = admin_emails(session, tenant.id)
         for model, role, holder in (
             (DelegatedAdminGrant, "delegated_admin", active_delegated_admin(session, tenant.id)),
@@ -126,12 +135,18 @@ def remove_tenant(uow: UnitOfWork, domain: str, actor: Actor) -> Removal:
             "invitations": len(invitations),
             "ended": done.ended,
             "canceled": done.canceled,
+            # A chain still named by the domain: written before migration 0006, which could
+            # not rewrite it because it was broken already. Its events name personal data in
+            # their hashed content, so they go, and this event says how many.
+            "broken_legacy_events_deleted": legacy,
         },
     )
+    _delete_legacy_chain(session, domain)
     done.admins = len(admins)
+    subject = live_subject(session, domain)  # the events above made one if there was none
     customers = [i.customer_email for i in invitations if i.customer_email]
     done.messages_deleted, done.headers_blanked = _erase_mail(
-        session, [*admins, *customers], _names_of(domain)
+        session, subject, [*admins, *customers], _names_of(domain)
     )
     _delete_rows(session, tenant, [invitation.id for invitation in invitations])
     if subject is not None:
@@ -142,7 +157,24 @@ def remove_tenant(uow: UnitOfWork, domain: str, actor: Actor) -> Removal:
     for partner, what in sorted(concerned.items()):
         if _tell_partner(uow, partner, domain, name, what):
             done.partners_told.append(partner)
+        else:
+            done.partners_not_told.append(partner)
     return done
+
+
+def _legacy_chain(domain: str) -> str:
+    return f"{TENANT_CHAIN}{domain}"
+
+
+def _legacy_events(session: Session, domain: str) -> int:
+    """How many events a chain still named by the domain holds (see `remove_tenant`)."""
+    query = select(func.count(AuditEvent.id)).where(AuditEvent.chain == _legacy_chain(domain))
+    return int(session.execute(query).scalar_one())
+
+
+def _delete_legacy_chain(session: Session, domain: str) -> None:
+    session.execute(delete(AuditEvent).where(AuditEvent.chain == _legacy_chain(domain)))
+    session.execute(delete(AuditChainHead).where(AuditChainHead.chain == _legacy_chain(domain)))
 
 
 def _names_of(domain: str) -> list[str]:
@@ -154,33 +186,80 @@ def _names_of(domain: str) -> list[str]:
     return sorted(names)
 
 
-def _erase_mail(session: Session, recipients: list[str], mentions: list[str]) -> tuple[int, int]:
-    """Delete mail to the removed addresses; blank every other message that names the tenant:
-    a delivered one entirely, one still waiting in its stored subject only (its body is the
-    notice a partner is owed, and nothing of it is kept once delivered: `without_body`)."""
+def _erase_mail(
+    session: Session, subject: str | None, recipients: list[str], mentions: list[str]
+) -> tuple[int, int]:
+    """Delete the mail to the removed addresses, and blank every other message about the
+    tenant: a delivered one entirely, one still waiting in its stored subject (its body is
+    the notice a partner is owed; delivery then keeps nothing of it: `outbox._kept`).
+
+    Messages carry their tenant's subject (`tenant_ref`); one without (a sign-in link, or
+    mail written before migration 0006) counts when it is to a removed address, or names
+    the tenant in its subject or raw text."""
+    unscoped = OutboxMessage.tenant_ref.is_(None)
+    ours = OutboxMessage.tenant_ref == subject if subject else false()
     deleted = 0
     if recipients:
         gone = session.execute(
-            delete(OutboxMessage).where(OutboxMessage.recipient.in_(sorted(set(recipients))))
+            delete(OutboxMessage).where(
+                OutboxMessage.recipient.in_(sorted(set(recipients))), or_(ours, unscoped)
+            )
         )
         deleted = int(gone.rowcount)  # type: ignore[attr-defined]
-    named = or_(
+    naming = or_(
         *(
             column.contains(text, autoescape=True)
             for text in mentions
             for column in (OutboxMessage.subject, OutboxMessage.raw)
         )
     )
+    return deleted, _blank(session, or_(ours, unscoped & naming))
+
+
+def _blank(session: Session, which: Any) -> int:
     done = or_(OutboxMessage.sent_at.is_not(None), OutboxMessage.failed_at.is_not(None))
     blanked = session.execute(
         update(OutboxMessage)
-        .where(named)
+        .where(which)
         .values(
             subject=ERASED_SUBJECT,
             raw=case((done, ERASED_MESSAGE), else_=OutboxMessage.raw),
         )
     )
-    return deleted, int(blanked.rowcount)  # type: ignore[attr-defined]
+    return int(blanked.rowcount)  # type: ignore[attr-defined]
+
+
+def _erase_admin_mail(session: Session, subject: str | None, email: str) -> tuple[int, int]:
+    """Delete the mail to a removed admin about their tenant (and their sign-in links, which
+    name no tenant); blank the tenant's other messages that name them (a co-admin's notice
+    "accepted by <them>"), reading each waiting message's decoded text, not its transfer
+    encoding."""
+    ours = OutboxMessage.tenant_ref == subject if subject else false()
+    gone = session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.recipient == email, or_(ours, OutboxMessage.tenant_ref.is_(None))
+        )
+    )
+    naming = [
+        row_id
+        for row_id, title, raw in session.execute(
+            select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.raw).where(ours)
+        )
+        if email in title or email in _readable(raw)
+    ]
+    blanked = _blank(session, OutboxMessage.id.in_(naming)) if naming else 0
+    return int(gone.rowcount), blanked  # type: ignore[attr-defined]
+
+
+def _readable(raw: str) -> str:
+    """A stored message's headers and text parts, decoded (base64, quoted-printable)."""
+    message = message_from_string(raw, policy=policy.default)
+    texts = [str(value) for value in message.values()]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            with contextlib.suppress(LookupError, ValueError):
+                texts.append(str(part.get_content()))
+    return "\n".join(texts)
 
 
 def _delete_rows(session: Session, tenant: Tenant | None, invitation_ids: list[str]) -> None:
@@ -228,6 +307,7 @@ class AdminRemoval:
     domain: str
     email: str
     messages_deleted: int = 0
+    messages_blanked: int = 0
     data_erased: int = 0
 
 
@@ -236,10 +316,19 @@ def remove_admin(uow: UnitOfWork, domain: str, email: str, actor: Actor) -> Admi
     is kept, the addresses they acted from, their sessions and links. The tenant keeps its
     other admins, roles and history (which shows "[erased]" for them)."""
     session, now = uow.session, uow.now()
+    subject = live_subject(session, domain, lock=True)
     tenant = find_tenant(session, domain)
     if tenant is None:
         raise NotFound(f"no tenant {domain}")
     lock_tenant(session, tenant)
+    if _legacy_events(session, domain):
+        raise InvalidInput(
+            f"the audit log still holds a chain for {domain} from before the upgrade to "
+            "migration 0006, which could not rewrite it because it was already broken "
+            "(`marketplace audit verify` names it); an admin's address in it cannot be erased "
+            "alone: remove the whole tenant (`marketplace tenants remove`)",
+            "DOMAIN",
+        )
     admins = admin_emails(session, tenant.id)
     if email not in admins:
         raise NotFound(f"{email} is not an admin of {domain}")
@@ -274,9 +363,7 @@ def remove_admin(uow: UnitOfWork, domain: str, email: str, actor: Actor) -> Admi
                 .where(model.tenant_id == tenant.id, column == label)
                 .values({column.key: erased})
             )
-    gone = session.execute(delete(OutboxMessage).where(OutboxMessage.recipient == email))
-    done.messages_deleted = int(gone.rowcount)  # type: ignore[attr-defined]
-    subject = live_subject(session, domain)
+    done.messages_deleted, done.messages_blanked = _erase_admin_mail(session, subject, email)
     if subject is not None:
         done.data_erased = erase_admin(session, subject, email, now)
     return done

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from consent_app.mail import CUSTOMER_LANGUAGES, enqueue
 from consent_app.models import OutboxMessage
 from consent_app.partners import PartnerDirectory
+from consent_app.personal import subject_ref
 from consent_app.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -57,9 +58,15 @@ class UnitOfWork:
         template: str,
         context: dict[str, Any],
         languages: tuple[str, ...] = CUSTOMER_LANGUAGES,
+        *,
+        about: str | None = None,
     ) -> OutboxMessage:
-        """Write a message to the outbox in this transaction (sent after the commit)."""
-        return enqueue(self.session, self.settings, recipient, template, context, languages)
+        """Write a message to the outbox in this transaction (sent after the commit); `about`
+        is the domain of the tenant it tells of, so that removing the tenant finds it."""
+        tenant_ref = subject_ref(self.session, about, self.now()) if about else None
+        return enqueue(
+            self.session, self.settings, recipient, template, context, languages, tenant_ref
+        )
 
 
 _SERIALIZATION_FAILURES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock

@@ -309,6 +309,8 @@ def tenants_remove(domain: str, yes: bool, settings: Settings) -> None:
     ended = "; ended " + ", ".join(done.ended) if done.ended else ""
     canceled = f"; canceled {len(done.canceled)} pending invitation(s)" if done.canceled else ""
     told = f"; told {', '.join(done.partners_told)}" if done.partners_told else ""
+    if done.partners_not_told:
+        told += f"; not told (no longer listed): {', '.join(done.partners_not_told)}"
     click.echo(
         f"Removed {domain}: {done.admins} admin(s), {done.invitations} invitation(s), "
         f"{done.messages_deleted} message(s) deleted, {done.headers_blanked} mail header(s) "
@@ -335,7 +337,8 @@ def tenants_remove_admin(domain: str, email: str, yes: bool, settings: Settings)
         done = backend.run(lambda uow: remove_admin(uow, domain, email, operator()))
     click.echo(
         f"Removed {email} from {domain}: {done.messages_deleted} message(s) deleted, "
-        f"{done.data_erased} audit reference(s) erased."
+        f"{done.messages_blanked} naming them blanked, {done.data_erased} audit reference(s) "
+        "erased."
     )
 
 

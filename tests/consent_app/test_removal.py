@@ -5,20 +5,41 @@ told), and leave the audit log verifiable; personal data lives apart from the ha
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import delete, select, text
+from flask import Flask
+from sqlalchemy import delete, select, text, update
 
 from consent_app.audit import GENESIS, content_hash, tenant_chain, verify
 from consent_app.db import Database, alembic_config, upgrade, utcnow
 from consent_app.instance import audit_key
-from consent_app.models import AuditEvent, Base, PersonalDatum
+from consent_app.mail import enqueue
+from consent_app.models import (
+    AuditEvent,
+    AuditSubject,
+    Base,
+    Invitation,
+    OutboxMessage,
+    PersonalDatum,
+    Tenant,
+    TenantAdmin,
+)
+from consent_app.outbox import ERASED_MESSAGE, ERASED_SUBJECT, deliver_pending
 from consent_app.personal import ERASED, references, resolve
+from consent_app.removal import remove_admin, remove_tenant
 from marketplace_app.cli import main
 from tests.conftest import EXAMPLE_LISTINGS
-from tests.consent_app.conftest import CHECKED, Marketplace, csrf_token
+from tests.consent_app.conftest import (
+    CHECKED,
+    OPERATOR,
+    Marketplace,
+    csrf_token,
+)
 
 DOMAIN = "zebra.onmicrosoft.com"
 NAME = "Zebracorp"
@@ -148,6 +169,7 @@ def test_removing_an_admin_erases_them_and_keeps_the_tenant(zebra: Marketplace) 
     # Ada's page still shows the whole history, with Bob's decision by "[erased]".
     page = zebra.sign_in(ADA).get("/account/").get_data(as_text=True)
     assert ERASED in page and BOB not in page and "contoso" in page.lower()
+    assert "Administrator removed, their personal data erased" in page
     # Bob can no longer sign in (the answer does not say so): no new link is mailed.
     mailed = len(zebra.mails(BOB))
     client = zebra.app.test_client()
@@ -314,3 +336,189 @@ def test_the_upgrade_moves_personal_data_out_of_the_log(tmp_path: Path, database
         report = verify(session, [old])
         assert report.problems == [] and report.superseded == 1
     database.dispose()
+
+
+# --- what the review found ----------------------------------------------------------------------
+
+
+def test_personal_data_changed_in_the_database_is_found(zebra: Marketplace) -> None:
+    """Someone with write access points Bob's address (in the log's personal data and in the
+    admins) at their own, to sign in as him and rewrite who consented: verify finds it."""
+    eve = "eve@attacker.example"
+    with zebra.backend.write() as session:
+        session.execute(
+            update(PersonalDatum).where(PersonalDatum.value == BOB).values(value=eve, admin=eve)
+        )
+        session.execute(update(TenantAdmin).where(TenantAdmin.email == BOB).values(email=eve))
+    found = problems(zebra)
+    assert any("was changed or erased in the database" in problem for problem in found), found
+
+
+def test_personal_data_erased_without_the_key_is_found(zebra: Marketplace) -> None:
+    with zebra.backend.write() as session:
+        session.execute(update(PersonalDatum).where(PersonalDatum.value == NAME).values(value=None))
+    assert any("not by `tenants remove`" in problem for problem in problems(zebra))
+
+
+def test_a_domain_pointed_at_another_chain_is_found(zebra: Marketplace) -> None:
+    zebra.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
+    with zebra.backend.write() as session:
+        mine = tenant_chain(session, DOMAIN)
+        theirs = tenant_chain(session, "other.onmicrosoft.com")
+        assert mine and theirs
+        for ref, domain in ((mine, None), (theirs, DOMAIN), (mine, "other.onmicrosoft.com")):
+            session.execute(
+                update(AuditSubject)
+                .where(AuditSubject.ref == ref.removeprefix("tenant:"))
+                .values(domain=domain)
+            )
+    found = problems(zebra)
+    assert sum("audit subject row was changed" in problem for problem in found) == 2, found
+
+
+def test_removing_an_admin_blanks_mail_naming_them_and_keeps_other_tenants_mail(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Ada's pending notice says the offer was accepted "by bob": its stored copy is blanked
+    (and nothing of it is kept once delivered); Bob's mail about another tenant stays."""
+    market = Marketplace(app_factory(MARKETPLACE_MAIL_DELIVERY="off"))
+    market.add_tenant(DOMAIN, NAME, (ADA, BOB))
+    market.add_tenant("other.onmicrosoft.com", "Other", (BOB,))
+    key = market.key()
+    assert market.invite(key, tenant=DOMAIN).status_code == 201
+    market.backend.deliver_now()
+    market.decide(market.link(BOB))  # accepted by Bob: notices to Ada and Bob wait
+    assert market.invite(key, tenant="other.onmicrosoft.com").status_code == 201
+    backend = market.backend
+    with backend.read() as session:
+        waiting = {
+            row.recipient: row.id
+            for row in session.execute(
+                select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+            ).scalars()
+        }
+    assert ADA in waiting and BOB in waiting
+
+    done = backend.run(lambda uow: remove_admin(uow, DOMAIN, BOB, OPERATOR))
+
+    assert done.messages_blanked >= 1
+    with backend.read() as session:
+        rows = list(session.execute(select(OutboxMessage)).scalars())
+    to_bob = [row for row in rows if row.recipient == BOB]
+    assert len(to_bob) == 1 and "other.onmicrosoft.com" in to_bob[0].raw  # the other tenant's
+    [to_ada] = [row for row in rows if row.recipient == ADA and row.sent_at is None]
+    assert to_ada.subject == ERASED_SUBJECT
+    backend.deliver_now()
+    with backend.read() as session:
+        delivered = session.get(OutboxMessage, to_ada.id)
+        assert delivered is not None and delivered.raw == ERASED_MESSAGE
+    assert BOB not in "".join(
+        f"{row.subject} {row.raw}" for row in rows if row.recipient != BOB and row.id != to_ada.id
+    )
+
+
+def test_a_removal_during_delivery_keeps_nothing_of_the_message(zebra: Marketplace) -> None:
+    """The send is under way when the tenant is removed: delivery then must not write the
+    message's headers back."""
+    backend = zebra.backend
+    with backend.database.write() as session:  # not Backend.write: that would deliver it now
+        message = enqueue(
+            session,
+            backend.settings,
+            "partners@contoso.example",
+            "role_ended_partner",
+            {
+                "tenant": Tenant(domain=DOMAIN, name=NAME),
+                "role": "delegated_admin",
+                "reason": "revoked_by_customer",
+                "partner_name": "Contoso",
+            },
+            tenant_ref=tenant_chain(session, DOMAIN).removeprefix("tenant:"),  # type: ignore[union-attr]
+        )
+        session.flush()
+        message_id = message.id
+
+    class RemovingTransport:
+        def send(self, message_id: str, recipient: str, raw: bytes) -> None:
+            backend.run(lambda uow: remove_tenant(uow, DOMAIN, OPERATOR))
+
+    deliver_pending(backend.database, RemovingTransport())
+    with backend.read() as session:
+        stored = session.get(OutboxMessage, message_id)
+        assert stored is not None and stored.raw == ERASED_MESSAGE
+    assert [value for value in PERSONAL if value in stored_text(zebra)] == []
+
+
+def test_a_broken_legacy_chain_goes_with_its_tenant(
+    tmp_path: Path, database_url: str, app_factory: Callable[..., Flask]
+) -> None:
+    """A chain migration 0006 could not rewrite (broken already) still names the tenant's data
+    in hashed content: removing the tenant deletes it, says so in its event, and the log then
+    verifies; removing one admin alone is refused."""
+    from alembic import command
+
+    (tmp_path / "instance").mkdir(exist_ok=True)  # the database_url fixture may have made it
+    key = audit_key(tmp_path / "instance")  # the app's, below
+    database = Database(database_url, audit_key=key)
+    upgrade(database)
+    command.downgrade(alembic_config(database), "0005")
+    legacy_log(database, key)
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_events SET action = 'x' WHERE seq = 2"))
+    upgrade(database)
+    database.dispose()
+    market = Marketplace(app_factory())
+    assert any(f"tenant:{DOMAIN}" in problem for problem in problems(market))
+
+    refused = cli(market, "tenants", "remove-admin", DOMAIN, BOB, "--yes")
+    assert refused.exit_code == 1 and "remove the whole tenant" in refused.output
+    removed = cli(market, "tenants", "remove", DOMAIN, "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert [v for v in (*PERSONAL, "198.51.100.7") if v in stored_text(market)] == []
+    assert problems(market) == []
+    with market.backend.read() as session:
+        [event] = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "tenant.removed")
+        ).scalars()
+    assert event.details["broken_legacy_events_deleted"] == 3
+
+
+def test_invitations_racing_a_removal_leave_nothing_behind(zebra: Marketplace) -> None:
+    """Partners keep inviting the tenant while it is removed: each invitation happens wholly
+    before the removal (and is removed with it) or after (and is refused: no tenant)."""
+    key = zebra.key("mercado-nube")
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def invite() -> None:
+        client = zebra.app.test_client()
+        while not stop.is_set():
+            response = client.post(
+                "/api/v1/invitations",
+                json={"type": "trial", "tenant": DOMAIN, "offer_id": "negocio-trial"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            answers.append(response.status_code)
+
+    threads = [threading.Thread(target=invite) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        while len(answers) < 3:
+            time.sleep(0.01)
+        zebra.backend.run(lambda uow: remove_tenant(uow, DOMAIN, OPERATOR))
+        count = len(answers)
+        while len(answers) < count + 3:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert 201 in answers and set(answers) <= {201, 404, 409, 422}, answers
+    with zebra.backend.read() as session:
+        left = session.execute(
+            select(Invitation.id).where(Invitation.tenant_domain == DOMAIN)
+        ).all()
+    assert left == []
+    assert [value for value in PERSONAL if value in stored_text(zebra)] == []
+    assert problems(zebra) == []

@@ -129,8 +129,6 @@ def test_client_address_from_trusted_proxy(app_factory: Callable[..., Flask]) ->
 
     from consent_app.models import AuditEvent
 
-    from consent_app.personal import resolve
-
     with market.backend.read() as session:
         addresses = (
             session.execute(
@@ -139,8 +137,7 @@ def test_client_address_from_trusted_proxy(app_factory: Callable[..., Flask]) ->
             .scalars()
             .all()
         )
-        # The event names the address by reference (personal data is kept apart from the log).
-        assert list(resolve(session, addresses).values()) == ["203.0.113.9"]
+    assert addresses == ["203.0.113.9"]
 
 
 def test_secrets_are_not_logged(

@@ -8,6 +8,7 @@ Create Date: 2026-11-26 17:00:00
 - `audit_subjects`: a tenant as the audit log knows it (an opaque reference naming its chain,
   and its domain until its data is removed).
 - `personal_data`: each address, name or IP address an event names, by reference.
+- `outbox.tenant_ref`: the subject of the tenant a message is about (what removal erases).
 - Every tenant chain that verifies intact is renamed from `tenant:<domain>` to
   `tenant:<subject>`, its events name personal data by reference, and it is re-hashed under
   the audit key; a broken chain is left as it is (`audit verify` goes on reporting it). An
@@ -37,6 +38,7 @@ def upgrade() -> None:
         sa.Column("domain", sa.String(length=253), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("erased_at", UtcDateTime(), nullable=True),
+        sa.Column("mac", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("ref", name=op.f("pk_audit_subjects")),
         sa.UniqueConstraint("domain", name=op.f("uq_audit_subjects_domain")),
     )
@@ -48,6 +50,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Text(), nullable=True),
         sa.Column("admin", sa.String(length=254), nullable=False),
         sa.Column("erased_at", UtcDateTime(), nullable=True),
+        sa.Column("mac", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["subject_ref"],
             ["audit_subjects.ref"],
@@ -65,6 +68,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_personal_data_subject_ref"), "personal_data", ["subject_ref"], unique=False
     )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("tenant_ref", sa.String(length=32), nullable=True))
+        batch_op.create_index(batch_op.f("ix_outbox_tenant_ref"), ["tenant_ref"], unique=False)
     pseudonymize_tenant_chains(op.get_bind(), context.config.attributes.get(AUDIT_KEY))
 
 
@@ -76,6 +82,9 @@ def downgrade() -> None:
             "the audit log refers to personal data kept in personal_data: downgrading past "
             "0006 would lose it; restore a backup taken before the upgrade instead"
         )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_tenant_ref"))
+        batch_op.drop_column("tenant_ref")
     op.drop_index(op.f("ix_personal_data_subject_ref"), table_name="personal_data")
     op.drop_table("personal_data")
     op.drop_table("audit_subjects")
