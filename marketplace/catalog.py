@@ -1,4 +1,5 @@
-"""The catalog the marketplace owners keep: services, programs, capabilities, industries.
+"""The catalog the marketplace owners keep: services, programs, capabilities, industries, and
+the admin roles delegated administration may grant.
 
 Regions and languages are ISO codes (ISO 3166-1 alpha-2 and ISO 639-1); their lists and
 their English and Russian names come from the maintained `pycountry` package.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import gettext
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,7 +19,7 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marketplace.errors import describe_validation_error
-from marketplace.yamlsource import YamlProblem, parse_document
+from marketplace.yamlsource import LocatedDocument, Position, YamlProblem, parse_document
 
 TranslationLanguage = Literal["ru"]
 """The languages a listing may be translated into (English is the listing's own language)."""
@@ -35,6 +37,13 @@ DELEGATED_ADMIN_PROGRAMS = frozenset({"cloud-essentials", "cloud-accelerate", "c
 """The programs whose partners may request delegated administration (README: Consent backend).
 
 The catalog marks them; loading a catalog that disagrees with this policy is an error.
+"""
+
+FULL_ACCESS_ROLE = "global-admin"
+"""The admin role that allows everything: the original full delegated administration, and the
+role a DA request gets when its offer names no `delegated_admin_roles`.
+
+The catalog must define it, marked `full_access: true`, and mark no other role so.
 """
 
 _ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -66,6 +75,14 @@ class Program(CatalogEntry):
     delegated_admin: bool = False
 
 
+class AdminRole(CatalogEntry):
+    """A delegated-admin role; `description` says in plain words what it lets a partner do in
+    the customer's tenant, and `full_access` marks the role that allows everything."""
+
+    description: LocalizedText  # required: the customer reads it before consenting
+    full_access: bool = False
+
+
 class CatalogFile(BaseModel):
     """The shape of `_catalog.yaml`."""
 
@@ -74,16 +91,40 @@ class CatalogFile(BaseModel):
     programs: dict[str, Program] = Field(min_length=1)
     capabilities: dict[str, CatalogEntry] = Field(min_length=1)
     industries: dict[str, CatalogEntry] = Field(min_length=1)
+    admin_roles: dict[str, AdminRole] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """The allowed values of every facet a listing can name, with display names."""
+    """The allowed values of every facet a listing can name, with display names, and the admin
+    roles an offer's delegated administration may ask for (by id, in catalog order)."""
 
     services: dict[str, CatalogEntry]
     programs: dict[str, Program]
     capabilities: dict[str, CatalogEntry]
     industries: dict[str, CatalogEntry]
+    admin_roles: dict[str, AdminRole]
+
+    @classmethod
+    def from_file(cls, document: CatalogFile) -> Catalog:
+        """The catalog a checked catalog document defines."""
+        return cls(
+            document.services,
+            document.programs,
+            document.capabilities,
+            document.industries,
+            document.admin_roles,
+        )
+
+    def to_file(self) -> CatalogFile:
+        """The catalog as a document (what the partner snapshot carries)."""
+        return CatalogFile(
+            services=self.services,
+            programs=self.programs,
+            capabilities=self.capabilities,
+            industries=self.industries,
+            admin_roles=self.admin_roles,
+        )
 
     @property
     def delegated_admin_programs(self) -> frozenset[str]:
@@ -149,7 +190,7 @@ def load_catalog(path: Path) -> Catalog:
         for loc, message, as_key in describe_validation_error(error, CatalogFile):
             problems.append((shown, *document.locate(loc, key=as_key), message))
         raise CatalogError(problems) from None
-    for facet in ("services", "programs", "capabilities", "industries"):
+    for facet in ("services", "programs", "capabilities", "industries", "admin_roles"):
         for key in getattr(parsed, facet):
             if not re.match(_ID_PATTERN, key):
                 where = document.locate((facet, key), key=True)
@@ -165,9 +206,35 @@ def load_catalog(path: Path) -> Catalog:
     if missing:
         where = document.locate(("programs",), key=True)
         problems.append((shown, *where, f"missing programs: {', '.join(sorted(missing))}"))
+    problems.extend((shown, *where, message) for where, message in _role_problems(parsed, document))
     if problems:
         raise CatalogError(problems)
-    return Catalog(parsed.services, parsed.programs, parsed.capabilities, parsed.industries)
+    return Catalog.from_file(parsed)
+
+
+def _role_problems(
+    parsed: CatalogFile, document: LocatedDocument
+) -> Iterator[tuple[Position, str]]:
+    """The full-access policy: `global-admin` exists, marked full access, and no other role is."""
+    full = parsed.admin_roles.get(FULL_ACCESS_ROLE)
+    if full is None:
+        yield (
+            document.locate(("admin_roles",), key=True),
+            f"missing admin role {FULL_ACCESS_ROLE!r} (full access to everything, asked for "
+            "when an offer names no roles)",
+        )
+    elif not full.full_access:
+        yield (
+            document.locate(("admin_roles", FULL_ACCESS_ROLE, "full_access")),
+            f"admin role {FULL_ACCESS_ROLE!r} allows everything: mark it full_access: true",
+        )
+    for key, role in parsed.admin_roles.items():
+        if role.full_access and key != FULL_ACCESS_ROLE:
+            yield (
+                document.locate(("admin_roles", key, "full_access")),
+                f"admin role {key!r}: only {FULL_ACCESS_ROLE!r} has full access; "
+                "remove full_access: true",
+            )
 
 
 @cache

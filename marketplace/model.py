@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from marketplace.catalog import (
     FACET_ATTRIBUTES,
+    FULL_ACCESS_ROLE,
     WORLDWIDE,
     Catalog,
     Facet,
@@ -48,6 +49,9 @@ MAX_LICENSES_PER_SERVICE = 100_000
 
 # Common mistakes for ISO codes that a partner would not find by spelling alone.
 _COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
+
+_CATALOG_ATTRIBUTES = {**FACET_ATTRIBUTES, "admin role": "admin_roles"}
+"""Each kind of catalog value, as messages name it, and the `Catalog` attribute of its ids."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,8 @@ def _http_url(value: str) -> str:
     return value
 
 
-def _catalog_value(facet: str) -> Callable[[str, ValidationInfo], str]:
-    attribute = FACET_ATTRIBUTES[facet]
+def _catalog_value(kind: str) -> Callable[[str, ValidationInfo], str]:
+    attribute = _CATALOG_ATTRIBUTES[kind]
 
     def check(value: str, info: ValidationInfo) -> str:
         context = info.context
@@ -134,7 +138,8 @@ def _catalog_value(facet: str) -> Callable[[str, ValidationInfo], str]:
         allowed = getattr(context.catalog, attribute)
         if value not in allowed:
             raise _fail(
-                "unknown_" + facet, f"unknown {facet} {value!r}" + did_you_mean(value, allowed)
+                "unknown_" + kind.replace(" ", "_"),
+                f"unknown {kind} {value!r}" + did_you_mean(value, allowed),
             )
         return value
 
@@ -163,6 +168,16 @@ def _language(value: str) -> str:
         except (LookupError, AttributeError):
             hint = ""
     raise _fail("unknown_language", f"{value!r} is not an ISO 639-1 language code{hint}")
+
+
+def _some_roles(roles: list[str]) -> list[str]:
+    if not roles:
+        raise _fail(
+            "no_roles",
+            "name at least one admin role, or leave delegated_admin_roles out to ask for "
+            f"{FULL_ACCESS_ROLE} (full access)",
+        )
+    return roles
 
 
 def _unique(values: list[Any]) -> list[Any]:
@@ -219,9 +234,9 @@ LanguageCode = Annotated[
 ]
 
 
-def _catalog_id_schema(facet: str) -> Any:
+def _catalog_id_schema(kind: str) -> Any:
     # Replaced by the catalog's ids in `marketplace.schema`, so editors complete them.
-    return Field(json_schema_extra=_schema(**{"x-catalog": FACET_ATTRIBUTES[facet]}))
+    return Field(json_schema_extra=_schema(**{"x-catalog": _CATALOG_ATTRIBUTES[kind]}))
 
 
 ServiceId = Annotated[str, _catalog_id_schema("service"), AfterValidator(_catalog_value("service"))]
@@ -232,12 +247,22 @@ CapabilityId = Annotated[
 IndustryId = Annotated[
     str, _catalog_id_schema("industry"), AfterValidator(_catalog_value("industry"))
 ]
+AdminRoleId = Annotated[
+    str, _catalog_id_schema("admin role"), AfterValidator(_catalog_value("admin role"))
+]
 
 Item = TypeVar("Item")
 UniqueList = Annotated[
     list[Item], Field(json_schema_extra=_schema(uniqueItems=True)), AfterValidator(_unique)
 ]
 """A list in which no value may appear twice."""
+
+AdminRoles = Annotated[
+    UniqueList[AdminRoleId],
+    Field(json_schema_extra=_schema(minItems=1)),
+    AfterValidator(_some_roles),
+]
+"""An offer's requested admin roles: at least one, each once, each in the catalog."""
 
 
 class _Strict(BaseModel):
@@ -255,6 +280,22 @@ class Contact(_Strict):
 
 class Offer(_Strict):
     """A trial or purchase offer the partner can send to customers."""
+
+    # A rule across fields the schema can state, so editors flag it while partners type.
+    model_config = ConfigDict(
+        json_schema_extra=_schema(
+            **{
+                "if": {
+                    "required": ["delegated_admin_roles"],
+                    "properties": {"delegated_admin_roles": {"type": "array"}},
+                },
+                "then": {
+                    "required": ["delegated_admin"],
+                    "properties": {"delegated_admin": {"const": "optional"}},
+                },
+            }
+        )
+    )
 
     id: Slug = Field(description="Unique within the listing; partners name it in API calls.")
     type: Literal["trial", "purchase"] = Field(
@@ -283,6 +324,15 @@ class Offer(_Strict):
         description="`optional`: the invitation may ask the customer for delegated "
         "administration (needs a DA-eligible program).",
     )
+    delegated_admin_roles: Annotated[
+        AdminRoles | None,
+        Field(
+            default=None,
+            description="The admin roles (catalog ids) delegated administration with this offer "
+            "asks for; only with `delegated_admin: optional`. Left out, it asks for "
+            f"{FULL_ACCESS_ROLE} (full access).",
+        ),
+    ]
 
 
 class OfferTranslation(_Strict):

@@ -6,6 +6,11 @@ so a worker starts without parsing or validating YAML, and a broken listing in t
 tree stops only `build` and `validate`. The file says what it is (`format`, `version`), when it
 was built, and a hash of its content; the reader checks all three and rebuilds the same
 `Listing` and `Catalog` models the build validated.
+
+The catalog is carried whole, as `_catalog.yaml` defines it (`CatalogFile`), and each listing
+as its model dumps it, so a new catalog section or listing field needs no code here. A change
+that a reader of the previous version would refuse, or that this reader cannot take from an
+older file, raises `VERSION`: `serve` then rebuilds, and a worker says to run the build.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ from marketplace.model import Listing, ListingContext
 SNAPSHOT_FILE_NAME = "partners.snapshot.json"
 """The snapshot's name in the instance folder, beside the search index."""
 FORMAT = "partner-marketplace/partners"
-VERSION = 1
-"""The format version this code writes and reads; a reader refuses any other."""
+VERSION = 2
+"""The format version this code writes and reads; a reader refuses any other.
+
+2: the catalog's `admin_roles` and offers' `delegated_admin_roles`.
+"""
 
 
 class SnapshotError(Exception):
@@ -59,13 +67,7 @@ class PartnerSnapshot:
 
 
 def _catalog_json(catalog: Catalog) -> dict[str, Any]:
-    document = CatalogFile(
-        services=catalog.services,
-        programs=catalog.programs,
-        capabilities=catalog.capabilities,
-        industries=catalog.industries,
-    )
-    return document.model_dump(mode="json")
+    return catalog.to_file().model_dump(mode="json")
 
 
 def _content_hash(content: dict[str, Any]) -> str:
@@ -126,7 +128,7 @@ def decode_snapshot(data: bytes, source: str = "the partner snapshot") -> Partne
     try:
         built_at = datetime.fromisoformat(str(document.get("built_at")))
         parsed = CatalogFile.model_validate(content["catalog"])
-        catalog = Catalog(parsed.services, parsed.programs, parsed.capabilities, parsed.industries)
+        catalog = Catalog.from_file(parsed)
         context = ListingContext(catalog)
         items = content["listings"]
         if not isinstance(items, list):

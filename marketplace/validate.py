@@ -345,6 +345,30 @@ def _relational_problems(
                     (*here, "delegated_admin"),
                     "set delegated_admin: true on the listing to offer it here",
                 )
+        yield from _role_problems(offer, here, catalog)
+
+
+def _role_problems(
+    offer: dict[str, Any], here: tuple[Any, ...], catalog: Catalog
+) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """An offer's `delegated_admin_roles`: only where it may ask for DA, full access alone."""
+    roles = offer.get("delegated_admin_roles")
+    if roles is None:
+        return  # None named: the backend asks for full access (global-admin)
+    where = (*here, "delegated_admin_roles")
+    if offer.get("delegated_admin") != "optional":
+        yield (
+            where,
+            "admin roles need delegated_admin: optional on this offer; add it, or remove "
+            "delegated_admin_roles",
+        )
+    full = [
+        role
+        for role in _strings(roles)
+        if role in catalog.admin_roles and catalog.admin_roles[role].full_access
+    ]
+    if full and len(roles) > 1:
+        yield where, f"{full[0]!r} already allows everything; list it alone"
 
 
 def _translated_offer_problems(data: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:

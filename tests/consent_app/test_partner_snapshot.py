@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from consent_app.backend import backend_of
-from marketplace.snapshot import SNAPSHOT_FILE_NAME, read_snapshot
+from marketplace.snapshot import SNAPSHOT_FILE_NAME, VERSION, read_snapshot
 from marketplace_app.build import BuildPaths, inputs_newer_than
 from marketplace_app.cli import main
 from marketplace_app.config import settings_for
@@ -130,7 +130,7 @@ def test_healthz_names_the_snapshot(installation: Path) -> None:
     snapshot = read_snapshot(installation / SNAPSHOT_FILE_NAME)
     assert health.json is not None  # 503 until a search index is built (test_health.py)
     assert health.json["partner_snapshot"] == {
-        "version": 1,
+        "version": VERSION,
         "content_hash": snapshot.stamp.content_hash,
         "built_at": snapshot.stamp.built_at.isoformat(),
         "partners": len(snapshot.listings),

@@ -47,22 +47,25 @@ def test_catalog_must_mark_exactly_the_eligible_programs(tmp_path: Path) -> None
 def test_catalog_errors_are_located(tmp_path: Path) -> None:
     text = (
         "services:\n  Bad_Id: {name: {en: X}}\nprograms: {}\ncapabilities: {}\n"
-        "industries: {}\nextra: 1\n"
+        "industries: {}\nadmin_roles: {}\nextra: 1\n"
     )
     assert catalog_problems(tmp_path, text) == [
         "2:18: missing required field 'ru'",
         "3:11: needs at least 1 item(s)",
         "4:15: needs at least 1 item(s)",
         "5:13: needs at least 1 item(s)",
-        "6:1: unknown field 'extra'",
+        "6:14: needs at least 1 item(s)",
+        "7:1: unknown field 'extra'",
     ]
 
 
 def test_catalog_must_define_the_eligible_programs(tmp_path: Path) -> None:
     entry = "{name: {en: X, ru: Х}}"
+    role = "{name: {en: X, ru: Х}, description: {en: X, ru: Х}, full_access: true}"
     text = (
         f"services: {{a: {entry}}}\nprograms: {{b: {entry}}}\n"
         f"capabilities: {{c: {entry}}}\nindustries: {{d: {entry}}}\n"
+        f"admin_roles: {{global-admin: {role}}}\n"
     )
     assert catalog_problems(tmp_path, text) == [
         "2:1: missing programs: cloud-accelerate, cloud-deployment, cloud-essentials"

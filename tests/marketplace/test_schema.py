@@ -59,3 +59,41 @@ def test_schema_offers_catalog_values_for_completion(schema: dict[str, object]) 
     services = schema["properties"]["services"]["items"]  # type: ignore[index]
     assert "exchange-online" in services["enum"]
     assert "exchange-online: Exchange Online (hosted mail)" in services["description"]
+
+
+def test_schema_offers_the_catalog_admin_roles(schema: dict[str, object]) -> None:
+    roles = schema["$defs"]["Offer"]["properties"]["delegated_admin_roles"]  # type: ignore[index]
+    listed = next(option for option in roles["anyOf"] if option.get("type") == "array")
+    assert listed["minItems"] == 1 and listed["uniqueItems"] is True
+    assert "global-admin" in listed["items"]["enum"]
+    assert "teams-admin: Teams administrator" in listed["items"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("change", "valid"),
+    [
+        ({"delegated_admin_roles": ["user-admin", "exchange-admin"]}, True),
+        ({"delegated_admin_roles": ["user-admn"]}, False),
+        ({"delegated_admin_roles": []}, False),
+        ({"delegated_admin_roles": ["user-admin", "user-admin"]}, False),
+        ({"delegated_admin_roles": ["user-admin"], "delegated_admin": "none"}, False),
+    ],
+)
+def test_schema_checks_an_offers_admin_roles(
+    schema: dict[str, object], change: dict[str, object], valid: bool
+) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    document = parse_document(VALID_LISTING).value
+    offer = {**document["offers"][0], **change}
+    errors = list(validator.iter_errors({**document, "offers": [offer]}))
+    assert (errors == []) is valid, errors
+
+
+def test_schema_wants_delegated_admin_optional_beside_admin_roles(
+    schema: dict[str, object],
+) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    document = parse_document(VALID_LISTING).value
+    offer = {k: v for k, v in document["offers"][0].items() if k != "delegated_admin"}
+    offer["delegated_admin_roles"] = ["user-admin"]
+    assert list(validator.iter_errors({**document, "offers": [offer]}))

@@ -52,6 +52,38 @@ def test_round_trip_gives_the_same_listings_and_catalog(
     assert snapshot.catalog.delegated_admin_programs == catalog.delegated_admin_programs
 
 
+def test_admin_roles_and_the_roles_offers_name_survive_the_trip(
+    written: Path, loaded_examples: tuple[Catalog, list[LoadedListing]]
+) -> None:
+    catalog, _ = loaded_examples
+    snapshot = read_snapshot(written)
+    roles = snapshot.catalog.admin_roles
+    assert roles == catalog.admin_roles
+    assert list(roles) == list(catalog.admin_roles)  # catalog order kept
+    assert roles["global-admin"].full_access and not roles["user-admin"].full_access
+    assert roles["exchange-admin"].name.ru == "Администратор Exchange"
+    assert roles["security-reader"].description.en.startswith("Can only look")
+    offers = {
+        (slug, offer.id): offer.delegated_admin_roles
+        for slug, listing in snapshot.listings.items()
+        for offer in listing.offers
+    }
+    assert offers["taiga-cloud", "teams-start"] == ["teams-admin", "user-admin"]
+    # The backend's default DA trials name no roles: they ask for global-admin.
+    assert offers["contoso-cloud", "trial-collab"] is None
+    assert offers["cape-collaboration", "intranet-trial"] is None
+
+
+def test_the_file_carries_the_roles_as_json(written: Path) -> None:
+    document = json.loads(written.read_text(encoding="utf-8"))
+    global_admin = document["catalog"]["admin_roles"]["global-admin"]
+    assert global_admin["name"] == {"en": "Global administrator", "ru": "Глобальный администратор"}
+    assert set(global_admin["description"]) == {"en", "ru"}
+    assert global_admin["full_access"] is True
+    taiga = next(item for item in document["listings"] if item["slug"] == "taiga-cloud")
+    assert taiga["offers"][0]["delegated_admin_roles"] == ["teams-admin", "user-admin"]
+
+
 def test_the_file_says_what_it_is(written: Path) -> None:
     document = json.loads(written.read_text(encoding="utf-8"))
     assert document["format"] == "partner-marketplace/partners"
@@ -128,6 +160,19 @@ def test_a_listing_the_model_refuses_is_not_loaded(written: Path) -> None:
 
     document = json.loads(written.read_text(encoding="utf-8"))
     document["listings"][0]["services"] = ["no-such-service"]
+    content = {"catalog": document["catalog"], "listings": document["listings"]}
+    document["content_hash"] = _content_hash(content)
+    written.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SnapshotError, match="does not hold valid partners"):
+        read_snapshot(written)
+
+
+def test_a_snapshot_without_admin_roles_is_refused(written: Path) -> None:
+    """A version-1 file relabelled as the current version (hash recomputed) lacks the roles."""
+    from marketplace.snapshot import _content_hash
+
+    document = json.loads(written.read_text(encoding="utf-8"))
+    del document["catalog"]["admin_roles"]
     content = {"catalog": document["catalog"], "listings": document["listings"]}
     document["content_hash"] = _content_hash(content)
     written.write_text(json.dumps(document), encoding="utf-8")
