@@ -12,9 +12,10 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from marketplace.catalog import FACETS, WORLDWIDE
+from marketplace.i18n import SOURCE_LANGUAGE
 from marketplace.model import facet_values
 from marketplace.urls import partner_url
-from sitegen.i18n import facet_label
+from sitegen.i18n import facet_label, shown_in_english
 from sitegen.pages import SiteInput, facet_counts
 
 PARTNERS_JSON_VERSION = 1
@@ -63,14 +64,21 @@ def atom_feed(site: SiteInput, site_url: str, title: str) -> str:
     for listing in recent:
         name, summary, _ = listing.text(site.language)
         url = site_url + partner_url(listing.slug)
+        # Untranslated text says it is English, as on the pages (the feed's xml:lang is the site's).
+        name_lang, summary_lang = (
+            f' xml:lang="{SOURCE_LANGUAGE}"'
+            if shown_in_english(shown, english, site.language)
+            else ""
+            for shown, english in ((name, listing.name), (summary, listing.summary))
+        )
         entries.append(
             "<entry>"
-            f"<title>{escape(name)}</title>"
+            f"<title{name_lang}>{escape(name)}</title>"
             f"<link href={quoteattr(url)}/>"
             f"<id>{escape(url)}</id>"
             f"<published>{site.published.get(listing.slug, _epoch()).isoformat()}</published>"
             f"<updated>{site.updated.get(listing.slug, _epoch()).isoformat()}</updated>"
-            f"<summary>{escape(summary)}</summary>"
+            f"<summary{summary_lang}>{escape(summary)}</summary>"
             "</entry>"
         )
     return (

@@ -4,7 +4,8 @@ Material translates its own interface (search box, dark-mode toggle) through `th
 these are the words of the pages this package writes. Catalog, country and language names come
 from the catalog module; partner text from the listing's translations. Templates call `_()`
 and `ngettext()` (Jinja's i18n extension, newstyle: placeholders are `%(name)s`, filled and
-escaped by the call), and the `count`, `day` filters for numbers and dates.
+escaped by the call), and the `count`, `day` filters for numbers and dates. Partner text that
+has no translation is shown in English and marked so (`untranslated`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from functools import cache
 
 import jinja2
 from babel import Locale
+from markupsafe import Markup
 
-from marketplace.i18n import format_count, format_day, translations
+from marketplace.i18n import SOURCE_LANGUAGE, format_count, format_day, translations
 from marketplace.urls import partner_url, value_url
 
 
@@ -64,6 +66,29 @@ def count_texts(name: str, language: str) -> str:
     return json.dumps(forms, ensure_ascii=False, sort_keys=True)
 
 
+_IN_ENGLISH = Markup(' lang="{}"').format(SOURCE_LANGUAGE)
+_AS_THE_PAGE = Markup("")
+
+
+def shown_in_english(shown: str | None, english: str | None, language: str) -> bool:
+    """Whether partner text on a page in `language` is the listing's English text (the
+    listing has no translation of it), so its element must say `lang="en"`.
+
+    A listing falls back to English field by field (`Listing.text`, `Listing.offer_title`);
+    comparing with the English text, rather than deciding again which fields fall back, keeps
+    that rule in the model. A translation identical to the English is English anyway.
+    """
+    return language != SOURCE_LANGUAGE and shown == english
+
+
+def untranslated_marker(language: str) -> Callable[[str | None, str | None], Markup]:
+    """The templates' `untranslated(shown, english)`: ` lang="en"` for an element holding
+    partner text shown in English on a page in `language` (`shown_in_english`), else nothing."""
+    return lambda shown, english: (
+        _IN_ENGLISH if shown_in_english(shown, english, language) else _AS_THE_PAGE
+    )
+
+
 @cache
 def environment(language: str) -> jinja2.Environment:
     """The page templates with the words, numbers and dates of `language`."""
@@ -80,6 +105,7 @@ def environment(language: str) -> jinja2.Environment:
         partner_url=partner_url,
         value_url=value_url,
         facet_label=lambda name: facet_label(name, language),
+        untranslated=untranslated_marker(language),
     )
     templates.filters.update(
         count=lambda number: format_count(number, language),

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from marketplace.catalog import FACETS, WORLDWIDE, Catalog, Facet
-from marketplace.i18n import format_count, translations
+from marketplace.i18n import SOURCE_LANGUAGE, format_count, translations
 from marketplace.model import Listing, facet_values
 from marketplace.urls import partner_url, value_url
-from sitegen.i18n import environment, facet_label
+from sitegen.i18n import environment, facet_label, shown_in_english
 from sitegen.markdown import render_partner_markdown
 
 PER_PAGE = 50
@@ -33,6 +33,8 @@ class GeneratedPage:
     title: str
     description: str
     body: str
+    title_language: str | None = None
+    """The title's language where it is not the page's (a partner name without translation)."""
 
     @property
     def depth(self) -> int:
@@ -84,12 +86,16 @@ def partner_page(site: SiteInput, listing: Listing) -> GeneratedPage:
             listing=listing,
             name=name,
             summary=summary,
+            description=description,
             description_html=render_partner_markdown(description),
             logo=site.logos.get(listing.slug),
             updated=site.updated.get(listing.slug),
         )
     )
-    return GeneratedPage(url, name, summary, body)
+    title_language = (
+        SOURCE_LANGUAGE if shown_in_english(name, listing.name, site.language) else None
+    )
+    return GeneratedPage(url, name, summary, body, title_language)
 
 
 def _value_name(site: SiteInput, facet: Facet, value: str) -> str:

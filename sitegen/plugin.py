@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from mkdocs.config import config_options as options
 from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
@@ -29,6 +30,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.i18n import translations
 from marketplace.problems import format_text
 from marketplace.validate import InvalidListings, LoadedListing, load_listings
 from sitegen.exports import atom_feed, directory_json, partners_json, sitemap_xml
@@ -43,6 +45,7 @@ from sitegen.pages import (
 )
 
 _TITLE = "MPSHELLTITLE"
+_TITLE_LANG = "MPSHELLLANG"
 _DESCRIPTION = "MPSHELLDESCRIPTION"
 _BODY = '<div class="mpshellbody"></div>'
 _SHELL_DIR = "mpshell"
@@ -77,11 +80,20 @@ class ShellTemplate:
         # Material adds <h1>{title}</h1> when the content has none; the generated body brings
         # its own h1, so the theme's goes.
         output = re.sub(rf"<h1[^>]*>{_TITLE}</h1>\s*", "", output, count=1)
+        # The header repeats the title as text: an untranslated partner name there is marked
+        # English like on the page itself (<title> takes no lang, so it is left alone).
+        output = re.sub(
+            rf'(<span class="md-ellipsis")(>\s*{_TITLE}\s*</span>)',
+            rf"\1{_TITLE_LANG}\2",
+            output,
+            count=1,
+        )
         for token in (_TITLE, _BODY, url):
             if token not in output:
                 raise PluginError(f"the theme page shell lost its placeholder {token!r}")
         self._parts = re.split(
-            f"({re.escape(_TITLE)}|{_DESCRIPTION}|{re.escape(_BODY)}|{re.escape(url)})", output
+            f"({_TITLE_LANG}|{_TITLE}|{_DESCRIPTION}|{re.escape(_BODY)}|{re.escape(url)})",
+            output,
         )
         self._url = url
 
@@ -89,6 +101,7 @@ class ShellTemplate:
         """The theme page for `page`."""
         values = {
             _TITLE: html.escape(page.title),
+            _TITLE_LANG: f' lang="{page.title_language}"' if page.title_language else "",
             _DESCRIPTION: html.escape(page.description),
             _BODY: page.body,
             self._url: page.url,
@@ -165,6 +178,18 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         )
         self.pages = site_pages(self.site)
         return config
+
+    def on_env(
+        self, env: jinja2.Environment, /, *, config: MkDocsConfig, files: Files
+    ) -> jinja2.Environment:
+        # The theme overrides (site_src/overrides: the 404 page, the footer) say their words
+        # through the one catalog, like the generated pages: `{{ _("…") }}` in the theme.
+        # Material's own labels come from its language pack (`theme.language`).
+        env.add_extension("jinja2.ext.i18n")
+        env.install_gettext_translations(  # type: ignore[attr-defined]
+            translations(self.config.language), newstyle=True
+        )
+        return env
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
         for depth in sorted({page.depth for page in self.pages}):
