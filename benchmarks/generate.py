@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,8 @@ WORDS = (
     "delta",
 )
 
+_TRANSLATED_NAME = re.compile(r"^( +)name: .*$", re.MULTILINE)
+
 
 def generate_listings(count: int, target: Path, seed: int = 7) -> Path:
     """Write `count` valid listings (and logos for those whose template has one) into target."""
@@ -47,6 +50,8 @@ def generate_listings(count: int, target: Path, seed: int = 7) -> Path:
         body = text.replace(f"slug: {path.stem}", f"slug: {slug}", 1).replace(
             old_name, f"name: {name}", 1
         )
+        # A translated name must be unique too: it takes the generated name.
+        body = _TRANSLATED_NAME.sub(rf"\1name: {name}", body)
         logo_line = next((line for line in body.splitlines() if line.startswith("logo: ")), None)
         if logo_line:
             old_logo = logo_line.removeprefix("logo: ")

@@ -4,7 +4,8 @@
 
 One warm searcher answers a few hundred mixed queries (plain words, several words, Russian,
 typos, filters, no text); every query computes the facet counts, as the API does. Figures are
-the median and p95 latency per kind and overall, measured in process (no HTTP).
+the median and p95 latency per kind and overall, measured in process (no HTTP); "documents"
+is the time to turn the listings into search documents (descriptions' Markdown into text).
 
 "Warm" means what a running server has: the index open and its most frequent terms' scores
 computed (the engine does that in a background thread when an index opens; the warm-up time
@@ -67,7 +68,9 @@ def run(count: int, rounds: int = 300) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         catalog, loaded = load_listings(generate_listings(count, root / "listings"))
+        started = time.perf_counter()
         documents = partner_documents(catalog, [item.listing for item in loaded])
+        documents_seconds = time.perf_counter() - started
         started = time.perf_counter()
         build_index(root / "index", documents)
         build_seconds = time.perf_counter() - started
@@ -98,7 +101,8 @@ def run(count: int, rounds: int = 300) -> None:
             timings[kind].append(timed(engine, query))
         engine.close()
     print(
-        f"{count} listings: index build {build_seconds:.1f} s, warm-up {warm_seconds:.1f} s; "
+        f"{count} listings: index build {build_seconds:.1f} s "
+        f"(documents before it {documents_seconds:.1f} s), warm-up {warm_seconds:.1f} s; "
         f"{rounds} queries with facet counts:"
     )
     header = f"  {'kind':<9} {'n':>4} {'median ms':>10} {'p95 ms':>8}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from marketplace.catalog import FACETS, SITE_LANGUAGES, Catalog
 from marketplace.model import Listing, facet_values
+from marketplace.plaintext import markdown_plain_text
 from marketplace.urls import partner_url
 
 
@@ -20,13 +21,17 @@ class PartnerDocument:
     facets: dict[str, list[str]]  # facet name -> values
     name: dict[str, str]  # per site language
     summary: dict[str, str]
-    description: dict[str, str]
+    description: dict[str, str]  # the plain text a visitor reads, not the Markdown
     catalog_terms: str  # display names of its services, capabilities, industries in all languages
 
 
 def partner_document(catalog: Catalog, listing: Listing) -> PartnerDocument:
     """The search document of one listing."""
     texts = {language: listing.text(language) for language in SITE_LANGUAGES}
+    plain: dict[str, str] = {}  # an untranslated description is converted once
+    for _, _, markdown in texts.values():
+        if markdown not in plain:
+            plain[markdown] = markdown_plain_text(markdown)
     names: list[str] = []
     for facet in FACETS:
         if facet.in_catalog:
@@ -39,7 +44,7 @@ def partner_document(catalog: Catalog, listing: Listing) -> PartnerDocument:
         facets={facet.name: list(facet_values(listing, facet)) for facet in FACETS},
         name={language: text[0] for language, text in texts.items()},
         summary={language: text[1] for language, text in texts.items()},
-        description={language: text[2] for language, text in texts.items()},
+        description={language: plain[text[2]] for language, text in texts.items()},
         catalog_terms=" ".join(dict.fromkeys(names)),
     )
 

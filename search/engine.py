@@ -56,7 +56,9 @@ class SearchQuery:
 @dataclass(frozen=True)
 class Hit:
     """One ranked partner. `highlights` maps a field (name, summary, description) to an HTML
-    fragment: partner text escaped, matched words in <mark> elements, nothing else."""
+    fragment: partner text escaped, matched words in <mark> elements, nothing else. The text
+    is what a visitor reads (a description's Markdown as plain text, one line per block),
+    cut between words, with "…" where text was left out."""
 
     slug: str
     name: str

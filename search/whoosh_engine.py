@@ -14,6 +14,11 @@ Performance notes (measured in benchmarks/search_latency.py):
   would); the most frequent terms are warmed in a background thread when an index opens.
 - Fuzzy matching runs on an unstemmed field: whoosh stems fuzzy terms first, so `secruity~`
   would become `secruiti~` and never reach the stem `secur`.
+
+Ranking on top of BM25F (judged by the query set in tests/search/judged.py, measured by
+benchmarks/search_quality.py): a match through a word's stem family only ("hospitality" for
+"hospital") counts `FAMILY_WEIGHT` of a match of the word's own forms (search/wordforms.py),
+and a query that names a partner puts it first (search/names.py).
 """
 
 from __future__ import annotations
@@ -35,14 +40,17 @@ import numpy as np
 from whoosh import index as whoosh_index
 from whoosh.analysis import Analyzer, LowercaseFilter, RegexTokenizer, StemmingAnalyzer
 from whoosh.fields import ID, STORED, TEXT, Schema
-from whoosh.highlight import ContextFragmenter, HtmlFormatter, highlight
 from whoosh.lang import stopwords_for_language
+from whoosh.lang.porter import stem as english_stem
 from whoosh.lang.snowball import RussianStemmer
 from whoosh.searching import Searcher
 
 from marketplace.catalog import WORLDWIDE
 from search.documents import PartnerDocument
 from search.engine import FILTER_FACETS, Hit, SearchQuery, SearchResult
+from search.names import NameIndex
+from search.snippets import snippet
+from search.wordforms import own_forms
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,11 @@ def _russian_stem(word: str) -> str:
     return str(RussianStemmer().stem(word.replace("ё", "е")))
 
 
+def word_stem(word: str) -> str:
+    """A word's stem in its own script's language (Cyrillic: Russian, else English)."""
+    return _russian_stem(word) if _is_cyrillic(word) else str(english_stem(word))
+
+
 ANALYZERS: dict[str, Analyzer] = {
     "en": StemmingAnalyzer(),
     "ru": StemmingAnalyzer(stemfn=_russian_stem, stoplist=stopwords_for_language("ru")),
@@ -69,7 +82,11 @@ PLAIN = RegexTokenizer() | LowercaseFilter()
 FIELD_BOOSTS = {"name": 4.0, "summary": 2.0, "catalog": 1.5, "description": 1.0}
 """Where a word matches says how much it counts: name > summary > catalog names > description."""
 
-HIGHLIGHTED = ("name", "summary", "description")
+SNIPPET_CHARS = {"name": 200, "summary": 200, "description": 200}
+"""Highlighted fields and their longest excerpt (a name or summary is shown whole)."""
+
+FAMILY_WEIGHT = 0.3
+"""What a word matched only through another word of its stem's family counts for."""
 
 PARALLEL_INDEXING = 1000
 """From this many partners on, the index is written by several processes."""
@@ -83,19 +100,13 @@ def _schema() -> Schema:
     }
     for language in LANGUAGES:
         for name in FIELD_BOOSTS:
-            stored = name in HIGHLIGHTED
+            stored = name in SNIPPET_CHARS
             fields[f"{name}_{language}"] = TEXT(analyzer=ANALYZERS[language], stored=stored)
     return Schema(**fields)
 
 
 SCHEMA = _schema()
 """The one index schema."""
-
-
-class _MarkFormatter(HtmlFormatter):  # type: ignore[misc]
-    """Escaped text with matches as bare <mark> elements (no classes: clients rebuild them)."""
-
-    template = "<mark>%(t)s</mark>"
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -210,6 +221,9 @@ def _docnums(bits: int, size: int) -> list[int]:
 
 TERM_CACHE_POSTINGS = 20_000_000
 """At most this many (document, score) pairs stay cached (8 bytes each: 160 MB)."""
+ENTRY_POSTINGS = 40
+"""What one cache entry costs besides its postings (~300 bytes), counted in postings, so the
+entries of words no partner uses (every query may ask new ones) are bounded too."""
 WARM_TERMS_PER_FIELD = 300
 """How many of each field's most frequent terms are scored in advance when an index opens."""
 
@@ -217,32 +231,50 @@ _EMPTY = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
 
 
 class _TermScores:
-    """Each (field, term)'s documents and whoosh BM25F scores, computed once, kept LRU."""
+    """Each (field, term)'s documents and whoosh BM25F scores, computed once, kept LRU; and
+    for terms only tested for presence, their documents alone (cheaper: no scoring walk)."""
 
     def __init__(self, searcher: Searcher) -> None:
         self._searcher = searcher
-        self._cache: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
         self._size = 0
         self._lock = threading.Lock()
         self.warmed = threading.Event()
 
     def get(self, field_name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(docnums, scores) of one term in one field (empty arrays when it is not indexed)."""
-        key = (field_name, text)
+        return self._cached((field_name, text, True))
+
+    def ids(self, field_name: str, text: str) -> np.ndarray:
+        """The docnums of one term in one field (an empty array when it is not indexed)."""
+        with self._lock:
+            scored = self._cache.get((field_name, text, True))
+        return scored[0] if scored is not None else self._cached((field_name, text, False))[0]
+
+    def _cached(self, key: tuple[str, str, bool]) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
                 self._cache.move_to_end(key)
                 return found
-        computed = self._compute(field_name, text)
+        field_name, text, scored = key
+        computed = self._compute(field_name, text) if scored else self._ids(field_name, text)
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = computed
-                self._size += computed[0].size
+                self._size += computed[0].size + ENTRY_POSTINGS
                 while self._size > TERM_CACHE_POSTINGS and len(self._cache) > 1:
                     _, (old_ids, _) = self._cache.popitem(last=False)
-                    self._size -= old_ids.size
+                    self._size -= old_ids.size + ENTRY_POSTINGS
         return computed
+
+    def _ids(self, field_name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        if (field_name, text) not in self._searcher.reader():
+            return _EMPTY
+        postings = self._searcher.postings(field_name, text)
+        return np.fromiter(postings.all_ids(), dtype=np.int32), _EMPTY[1]
 
     def _compute(self, field_name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         if (field_name, text) not in self._searcher.reader():
@@ -256,13 +288,17 @@ class _TermScores:
             matcher.next()
         return np.array(ids, dtype=np.int32), np.array(scores, dtype=np.float32)
 
-    def warm(self, fields: Iterable[str], per_field: int) -> None:
-        """Score the most frequent terms of `fields` now (run in a background thread)."""
+    def warm(self, fields: Iterable[str], per_field: int, presence: Iterable[str] = ()) -> None:
+        """Score the most frequent terms of `fields`, and list the documents of those of
+        `presence`, now (run in a background thread)."""
         reader = self._searcher.reader()
         try:
             for field_name in fields:
                 for _, text in reader.most_frequent_terms(field_name, per_field):
                     self.get(field_name, text.decode("utf-8") if isinstance(text, bytes) else text)
+            for field_name in presence:
+                for _, text in reader.most_frequent_terms(field_name, per_field):
+                    self.ids(field_name, text.decode("utf-8") if isinstance(text, bytes) else text)
         except Exception:  # a searcher closed by an index swap mid-way: nothing to warm any more
             log.debug("search warm-up stopped", exc_info=True)
         finally:
@@ -313,6 +349,7 @@ class _OpenIndex:
     by_name_ru: list[int]
     vocabulary: Any  # a spelling corrector over the unstemmed words
     terms: _TermScores
+    names: NameIndex
 
     @classmethod
     def open(cls, folder: Path) -> _OpenIndex:
@@ -333,6 +370,9 @@ class _OpenIndex:
             for facet, values in members.items()
         }
         da = _bitset((d for d, record in records.items() if record["delegated_admin"]), size)
+        names = NameIndex(stem=word_stem)
+        for docnum, record in records.items():
+            names.add(docnum, record["name"].values())
 
         def name_order(language: str) -> list[int]:
             return sorted(records, key=lambda d: records[d]["name"][language].casefold())
@@ -349,6 +389,7 @@ class _OpenIndex:
             by_name_ru=name_order("ru"),
             vocabulary=searcher.corrector("words"),
             terms=_TermScores(searcher),
+            names=names,
         )
 
     def warm_in_background(self) -> None:
@@ -356,7 +397,7 @@ class _OpenIndex:
         fields = [f"{name}_{lang}" for lang in LANGUAGES for name in FIELD_BOOSTS]
         thread = threading.Thread(
             target=self.terms.warm,
-            args=(fields, WARM_TERMS_PER_FIELD),
+            args=(fields, WARM_TERMS_PER_FIELD, ["words"]),
             name="search-warm",
             daemon=True,
         )
@@ -427,6 +468,8 @@ class WhooshSearch:
         opened = self._current()
         words = [word.casefold() for word in _WORD.findall(query.text)][:MAX_WORDS]
         matches, suggestion = self._match(opened, words, query.language)
+        if matches is not None:
+            self._put_named_first(opened, matches, query.text)
         matched = opened.all_bits if matches is None else _mask_bits(matches.mask)
         allowed = self._allowed(opened, query.filters, query.delegated_admin)
         selected = matched & allowed
@@ -449,11 +492,12 @@ class WhooshSearch:
     def _match(
         self, opened: _OpenIndex, words: Sequence[str], language: str
     ) -> tuple[_Matches | None, str | None]:
-        clauses = [c for c in (self._clauses(opened, word, language) for word in words) if c]
-        if not clauses:
+        asked = [(w, c) for w in words if (c := self._clauses(opened, w, language)) is not None]
+        if not asked:
             return None, None
+        clauses = [word_clauses for _, word_clauses in asked]
         suggestion = self._suggestion(opened, words)
-        per_word = [self._word(opened, word_clauses) for word_clauses in clauses]
+        per_word = [self._word(opened, word_clauses, word) for word, word_clauses in asked]
         every = np.logical_and.reduce([mask for mask, _ in per_word])
         if every.any():
             return self._matches(per_word, every, clauses), suggestion
@@ -466,8 +510,24 @@ class WhooshSearch:
         return self._matches(per_word, anywhere, fuzzy), suggestion
 
     @staticmethod
-    def _word(opened: _OpenIndex, clauses: list[_Clause]) -> tuple[np.ndarray, np.ndarray]:
-        """Where one word matches, and its score there."""
+    def _put_named_first(opened: _OpenIndex, matches: _Matches, text: str) -> None:
+        """Partners the query names go first (by name, then with typos), matched or not."""
+        reader = opened.searcher.reader()
+        named = opened.names.named(text, lambda word: reader.doc_frequency("words", word))
+        if not named:
+            return
+        # A score above every other keeps the scores in the order of the hits.
+        lift = float(matches.scores.max()) + 1.0
+        for docnum, quality in named.items():
+            matches.mask[docnum] = True
+            matches.scores[docnum] += lift * quality
+
+    @staticmethod
+    def _word(
+        opened: _OpenIndex, clauses: list[_Clause], word: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where one word matches, and its score there; `word` given, a partner that has it
+        only in another form of its stem family scores less (see FAMILY_WEIGHT)."""
         mask = np.zeros(opened.size, dtype=bool)
         scores = np.zeros(opened.size, dtype=np.float64)
         for clause in clauses:
@@ -475,6 +535,20 @@ class WhooshSearch:
             if ids.size:
                 mask[ids] = True
                 scores[ids] += term_scores * clause.boost  # a term lists a document once
+        if word and not _is_cyrillic(word) and mask.any():
+            # Partners with one of the word's own forms keep their score; those reached only
+            # through its stem's family ("hospitality" for "hospital") get a share of it, and
+            # never more than that share of the weakest own-form match, so for this word every
+            # partner that has it outranks every relative. When nobody has the word itself,
+            # the family is the best there is and keeps its score.
+            own = np.zeros(opened.size, dtype=bool)
+            for form in own_forms(word):
+                own[opened.terms.ids("words", form)] = True
+            own &= mask
+            if own.any():
+                family = mask & ~own
+                cap = float(scores[own].min()) * FAMILY_WEIGHT
+                scores[family] = np.minimum(scores[family] * FAMILY_WEIGHT, cap)
         return mask, scores
 
     @staticmethod
@@ -592,16 +666,10 @@ class WhooshSearch:
         for docnum in ordered[start:wanted]:
             stored = opened.searcher.stored_fields(docnum)
             highlights = {}
-            for name in HIGHLIGHTED:
+            for name, max_chars in SNIPPET_CHARS.items():
                 text = stored.get(f"{name}_{query.language}") or ""
-                fragment = highlight(
-                    text,
-                    matches.highlight_terms[query.language],
-                    ANALYZERS[query.language],
-                    ContextFragmenter(maxchars=160, surround=50),
-                    _MarkFormatter(),
-                    top=2,
-                )
+                terms = matches.highlight_terms[query.language]
+                fragment = snippet(text, ANALYZERS[query.language], terms, max_chars)
                 if fragment:
                     highlights[name] = fragment
             hits.append(

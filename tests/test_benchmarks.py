@@ -18,6 +18,7 @@ SMOKE_RUNS = [
     pytest.param("markdown_cost", "worst:", id="markdown_cost"),
     pytest.param("validate_scale", "       14 ", id="validate_scale"),
     pytest.param("search_latency", "14 listings: index build", id="search_latency"),
+    pytest.param("search_quality", "  all ", id="search_quality"),
     # Real MkDocs builds of both languages.
     pytest.param("site_scale", "(14 listings: validated in", id="site_scale", marks=SLOW),
     # Builds the site, seeds a database, starts `marketplace serve` and the floor app.

@@ -1,0 +1,147 @@
+"""Which partners a query names: "contoso", "Fabrikam migrations", "nortwind" (one typo).
+
+A query names a partner when every one of its words is a word of the partner's name (in any
+site language), exactly, by the same stem, or with one typo (one letter added, missing,
+changed, or two swapped, in words of four letters or more), and the name's first word is one
+of them: the first word is what tells partners apart ("Contoso Cloud Services"; "cloud
+services" names nobody). A query also names a partner when it has the name's first word
+among others ("contso migration") and that word is distinctive: hardly any partner but the
+ones so named uses it. Search ranks named partners first: all words, then with typos, then
+by a distinctive first word.
+
+Looked up per query, so it must cost microseconds: names are indexed by their first word and
+by that word with any one letter deleted (a typo and the word it was meant to be share such a
+deletion), and only the partners found that way are compared word by word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+MAX_QUERY_WORDS = 6
+"""A longer query is a description of a need, not a name."""
+DISTINCTIVE = 3
+"""A first word used by at most this many partners' texts identifies a partner by itself."""
+MAX_NAMED = 200
+"""A query whose words name more partners than this (one common first word) names none."""
+TYPO_MIN_LENGTH = 4
+"""Shorter words must be typed exactly: one edit away from "it" is half the dictionary."""
+
+
+def name_words(text: str) -> tuple[str, ...]:
+    """The words of a name or query as compared here: case-folded, ё as е."""
+    return tuple(_WORD.findall(text.casefold().replace("ё", "е")))
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:at] + word[at + 1 :] for at in range(len(word))}
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """At most one letter added, missing or changed, or two neighbours swapped."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [at for at in range(len(a)) if a[at] != b[at]]
+        if len(diffs) == 1:
+            return True
+        return (
+            len(diffs) == 2
+            and diffs[1] == diffs[0] + 1
+            and (a[diffs[0]], a[diffs[1]]) == (b[diffs[1]], b[diffs[0]])
+        )
+    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
+    return any(longer[:at] + longer[at + 1 :] == shorter for at in range(len(longer)))
+
+
+@dataclass
+class NameIndex:
+    """Partner names by first word, for `named`."""
+
+    stem: Callable[[str], str]  # a word's stem (English or Russian, by its letters)
+    names: dict[int, list[tuple[str, ...]]] = field(default_factory=dict)  # docnum -> names
+    by_first: dict[str, list[int]] = field(default_factory=dict)  # first word -> docnums
+    by_deletion: dict[str, set[str]] = field(default_factory=dict)  # first word minus a letter
+    by_stem: dict[str, set[str]] = field(default_factory=dict)  # stem of a first word
+
+    def add(self, docnum: int, names: Iterable[str]) -> None:
+        """Index a partner's names (one per site language; repeats are fine)."""
+        for name in dict.fromkeys(names):
+            words = name_words(name)
+            if not words:
+                continue
+            self.names.setdefault(docnum, []).append(words)
+            first = words[0]
+            members = self.by_first.setdefault(first, [])
+            if docnum not in members[-1:]:
+                members.append(docnum)
+            if len(members) == 1:  # a first word seen for the first time
+                self.by_stem.setdefault(self.stem(first), set()).add(first)
+                if len(first) >= TYPO_MIN_LENGTH:
+                    for deletion in _deletions(first) | {first}:
+                        self.by_deletion.setdefault(deletion, set()).add(first)
+
+    def _firsts(self, word: str) -> set[str]:
+        """Indexed first words that `word` may stand for."""
+        found = {word} if word in self.by_first else set()
+        found |= self.by_stem.get(self.stem(word), set())
+        if len(word) >= TYPO_MIN_LENGTH:
+            for deletion in _deletions(word) | {word}:
+                for first in self.by_deletion.get(deletion, ()):
+                    if one_edit_apart(word, first):
+                        found.add(first)
+        return found
+
+    def _same(self, word: str, name_word: str) -> int:
+        """2 for the same word or stem, 1 for a typo of it, 0 for another word."""
+        if word == name_word or self.stem(word) == self.stem(name_word):
+            return 2
+        if min(len(word), len(name_word)) >= TYPO_MIN_LENGTH and one_edit_apart(word, name_word):
+            return 1
+        return 0
+
+    def _covers(self, words: Sequence[str], name: tuple[str, ...]) -> int:
+        """0 unless every query word is a different word of `name`, the first among them;
+        else 3 when all are exact (or same-stem) and 2 with typos."""
+        used: set[int] = set()
+        quality = 3
+        for word in words:
+            best, where = 0, -1
+            for position, name_word in enumerate(name):
+                if position not in used:
+                    same = self._same(word, name_word)
+                    if same > best:
+                        best, where = same, position
+            if not best:
+                return 0
+            used.add(where)
+            quality = min(quality, best + 1)
+        return quality if 0 in used else 0
+
+    def named(self, text: str, users: Callable[[str], int]) -> dict[int, int]:
+        """The partners `text` names: 3 by the words of their name, 2 with typos, 1 by a
+        distinctive first word among other words. `users(word)` is how many partners'
+        texts have the word."""
+        words = name_words(text)
+        if not words or len(words) > MAX_QUERY_WORDS:
+            return {}
+        candidates: dict[int, str] = {}  # docnum -> the first word it was found by
+        for word in words:
+            for first in self._firsts(word):
+                candidates.update(dict.fromkeys(self.by_first[first], first))
+                if len(candidates) > MAX_NAMED:
+                    return {}
+        found: dict[int, int] = {}
+        for docnum, first in candidates.items():
+            quality = max(self._covers(words, name) for name in self.names[docnum])
+            if not quality and len(words) > 1 and users(first) <= DISTINCTIVE:
+                quality = 1
+            if quality:
+                found[docnum] = quality
+        return found

@@ -1,0 +1,78 @@
+"""Which partners a query names (search/names.py), without an index: the rules in small."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.names import MAX_NAMED, NameIndex, one_edit_apart
+from search.whoosh_engine import word_stem
+
+
+def _index(*names: str) -> NameIndex:
+    index = NameIndex(stem=word_stem)
+    for docnum, name in enumerate(names):
+        index.add(docnum, [name])
+    return index
+
+
+NAMES = _index(
+    "Contoso Cloud Services", "Cloud Nine Migration", "Тайга Облачные Партнёры", "IT Ops"
+)
+
+
+def _users(word: str) -> int:
+    """How many partners' texts use a word: names are rare, "cloud" is everywhere."""
+    return 1 if word in ("contoso", "тайга") else 50
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("Contoso", {0: 3}),
+        ("contoso cloud services", {0: 3}),
+        ("Contoso-Cloud", {0: 3}),  # the slug
+        ("contso", {0: 2}),  # a letter missing
+        ("cnotoso clouds", {0: 2}),  # two swapped; a plural is the same word
+        ("contoso migration", {0: 1}),  # a distinctive first word among other words
+        ("cloud nine", {1: 3}),
+        ("cloud", {1: 3}),
+        ("cloud services", {}),  # not the first word: a topic, not a name
+        ("clod", {1: 2}),
+        ("тайга", {2: 3}),
+        ("тайга облачные партнеры", {2: 3}),  # е for ё
+        ("it", {3: 3}),
+        ("ot", {}),  # short words must be exact
+        ("", {}),
+    ],
+)
+def test_named(query: str, named: dict[int, int]) -> None:
+    assert NAMES.named(query, users=_users) == named
+
+
+def test_a_common_first_word_names_only_by_the_whole_name() -> None:
+    assert NAMES.named("contoso migration", users=lambda word: 50) == {}
+    assert NAMES.named("contoso cloud", users=lambda word: 50) == {0: 3}
+
+
+def test_a_word_that_names_a_crowd_names_nobody() -> None:
+    crowd = _index(*(f"North Star {number}" for number in range(MAX_NAMED + 1)))
+    assert crowd.named("north", users=lambda word: 1) == {}
+    assert crowd.named("north star 7", users=lambda word: 1) == {}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "close"),
+    [
+        ("contoso", "contoso", True),
+        ("contoso", "contso", True),
+        ("contoso", "contosoo", True),
+        ("contoso", "contaso", True),
+        ("contoso", "cotnoso", True),
+        ("contoso", "cotnsoo", False),
+        ("contoso", "cont", False),
+        ("ab", "ba", True),
+    ],
+)
+def test_one_edit_apart(a: str, b: str, close: bool) -> None:
+    assert one_edit_apart(a, b) is close
+    assert one_edit_apart(b, a) is close
