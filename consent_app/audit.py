@@ -1186,21 +1186,30 @@ def _rechain(connection: Connection, key: bytes, chains: list[str]) -> None:
 
 
 def _append_raw(
-    connection: Connection, key: bytes, actor: Actor, action: str, details: dict[str, Any]
+    connection: Connection,
+    key: bytes,
+    actor: Actor,
+    action: str,
+    details: dict[str, Any],
+    *,
+    tenant_ref: str | None = None,
+    partner_slug: str | None = None,
 ) -> None:
     """`record` for a migration: the same event and head, written without the ORM models
-    (which describe the newest schema, not the one a migration runs on)."""
-    head = _stored_heads(connection).get(OPERATOR_CHAIN)
+    (which describe the newest schema, not the one a migration runs on); in the operators'
+    chain, or the chain of `tenant_ref` (whose personal data the caller keeps out)."""
+    chain = chain_for(tenant_ref, None) if tenant_ref else OPERATOR_CHAIN
+    head = _stored_heads(connection).get(chain)
     seq = head.seq + 1 if head and head.seq is not None else 1
     now = utcnow()
     content = {
-        "chain": OPERATOR_CHAIN,
+        "chain": chain,
         "seq": seq,
         "occurred_at": now.isoformat(),
         "actor": actor.label,
         "action": action,
-        "tenant": None,
-        "partner": None,
+        "tenant": tenant_ref,
+        "partner": partner_slug,
         "invitation": None,
         "details": details,
         "remote_addr": actor.remote_addr,
@@ -1209,11 +1218,13 @@ def _append_raw(
     new = content_hash(key, content)
     connection.execute(
         _EVENTS.insert().values(
-            chain=OPERATOR_CHAIN,
+            chain=chain,
             seq=seq,
             occurred_at=now,
             actor=content["actor"],
             action=action,
+            tenant_domain=tenant_ref,
+            partner_slug=partner_slug,
             details=details,
             remote_addr=content["remote_addr"],
             prev_hash=content["prev_hash"],
@@ -1221,12 +1232,10 @@ def _append_raw(
         )
     )
     if head is None:
-        connection.execute(_CHAIN_HEADS.insert().values(chain=OPERATOR_CHAIN, seq=seq, hash=new))
+        connection.execute(_CHAIN_HEADS.insert().values(chain=chain, seq=seq, hash=new))
     else:
         connection.execute(
-            _CHAIN_HEADS.update()
-            .where(_CHAIN_HEADS.c.chain == OPERATOR_CHAIN)
-            .values(seq=seq, hash=new)
+            _CHAIN_HEADS.update().where(_CHAIN_HEADS.c.chain == chain).values(seq=seq, hash=new)
         )
 
 

@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from consent_app.db import CLOCK, Database, utcnow
+from consent_app.grant_sweep import sweep_delegated_admin
 from consent_app.invitations import expire_invitations
 from consent_app.mail import MAIL_ENQUEUED
 from consent_app.outbox import DeliveryReport, MailWorker, Transport, deliver_pending, transport_for
@@ -127,6 +128,7 @@ class Backend:
         if now - self._last_expiry >= EXPIRY_INTERVAL:
             self._last_expiry = now
             self.run(expire_invitations)
+            self.run(sweep_delegated_admin)
         return self.deliver_now()
 
     def start_background(self) -> None:

@@ -19,6 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
+from consent_app.db import session_now
+from consent_app.grants import grant_end, may_extend_itself
 from consent_app.mail import PARTNER_LANGUAGES
 from consent_app.models import DelegatedAdminGrant, Invitation, PartnerKey, PartnerOfRecord, Tenant
 from consent_app.refusals import InvalidInput, InvalidState, NotFound, TenantExists, Unchanged
@@ -38,16 +40,57 @@ from consent_app.rules import (
 )
 from consent_app.tenants import NewTenant, add_tenant, admin_emails, find_tenant
 from consent_app.work import RoleChanged, UnitOfWork
+from marketplace.catalog import FULL_ACCESS_ROLE
 
 # --- reading the roles -------------------------------------------------------------------------
 
 
 def active_delegated_admin(session: Session, tenant_id: int) -> DelegatedAdminGrant | None:
-    """The tenant's delegated-admin grant in force, if any."""
+    """The tenant's delegated-admin grant in force, if any: not ended, and not past its end
+    date (computed, like an invitation's expiry: the sweep records the end afterwards)."""
     query = select(DelegatedAdminGrant).where(
-        DelegatedAdminGrant.tenant_id == tenant_id, DelegatedAdminGrant.ended_at.is_(None)
+        DelegatedAdminGrant.tenant_id == tenant_id,
+        DelegatedAdminGrant.ended_at.is_(None),
+        DelegatedAdminGrant.expires_at > session_now(session),
     )
     return session.execute(query).scalar_one_or_none()
+
+
+EXPIRY_ACTOR = Actor("system", "expiry")
+
+
+def end_lapsed_grant(uow: UnitOfWork, tenant: Tenant) -> bool:
+    """Record the end of the tenant's grant that reached its end date (before a new grant
+    takes its place, or when the sweep comes by): audited, both sides told. False when
+    there is none (another transaction recorded it first)."""
+    session, now = uow.session, uow.now()
+    lapsed = session.execute(
+        select(DelegatedAdminGrant).where(
+            DelegatedAdminGrant.tenant_id == tenant.id,
+            DelegatedAdminGrant.ended_at.is_(None),
+            DelegatedAdminGrant.expires_at <= now,
+        )
+    ).scalar_one_or_none()
+    if lapsed is None:
+        return False
+    ended = session.execute(
+        update(DelegatedAdminGrant)
+        .where(DelegatedAdminGrant.id == lapsed.id, DelegatedAdminGrant.ended_at.is_(None))
+        .values(ended_at=lapsed.expires_at, ended_by=EXPIRY_ACTOR.label, end_reason="expired")
+    )
+    if ended.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    record(
+        session,
+        EXPIRY_ACTOR,
+        "delegated_admin.ended",
+        tenant_domain=tenant.domain,
+        partner_slug=lapsed.partner_slug,
+        details={"reason": "expired", "roles": lapsed.roles},
+    )
+    _tell_customers_da_ended(uow, tenant, lapsed.partner_slug, "expired")
+    _notify_role_ended(uow, lapsed.partner_slug, tenant, "delegated_admin", "expired")
+    return True
 
 
 def active_partner_of_record(session: Session, tenant_id: int) -> PartnerOfRecord | None:
@@ -106,6 +149,7 @@ def _start(
     invitation_id: str | None,
     actor: Actor,
     now: datetime,
+    **grant: Any,
 ) -> None:
     session.add(
         model(
@@ -114,9 +158,39 @@ def _start(
             invitation_id=invitation_id,
             started_at=now,
             started_by=actor.label,
+            **grant,
         )
     )
     session.flush()  # the partial unique index speaks here, inside the transaction
+
+
+def _grant_of(invitation: Invitation, decision: Decision, now: datetime) -> dict[str, Any]:
+    """The grant an accepted DA request gives: the roles and days the invitation asked."""
+    roles = list(invitation.delegated_admin_roles or [FULL_ACCESS_ROLE])
+    if decision.auto_extend_delegated_admin and not may_extend_itself(roles):
+        raise InvalidInput(
+            "Full access to everything cannot extend itself: untick automatic extension.",
+            "auto_extend_delegated_admin",
+        )
+    days = invitation.delegated_admin_days or DEFAULT_LEGACY_DAYS
+    return {
+        "roles": roles,
+        "expires_at": grant_end(now, days),
+        "auto_extend": decision.auto_extend_delegated_admin,
+    }
+
+
+DEFAULT_LEGACY_DAYS = 730
+"""The days of a DA request made before requests named them (migration 0007)."""
+
+
+def _grant_details(grant: dict[str, Any], renewal: bool) -> dict[str, Any]:
+    return {
+        "roles": grant["roles"],
+        "expires_at": grant["expires_at"].isoformat(),
+        "auto_extend": grant["auto_extend"],
+        "renewal": renewal,
+    }
 
 
 @dataclass(frozen=True)
@@ -255,9 +329,20 @@ def apply_decision(
                 outcome.replaced_partner_of_record,
             ),
         )
+        grant: dict[str, Any] = {}
+        if outcome.delegated_admin_granted:
+            grant = _grant_of(invitation, decision, now)
+            end_lapsed_grant(uow, tenant)  # a grant past its end no longer holds the place
         for model, role, started, given, holder, replaced in changes:
-            if not given or holder == partner:
+            renewal = model is DelegatedAdminGrant and given and holder == partner
+            if not given or (holder == partner and not renewal):
                 continue
+            if renewal:  # the same partner, new roles and end: no gap, not a replacement
+                end_role(session, model, tenant.id, partner, actor, "renewed", now)
+                details = {"reason": "renewed"}
+                record(
+                    session, actor, f"{role}.ended", partner_slug=partner, details=details, **audit
+                )
             if replaced:
                 end_role(session, model, tenant.id, replaced, actor, "replaced", now)
                 record(
@@ -268,8 +353,12 @@ def apply_decision(
                     details={"reason": "replaced", "by": partner},
                     **audit,
                 )
-            _start(session, model, tenant.id, partner, invitation.id, actor, now)
-            record(session, actor, f"{role}.{started}", partner_slug=partner, **audit)
+            extra = grant if model is DelegatedAdminGrant else {}
+            _start(session, model, tenant.id, partner, invitation.id, actor, now, **extra)
+            shown = _grant_details(extra, renewal) if extra else None
+            record(
+                session, actor, f"{role}.{started}", partner_slug=partner, details=shown, **audit
+            )
     event = record(
         session,
         actor,
@@ -360,17 +449,23 @@ def end_delegated_admin(
         partner_slug=partner_slug,
         details={"reason": reason},
     )
+    _tell_customers_da_ended(uow, tenant, partner_slug, reason)
+    if reason != "ended_by_partner":
+        _notify_role_ended(uow, partner_slug, tenant, "delegated_admin", reason)
+    session.flush()  # gives the event its id
+    return event.id
+
+
+def _tell_customers_da_ended(
+    uow: UnitOfWork, tenant: Tenant, partner_slug: str, reason: str
+) -> None:
     context = {
         "tenant": tenant,
         "reason": reason,
         "partner_name": uow.directory.display_name(partner_slug),
     }
-    for email in admin_emails(session, tenant.id):
+    for email in admin_emails(uow.session, tenant.id):
         uow.mail(email, "delegated_admin_ended_customer", context, about=tenant.domain)
-    if reason != "ended_by_partner":
-        _notify_role_ended(uow, partner_slug, tenant, "delegated_admin", reason)
-    session.flush()  # gives the event its id
-    return event.id
 
 
 def set_partner_of_record(
@@ -425,28 +520,42 @@ class Relationship:
     delegated_admin: bool
     partner_of_record: bool
     since: datetime
+    roles: list[str] | None = None  # the DA grant's admin roles
+    expires_at: datetime | None = None  # when the DA grant ends by itself
 
 
 def partner_relationships(session: Session, partner_slug: str) -> list[Relationship]:
-    """The partner's current customers: where it is the DA partner or partner of record."""
+    """The partner's current customers: where it is the DA partner (a grant not past its end
+    date) or partner of record."""
     roles: dict[str, dict[str, datetime]] = {}  # tenant domain -> role -> since
-    for model, role in (
-        (DelegatedAdminGrant, "delegated_admin"),
-        (PartnerOfRecord, "partner_of_record"),
-    ):
-        rows = session.execute(
-            select(Tenant.domain, model.started_at)
-            .join(Tenant, Tenant.id == model.tenant_id)
-            .where(model.partner_slug == partner_slug, model.ended_at.is_(None))
+    grants: dict[str, DelegatedAdminGrant] = {}
+    rows = session.execute(
+        select(Tenant.domain, DelegatedAdminGrant)
+        .join(Tenant, Tenant.id == DelegatedAdminGrant.tenant_id)
+        .where(
+            DelegatedAdminGrant.partner_slug == partner_slug,
+            DelegatedAdminGrant.ended_at.is_(None),
+            DelegatedAdminGrant.expires_at > session_now(session),
         )
-        for domain, started in rows:
-            roles.setdefault(domain, {})[role] = started
+    )
+    for domain, grant in rows:
+        roles.setdefault(domain, {})["delegated_admin"] = grant.started_at
+        grants[domain] = grant
+    por = session.execute(
+        select(Tenant.domain, PartnerOfRecord.started_at)
+        .join(Tenant, Tenant.id == PartnerOfRecord.tenant_id)
+        .where(PartnerOfRecord.partner_slug == partner_slug, PartnerOfRecord.ended_at.is_(None))
+    )
+    for domain, started in por:
+        roles.setdefault(domain, {})["partner_of_record"] = started
     return [
         Relationship(
             tenant=domain,
             delegated_admin="delegated_admin" in held,
             partner_of_record="partner_of_record" in held,
             since=min(held.values()),
+            roles=grants[domain].roles if domain in grants else None,
+            expires_at=grants[domain].expires_at if domain in grants else None,
         )
         for domain, held in sorted(roles.items())
     ]

@@ -52,6 +52,7 @@ from consent_app.personal import references, resolve, shown
 from consent_app.refusals import InvalidInput, NotFound, Refused
 from consent_app.rules import partner_features
 from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRESS, limiter
+from marketplace.catalog import FULL_ACCESS_ROLE
 
 bp = Blueprint("account", __name__)
 
@@ -181,6 +182,7 @@ def _render(
 ) -> tuple[str, int]:
     found = backend()
     directory, current = found.directory, language()
+    catalog = directory.catalog
     with found.read() as db:
         da = active_delegated_admin(db, tenant.id)
         por = active_partner_of_record(db, tenant.id)
@@ -212,6 +214,15 @@ def _render(
         events=events,
         describe=describe,
         shown=lambda text: shown(text, people),
+        da_roles=[
+            {
+                "name": catalog.admin_roles[role].name.in_language(current)
+                if role in catalog.admin_roles
+                else role,
+                "full_access": role == FULL_ACCESS_ROLE,
+            }
+            for role in (da.roles if da else [])
+        ],
         por_form=por_form,
         revoke_form=RevokeDelegatedAdminForm(formdata=None),
         signout_form=ConfirmForm(formdata=None),

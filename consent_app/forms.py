@@ -18,6 +18,7 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
     authorize_delegated_admin = BooleanField()
     make_partner_of_record = BooleanField()
     confirm_replace_delegated_admin = BooleanField()
+    auto_extend_delegated_admin = BooleanField()  # offered only for grants without full access
     # The DA partner the page showed: a replacement is confirmed for that partner only.
     seen_delegated_admin = HiddenField()
 

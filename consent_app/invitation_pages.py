@@ -6,6 +6,7 @@ GET shows and never changes anything (mail scanners open links); POST decides.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
@@ -13,12 +14,14 @@ from flask.typing import ResponseReturnValue
 from consent_app.audit import Actor
 from consent_app.backend import backend
 from consent_app.consent import (
+    DEFAULT_LEGACY_DAYS,
     apply_decision,
     check_tenant_is_theirs,
     current_roles,
     invitation_asks,
 )
 from consent_app.forms import DecisionForm
+from consent_app.grants import grant_end, may_extend_itself
 from consent_app.http_errors import status_for
 from consent_app.i18n import language, translate
 from consent_app.invitations import license_lines, link_invitation, status_of, tenant_for
@@ -27,6 +30,7 @@ from consent_app.pages import refusal_text, words_page
 from consent_app.refusals import InvalidState, Refused, SovereignCloud, TenantExists
 from consent_app.rules import Decision, Status, check_cloud
 from consent_app.security import LINK_LIMITS, limiter
+from marketplace.catalog import FULL_ACCESS_ROLE, Catalog
 
 bp = Blueprint("invitation_pages", __name__)
 
@@ -105,8 +109,37 @@ def _render(
         if asked.acceptance_refusal
         else None,
         delegated_admin_available=asked.delegated_admin_available,
+        **_grant_asked(directory.catalog, invitation, uow.now(), current),
     )
     return page, status
+
+
+def _grant_asked(
+    catalog: Catalog, invitation: Invitation, now: datetime, language: str
+) -> dict[str, Any]:
+    """What the page shows of a DA request: each role in plain words, whether it is full
+    access, and the day the grant would end if accepted now."""
+    if not invitation.delegated_admin_requested:
+        return {"da_roles": [], "da_full_access": False, "da_ends": None, "da_may_extend": False}
+    roles = invitation.delegated_admin_roles or [FULL_ACCESS_ROLE]
+    shown = [
+        {
+            "name": catalog.admin_roles[role].name.in_language(language),
+            "description": catalog.admin_roles[role].description.in_language(language),
+            "full_access": catalog.admin_roles[role].full_access,
+        }
+        if role in catalog.admin_roles
+        else {"name": role, "description": "", "full_access": role == FULL_ACCESS_ROLE}
+        for role in roles
+    ]
+    days = invitation.delegated_admin_days or DEFAULT_LEGACY_DAYS
+    return {
+        "da_roles": shown,
+        "da_full_access": FULL_ACCESS_ROLE in roles,
+        "da_ends": grant_end(now, days),
+        "da_days": days,
+        "da_may_extend": may_extend_itself(roles),
+    }
 
 
 @bp.get("/invitations/<token>")
@@ -140,6 +173,7 @@ def decide(token: str) -> ResponseReturnValue:
         make_partner_of_record=bool(form.make_partner_of_record.data),
         confirm_replace_delegated_admin=bool(form.confirm_replace_delegated_admin.data),
         seen_delegated_admin=form.seen_delegated_admin.data or None,
+        auto_extend_delegated_admin=bool(form.auto_extend_delegated_admin.data),
     )
     actor = Actor("customer", link.email, request.remote_addr)
     try:

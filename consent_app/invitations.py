@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from consent_app.addresses import normalized_domain, normalized_email, tenant_name
 from consent_app.audit import Actor, record
+from consent_app.grants import DelegatedAdminRequest, GrantTerms, grant_terms
 from consent_app.models import AuditEvent, Invitation, InvitationLink, Tenant
 from consent_app.partners import PartnerDirectory
 from consent_app.personal import subject_ref
@@ -41,6 +42,7 @@ from consent_app.rules import (
     find_offer,
     status,
 )
+from consent_app.settings import Settings
 from consent_app.tenants import admin_emails, find_tenant
 from consent_app.tokens import new_public_id, new_token, token_hash
 from consent_app.work import UnitOfWork
@@ -67,7 +69,8 @@ class InvitationRequest(BaseModel):
     customer: NewCustomer | None = None
     offer_id: Annotated[str, StringConstraints(max_length=64)] | None = None
     licenses: dict[str, Annotated[int, Field(ge=1, le=MAX_LICENSES_PER_SERVICE)]] | None = None
-    delegated_admin: bool = False
+    # true (the offer's roles, for the default days) or {"roles": [...], "duration_days": N}
+    delegated_admin: bool | DelegatedAdminRequest = False
 
 
 def parse_request(body: Any) -> InvitationRequest:
@@ -77,11 +80,22 @@ def parse_request(body: Any) -> InvitationRequest:
     try:
         return InvitationRequest.model_validate(body)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
+        errors = error.errors()
+        first = errors[0]
+        if isinstance(body.get("delegated_admin"), dict):  # the object form's own mistake
+            first = next((e for e in errors if len(e["loc"]) > 2), first)
+        location = [str(part) for part in first["loc"]]
+        if location[:1] == ["delegated_admin"]:
+            # A union: pydantic names the branch tried (bool, DelegatedAdminRequest).
+            location = ["delegated_admin", *location[2:]]
+        field = ".".join(location) or None
         message = first["msg"]
+        if field == "delegated_admin":
+            message = 'must be true, false or {"roles": [admin role ids], "duration_days": N}'
         if first["type"] == "extra_forbidden":
             message = "is not a field of an invitation"
+            if field and field.startswith("delegated_admin."):
+                message = "is not a field of delegated_admin (roles, duration_days)"
         if field and field.startswith("licenses."):
             message = f"{message} (a license count is a whole number from 1 to "
             message += f"{MAX_LICENSES_PER_SERVICE:,})"
@@ -97,10 +111,17 @@ class InvitationTerms:
     services: list[str]
     licenses: dict[str, int] | None
     trial_days: int | None
-    delegated_admin_requested: bool
+    delegated_admin: GrantTerms | None  # None: no DA asked
+
+    @property
+    def delegated_admin_requested(self) -> bool:
+        """True when the invitation asks for delegated administration."""
+        return self.delegated_admin is not None
 
 
-def terms_for(catalog: Catalog, listing: Listing, request: InvitationRequest) -> InvitationTerms:
+def terms_for(
+    catalog: Catalog, listing: Listing, request: InvitationRequest, settings: Settings
+) -> InvitationTerms:
     """The terms a partner may offer, or `Refused` saying which rule the request breaks."""
     offer: Offer | None = None
     licenses: dict[str, int] | None = None
@@ -119,17 +140,25 @@ def terms_for(catalog: Catalog, listing: Listing, request: InvitationRequest) ->
         check_services(listing, offer, list(request.licenses))
         licenses = dict(sorted(request.licenses.items()))
         services = list(licenses)
-    if request.delegated_admin:
+    grant = None
+    if request.delegated_admin is not False:
         refusal = delegated_admin_refusal(catalog, listing, offer)
         if refusal:
             raise NotEligibleForDelegatedAdmin(refusal, "delegated_admin")
+        grant = grant_terms(
+            catalog,
+            offer,
+            request.delegated_admin,
+            settings.delegated_admin_default_days,
+            settings.delegated_admin_max_days,
+        )
     return InvitationTerms(
         kind=request.type,
         offer_id=offer.id if offer else None,
         services=services,
         licenses=licenses,
         trial_days=offer.trial_days if request.type == "trial" and offer else None,
-        delegated_admin_requested=request.delegated_admin,
+        delegated_admin=grant,
     )
 
 
@@ -143,7 +172,7 @@ def create_invitation(
     assert listing is not None, "authenticate() admits listed partners only"
     request = parse_request(body)
     domain = normalized_domain(request.tenant)
-    terms = terms_for(directory.catalog, listing, request)
+    terms = terms_for(directory.catalog, listing, request, settings)
     # Held until commit: a removal of this domain runs wholly before or after this invitation
     # (`consent_app.removal`), never reading the tenant while the invitation is half made.
     subject_ref(session, domain, uow.now(), lock=True)
@@ -181,6 +210,8 @@ def create_invitation(
         licenses=terms.licenses,
         trial_days=terms.trial_days,
         delegated_admin_requested=terms.delegated_admin_requested,
+        delegated_admin_roles=list(terms.delegated_admin.roles) if terms.delegated_admin else None,
+        delegated_admin_days=terms.delegated_admin.days if terms.delegated_admin else None,
         tenant_domain=domain,
         customer_email=customer_email,
         customer_company=customer_company,
@@ -222,6 +253,10 @@ def create_invitation(
             "licenses": terms.licenses,
             "trial_days": terms.trial_days,
             "delegated_admin_requested": terms.delegated_admin_requested,
+            "delegated_admin_roles": (
+                list(terms.delegated_admin.roles) if terms.delegated_admin else None
+            ),
+            "delegated_admin_days": terms.delegated_admin.days if terms.delegated_admin else None,
             "new_customer": tenant is None,
             "recipients": len(recipients),
         },
@@ -256,6 +291,8 @@ def partner_view(invitation: Invitation, now: datetime) -> dict[str, Any]:
         "licenses": invitation.licenses,
         "trial_days": invitation.trial_days,
         "delegated_admin_requested": invitation.delegated_admin_requested,
+        "delegated_admin_roles": invitation.delegated_admin_roles,
+        "delegated_admin_days": invitation.delegated_admin_days,
         "created_at": invitation.created_at.isoformat(),
         "expires_at": invitation.expires_at.isoformat(),
     }

@@ -127,6 +127,9 @@ class Invitation(Base):
     licenses: Mapped[dict[str, Any] | None]  # purchase: service -> count
     trial_days: Mapped[int | None]
     delegated_admin_requested: Mapped[bool]
+    # What the DA request asks (None when it asks none): admin role ids and days.
+    delegated_admin_roles: Mapped[list[str] | None]
+    delegated_admin_days: Mapped[int | None]
     tenant_domain: Mapped[str] = mapped_column(String(253), index=True)
     customer_email: Mapped[str | None] = mapped_column(String(254))  # new customers only
     customer_company: Mapped[str | None] = mapped_column(String(200))
@@ -168,10 +171,22 @@ class _Role:
 
 
 class DelegatedAdminGrant(_Role, Base):
-    """A partner's delegated administration of a tenant, from grant to end."""
+    """A partner's delegated administration of a tenant, from grant to end: the admin roles it
+    carries and the date it ends by itself (README: Delegated administration).
+
+    A grant past `expires_at` no longer counts (`consent_app.consent.active_delegated_admin`)
+    even before the sweep records its end, and a new grant ends it first: the partial unique
+    index still allows one row without `ended_at` per tenant."""
 
     __tablename__ = "delegated_admin_grants"
     __table_args__ = (_one_active("delegated_admin_grants", "tenant_id"),)
+
+    roles: Mapped[list[str]]
+    expires_at: Mapped[datetime]
+    # The customer let it extend itself by 180 days at its end (never with global-admin).
+    auto_extend: Mapped[bool] = mapped_column(default=False)
+    # The nearest reminder sent so far (30 or 7 days before the end), None: none yet.
+    reminded_days: Mapped[int | None]
 
 
 class PartnerOfRecord(_Role, Base):

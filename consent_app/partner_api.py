@@ -154,6 +154,8 @@ def relationships() -> ResponseReturnValue:
                     "delegated_admin": item.delegated_admin,
                     "partner_of_record": item.partner_of_record,
                     "since": item.since.isoformat(),
+                    "roles": item.roles,
+                    "expires_at": item.expires_at.isoformat() if item.expires_at else None,
                 }
                 for item in found
             ]

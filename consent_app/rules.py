@@ -320,6 +320,7 @@ class Decision:
     make_partner_of_record: bool = False
     confirm_replace_delegated_admin: bool = False
     seen_delegated_admin: str | None = None  # the DA partner the page showed them
+    auto_extend_delegated_admin: bool = False  # the grant extends itself at its end date
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     health_mail_age_seconds: int = _variable("HEALTH_MAIL_AGE_SECONDS", 900)
     """`/healthz` answers 503 while an unsent message is older than this."""
     invitation_days: int = _variable("INVITATION_DAYS", DEFAULT_INVITATION_DAYS)
+    delegated_admin_max_days: int = _variable("DELEGATED_ADMIN_MAX_DAYS", 730)
+    """The longest delegated administration a partner may ask for, in days."""
+    delegated_admin_default_days: int = _variable("DELEGATED_ADMIN_DEFAULT_DAYS", 365)
+    """How long `delegated_admin: true` asks for (at most the maximum)."""
     support_url: str = _variable("SUPPORT_URL", "https://support.example/contact")
     support_phone: str = _variable("SUPPORT_PHONE", "+1 800 555 0199")
     trusted_proxies: int = _variable("TRUSTED_PROXIES", 0)
@@ -209,6 +213,17 @@ class Settings(BaseSettings):
     @classmethod
     def _invitation_days(cls, value: object) -> int:
         return _whole(value, 1, MAX_INVITATION_DAYS, "a whole number of days")
+
+    @field_validator("delegated_admin_max_days", mode="before")
+    @classmethod
+    def _da_max_days(cls, value: object) -> int:
+        return _whole(value, 1, 3650, "a whole number of days")
+
+    @field_validator("delegated_admin_default_days", mode="before")
+    @classmethod
+    def _da_default_days(cls, value: object, info: ValidationInfo) -> int:
+        longest = info.data.get("delegated_admin_max_days", 3650)
+        return _whole(value, 1, longest, "a whole number of days, at most the maximum")
 
     @field_validator(
         "mail_retry_seconds", "mail_lease_seconds", "health_mail_age_seconds", mode="before"

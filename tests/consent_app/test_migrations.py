@@ -4,6 +4,7 @@ and the database itself refuses a second active DA partner for a tenant."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -32,14 +33,20 @@ def test_migrations_match_the_models(database: Database) -> None:
 @pytest.mark.parametrize("model", [DelegatedAdminGrant, PartnerOfRecord])
 def test_the_database_allows_one_active_role_per_tenant(database: Database, model: type) -> None:
     now = utcnow()
+    grant = {"roles": ["user-admin"], "expires_at": now + timedelta(days=1)}
+    extra = grant if model is DelegatedAdminGrant else {}
     with database.write() as session:
         tenant = Tenant(domain="x.example", name="X", cloud="global", created_at=now)
         session.add(tenant)
         session.flush()
         tenant_id = tenant.id
-        session.add(model(tenant_id=tenant_id, partner_slug="a", started_at=now, started_by="t"))
+        session.add(
+            model(tenant_id=tenant_id, partner_slug="a", started_at=now, started_by="t", **extra)
+        )
     with pytest.raises(IntegrityError), database.write() as session:
-        session.add(model(tenant_id=tenant_id, partner_slug="b", started_at=now, started_by="t"))
+        session.add(
+            model(tenant_id=tenant_id, partner_slug="b", started_at=now, started_by="t", **extra)
+        )
     # an ended role does not count
     with database.write() as session:
         session.add(
@@ -51,6 +58,7 @@ def test_the_database_allows_one_active_role_per_tenant(database: Database, mode
                 ended_at=now,
                 ended_by="t",
                 end_reason="revoked_by_customer",
+                **extra,
             )
         )
 

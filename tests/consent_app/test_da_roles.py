@@ -1,0 +1,219 @@
+"""Least-privilege delegated administration through the backend: a DA request names admin
+roles and a duration, the customer sees each role in plain words and the end date, a grant
+ends by itself (or extends itself when allowed), both sides are reminded, the DA partner can
+renew without a gap, and the partner sees roles and end dates (README: Delegated
+administration)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from consent_app.grant_sweep import sweep_delegated_admin
+from consent_app.models import AuditEvent, DelegatedAdminGrant
+from tests.consent_app.conftest import CHECKED, TENANT, Marketplace, csrf_token
+
+TEAMS = {"type": "trial", "offer_id": "teams-start"}
+
+
+def grants(market: Marketplace) -> list[DelegatedAdminGrant]:
+    with market.backend.read() as session:
+        query = select(DelegatedAdminGrant).order_by(DelegatedAdminGrant.id)
+        return list(session.execute(query).scalars())
+
+
+def events(market: Marketplace, action: str) -> list[AuditEvent]:
+    with market.backend.read() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        return list(session.execute(query).scalars())
+
+
+def later(market: Marketplace, days: float) -> None:
+    """Move the backend's clock (no sleeping)."""
+    moment = market.backend.clock() + timedelta(days=days)
+    market.backend.clock = lambda: moment
+
+
+def test_a_request_names_roles_and_days_and_the_customer_sees_them(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    asked = {"roles": ["user-admin"], "duration_days": 30}
+    sent = market.invite(taiga, **TEAMS, delegated_admin=asked)
+    assert sent.status_code == 201, sent.get_json()
+    shown = market.api(taiga, "GET", f"/invitations/{sent.get_json()['id']}").get_json()
+    assert shown["delegated_admin_roles"] == ["user-admin"]
+    assert shown["delegated_admin_days"] == 30
+    page = market.app.test_client().get(market.link()).get_data(as_text=True)
+    assert "User administrator" in page and "reset passwords" in page
+    assert "full access to everything" not in page
+    assert "ends by itself on" in page
+    assert 'name="auto_extend_delegated_admin"' in page  # offered: no full access asked
+    russian = market.app.test_client().get(market.link() + "?lang=ru").get_data(as_text=True)
+    assert "Администратор пользователей" in russian
+
+
+def test_true_asks_for_the_offers_roles_and_full_access_is_flagged(market: Marketplace) -> None:
+    market.add_tenant()
+    assert (
+        market.invite(market.key("taiga-cloud"), **TEAMS, delegated_admin=True).status_code == 201
+    )
+    page = market.app.test_client().get(market.link()).get_data(as_text=True)
+    assert "Teams administrator" in page and "User administrator" in page
+    assert market.invite(market.key(), delegated_admin=True).status_code == 201  # no roles named
+    full = market.app.test_client().get(market.link()).get_data(as_text=True)
+    assert "Global administrator" in full and "full access to everything" in full
+    assert 'name="auto_extend_delegated_admin"' not in full
+
+
+def test_bad_requests_name_the_field(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    for asked, field in (
+        ({"roles": ["exchange-admin"], "duration_days": 30}, "delegated_admin.roles.0"),
+        ({"roles": ["user-admn"], "duration_days": 30}, "delegated_admin.roles.0"),
+        ({"roles": ["user-admin"], "duration_days": 731}, "delegated_admin.duration_days"),
+        ({"roles": ["user-admin"]}, "delegated_admin.duration_days"),
+        ("yes", "delegated_admin"),
+    ):
+        answer = market.invite(taiga, **TEAMS, delegated_admin=asked)
+        assert answer.status_code in (400, 422), (asked, answer.get_json())
+        assert answer.get_json()["error"] == "validation_error"
+        assert field in answer.get_json()["message"], answer.get_json()
+
+
+def test_accepting_grants_exactly_those_roles_until_the_end_date(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    asked = {"roles": ["teams-admin"], "duration_days": 90}
+    assert market.invite(taiga, **TEAMS, delegated_admin=asked).status_code == 201
+    now = market.backend.clock()
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    [grant] = grants(market)
+    assert grant.roles == ["teams-admin"] and not grant.auto_extend
+    assert abs(grant.expires_at - (now + timedelta(days=90))) < timedelta(minutes=5)
+    [granted] = events(market, "delegated_admin.granted")
+    assert granted.details["roles"] == ["teams-admin"]
+    assert granted.details["expires_at"] == grant.expires_at.isoformat()
+    [held] = market.api(taiga, "GET", "/relationships").get_json()["relationships"]
+    assert held["roles"] == ["teams-admin"]
+    assert held["expires_at"] == grant.expires_at.isoformat()
+    account = market.sign_in().get("/account/").get_data(as_text=True)
+    assert "Teams administrator" in account and "ends by itself on" in account
+
+
+def test_a_grant_ends_by_itself_and_both_sides_are_told(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    asked = {"roles": ["teams-admin"], "duration_days": 10}
+    market.invite(taiga, **TEAMS, delegated_admin=asked)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    later(market, 10.01)
+    # Past its end date it no longer counts, even before the sweep records the end.
+    assert market.api(taiga, "GET", "/relationships").get_json()["relationships"] == []
+    assert market.backend.run(sweep_delegated_admin) == 1
+    assert market.backend.run(sweep_delegated_admin) == 0  # once, whoever runs it
+    [ended] = events(market, "delegated_admin.ended")
+    assert ended.details["reason"] == "expired" and ended.actor == "system:expiry"
+    assert any(
+        "reached the end date" in mail.body for mail in market.mails(to="admin@fabrikam.example")
+    )
+    assert any(
+        "end date the customer agreed to" in mail.body
+        for mail in market.mails(to="hello@taiga-cloud.example")
+    )
+    # Another partner can now be authorized without replacing anyone.
+    market.invite(market.key(), delegated_admin=True)
+    done = market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert [g.partner_slug for g in grants(market) if g.ended_at is None] == ["contoso-cloud"]
+
+
+def test_reminders_30_and_7_days_before_once_each(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 60})
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+
+    def reminders() -> int:
+        return len([m for m in market.mails() if " ends on " in m.subject])
+
+    later(market, 29)
+    assert market.backend.run(sweep_delegated_admin) == 0 and reminders() == 0
+    later(market, 2)  # 29 days left
+    assert market.backend.run(sweep_delegated_admin) == 1
+    assert market.backend.run(sweep_delegated_admin) == 0
+    assert reminders() == 2  # the admin and the partner
+    later(market, 23)  # 6 days left
+    assert market.backend.run(sweep_delegated_admin) == 1 and reminders() == 4
+
+
+def test_a_grant_the_customer_let_extend_itself_is_extended(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 5})
+    market.decide(
+        market.link(), authorize_delegated_admin=CHECKED, auto_extend_delegated_admin=CHECKED
+    )
+    [grant] = grants(market)
+    assert grant.auto_extend
+    later(market, 5.5)
+    assert market.backend.run(sweep_delegated_admin) == 1
+    [extended] = grants(market)
+    assert extended.ended_at is None
+    assert extended.expires_at == grant.expires_at + timedelta(days=180)
+    assert len(events(market, "delegated_admin.extended")) == 1
+
+
+def test_full_access_cannot_extend_itself_even_with_a_forged_form(market: Marketplace) -> None:
+    market.add_tenant()
+    market.invite(market.key(), delegated_admin=True)
+    answer = market.decide(
+        market.link(), authorize_delegated_admin=CHECKED, auto_extend_delegated_admin=CHECKED
+    )
+    assert answer.status_code == 400  # refused, and nothing applied
+    assert grants(market) == []
+    assert events(market, "invitation.accepted") == []
+
+
+def test_the_da_partner_renews_without_a_gap_or_a_replacement(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(
+        taiga,
+        **TEAMS,
+        delegated_admin={"roles": ["teams-admin", "user-admin"], "duration_days": 30},
+    )
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    later(market, 25)
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 60})
+    page = market.app.test_client().get(market.link()).get_data(as_text=True)
+    assert "This renews the delegated administration" in page
+    done = market.decide(market.link(), authorize_delegated_admin=CHECKED)  # no confirmation
+    assert done.status_code == 200, done.get_data(as_text=True)
+    old, new = grants(market)
+    assert old.end_reason == "renewed" and old.ended_at == new.started_at  # no gap
+    assert new.roles == ["teams-admin"] and new.ended_at is None
+    assert [e.details.get("renewal") for e in events(market, "delegated_admin.granted")] == [
+        False,
+        True,
+    ]
+    with market.backend.read() as session:
+        from consent_app.audit import verify
+
+        assert verify(session).problems == []
+
+
+def test_revoking_from_the_customer_page_still_works(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    client = market.sign_in()
+    token = csrf_token(client.get("/account/").get_data(as_text=True))
+    answer = client.post(
+        "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": "taiga-cloud"}
+    )
+    assert answer.status_code == 302
+    assert market.api(taiga, "GET", "/relationships").get_json()["relationships"] == []
+    assert TENANT
