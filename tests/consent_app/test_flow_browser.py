@@ -120,3 +120,38 @@ def test_partner_invites_customer_accepts_with_da_and_por(
     wait.until(lambda driver: "No partner administers your tenant." in driver.page_source)
     relationships = market.api(key, "GET", "/relationships").get_json()["relationships"]
     assert relationships[0]["delegated_admin"] is False
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_role_limited_request_in_plain_words(
+    served: tuple[str, Marketplace], browser: Any, lang: str
+) -> None:
+    """Least-privilege DA as the customer sees it: each role described, no full-access flag,
+    the end date; accepting with automatic extension grants exactly those roles."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, market = served
+    market.add_tenant()
+    key = market.key("taiga-cloud")
+    asked = {"roles": ["teams-admin", "user-admin"], "duration_days": 90}
+    sent = market.invite(key, offer_id="teams-start", delegated_admin=asked)
+    assert sent.status_code == 201, sent.get_json()
+    browser.get(newest_link(market, "invitations", base) + f"?lang={lang}")
+    wait = WebDriverWait(browser, 10)
+    wait.until(lambda driver: driver.find_elements(By.NAME, "decision"))
+    roles = browser.find_element(By.CSS_SELECTOR, "ul.cp-roles").text
+    if lang == "ru":
+        assert "Администратор Teams" in roles and "Администратор пользователей" in roles
+        assert "закончится само" in browser.page_source
+    else:
+        assert "Teams administrator" in roles and "User administrator" in roles
+        assert "ends by itself on" in browser.page_source
+    assert not browser.find_elements(By.CSS_SELECTOR, "ul.cp-roles .cp-flag")  # no full access
+    shoot(browser, f"invitation-roles-{lang}")
+    browser.find_element(By.ID, "authorize_delegated_admin").click()
+    browser.find_element(By.ID, "auto_extend_delegated_admin").click()
+    browser.find_element(By.CSS_SELECTOR, "button[value=accept]").click()
+    wait.until(lambda driver: "cp-roles" not in driver.page_source)
+    [held] = market.api(key, "GET", "/relationships").get_json()["relationships"]
+    assert held["roles"] == ["teams-admin", "user-admin"] and held["expires_at"]
