@@ -6,6 +6,7 @@ administration)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -217,3 +218,77 @@ def test_revoking_from_the_customer_page_still_works(market: Marketplace) -> Non
     assert answer.status_code == 302
     assert market.api(taiga, "GET", "/relationships").get_json()["relationships"] == []
     assert TENANT
+
+
+def test_the_sweep_racing_a_renewal_and_a_new_partner_leaves_one_grant(
+    market: Marketplace,
+) -> None:
+    """At the end date, the sweep (on two workers), the DA partner's renewal and another
+    partner's grant all run at once: afterwards at most one grant is active, every end has
+    its event, and the log verifies."""
+    from consent_app.audit import verify
+
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 3})
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 30})
+    renewal = market.link()
+    market.invite(market.key(), delegated_admin=True)
+    other = market.link()
+    later(market, 3.001)
+    pages = {link: market.app.test_client().get(link) for link in (renewal, other)}
+    assert all(page.status_code == 200 for page in pages.values())
+    outcomes: list[int] = []
+
+    def accept(link: str) -> None:
+        outcomes.append(market.decide(link, authorize_delegated_admin=CHECKED).status_code)
+
+    def sweep() -> None:
+        market.backend.run(sweep_delegated_admin)
+
+    threads = [
+        threading.Thread(target=accept, args=(renewal,)),
+        threading.Thread(target=accept, args=(other,)),
+        threading.Thread(target=sweep),
+        threading.Thread(target=sweep),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    active = [g for g in grants(market) if g.ended_at is None]
+    assert len(active) <= 1, active
+    assert 200 in outcomes, outcomes  # one of the two got the grant
+    with market.backend.read() as session:
+        assert verify(session).problems == []
+    ended = [g for g in grants(market) if g.ended_at is not None]
+    assert len(events(market, "delegated_admin.ended")) == len(ended)
+
+
+def test_the_upgrade_gives_existing_grants_full_access_and_an_end_date(
+    market: Marketplace,
+) -> None:
+    """Migration 0007 on a database with an active grant from before it."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from consent_app.audit import verify
+    from consent_app.db import alembic_config, upgrade
+
+    market.add_tenant()
+    market.invite(market.key(), delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    database = market.backend.database
+    command.downgrade(alembic_config(database), "0006")
+    with database.engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM delegated_admin_grants")).scalar()
+    upgrade(database)
+    [grant] = grants(market)
+    assert grant.roles == ["global-admin"] and grant.ended_at is None
+    assert timedelta(days=729) < grant.expires_at - grant.started_at < timedelta(days=731)
+    [limited] = events(market, "delegated_admin.limited")
+    assert limited.partner_slug == "contoso-cloud"
+    assert limited.details["expires_at"] == grant.expires_at.isoformat()
+    with market.backend.read() as session:
+        assert verify(session).problems == []
