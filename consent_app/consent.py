@@ -497,6 +497,13 @@ def set_partner_of_record(
         partner_slug=partner_slug or previous,
         details={"previous": previous, "new": partner_slug},
     )
+    context = {
+        "tenant": tenant,
+        "new_name": uow.directory.display_name(partner_slug) if partner_slug else None,
+        "previous_name": uow.directory.display_name(previous) if previous else None,
+    }
+    for email in admin_emails(session, tenant.id):
+        uow.mail(email, "partner_of_record_changed_customer", context, about=tenant.domain)
     session.flush()  # gives the event its id
     return event.id
 

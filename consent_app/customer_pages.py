@@ -49,7 +49,7 @@ from consent_app.i18n import WORDS, language, translate
 from consent_app.models import AuditEvent, Tenant
 from consent_app.pages import message_page, refusal_text, words_page
 from consent_app.personal import references, resolve, shown
-from consent_app.refusals import InvalidInput, NotFound, Refused
+from consent_app.refusals import InvalidInput, NotConfirmed, NotFound, Refused
 from consent_app.rules import partner_features
 from consent_app.security import LINK_LIMITS, SIGN_IN_LIMITS, SIGN_IN_PER_ADDRESS, limiter
 from marketplace.catalog import FULL_ACCESS_ROLE
@@ -245,6 +245,8 @@ def revoke_delegated_admin(customer: Customer) -> ResponseReturnValue:
     form = RevokeDelegatedAdminForm()
     if not form.validate():
         return _refused(customer, NotFound("no such delegated admin"))
+    if not form.confirm.data:
+        return _refused(customer, NotConfirmed("tick the box to confirm the revocation"))
     found = backend()
     try:
         found.run(
@@ -274,6 +276,8 @@ def partner_of_record(customer: Customer) -> ResponseReturnValue:
     if not form.validate():
         return _refused(customer, InvalidInput("choose a partner", "partner"))
     chosen = None if clearing else form.partner.data
+    if clearing and not form.confirm_clear.data:
+        return _refused(customer, NotConfirmed("tick the box to confirm clearing it"))
     try:
         found.run(lambda uow: set_partner_of_record(uow, customer.tenant, chosen, customer.actor))
     except Refused as refused:

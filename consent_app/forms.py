@@ -37,6 +37,7 @@ class RevokeDelegatedAdminForm(FlaskForm):  # type: ignore[misc]
     """Revoke the DA partner the page showed."""
 
     partner = HiddenField(validators=[DataRequired()])
+    confirm = BooleanField()  # the second step: the customer confirms the partner's access ends
 
 
 class PartnerOfRecordForm(FlaskForm):  # type: ignore[misc]
@@ -44,3 +45,4 @@ class PartnerOfRecordForm(FlaskForm):  # type: ignore[misc]
 
     partner = SelectField(choices=[], validate_choice=True)
     action = StringField(validators=[DataRequired(), AnyOf(["set", "clear"])])
+    confirm_clear = BooleanField()  # clearing asks for this confirmation

@@ -32,6 +32,7 @@ _CODES = {
 STATUS: dict[type[Refused], int] = {
     refusals.InvalidInput: 400,
     refusals.DelegatedAdminNotRequested: 400,
+    refusals.NotConfirmed: 400,
     refusals.Unauthorized: 401,
     refusals.PartnerNotListed: 403,
     refusals.NotEligibleForDelegatedAdmin: 403,

@@ -121,6 +121,7 @@ MESSAGES: Final[dict[str, str | Plural]] = {
     "not_found_text": N_("There is no page at this address."),
     "error_title": N_("Something went wrong on our side"),
     "error_text": N_("Nothing was changed. Please try again in a moment."),
+    "refused.not_confirmed": N_("Nothing was changed: tick the box that confirms it first."),
     "refused.replacement_needs_confirmation": N_(
         "Another partner administers your tenant. To authorize this partner instead, tick the box "
         "that confirms the replacement."

@@ -141,6 +141,12 @@ class DelegatedAdminNotRequested(Refused):
     code = "delegated_admin_not_requested"
 
 
+class NotConfirmed(Refused):
+    """A change that ends a partner's role, asked without its confirmation."""
+
+    code = "not_confirmed"
+
+
 class ReplacementNeedsConfirmation(Refused):
     """Another partner holds delegated administration; replacing it needs confirmation."""
 

@@ -115,7 +115,8 @@ def test_revoke_delegated_admin(market: Marketplace, tenant: None) -> None:
     client = market.sign_in()
     token = csrf_token(client.get("/account/").get_data(as_text=True))
     response = client.post(
-        "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": "contoso-cloud"}
+        "/account/delegated-admin/revoke",
+        data={"csrf_token": token, "partner": "contoso-cloud", "confirm": "y"},
     )
     assert response.status_code == 302
     html = client.get("/account/").get_data(as_text=True)
@@ -127,7 +128,8 @@ def test_revoke_delegated_admin(market: Marketplace, tenant: None) -> None:
     assert notice and "revoked" in notice[0].body
     # revoking again (a stale page) is refused plainly and changes nothing
     again = client.post(
-        "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": "contoso-cloud"}
+        "/account/delegated-admin/revoke",
+        data={"csrf_token": token, "partner": "contoso-cloud", "confirm": "y"},
     )
     assert again.status_code == 404
 
@@ -175,7 +177,8 @@ def test_change_and_clear_partner_of_record(market: Marketplace, tenant: None) -
     assert forged.status_code == 400
 
     cleared = client.post(
-        "/account/partner-of-record", data={"csrf_token": token, "action": "clear"}
+        "/account/partner-of-record",
+        data={"csrf_token": token, "action": "clear", "confirm_clear": "y"},
     )
     assert cleared.status_code == 302
     assert market.api(cape, "GET", "/relationships").get_json()["relationships"] == []
@@ -233,3 +236,34 @@ def test_customer_page_in_russian(market: Marketplace, tenant: None) -> None:
     client = market.sign_in()
     html = client.get("/account/?lang=ru").get_data(as_text=True)
     assert "История согласий" in html and "Обратиться в службу поддержки" in html
+
+
+def test_revoking_and_clearing_ask_for_confirmation_and_tell_every_admin(
+    market: Marketplace,
+) -> None:
+    market.add_tenant(admins=(ADMIN, "second@fabrikam.example"))
+    key = market.key("contoso-cloud")
+    market.invite(key, delegated_admin=True)
+    market.decide(market.link(), authorize_delegated_admin=CHECKED, make_partner_of_record=CHECKED)
+    client = market.sign_in()
+    page = client.get("/account/").get_data(as_text=True)
+    assert 'name="confirm"' in page and 'name="confirm_clear"' in page
+    token = csrf_token(page)
+    for path, form in (
+        ("/account/delegated-admin/revoke", {"partner": "contoso-cloud"}),
+        ("/account/partner-of-record", {"action": "clear"}),
+    ):
+        unconfirmed = client.post(path, data={"csrf_token": token, **form})
+        assert unconfirmed.status_code == 400
+        assert "tick the box that confirms it first" in unconfirmed.get_data(as_text=True)
+    [held] = market.api(key, "GET", "/relationships").get_json()["relationships"]
+    assert held["delegated_admin"] and held["partner_of_record"]  # nothing changed
+    cleared = client.post(
+        "/account/partner-of-record",
+        data={"csrf_token": token, "action": "clear", "confirm_clear": "y"},
+    )
+    assert cleared.status_code == 302
+    for admin in (ADMIN, "second@fabrikam.example"):
+        assert any(
+            "no longer have a partner of record" in mail.subject for mail in market.mails(admin)
+        )

@@ -123,7 +123,7 @@ def on_customer_page(market: Marketplace, path: str, **form: str) -> None:
 
 
 def revoke(market: Marketplace, partner: str) -> None:
-    on_customer_page(market, "/account/delegated-admin/revoke", partner=partner)
+    on_customer_page(market, "/account/delegated-admin/revoke", partner=partner, confirm="y")
 
 
 def restore_role(market: Marketplace, table: str, partner: str, *, every_trace: bool) -> None:
@@ -358,7 +358,11 @@ def test_a_partner_of_record_named_on_the_customer_page_implies_its_event(
 
 
 def set_partner_of_record(market: Marketplace, partner: str | None) -> None:
-    form = {"action": "set", "partner": partner} if partner else {"action": "clear"}
+    form = (
+        {"action": "set", "partner": partner}
+        if partner
+        else {"action": "clear", "confirm_clear": "y"}
+    )
     on_customer_page(market, "/account/partner-of-record", **form)
 
 

@@ -213,7 +213,8 @@ def test_revoking_from_the_customer_page_still_works(market: Marketplace) -> Non
     client = market.sign_in()
     token = csrf_token(client.get("/account/").get_data(as_text=True))
     answer = client.post(
-        "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": "taiga-cloud"}
+        "/account/delegated-admin/revoke",
+        data={"csrf_token": token, "partner": "taiga-cloud", "confirm": "y"},
     )
     assert answer.status_code == 302
     assert market.api(taiga, "GET", "/relationships").get_json()["relationships"] == []

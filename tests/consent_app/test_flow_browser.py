@@ -116,6 +116,7 @@ def test_partner_invites_customer_accepts_with_da_and_por(
     shoot(browser, "customer-page")
 
     # revoke DA from the customer page
+    browser.find_element(By.ID, "confirm").click()  # the confirmation step
     browser.find_element(By.CSS_SELECTOR, "button.cp-button--danger").click()
     wait.until(lambda driver: "No partner administers your tenant." in driver.page_source)
     relationships = market.api(key, "GET", "/relationships").get_json()["relationships"]

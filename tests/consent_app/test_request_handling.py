@@ -195,8 +195,8 @@ def test_redirects_never_echo_the_host_header(site_with_404: Marketplace) -> Non
 
     token = csrf_token(client.get("/account/", headers=forged).get_data(as_text=True))
     for path, form in (
-        ("/account/partner-of-record", {"action": "clear"}),
-        ("/account/delegated-admin/revoke", {"partner": "contoso-cloud"}),
+        ("/account/partner-of-record", {"action": "clear", "confirm_clear": "y"}),
+        ("/account/delegated-admin/revoke", {"partner": "contoso-cloud", "confirm": "y"}),
         ("/account/signout", {}),
     ):
         response = client.post(path, data={"csrf_token": token, **form}, headers=forged)

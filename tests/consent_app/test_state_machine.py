@@ -172,7 +172,7 @@ class ConsentMachine(RuleBasedStateMachine):
             return
         response = client.post(
             "/account/delegated-admin/revoke",
-            data={"csrf_token": csrf_token(page), "partner": self.da},
+            data={"csrf_token": csrf_token(page), "partner": self.da, "confirm": "y"},
         )
         assert response.status_code == 302
         self.da = None

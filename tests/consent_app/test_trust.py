@@ -313,7 +313,8 @@ def test_revoking_with_a_hostile_partner_field_is_refused_plainly(market: Market
     token = csrf_token(client.get("/account/").get_data(as_text=True))
     for hostile in ("contoso\x00", "x" * 500, "contoso-cloud\u2028"):
         response = client.post(
-            "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": hostile}
+            "/account/delegated-admin/revoke",
+            data={"csrf_token": token, "partner": hostile, "confirm": "y"},
         )
         assert response.status_code in (400, 404), hostile
 
@@ -334,7 +335,8 @@ def test_hostile_partner_name_cannot_block_revocation(market: Marketplace) -> No
     client = market.sign_in()
     token = csrf_token(client.get("/account/").get_data(as_text=True))
     response = client.post(
-        "/account/delegated-admin/revoke", data={"csrf_token": token, "partner": "contoso-cloud"}
+        "/account/delegated-admin/revoke",
+        data={"csrf_token": token, "partner": "contoso-cloud", "confirm": "y"},
     )
     assert response.status_code == 302
     assert all(grant.ended_at is not None for grant in grants(market))
