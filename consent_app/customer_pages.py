@@ -37,7 +37,13 @@ from consent_app.consent import (
     set_partner_of_record,
 )
 from consent_app.customer_sessions import end_session, session_customer, start_session
-from consent_app.customers import claim_sign_in, history, request_sign_in, sign_in_link
+from consent_app.customers import (
+    claim_sign_in,
+    history,
+    pending_for,
+    request_sign_in,
+    sign_in_link,
+)
 from consent_app.forms import (
     ConfirmForm,
     PartnerOfRecordForm,
@@ -188,6 +194,7 @@ def _render(
         por = active_partner_of_record(db, tenant.id)
         eligible = eligible_partners_of_record(db, tenant)
         events = history(db, tenant)
+        waiting = pending_for(db, tenant, email, found.clock())
         people = resolve(db, references(e.actor for e in events))
         people |= resolve(db, references(e.remote_addr for e in events))
     por_form = PartnerOfRecordForm(formdata=None)
@@ -195,6 +202,7 @@ def _render(
     if por is not None:
         por_form.partner.data = por.partner_slug
     slugs = {event.partner_slug for event in events} | set(eligible)
+    slugs |= {invitation.partner_slug for invitation in waiting}
     slugs |= {role.partner_slug for role in (da, por) if role is not None}
     names = {slug: directory.display_name(slug, current) for slug in slugs if slug}
 
@@ -212,6 +220,7 @@ def _render(
         por=por,
         names=names,
         events=events,
+        waiting=waiting,
         describe=describe,
         shown=lambda text: shown(text, people),
         da_roles=[

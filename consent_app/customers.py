@@ -8,6 +8,7 @@ cannot be used to find out who administers which tenant. A link is single-use (c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -15,8 +16,16 @@ from sqlalchemy.orm import Session
 from consent_app.addresses import normalized_email
 from consent_app.audit import Actor, record, tenant_chain
 from consent_app.db import session_now
-from consent_app.models import AuditEvent, SignInToken, Tenant, TenantAdmin
+from consent_app.models import (
+    AuditEvent,
+    Invitation,
+    InvitationLink,
+    SignInToken,
+    Tenant,
+    TenantAdmin,
+)
 from consent_app.refusals import InvalidInput
+from consent_app.rules import State
 from consent_app.tokens import new_token, token_hash
 from consent_app.work import UnitOfWork
 
@@ -103,6 +112,23 @@ def claim_sign_in(session: Session, token: str, actor_addr: str | None) -> SignI
     actor = Actor("customer", link.email, actor_addr)
     record(session, actor, "customer.signed_in", tenant_domain=link.tenant.domain)
     return SignInLink(link.tenant, link.email, usable=False)
+
+
+def pending_for(session: Session, tenant: Tenant, email: str, now: datetime) -> list[Invitation]:
+    """The invitations to the tenant still waiting for a decision that were sent to this
+    admin (each admin was mailed a link of their own), soonest to expire first."""
+    query = (
+        select(Invitation)
+        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
+        .where(
+            Invitation.tenant_domain == tenant.domain,
+            Invitation.state == State.PENDING,
+            Invitation.expires_at > now,
+            InvitationLink.email == email,
+        )
+        .order_by(Invitation.expires_at)
+    )
+    return list(session.execute(query).scalars())
 
 
 def history(session: Session, tenant: Tenant, limit: int = 500) -> list[AuditEvent]:

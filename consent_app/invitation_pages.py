@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 
 from consent_app.audit import Actor
 from consent_app.backend import backend
@@ -20,6 +21,7 @@ from consent_app.consent import (
     current_roles,
     invitation_asks,
 )
+from consent_app.customer_pages import Customer, customer_required
 from consent_app.forms import DecisionForm
 from consent_app.grants import grant_end, may_extend_itself
 from consent_app.http_errors import status_for
@@ -148,19 +150,58 @@ def show(token: str) -> ResponseReturnValue:
     """Who is asking, for what, and the separate DA and POR choices. Changes nothing."""
     with backend().reading() as uow:
         found = link_invitation(uow.session, token)
-        now = uow.now()
-    if found is None or status_of(found[0], now) != Status.PENDING:
-        return _closed(found[0] if found else None, now)
-    return _render(*found, DecisionForm(formdata=None))
+    return _show(found)
 
 
 @bp.post("/invitations/<token>")
 @limiter.limit(LINK_LIMITS)
 def decide(token: str) -> ResponseReturnValue:
     """Accept or decline, with the DA and POR choices as ticked; all or nothing."""
-    found_backend = backend()
-    with found_backend.reading() as uow:
+    with backend().reading() as uow:
         found = link_invitation(uow.session, token)
+    return _decide(found)
+
+
+@bp.get("/account/invitations/<public_id:invitation_id>")
+@customer_required
+def review(customer: Customer, invitation_id: str) -> ResponseReturnValue:
+    """A signed-in admin reviews an invitation addressed to their tenant (the page their
+    mailed link opens, without the link)."""
+    return _show(_own_link(customer, invitation_id))
+
+
+@bp.post("/account/invitations/<public_id:invitation_id>")
+@customer_required
+def review_decide(customer: Customer, invitation_id: str) -> ResponseReturnValue:
+    """The signed-in admin's decision, exactly as through the mailed link."""
+    return _decide(_own_link(customer, invitation_id))
+
+
+def _own_link(customer: Customer, invitation_id: str) -> tuple[Invitation, InvitationLink] | None:
+    """The invitation with the link it was mailed to this admin with: only an invitation to
+    their own tenant, sent to them (an admin added later was not asked)."""
+    with backend().reading() as uow:
+        row = uow.session.execute(
+            select(Invitation, InvitationLink)
+            .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
+            .where(
+                Invitation.id == invitation_id,
+                Invitation.tenant_domain == customer.tenant.domain,
+                InvitationLink.email == customer.email,
+            )
+        ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _show(found: tuple[Invitation, InvitationLink] | None) -> ResponseReturnValue:
+    now = backend().clock()
+    if found is None or status_of(found[0], now) != Status.PENDING:
+        return _closed(found[0] if found else None, now)
+    return _render(*found, DecisionForm(formdata=None))
+
+
+def _decide(found: tuple[Invitation, InvitationLink] | None) -> ResponseReturnValue:
+    found_backend = backend()
     if found is None:
         return _closed(None, found_backend.clock())
     invitation, link = found

@@ -267,3 +267,33 @@ def test_revoking_and_clearing_ask_for_confirmation_and_tell_every_admin(
         assert any(
             "no longer have a partner of record" in mail.subject for mail in market.mails(admin)
         )
+
+
+def test_pending_invitations_are_listed_and_reviewed_from_the_page(market: Marketplace) -> None:
+    """The customer page lists what waits for this admin's decision and opens the same
+    decision page as the mailed link; another tenant's invitation is not found."""
+    market.add_tenant()
+    market.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
+    key = market.key("contoso-cloud")
+    sent = market.invite(key, delegated_admin=True).get_json()
+    theirs = market.invite(key, tenant="other.onmicrosoft.com").get_json()
+    client = market.sign_in()
+    page = client.get("/account/").get_data(as_text=True)
+    assert "Waiting for your decision" in page
+    assert f"/account/invitations/{sent['id']}" in page
+    assert theirs["id"] not in page
+    review = client.get(f"/account/invitations/{sent['id']}")
+    assert review.status_code == 200 and "Global administrator" in review.get_data(as_text=True)
+    assert client.get(f"/account/invitations/{theirs['id']}").status_code == 404
+    token = csrf_token(review.get_data(as_text=True))
+    done = client.post(
+        f"/account/invitations/{sent['id']}",
+        data={"csrf_token": token, "decision": "accept", "authorize_delegated_admin": "y"},
+    )
+    assert done.status_code == 200, done.get_data(as_text=True)
+    shown = market.api(key, "GET", f"/invitations/{sent['id']}").get_json()
+    assert shown["status"] == "accepted" and shown["delegated_admin_granted"]
+    assert "Waiting for your decision" not in client.get("/account/").get_data(as_text=True)
+    # Signed out, the review page sends to sign-in, like every customer page.
+    stranger = market.app.test_client()
+    assert stranger.get(f"/account/invitations/{sent['id']}").status_code == 302
