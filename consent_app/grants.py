@@ -93,6 +93,19 @@ def grant_terms(
     return GrantTerms(tuple(roles), days)
 
 
+def check_renewal(held: list[str], asked: GrantTerms) -> None:
+    """A DA partner asking again renews its grant: with the same roles or fewer, never more
+    (to widen its access, the customer must grant it anew, after revoking the current one)."""
+    more = [role for role in asked.roles if role not in held]
+    if more:
+        raise InvalidInput(
+            f"delegated_admin.roles: you hold delegated administration of this tenant with "
+            f"{', '.join(held)}; a renewal asks for the same roles or fewer, not "
+            f"{', '.join(more)}",
+            "delegated_admin.roles",
+        )
+
+
 def grant_end(granted_at: datetime, days: int) -> datetime:
     """When a grant given at `granted_at` for `days` days ends by itself."""
     return granted_at + timedelta(days=days)

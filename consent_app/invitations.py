@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from consent_app.addresses import normalized_domain, normalized_email, tenant_name
 from consent_app.audit import Actor, record
-from consent_app.grants import DelegatedAdminRequest, GrantTerms, grant_terms
+from consent_app.consent import active_delegated_admin
+from consent_app.grants import (
+    DelegatedAdminRequest,
+    GrantTerms,
+    check_renewal,
+    grant_end,
+    grant_terms,
+)
 from consent_app.models import AuditEvent, Invitation, InvitationLink, Tenant
 from consent_app.partners import PartnerDirectory
 from consent_app.personal import subject_ref
@@ -180,6 +187,9 @@ def create_invitation(
     customer_email = customer_company = None
     if tenant is not None:
         check_cloud(tenant.cloud)
+        held = active_delegated_admin(session, tenant.id)
+        if terms.delegated_admin and held is not None and held.partner_slug == partner_slug:
+            check_renewal(held.roles, terms.delegated_admin)
         # Mail goes to the verified admins only, whatever address the partner gave.
         recipients = admin_emails(session, tenant.id)
         company = tenant.name
@@ -301,6 +311,12 @@ def partner_view(invitation: Invitation, now: datetime) -> dict[str, Any]:
         view["decided_at"] = invitation.decided_at.isoformat()
         view["delegated_admin_granted"] = bool(invitation.delegated_admin_granted)
         view["partner_of_record"] = bool(invitation.partner_of_record)
+        days = invitation.delegated_admin_days
+        if invitation.delegated_admin_granted and days:  # as granted then (now: relationships)
+            view["delegated_admin_granted_roles"] = invitation.delegated_admin_roles
+            view["delegated_admin_granted_until"] = grant_end(
+                invitation.decided_at, days
+            ).isoformat()
     return view
 
 

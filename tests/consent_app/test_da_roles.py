@@ -293,3 +293,33 @@ def test_the_upgrade_gives_existing_grants_full_access_and_an_end_date(
     assert limited.details["expires_at"] == grant.expires_at.isoformat()
     with market.backend.read() as session:
         assert verify(session).problems == []
+
+
+def test_a_renewal_asks_for_the_same_roles_or_fewer(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 30})
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    wider = {"roles": ["teams-admin", "user-admin"], "duration_days": 30}
+    refused = market.invite(taiga, **TEAMS, delegated_admin=wider)
+    assert refused.status_code == 400
+    assert "same roles or fewer, not user-admin" in refused.get_json()["message"]
+    assert (
+        market.invite(
+            taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 60}
+        ).status_code
+        == 201
+    )
+
+
+def test_the_partner_sees_what_was_granted(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    sent = market.invite(
+        taiga, **TEAMS, delegated_admin={"roles": ["user-admin"], "duration_days": 45}
+    ).get_json()
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    shown = market.api(taiga, "GET", f"/invitations/{sent['id']}").get_json()
+    [grant] = grants(market)
+    assert shown["delegated_admin_granted_roles"] == ["user-admin"]
+    assert shown["delegated_admin_granted_until"] == grant.expires_at.isoformat()
