@@ -11,16 +11,23 @@ guarantee that no concurrent request can leave two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
 from consent_app.db import session_now
-from consent_app.grants import grant_end, may_extend_itself
+from consent_app.grants import (
+    DelegatedAdminRequest,
+    GrantTerms,
+    check_renewal,
+    grant_end,
+    grant_terms,
+    may_extend_itself,
+)
 from consent_app.mail import PARTNER_LANGUAGES
 from consent_app.models import DelegatedAdminGrant, Invitation, PartnerKey, PartnerOfRecord, Tenant
 from consent_app.refusals import InvalidInput, InvalidState, NotFound, TenantExists, Unchanged
@@ -45,13 +52,20 @@ from marketplace.catalog import FULL_ACCESS_ROLE
 # --- reading the roles -------------------------------------------------------------------------
 
 
-def active_delegated_admin(session: Session, tenant_id: int) -> DelegatedAdminGrant | None:
-    """The tenant's delegated-admin grant in force, if any: not ended, and not past its end
-    date (computed, like an invitation's expiry: the sweep records the end afterwards)."""
-    query = select(DelegatedAdminGrant).where(
-        DelegatedAdminGrant.tenant_id == tenant_id,
+def grant_in_force(now: datetime) -> Any:
+    """SQL: a DA grant that holds at `now`: not ended, and not past its end date (computed,
+    like an invitation's expiry: the sweep records the end afterwards), unless the customer
+    let it extend itself (then only the sweep, which checks it may, ends or extends it)."""
+    return and_(
         DelegatedAdminGrant.ended_at.is_(None),
-        DelegatedAdminGrant.expires_at > session_now(session),
+        or_(DelegatedAdminGrant.expires_at > now, DelegatedAdminGrant.auto_extend.is_(True)),
+    )
+
+
+def active_delegated_admin(session: Session, tenant_id: int) -> DelegatedAdminGrant | None:
+    """The tenant's delegated-admin grant in force, if any (`grant_in_force`)."""
+    query = select(DelegatedAdminGrant).where(
+        DelegatedAdminGrant.tenant_id == tenant_id, grant_in_force(session_now(session))
     )
     return session.execute(query).scalar_one_or_none()
 
@@ -59,23 +73,26 @@ def active_delegated_admin(session: Session, tenant_id: int) -> DelegatedAdminGr
 EXPIRY_ACTOR = Actor("system", "expiry")
 
 
-def end_lapsed_grant(uow: UnitOfWork, tenant: Tenant) -> bool:
+def end_lapsed_grant(uow: UnitOfWork, tenant: Tenant, *, extending_too: bool = False) -> bool:
     """Record the end of the tenant's grant that reached its end date (before a new grant
-    takes its place, or when the sweep comes by): audited, both sides told. False when
-    there is none (another transaction recorded it first)."""
+    takes its place, before a removal, or when the sweep comes by): audited, both sides told.
+    A grant that extends itself is ended only by the sweep (`extending_too`), when it may no
+    longer extend. False when there is none (another transaction ended or extended it)."""
     session, now = uow.session, uow.now()
-    lapsed = session.execute(
-        select(DelegatedAdminGrant).where(
-            DelegatedAdminGrant.tenant_id == tenant.id,
-            DelegatedAdminGrant.ended_at.is_(None),
-            DelegatedAdminGrant.expires_at <= now,
-        )
-    ).scalar_one_or_none()
+    due = [
+        DelegatedAdminGrant.tenant_id == tenant.id,
+        DelegatedAdminGrant.ended_at.is_(None),
+        DelegatedAdminGrant.expires_at <= now,
+    ]
+    if not extending_too:
+        due.append(DelegatedAdminGrant.auto_extend.is_(False))
+    lapsed = session.execute(select(DelegatedAdminGrant).where(*due)).scalar_one_or_none()
     if lapsed is None:
         return False
+    # The same conditions again: on PostgreSQL the sweep may have extended it meanwhile.
     ended = session.execute(
         update(DelegatedAdminGrant)
-        .where(DelegatedAdminGrant.id == lapsed.id, DelegatedAdminGrant.ended_at.is_(None))
+        .where(DelegatedAdminGrant.id == lapsed.id, *due)
         .values(ended_at=lapsed.expires_at, ended_by=EXPIRY_ACTOR.label, end_reason="expired")
     )
     if ended.rowcount != 1:  # type: ignore[attr-defined]
@@ -164,24 +181,45 @@ def _start(
     session.flush()  # the partial unique index speaks here, inside the transaction
 
 
-def _grant_of(invitation: Invitation, decision: Decision, now: datetime) -> dict[str, Any]:
-    """The grant an accepted DA request gives: the roles and days the invitation asked."""
-    roles = list(invitation.delegated_admin_roles or [FULL_ACCESS_ROLE])
+def grant_asked(uow: UnitOfWork, invitation: Invitation) -> GrantTerms:
+    """The roles and days an invitation's DA request asks, checked again against the catalog,
+    the offer and the maximum as they are now (`InvalidInput` when they no longer hold). A
+    request from before requests named roles (migration 0007) asks what `true` asks now."""
+    listing = uow.directory.get(invitation.partner_slug)
+    offers = listing.offers if listing else []
+    offer = next((item for item in offers if item.id == invitation.offer_id), None)
+    requested: bool | DelegatedAdminRequest = True
+    if invitation.delegated_admin_roles is not None and invitation.delegated_admin_days:
+        requested = DelegatedAdminRequest(
+            roles=list(invitation.delegated_admin_roles),
+            duration_days=invitation.delegated_admin_days,
+        )
+    settings = uow.settings
+    return grant_terms(
+        uow.directory.catalog,
+        offer,
+        requested,
+        min(settings.delegated_admin_default_days, settings.delegated_admin_max_days),
+        settings.delegated_admin_max_days,
+    )
+
+
+def _grant_of(
+    uow: UnitOfWork, invitation: Invitation, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    """The grant an accepted DA request gives: the roles and days it asks (`grant_asked`)."""
+    terms = grant_asked(uow, invitation)
+    roles = list(terms.roles)
     if decision.auto_extend_delegated_admin and not may_extend_itself(roles):
         raise InvalidInput(
             "Full access to everything cannot extend itself: untick automatic extension.",
             "auto_extend_delegated_admin",
         )
-    days = invitation.delegated_admin_days or DEFAULT_LEGACY_DAYS
     return {
         "roles": roles,
-        "expires_at": grant_end(now, days),
+        "expires_at": grant_end(now, terms.days),
         "auto_extend": decision.auto_extend_delegated_admin,
     }
-
-
-DEFAULT_LEGACY_DAYS = 730
-"""The days of a DA request made before requests named them (migration 0007)."""
 
 
 def _grant_details(grant: dict[str, Any], renewal: bool) -> dict[str, Any]:
@@ -252,8 +290,10 @@ def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | No
     """What an invitation asks for, with every rule that allowed it checked again as this
     installation is now: the partner's listing, the API key it was sent with, and (for a new
     customer's invitation that would create a tenant) the namespace suffix. The page shows
-    exactly what the decision enforces."""
-    return asked(
+    exactly what the decision enforces. A DA request is checked again too: its roles and
+    days against the catalog, the offer and the maximum, and a renewal (from the partner that
+    holds DA now) may not add roles."""
+    found = asked(
         uow.directory.catalog,
         uow.directory.get(invitation.partner_slug),
         invitation.kind,
@@ -265,6 +305,19 @@ def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | No
         initial_domain_suffix=uow.settings.initial_domain_suffix if tenant is None else None,
         key_revoked=sender_key_revoked(uow.session, invitation),
     )
+    if not found.delegated_admin_available:
+        return found
+    try:
+        terms = grant_asked(uow, invitation)
+    except InvalidInput as changed:
+        return replace(found, delegated_admin_refusal=changed.message)
+    holder = active_delegated_admin(uow.session, tenant.id) if tenant else None
+    if holder is not None and holder.partner_slug == invitation.partner_slug:
+        try:
+            check_renewal(holder.roles, terms)
+        except InvalidInput as wider:
+            return replace(found, delegated_admin_refusal=wider.message)
+    return found
 
 
 def apply_decision(
@@ -309,6 +362,7 @@ def apply_decision(
         if decision.accept
         else existing
     )
+    grant: dict[str, Any] = {}  # the DA grant given, if any
     if tenant is not None:
         # Each role the decision gives the partner: end whoever held it, then start it.
         changes = (
@@ -329,9 +383,8 @@ def apply_decision(
                 outcome.replaced_partner_of_record,
             ),
         )
-        grant: dict[str, Any] = {}
         if outcome.delegated_admin_granted:
-            grant = _grant_of(invitation, decision, now)
+            grant = _grant_of(uow, invitation, decision, now)
             end_lapsed_grant(uow, tenant)  # a grant past its end no longer holds the place
         for model, role, started, given, holder, replaced in changes:
             renewal = model is DelegatedAdminGrant and given and holder == partner
@@ -374,10 +427,15 @@ def apply_decision(
             "partner_of_record": outcome.partner_of_record,
             "replaced_delegated_admin": outcome.replaced_delegated_admin,
             "replaced_partner_of_record": outcome.replaced_partner_of_record,
+            # What the grant carries (also in its delegated_admin.granted event).
+            "delegated_admin_roles": grant.get("roles"),
+            "delegated_admin_expires_at": (
+                grant["expires_at"].isoformat() if grant.get("expires_at") else None
+            ),
         },
         **audit,
     )
-    _mail_decision(uow, invitation, tenant, decider, outcome)
+    _mail_decision(uow, invitation, tenant, decider, outcome, grant)
     session.flush()  # gives the event its id
     return Applied(invitation, tenant, outcome, event.id)
 
@@ -388,8 +446,19 @@ def _mail_decision(
     tenant: Tenant | None,
     decider: str,
     outcome: Outcome,
+    grant: dict[str, Any],
 ) -> None:
     directory = uow.directory
+    roles = grant.get("roles", [])
+    names = {
+        f"da_roles_{language}": ", ".join(
+            directory.catalog.admin_roles[role].name.in_language(language)
+            if role in directory.catalog.admin_roles
+            else role
+            for role in roles
+        )
+        for language in ("en", "ru")
+    }
     partner = directory.get(invitation.partner_slug)
     context = {
         "invitation": invitation,
@@ -398,6 +467,9 @@ def _mail_decision(
         "partner_name": directory.display_name(invitation.partner_slug),
         "replaced_da_name": directory.display_name(outcome.replaced_delegated_admin or ""),
         "replaced_por_name": directory.display_name(outcome.replaced_partner_of_record or ""),
+        "da_full_access": FULL_ACCESS_ROLE in roles,
+        "da_ends": grant.get("expires_at"),
+        **names,
     }
     recipients = admin_emails(uow.session, tenant.id) if tenant else [decider]
     about = invitation.tenant_domain
@@ -541,8 +613,7 @@ def partner_relationships(session: Session, partner_slug: str) -> list[Relations
         .join(Tenant, Tenant.id == DelegatedAdminGrant.tenant_id)
         .where(
             DelegatedAdminGrant.partner_slug == partner_slug,
-            DelegatedAdminGrant.ended_at.is_(None),
-            DelegatedAdminGrant.expires_at > session_now(session),
+            grant_in_force(session_now(session)),
         )
     )
     for domain, grant in rows:

@@ -14,10 +14,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from consent_app.audit import record
-from consent_app.consent import EXPIRY_ACTOR, end_lapsed_grant
-from consent_app.grants import AUTO_EXTENSION, REMINDER_DAYS, may_extend_itself, reminder_due
+from consent_app.consent import EXPIRY_ACTOR, end_lapsed_grant, lock_tenant
+from consent_app.grants import (
+    AUTO_EXTENSION,
+    REMINDER_DAYS,
+    DelegatedAdminRequest,
+    grant_terms,
+    may_extend_itself,
+    reminder_due,
+)
 from consent_app.mail import PARTNER_LANGUAGES
-from consent_app.models import DelegatedAdminGrant, Tenant
+from consent_app.models import DelegatedAdminGrant, Invitation, Tenant
+from consent_app.refusals import InvalidInput
+from consent_app.rules import delegated_admin_refusal
 from consent_app.tenants import admin_emails
 from consent_app.work import UnitOfWork
 
@@ -46,11 +55,37 @@ def _at_end(uow: UnitOfWork) -> int:
     for grant in due:
         tenant = session.get(Tenant, grant.tenant_id)
         assert tenant is not None
-        if grant.auto_extend and may_extend_itself(grant.roles):
+        lock_tenant(session, tenant)  # decisions for this tenant wait, as they do for each other
+        if grant.auto_extend and _may_still_extend(uow, grant):
             done += _extend(uow, grant, tenant)
-        elif end_lapsed_grant(uow, tenant):
+        elif end_lapsed_grant(uow, tenant, extending_too=True):
             done += 1
     return done
+
+
+def _may_still_extend(uow: UnitOfWork, grant: DelegatedAdminGrant) -> bool:
+    """Whether the rules that allowed the grant still hold, as at a decision: the partner is
+    listed, its listing and the offer still allow DA, and still with these roles."""
+    listing = uow.directory.get(grant.partner_slug)
+    if listing is None or not may_extend_itself(grant.roles):
+        return False
+    invitation = uow.session.get(Invitation, grant.invitation_id) if grant.invitation_id else None
+    offer_id = invitation.offer_id if invitation else None
+    offer = next((item for item in listing.offers if item.id == offer_id), None)
+    if delegated_admin_refusal(uow.directory.catalog, listing, offer) is not None:
+        return False
+    days = uow.settings.delegated_admin_max_days
+    try:
+        grant_terms(
+            uow.directory.catalog,
+            offer,
+            DelegatedAdminRequest(roles=list(grant.roles), duration_days=days),
+            days,
+            days,
+        )
+    except InvalidInput:
+        return False
+    return True
 
 
 def _extend(uow: UnitOfWork, grant: DelegatedAdminGrant, tenant: Tenant) -> int:
@@ -88,7 +123,6 @@ def _reminders(uow: UnitOfWork) -> int:
                 DelegatedAdminGrant.ended_at.is_(None),
                 DelegatedAdminGrant.expires_at > now,
                 DelegatedAdminGrant.expires_at <= now + timedelta(days=soonest),
-                DelegatedAdminGrant.auto_extend.is_(False),
                 or_(
                     DelegatedAdminGrant.reminded_days.is_(None),
                     DelegatedAdminGrant.reminded_days > min(REMINDER_DAYS),
@@ -101,7 +135,7 @@ def _reminders(uow: UnitOfWork) -> int:
     )
     done = 0
     for grant in candidates:
-        days = reminder_due(grant.expires_at, grant.reminded_days, now)
+        days = reminder_due(grant.expires_at, grant.reminded_days, now, grant.started_at)
         if days is None:
             continue
         claimed = session.execute(
@@ -133,6 +167,7 @@ def _tell(
         "kind": kind,
         "ends": ends,
         "partner_name": uow.directory.display_name(grant.partner_slug),
+        "auto_extend": grant.auto_extend,
         "to_partner": False,
     }
     for email in admin_emails(uow.session, tenant.id):

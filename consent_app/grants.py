@@ -116,13 +116,22 @@ def may_extend_itself(roles: tuple[str, ...] | list[str]) -> bool:
     return FULL_ACCESS_ROLE not in roles
 
 
-def reminder_due(expires_at: datetime, reminded_days: int | None, now: datetime) -> int | None:
+def reminder_due(
+    expires_at: datetime, reminded_days: int | None, now: datetime, granted_at: datetime
+) -> int | None:
     """The reminder (30 or 7 days before the end) due now for a grant last reminded at
-    `reminded_days` (None: never), or None. Only the nearest one is sent: a grant given for
-    10 days gets the 7-day reminder, not both."""
+    `reminded_days` (None: never), or None. A reminder is only for grants given for longer
+    than it (a 10-day grant gets the 7-day reminder, not a 30-day one the moment it starts),
+    and only the nearest one due is sent."""
     left = expires_at - now
-    due = [days for days in REMINDER_DAYS if left <= timedelta(days=days)]
-    if not due or left <= timedelta(0):
+    if left <= timedelta(0):
+        return None
+    due = [
+        days
+        for days in REMINDER_DAYS
+        if left <= timedelta(days=days) and expires_at - granted_at > timedelta(days=days)
+    ]
+    if not due:
         return None
     nearest = min(due)
     if reminded_days is not None and reminded_days <= nearest:

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from consent_app.audit import Actor
 from consent_app.backend import backend
 from consent_app.consent import (
-    DEFAULT_LEGACY_DAYS,
     apply_decision,
     check_tenant_is_theirs,
     current_roles,
+    grant_asked,
     invitation_asks,
 )
 from consent_app.customer_pages import Customer, customer_required
@@ -29,10 +29,11 @@ from consent_app.i18n import language, translate
 from consent_app.invitations import license_lines, link_invitation, status_of, tenant_for
 from consent_app.models import Invitation, InvitationLink
 from consent_app.pages import refusal_text, words_page
-from consent_app.refusals import InvalidState, Refused, SovereignCloud, TenantExists
+from consent_app.refusals import InvalidInput, InvalidState, Refused, SovereignCloud, TenantExists
 from consent_app.rules import Decision, Status, check_cloud
 from consent_app.security import LINK_LIMITS, limiter
-from marketplace.catalog import FULL_ACCESS_ROLE, Catalog
+from consent_app.work import UnitOfWork
+from marketplace.catalog import FULL_ACCESS_ROLE
 
 bp = Blueprint("invitation_pages", __name__)
 
@@ -71,6 +72,7 @@ def _render(
         tenant = tenant_for(uow.session, invitation)
         roles = current_roles(uow.session, tenant)
         asked = invitation_asks(uow, invitation, tenant)
+        grant_shown = _grant_asked(uow, invitation, current)
         try:
             # Nothing of a tenant someone else created since is shown to this person.
             check_tenant_is_theirs(uow.session, invitation, tenant, link.email)
@@ -111,19 +113,23 @@ def _render(
         if asked.acceptance_refusal
         else None,
         delegated_admin_available=asked.delegated_admin_available,
-        **_grant_asked(directory.catalog, invitation, uow.now(), current),
+        **grant_shown,
     )
     return page, status
 
 
-def _grant_asked(
-    catalog: Catalog, invitation: Invitation, now: datetime, language: str
-) -> dict[str, Any]:
+def _grant_asked(uow: UnitOfWork, invitation: Invitation, language: str) -> dict[str, Any]:
     """What the page shows of a DA request: each role in plain words, whether it is full
-    access, and the day the grant would end if accepted now."""
+    access, and the day the grant would end if accepted now (as the decision would grant it:
+    `grant_asked`; when that no longer holds, the page says DA cannot be granted)."""
     if not invitation.delegated_admin_requested:
         return {"da_roles": [], "da_full_access": False, "da_ends": None, "da_may_extend": False}
-    roles = invitation.delegated_admin_roles or [FULL_ACCESS_ROLE]
+    catalog = uow.directory.catalog
+    try:
+        terms = grant_asked(uow, invitation)
+        roles, ends = list(terms.roles), grant_end(uow.now(), terms.days)
+    except InvalidInput:
+        roles, ends = list(invitation.delegated_admin_roles or [FULL_ACCESS_ROLE]), None
     shown = [
         {
             "name": catalog.admin_roles[role].name.in_language(language),
@@ -134,12 +140,10 @@ def _grant_asked(
         else {"name": role, "description": "", "full_access": role == FULL_ACCESS_ROLE}
         for role in roles
     ]
-    days = invitation.delegated_admin_days or DEFAULT_LEGACY_DAYS
     return {
         "da_roles": shown,
         "da_full_access": FULL_ACCESS_ROLE in roles,
-        "da_ends": grant_end(now, days),
-        "da_days": days,
+        "da_ends": ends,
         "da_may_extend": may_extend_itself(roles),
     }
 

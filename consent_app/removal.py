@@ -25,6 +25,7 @@ from consent_app.audit import TENANT_CHAIN, Actor, record
 from consent_app.consent import (
     active_delegated_admin,
     active_partner_of_record,
+    end_lapsed_grant,
     end_role,
     lock_tenant,
 )
@@ -94,6 +95,7 @@ def remove_tenant(uow: UnitOfWork, domain: str, actor: Actor) -> Removal:
     admins: list[str] = []
     concerned: dict[str, list[str]] = {}  # partner -> what ended for it
     if tenant is not None:
+        end_lapsed_grant(uow, tenant)  # a grant past its end date: its own end first
         admins = admin_emails(session, tenant.id)
         for model, role, holder in (
             (DelegatedAdminGrant, "delegated_admin", active_delegated_admin(session, tenant.id)),

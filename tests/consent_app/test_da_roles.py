@@ -7,12 +7,14 @@ administration)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
+from flask import Flask
 from sqlalchemy import select
 
 from consent_app.grant_sweep import sweep_delegated_admin
-from consent_app.models import AuditEvent, DelegatedAdminGrant
+from consent_app.models import AuditEvent, DelegatedAdminGrant, Invitation
 from tests.consent_app.conftest import CHECKED, TENANT, Marketplace, csrf_token
 
 TEAMS = {"type": "trial", "offer_id": "teams-start"}
@@ -323,3 +325,130 @@ def test_the_partner_sees_what_was_granted(market: Marketplace) -> None:
     [grant] = grants(market)
     assert shown["delegated_admin_granted_roles"] == ["user-admin"]
     assert shown["delegated_admin_granted_until"] == grant.expires_at.isoformat()
+
+
+# --- what the review found ----------------------------------------------------------------------
+
+
+def narrow_offer(market: Marketplace, roles: list[str]) -> None:
+    """A redeploy where taiga's teams-start offer asks for fewer roles."""
+    from tests.consent_app.test_trust import change_listing
+
+    listing = market.backend.directory.get("taiga-cloud")
+    assert listing is not None
+    offers = [
+        offer.model_copy(update={"delegated_admin_roles": roles})
+        if offer.id == "teams-start"
+        else offer
+        for offer in listing.offers
+    ]
+    change_listing(market, "taiga-cloud", offers=offers)
+
+
+def test_roles_and_days_are_checked_again_when_the_customer_decides(
+    app_factory: Callable[..., Flask],
+) -> None:
+    market = Marketplace(app_factory())
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    asked = {"roles": ["teams-admin", "user-admin"], "duration_days": 700}
+    market.invite(taiga, **TEAMS, delegated_admin=asked)
+    link = market.link()
+    narrow_offer(market, ["teams-admin"])
+    page = market.app.test_client().get(link).get_data(as_text=True)
+    assert "can no longer be granted" in page
+    refused = market.decide(link, authorize_delegated_admin=CHECKED)
+    assert refused.status_code == 403 and grants(market) == []
+    assert market.decide(link).status_code == 200  # the rest is accepted without DA
+    # A lower maximum since: a request for more days than it allows can no longer be granted.
+    other = Marketplace(app_factory())
+    other.add_tenant("other.onmicrosoft.com", "Other", ("it@other.example",))
+    long = {"roles": ["teams-admin"], "duration_days": 700}
+    sent = other.invite(
+        other.key("taiga-cloud"), **TEAMS, tenant="other.onmicrosoft.com", delegated_admin=long
+    )
+    assert sent.status_code == 201
+    lower = {"delegated_admin_max_days": 90, "delegated_admin_default_days": 30}
+    other.backend.settings = other.backend.settings.model_copy(update=lower)
+    answer = other.decide(other.link("it@other.example"), authorize_delegated_admin=CHECKED)
+    assert answer.status_code == 403 and grants(other) == []
+
+
+def test_an_invitation_from_before_roles_asks_what_true_asks_now(market: Marketplace) -> None:
+    """Pending at the upgrade (no roles or days stored): the offer's roles, the default days."""
+    from sqlalchemy import update
+
+    market.add_tenant()
+    market.invite(market.key("taiga-cloud"), **TEAMS, delegated_admin=True)
+    with market.backend.write() as session:
+        session.execute(
+            update(Invitation).values(delegated_admin_roles=None, delegated_admin_days=None)
+        )
+    now = market.backend.clock()
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    [grant] = grants(market)
+    assert grant.roles == ["teams-admin", "user-admin"]
+    assert abs(grant.expires_at - (now + timedelta(days=365))) < timedelta(minutes=5)
+
+
+def test_a_grant_that_extends_itself_holds_until_the_sweep(market: Marketplace) -> None:
+    """Past its end date but not swept yet, a self-extending grant still holds: another
+    partner needs the replacement confirmation, and the partner keeps the relationship."""
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 5})
+    market.decide(
+        market.link(), authorize_delegated_admin=CHECKED, auto_extend_delegated_admin=CHECKED
+    )
+    later(market, 5.5)
+    assert market.api(taiga, "GET", "/relationships").get_json()["relationships"]
+    market.invite(market.key(), delegated_admin=True)
+    unconfirmed = market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    assert unconfirmed.status_code == 409
+
+
+def test_the_sweep_ends_instead_of_extending_when_the_rules_no_longer_allow_it(
+    market: Marketplace,
+) -> None:
+    from tests.consent_app.test_trust import change_listing
+
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 5})
+    market.decide(
+        market.link(), authorize_delegated_admin=CHECKED, auto_extend_delegated_admin=CHECKED
+    )
+    change_listing(market, "taiga-cloud", delist=True)
+    later(market, 5.5)
+    assert market.backend.run(sweep_delegated_admin) == 1
+    [grant] = grants(market)
+    assert grant.end_reason == "expired" and events(market, "delegated_admin.extended") == []
+
+
+def test_the_decision_mail_names_the_roles_and_the_end(market: Marketplace) -> None:
+    market.add_tenant()
+    market.invite(
+        market.key("taiga-cloud"),
+        **TEAMS,
+        delegated_admin={"roles": ["teams-admin"], "duration_days": 30},
+    )
+    market.decide(market.link(), authorize_delegated_admin=CHECKED)
+    [mail] = [m for m in market.mails("admin@fabrikam.example") if "accepted" in m.subject]
+    assert "in these admin roles only: Teams administrator" in mail.body
+    assert "full administrative access" not in mail.body
+    [accepted] = events(market, "invitation.accepted")
+    assert accepted.details["delegated_admin_roles"] == ["teams-admin"]
+    assert accepted.details["delegated_admin_expires_at"]
+
+
+def test_a_self_extending_grant_is_reminded_that_it_will_extend(market: Marketplace) -> None:
+    market.add_tenant()
+    taiga = market.key("taiga-cloud")
+    market.invite(taiga, **TEAMS, delegated_admin={"roles": ["teams-admin"], "duration_days": 60})
+    market.decide(
+        market.link(), authorize_delegated_admin=CHECKED, auto_extend_delegated_admin=CHECKED
+    )
+    later(market, 31)
+    assert market.backend.run(sweep_delegated_admin) == 1
+    bodies = [m.body for m in market.mails("admin@fabrikam.example")]
+    assert any("will then extend itself by 180 days" in body for body in bodies)

@@ -141,4 +141,11 @@ def test_a_grant_ends_after_its_days() -> None:
 def test_reminders_30_and_7_days_before(
     days_left: int, reminded: int | None, due: int | None
 ) -> None:
-    assert reminder_due(NOW + timedelta(days=days_left), reminded, NOW) == due
+    granted = NOW - timedelta(days=300)
+    assert reminder_due(NOW + timedelta(days=days_left), reminded, NOW, granted) == due
+
+
+def test_a_short_grant_is_not_reminded_of_a_date_it_never_had() -> None:
+    ends = NOW + timedelta(days=10)
+    assert reminder_due(ends, None, NOW, NOW) is None  # just granted for 10 days
+    assert reminder_due(ends, None, NOW + timedelta(days=4), NOW) == 7
