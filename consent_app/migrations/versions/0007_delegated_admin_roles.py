@@ -47,7 +47,12 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("reminded_days", sa.Integer(), nullable=True))
     now = utcnow()
-    days = int(os.environ.get("MARKETPLACE_DELEGATED_ADMIN_MAX_DAYS", "730"))
+    configured = os.environ.get("MARKETPLACE_DELEGATED_ADMIN_MAX_DAYS", "730")
+    if not configured.strip().isdigit() or not 1 <= int(configured) <= 3650:
+        raise RuntimeError(
+            "MARKETPLACE_DELEGATED_ADMIN_MAX_DAYS must be a whole number of days from 1 to 3650"
+        )
+    days = int(configured)
     ends = now + timedelta(days=days)
     grants = sa.table(
         "delegated_admin_grants",
@@ -55,7 +60,13 @@ def upgrade() -> None:
         sa.column("expires_at", UtcDateTime()),
         sa.column("ended_at", UtcDateTime()),
     )
-    connection.execute(grants.update().values(roles=["global-admin"], expires_at=ends))
+    # An ended grant "expired" when it ended; an active one gets the end date.
+    ended = grants.c.ended_at.is_not(None)
+    connection.execute(
+        grants.update().values(
+            roles=["global-admin"], expires_at=sa.case((ended, grants.c.ended_at), else_=ends)
+        )
+    )
     with op.batch_alter_table("delegated_admin_grants", schema=None) as batch_op:
         batch_op.alter_column("roles", existing_type=sa.JSON(), nullable=False)
         batch_op.alter_column("expires_at", existing_type=UtcDateTime(), nullable=False)
