@@ -8,14 +8,13 @@ Create Date: 2026-11-26 18:00:00
   then), `auto_extend`, `reminded_days`.
 - `invitations`: `delegated_admin_roles`, `delegated_admin_days` (what a DA request asks).
 - Grants from before this revision gave full access with no end: they become `global-admin`
-  grants ending on (upgrade day + `MARKETPLACE_DELEGATED_ADMIN_MAX_DAYS`, default 730 days).
+  grants ending 730 days (the default maximum) after the upgrade.
   Each one still active gets a `delegated_admin.limited` event in its tenant's chain, so the
   customer's history says when and why its grant got an end date.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -31,7 +30,9 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-FULL_ACCESS = '["global-admin"]'
+LEGACY_GRANT_DAYS = 730
+"""How long grants from before this revision last after it: the default maximum (a migration
+reads no settings; a lower configured maximum applies to new requests)."""
 
 
 def upgrade() -> None:
@@ -47,12 +48,7 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("reminded_days", sa.Integer(), nullable=True))
     now = utcnow()
-    configured = os.environ.get("MARKETPLACE_DELEGATED_ADMIN_MAX_DAYS", "730")
-    if not configured.strip().isdigit() or not 1 <= int(configured) <= 3650:
-        raise RuntimeError(
-            "MARKETPLACE_DELEGATED_ADMIN_MAX_DAYS must be a whole number of days from 1 to 3650"
-        )
-    days = int(configured)
+    days = LEGACY_GRANT_DAYS
     ends = now + timedelta(days=days)
     grants = sa.table(
         "delegated_admin_grants",
