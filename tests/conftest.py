@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import shutil
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,3 +137,26 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@dataclass
+class CpuTime:
+    """The CPU seconds `own_cpu_time` measured."""
+
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def own_cpu_time() -> Iterator[CpuTime]:
+    """This thread's CPU time for the block, without collecting garbage other tests left: the
+    bounds that use it catch an algorithm gone super-linear (seconds), and neither another
+    process's load nor a full collection of a large test-session heap is that."""
+    spent = CpuTime()
+    gc.collect()
+    gc.disable()
+    started = time.thread_time()
+    try:
+        yield spent
+    finally:
+        spent.seconds = time.thread_time() - started
+        gc.enable()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +9,7 @@ from hypothesis import strategies as st
 
 from marketplace.catalog import Catalog
 from marketplace.validate import validate_file
-from tests.conftest import VALID_LISTING, ListingsFolder
+from tests.conftest import VALID_LISTING, ListingsFolder, own_cpu_time
 
 
 def problems_for(listings: ListingsFolder, content: bytes) -> list[str]:
@@ -65,18 +64,17 @@ def test_alias_bomb_is_refused_quickly(listings: ListingsFolder) -> None:
     for level in range(1, 10):
         previous = f"*a{level - 1}"
         lines.append(f"a{level}: &a{level} [{', '.join([previous] * 9)}]")
-    started = time.perf_counter()
-    found = problems_for(listings, "\n".join(lines).encode())
-    assert time.perf_counter() - started < 2
+    with own_cpu_time() as spent:
+        found = problems_for(listings, "\n".join(lines).encode())
+    assert spent.seconds < 2
     assert any("YAML anchors and aliases (&name, *name) are not allowed" in p for p in found)
 
 
 def test_huge_file_is_refused_before_parsing(listings: ListingsFolder) -> None:
-    started = time.perf_counter()
-    assert problems_for(listings, b"a: " + b"x" * 50_000_000) == [
-        "acme.yaml:1:1: the file is 48828 KB; a listing may be at most 128 KB"
-    ]
-    assert time.perf_counter() - started < 2
+    with own_cpu_time() as spent:
+        found = problems_for(listings, b"a: " + b"x" * 50_000_000)
+    assert found == ["acme.yaml:1:1: the file is 48828 KB; a listing may be at most 128 KB"]
+    assert spent.seconds < 2
 
 
 def test_deep_nesting(listings: ListingsFolder) -> None:
@@ -87,9 +85,9 @@ def test_deep_nesting(listings: ListingsFolder) -> None:
 
 def test_many_problems_in_one_big_file_stay_fast(listings: ListingsFolder) -> None:
     body = "".join(f"unknown_{i}: {i}\n" for i in range(5000))
-    started = time.perf_counter()
-    found = problems_for(listings, body.encode())
-    assert time.perf_counter() - started < 3
+    with own_cpu_time() as spent:  # CPU of this thread: not a speed test, a blow-up catcher
+        found = problems_for(listings, body.encode())
+    assert spent.seconds < 3
     assert len(found) > 5000
 
 
