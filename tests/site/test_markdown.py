@@ -101,9 +101,12 @@ def test_no_valid_description_is_slow_to_render(case: str) -> None:
     """
     text = PATHOLOGICAL[case](MAX_DESCRIPTION)
     assert len(text) > MAX_DESCRIPTION - 100
-    with own_cpu_time() as spent:
-        html = render_partner_markdown(text)
-    assert spent.seconds < 0.5
+    timings = []
+    for _ in range(3):  # the best of three: a blow-up is slow every time, a hiccup once
+        with own_cpu_time() as spent:
+            html = render_partner_markdown(text)
+        timings.append(spent.seconds)
+    assert min(timings) < 0.5, timings
     assert len(html) < 16 * len(text)
 
 
