@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -33,9 +34,10 @@ from consent_app.partners import issue_key
 from consent_app.tenants import NewTenant, add_tenant
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, write_snapshot
 from marketplace.validate import load_listings
+from marketplace_app.cli import main
 from marketplace_app.config import settings_for
 from marketplace_app.wiring import backend_app
-from tests.conftest import install_example_snapshot
+from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 
 POSTGRESQL_URL = os.environ.get("MARKETPLACE_TEST_POSTGRESQL_URL")
 OPERATOR = Actor("operator", "pytest", "test")
@@ -189,6 +191,26 @@ class Marketplace:
     def key(self, slug: str = "contoso-cloud") -> str:
         with self.backend.write() as session:
             return issue_key(session, self.backend.directory, slug, OPERATOR).secret
+
+    def run_cli(self, *args: str, answer: str | None = None) -> Result:
+        """`marketplace` on this backend's installation, as an operator runs it; `answer` is
+        what the operator types at a prompt. It ends with an exit code, never a traceback."""
+        result = CliRunner().invoke(
+            main,
+            [
+                *args,
+                "--instance",
+                str(self.backend.settings.instance_dir),
+                "--listings",
+                str(EXAMPLE_LISTINGS),
+            ],
+            env={"MARKETPLACE_DATABASE_URL": self.backend.settings.database_url},
+            input=answer,
+        )
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+            result.exception
+        )
+        return result
 
     # partners
     def api(

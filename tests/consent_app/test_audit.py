@@ -45,7 +45,6 @@ from consent_app.models import (
 from consent_app.partners import revoke_key
 from consent_app.tenants import add_admin, find_tenant
 from marketplace_app.cli import main
-from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import CHECKED, OPERATOR, TENANT, Marketplace, csrf_token
 
 
@@ -87,30 +86,12 @@ def problems(market: Marketplace) -> list[str]:
 
 
 def cli(market: Marketplace, *args: str) -> Result:
-    return CliRunner().invoke(
-        main,
-        [
-            *args,
-            "--instance",
-            str(market.backend.settings.instance_dir),
-            "--listings",
-            str(EXAMPLE_LISTINGS),
-        ],
-        env={"MARKETPLACE_DATABASE_URL": market.backend.settings.database_url},
-    )
-
-
-def cli_clean(market: Marketplace, *args: str) -> Result:
     """Run a command that must end with an exit code and a message, never a traceback."""
-    result = cli(market, *args)
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result
+    return market.run_cli(*args)
 
 
 def cli_verify(market: Marketplace, *args: str) -> tuple[int, str]:
-    result = cli_clean(market, "audit", "verify", *args)
+    result = cli(market, "audit", "verify", *args)
     return result.exit_code, result.output
 
 
@@ -833,12 +814,12 @@ def test_a_receipt_whose_event_was_changed_in_the_log_is_reported(
 def test_a_deeply_nested_receipt_is_refused(history: Marketplace, tmp_path: Path) -> None:
     saved = tmp_path / "receipt.json"
     saved.write_text("[" * 100_000)
-    checked = cli_clean(history, "audit", "check-receipt", str(saved))
+    checked = cli(history, "audit", "check-receipt", str(saved))
     assert checked.exit_code == 1 and "not a consent receipt" in checked.output
     receipt = receipt_of(history, "invitation.accepted")
     receipt["details"] = json.loads("[" * 500 + "]" * 500)
     saved.write_text(json.dumps(receipt))
-    checked = cli_clean(history, "audit", "check-receipt", str(saved))
+    checked = cli(history, "audit", "check-receipt", str(saved))
     assert checked.exit_code == 1 and "not a consent receipt" in checked.output
 
 
@@ -853,12 +834,12 @@ def test_a_receipt_is_looked_up_by_its_signed_chain_and_number(
     saved = tmp_path / "receipt.json"
     for event_id in (2**70, -(2**70), other, "1; DROP TABLE audit_events"):
         saved.write_text(json.dumps({**receipt, "event_id": event_id}))
-        checked = cli_clean(history, "audit", "check-receipt", str(saved))
+        checked = cli(history, "audit", "check-receipt", str(saved))
         assert checked.exit_code == 0, (event_id, checked.output)
         assert "genuine" in checked.output and f"(id {real})" in checked.output
     for changes in ({"hash": "é" * 64}, {"seq": 2**70}, {"chain": "tenant:\u0000"}):
         saved.write_text(json.dumps({**receipt, **changes}))
-        checked = cli_clean(history, "audit", "check-receipt", str(saved))
+        checked = cli(history, "audit", "check-receipt", str(saved))
         assert checked.exit_code == 1, (changes, checked.output)
     # a version 1 receipt (plain SHA-256, which anyone can compute) naming numbers out of range
     for seq, chain in (
@@ -879,7 +860,7 @@ def test_a_receipt_is_looked_up_by_its_signed_chain_and_number(
             }
         )
         saved.write_text(json.dumps(forged))
-        checked = cli_clean(history, "audit", "check-receipt", str(saved))
+        checked = cli(history, "audit", "check-receipt", str(saved))
         assert checked.exit_code == 1 and "could hold" in checked.output, (seq, checked.output)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from flask import Flask
 from sqlalchemy import delete, select, text, update
 
@@ -32,14 +32,13 @@ from consent_app.models import (
 from consent_app.outbox import ERASED_MESSAGE, ERASED_SUBJECT, deliver_pending
 from consent_app.personal import ERASED, references, resolve
 from consent_app.removal import remove_admin, remove_tenant
-from marketplace_app.cli import main
-from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import (
     CHECKED,
     OPERATOR,
     Marketplace,
     csrf_token,
 )
+from tests.consent_app.test_audit import problems
 
 DOMAIN = "zebra.onmicrosoft.com"
 NAME = "Zebracorp"
@@ -49,22 +48,7 @@ PERSONAL = (DOMAIN, NAME, ADA, BOB)
 
 
 def cli(market: Marketplace, *args: str, answer: str | None = None) -> Result:
-    result = CliRunner().invoke(
-        main,
-        [
-            *args,
-            "--instance",
-            str(market.backend.settings.instance_dir),
-            "--listings",
-            str(EXAMPLE_LISTINGS),
-        ],
-        env={"MARKETPLACE_DATABASE_URL": market.backend.settings.database_url},
-        input=answer,
-    )
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result
+    return market.run_cli(*args, answer=answer)
 
 
 def stored_text(market: Marketplace) -> str:
@@ -75,11 +59,6 @@ def stored_text(market: Marketplace) -> str:
             for table in Base.metadata.sorted_tables
             for row in session.execute(select(table))
         )
-
-
-def problems(market: Marketplace) -> list[str]:
-    with market.backend.read() as session:
-        return verify(session).problems
 
 
 def chain(market: Marketplace) -> str | None:
