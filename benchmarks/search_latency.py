@@ -3,7 +3,8 @@
     python -m benchmarks.search_latency [N ...] [--smoke]      (default: 1000 10000)
 
 One warm searcher answers a few hundred mixed queries (plain words, several words, Russian,
-typos, filters, no text); every query computes the facet counts, as the API does. Figures are
+typos, filters of one or several values per facet, no text, sorted by name or newest); every
+query computes the facet counts, as the API does. Figures are
 the median and p95 latency per kind and overall, measured in process (no HTTP); "documents"
 is the time to turn the listings into search documents (descriptions' Markdown into text).
 
@@ -42,12 +43,14 @@ QUERIES = {
     "typo": ["migraton", "secruity", "trainig", "dashbords", "licencing"],
     "filtered": ["migration", "Teams", ""],
     "browse": [""],
+    "sorted": ["migration", "Teams", ""],
 }
-FILTERS = [
-    {"service": "teams"},
-    {"region": "DE"},
-    {"program": "cloud-essentials"},
-    {"service": "exchange-online", "region": "US"},
+FILTERS: list[dict[str, tuple[str, ...]]] = [
+    {"service": ("teams",)},
+    {"region": ("DE",)},
+    {"program": ("cloud-essentials",)},
+    {"service": ("exchange-online",), "region": ("US",)},
+    {"service": ("teams", "exchange-online"), "region": ("DE", "GB", "FR")},
 ]
 
 
@@ -78,10 +81,13 @@ def run(count: int, rounds: int = 300) -> None:
         for _ in range(rounds):
             kind = rng.choice(list(QUERIES))
             text = rng.choice(QUERIES[kind])
-            filters = rng.choice(FILTERS) if kind in ("filtered", "browse") else {}
+            filters = rng.choice(FILTERS) if kind in ("filtered", "browse", "sorted") else {}
             language = "ru" if kind == "russian" else "en"
             page = rng.choice([1, 1, 2])
-            queries.append((kind, SearchQuery(text, filters, None, language, page)))
+            sort = None
+            if kind == "sorted":  # both sites' orders: each language has its own
+                sort, language = rng.choice(["name", "newest"]), rng.choice(["en", "ru"])
+            queries.append((kind, SearchQuery(text, filters, None, language, page, sort=sort)))
 
         cold = WhooshSearch(root / "index", warm=False)
         first_seen: dict[str, list[float]] = {kind: [] for kind in QUERIES}

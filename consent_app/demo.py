@@ -119,7 +119,7 @@ def describe(demo: Demo, base_url: str, mail_dir: Path, smtp: bool) -> str:
 Partner Marketplace is running at {base_url}
 
   1. Browse and search partners:   {base_url}
-                                   {base_url}search/?query=migrate%20mailboxes
+                                   {base_url}find/?query=migrate%20mailboxes
   2. A demo invitation: Contoso Cloud Services offers {TENANT_NAME} a trial and asks for
      delegated administration. Accept it, with or without DA and partner of record:
                                    {demo.invitation_link}

@@ -12,7 +12,16 @@ from flask.typing import ResponseReturnValue
 from consent_app.invitations import InvitationRequest
 from consent_app.models import INVITATION_TYPES
 from consent_app.rules import Status
-from search.engine import FILTER_FACETS, MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_LENGTH
+from marketplace.catalog import SITE_LANGUAGES
+from search.engine import (
+    FACET_VALUE_FORMS,
+    FILTER_FACETS,
+    MAX_FILTER_VALUES,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    MAX_QUERY_LENGTH,
+    SORTS,
+)
 
 bp = Blueprint("openapi", __name__)
 
@@ -97,17 +106,52 @@ _SEARCH_RESULT = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["slug", "name", "summary", "url", "score", "highlights"],
+                "required": [
+                    *("slug", "name", "summary", "url", "score", "highlights", "logo"),
+                    *("regions", "programs", "delegated_admin", "trial", "published", "lang"),
+                ],
                 "properties": {
                     "slug": {"type": "string"},
                     "name": {"type": "string"},
                     "summary": {"type": "string"},
-                    "url": {"type": "string"},
-                    "score": {"type": "number"},
+                    "url": {"type": "string", "description": "The partner page's URL path."},
+                    "score": {"type": "number", "description": "0 without query text."},
                     "highlights": {
                         "type": "object",
                         "description": "Field -> partner text, HTML-escaped, matches in <mark>.",
                         "additionalProperties": {"type": "string"},
+                    },
+                    "logo": {
+                        "type": ["string", "null"],
+                        "description": "The URL path of the logo on the site, if there is one.",
+                    },
+                    "regions": {
+                        "type": "array",
+                        "description": "Countries served (ISO 3166-1 alpha-2), or worldwide.",
+                        "items": {"type": "string"},
+                    },
+                    "programs": {
+                        "type": "array",
+                        "description": "Partner program ids.",
+                        "items": {"type": "string"},
+                    },
+                    "delegated_admin": {
+                        "type": "boolean",
+                        "description": "The partner offers delegated administration.",
+                    },
+                    "trial": {
+                        "type": "boolean",
+                        "description": "The listing has at least one trial offer.",
+                    },
+                    "published": {
+                        "type": "string",
+                        "format": "date",
+                        "description": "When the listing was first published (UTC).",
+                    },
+                    "lang": {
+                        "enum": list(SITE_LANGUAGES),
+                        "description": "The language of name and summary: en where the "
+                        "listing has no translation into `lang` and shows its English text.",
                     },
                 },
             },
@@ -124,16 +168,38 @@ _SEARCH_RESULT = {
 }
 
 
+def _facet_parameter(facet: str) -> dict[str, Any]:
+    """A facet filter: repeated for several values (`service=teams&service=defender`)."""
+    pattern, words = FACET_VALUE_FORMS[facet]
+    return {
+        "name": facet,
+        "in": "query",
+        "description": f"Partners with any of these values ({words}); the filters of "
+        "different facets must all hold. A partner serving worldwide matches every region.",
+        "style": "form",
+        "explode": True,
+        "schema": {
+            "type": "array",
+            "maxItems": MAX_FILTER_VALUES,
+            "items": {"type": "string", "pattern": pattern},
+        },
+    }
+
+
 def _search_parameters() -> list[dict[str, Any]]:
-    facets = [
-        {"name": facet, "in": "query", "schema": {"type": "string", "maxLength": 100}}
-        for facet in FILTER_FACETS
-    ]
     return [
         {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": MAX_QUERY_LENGTH}},
-        *facets,
+        *[_facet_parameter(facet) for facet in FILTER_FACETS],
         {"name": "delegated_admin", "in": "query", "schema": {"enum": ["true", "false", "1", "0"]}},
-        {"name": "lang", "in": "query", "schema": {"enum": ["en", "ru"]}},
+        {"name": "lang", "in": "query", "schema": {"enum": list(SITE_LANGUAGES)}},
+        {
+            "name": "sort",
+            "in": "query",
+            "description": "relevance (the default with `q`), name (the default without: the "
+            "name shown in `lang`, ignoring case) or newest (first published, newest first, "
+            "then by name).",
+            "schema": {"enum": list(SORTS)},
+        },
         {
             "name": "page",
             "in": "query",

@@ -40,8 +40,15 @@ def _integer(name: str, default: int) -> int:
 
 
 def parse_query() -> SearchQuery:
-    """The SearchQuery the request asks for; ApiError 400 naming the parameter otherwise."""
-    filters = {facet: request.args[facet] for facet in FILTER_FACETS if request.args.get(facet)}
+    """The SearchQuery the request asks for; ApiError 400 naming the parameter otherwise.
+
+    A facet parameter may repeat (`service=teams&service=exchange-online`: either service);
+    an empty one (`service=`, what an empty form field sends) asks for nothing.
+    """
+    filters = {
+        facet: tuple(value for value in request.args.getlist(facet) if value)
+        for facet in FILTER_FACETS
+    }
     raw_da = request.args.get("delegated_admin", "")
     if raw_da and raw_da.lower() not in _BOOLEANS:
         raise ApiError(
@@ -55,6 +62,7 @@ def parse_query() -> SearchQuery:
             language=request.args.get("lang", "en"),
             page=_integer("page", 1),
             per_page=_integer("per_page", 10),
+            sort=request.args.get("sort") or None,
         )
     except QueryError as error:
         raise ApiError(400, "validation_error", str(error), error.field) from None

@@ -35,15 +35,27 @@ def static_page(path: str) -> ResponseReturnValue:
         response = send_from_directory(site_dir, path)
         status = 200
     except NotFound:
-        path = "404.html"
-        if not (Path(site_dir) / path).is_file():
+        not_found = not_found_page(Path(site_dir), path)
+        if not_found is None:
             raise
+        path = not_found
         response, status = send_from_directory(site_dir, path), 404
     if path.endswith(".html"):
         response.headers["Content-Security-Policy"] = policy_for_file(Path(site_dir) / path)
     elif is_logo(path):
         response.headers.update(LOGO_HEADERS)
     return response, status
+
+
+def not_found_page(site_dir: Path, path: str) -> str | None:
+    """The "page not found" page in the language of the address (`ru/…`: the Russian site's,
+    which MkDocs writes as `ru/404.html`), else the root's; None when the site has none."""
+    first = PurePosixPath(path).parts[:1]
+    for candidate in (f"{first[0]}/404.html" if first else "404.html", "404.html"):
+        found = safe_join(str(site_dir), candidate)  # never outside the site
+        if found is not None and Path(found).is_file():
+            return candidate
+    return None
 
 
 def is_logo(path: str) -> bool:

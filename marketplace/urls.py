@@ -3,6 +3,9 @@ generator, the search index and the exports."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from marketplace.catalog import Facet
 
 
@@ -14,3 +17,10 @@ def partner_url(slug: str) -> str:
 def value_url(facet: Facet, value: str) -> str:
     """The browse page of a facet value."""
     return f"{facet.segment}/{value.lower()}/"
+
+
+def logo_url(slug: str, source: Path) -> str:
+    """A partner's logo as the site publishes it: named by a hash of its content, so a changed
+    logo gets a new URL past every cache."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    return f"logos/{slug}-{digest}{source.suffix.lower()}"

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
+from marketplace.urls import logo_url
 from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -115,15 +116,34 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
 def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
     """Index the listings for partner search, swapping the new index in atomically; the index
     records the content hash of the partner snapshot of the same listings (`/healthz` compares
-    it with the snapshot the backend loaded)."""
+    it with the snapshot the backend loaded).
+
+    A hit shows what the site shows: the logo at the URL the site publishes it under
+    (`site_logos`) and the first-published date the site gives the partner, from the listing
+    file's history (`marketplace.history`: git, else the file's modification time).
+    """
+    from marketplace.history import listing_dates
     from marketplace.snapshot import snapshot_content_hash
     from search.documents import partner_documents
     from search.whoosh_engine import build_index, index_root
 
     catalog, listings = loaded
     partners = [item.listing for item in listings]
-    documents = partner_documents(catalog, partners)
+    dates = listing_dates([item.path for item in listings])
+    published = {item.listing.slug: dates[item.path].published for item in listings}
+    documents = partner_documents(catalog, partners, site_logos(listings), published)
     build_index(index_root(paths.instance_dir), documents, snapshot_content_hash(catalog, partners))
+
+
+def site_logos(listings: Iterable[LoadedListing]) -> dict[str, str]:
+    """Slug -> the URL of the partner's logo relative to a site language's root, as the site
+    generator publishes it (`marketplace.urls.logo_url`). Partners without a logo are left out."""
+    logos = {}
+    for item in listings:
+        source = item.logo_path
+        if source is not None:
+            logos[item.listing.slug] = logo_url(item.listing.slug, source)
+    return logos
 
 
 def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
@@ -188,13 +208,13 @@ def built_site_url(paths: BuildPaths) -> str | None:
 
 
 def inputs_newer_than(paths: BuildPaths) -> bool:
-    """True when the site, index or partner snapshot is missing (or the snapshot is of another
-    format version), the site was built for another site URL than `paths.site_url` (when
-    given), or any listing or page changed since they were built."""
-    from search.whoosh_engine import current_index, index_root
+    """True when the site, index or partner snapshot is missing (or the index or snapshot is of
+    another format version), the site was built for another site URL than `paths.site_url`
+    (when given), or any listing or page changed since they were built."""
+    from search.whoosh_engine import index_is_current, index_root
 
     marker = paths.site_dir / "index.html"
-    if not marker.exists() or current_index(index_root(paths.instance_dir)) is None:
+    if not marker.exists() or not index_is_current(index_root(paths.instance_dir)):
         return True
     if paths.site_url is not None and built_site_url(paths) != paths.site_url:
         return True

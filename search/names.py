@@ -12,10 +12,15 @@ by a distinctive first word.
 Looked up per query, so it must cost microseconds: names are indexed by their first word and
 by that word with any one letter deleted (a typo and the word it was meant to be share such a
 deletion), and only the partners found that way are compared word by word.
+
+As a visitor types ("Cont", "Contoso Cl"), the query's last word is often a word cut short: when
+no partner's text has it as a whole word, it may be the start of a name's word (three letters
+at least). Such a match ranks below typos.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +35,8 @@ MAX_NAMED = 200
 """A query whose words name more partners than this (one common first word) names none."""
 TYPO_MIN_LENGTH = 4
 """Shorter words must be typed exactly: one edit away from "it" is half the dictionary."""
+PREFIX_MIN_LENGTH = 3
+"""A word cut short names partners from this many letters on ("co" starts too many names)."""
 
 
 def name_words(text: str) -> tuple[str, ...]:
@@ -69,6 +76,7 @@ class NameIndex:
     by_first: dict[str, list[int]] = field(default_factory=dict)  # first word -> docnums
     by_deletion: dict[str, set[str]] = field(default_factory=dict)  # first word minus a letter
     by_stem: dict[str, set[str]] = field(default_factory=dict)  # stem of a first word
+    _sorted_firsts: list[str] | None = None  # the first words in order, for prefixes
 
     def add(self, docnum: int, names: Iterable[str]) -> None:
         """Index a partner's names (one per site language; repeats are fine)."""
@@ -82,6 +90,7 @@ class NameIndex:
             if docnum not in members[-1:]:
                 members.append(docnum)
             if len(members) == 1:  # a first word seen for the first time
+                self._sorted_firsts = None
                 self.by_stem.setdefault(self.stem(first), set()).add(first)
                 if len(first) >= TYPO_MIN_LENGTH:
                     for deletion in _deletions(first) | {first}:
@@ -98,48 +107,75 @@ class NameIndex:
                         found.add(first)
         return found
 
-    def _same(self, word: str, name_word: str) -> int:
-        """2 for the same word or stem, 1 for a typo of it, 0 for another word."""
+    def _prefixed_firsts(self, start: str) -> list[str]:
+        """Indexed first words that begin with `start`, at most MAX_NAMED + 1 of them."""
+        if self._sorted_firsts is None:
+            self._sorted_firsts = sorted(self.by_first)
+        firsts = self._sorted_firsts
+        found: list[str] = []
+        at = bisect.bisect_left(firsts, start)
+        while at < len(firsts) and firsts[at].startswith(start) and len(found) <= MAX_NAMED:
+            found.append(firsts[at])
+            at += 1
+        return found
+
+    def _same(self, word: str, name_word: str, cut_short: bool = False) -> int:
+        """3 for the same word or stem, 2 for a typo of it, 1 when `word` is cut short and
+        `name_word` begins with it, 0 for another word."""
         if word == name_word or self.stem(word) == self.stem(name_word):
-            return 2
+            return 3
         if min(len(word), len(name_word)) >= TYPO_MIN_LENGTH and one_edit_apart(word, name_word):
+            return 2
+        if cut_short and name_word.startswith(word):
             return 1
         return 0
 
-    def _covers(self, words: Sequence[str], name: tuple[str, ...]) -> int:
+    def _covers(self, words: Sequence[str], name: tuple[str, ...], cut_short: bool) -> int:
         """0 unless every query word is a different word of `name`, the first among them;
-        else 3 when all are exact (or same-stem) and 2 with typos."""
+        else 3 when all are exact (or same-stem), 2 with typos, 1 with the last word cut
+        short (`cut_short`: it may be the start of a name's word)."""
         used: set[int] = set()
         quality = 3
-        for word in words:
+        for number, word in enumerate(words):
+            last = cut_short and number == len(words) - 1
             best, where = 0, -1
             for position, name_word in enumerate(name):
                 if position not in used:
-                    same = self._same(word, name_word)
+                    same = self._same(word, name_word, last)
                     if same > best:
                         best, where = same, position
             if not best:
                 return 0
             used.add(where)
-            quality = min(quality, best + 1)
+            quality = min(quality, best)
         return quality if 0 in used else 0
 
     def named(self, text: str, users: Callable[[str], int]) -> dict[int, int]:
         """The partners `text` names: 3 by the words of their name, 2 with typos, 1 by a
-        distinctive first word among other words. `users(word)` is how many partners'
-        texts have the word."""
+        distinctive first word among other words or with the last word cut short (see the
+        module's docstring). `users(word)` is how many partners' texts have the word."""
         words = name_words(text)
         if not words or len(words) > MAX_QUERY_WORDS:
             return {}
+        last = words[-1]
+        cut_short = not text[-1:].isspace() and len(last) >= PREFIX_MIN_LENGTH and users(last) == 0
         candidates: dict[int, str] = {}  # docnum -> the first word it was found by
         for word in words:
             for first in self._firsts(word):
                 candidates.update(dict.fromkeys(self.by_first[first], first))
                 if len(candidates) > MAX_NAMED:
                     return {}
+        if cut_short:  # names beginning with the word cut short, unless too many do
+            started = {
+                docnum: first
+                for first in self._prefixed_firsts(last)
+                for docnum in self.by_first[first]
+            }
+            if len(candidates) + len(started) <= MAX_NAMED:
+                candidates = started | candidates
         found: dict[int, int] = {}
         for docnum, first in candidates.items():
-            quality = max(self._covers(words, name) for name in self.names[docnum])
+            quality = max(self._covers(words, name, cut_short) for name in self.names[docnum])
             if not quality and len(words) > 1 and users(first) <= DISTINCTIVE:
                 quality = 1
             if quality:

@@ -6,6 +6,9 @@ Performance notes (measured in benchmarks/search_latency.py):
   partners that have it; a query's matches become one bitset, and each count is one `&` and
   `bit_count()`.
 - One searcher stays open and is reopened only when a new index has been swapped in.
+- Orders other than relevance (name, newest; per language) are computed once per searcher as
+  arrays of docnums; a query keeps the selected ones in that order (one NumPy pass) instead
+  of sorting its matches.
 - Scoring: whoosh computes each (field, term) pair's BM25F scores once, the first time a query
   needs them, and they are kept as NumPy arrays (`_TermScores`). A query then adds those arrays
   (an OR of fields within a word, an AND of words) instead of walking whoosh's pure-Python
@@ -31,8 +34,9 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +99,7 @@ PARALLEL_INDEXING = 1000
 def _schema() -> Schema:
     fields: dict[str, Any] = {
         "slug": ID(stored=True, unique=True),
-        "record": STORED(),  # url, names, summaries, facets, delegated_admin
+        "record": STORED(),  # what a hit shows and a filter or order needs (`_fields`)
         "words": TEXT(analyzer=PLAIN),
     }
     for language in LANGUAGES:
@@ -119,6 +123,10 @@ def _fields(document: PartnerDocument) -> dict[str, Any]:
         "summary": document.summary,
         "facets": document.facets,
         "delegated_admin": document.delegated_admin,
+        "text_language": document.text_language,
+        "logo": document.logo,
+        "trial": document.trial,
+        "published": document.published.isoformat(),
     }
     fields: dict[str, Any] = {"slug": document.slug, "record": record}
     everything = [document.catalog_terms]
@@ -159,6 +167,7 @@ def build_index(
         created.close()
         if snapshot_hash is not None:
             (building / SNAPSHOT_HASH_FILE).write_text(snapshot_hash + "\n", encoding="utf-8")
+        (building / INDEX_VERSION_FILE).write_text(f"{INDEX_VERSION}\n", encoding="utf-8")
         final = index_root / f"index-{time.time_ns()}"
         building.rename(final)
     except BaseException:
@@ -182,6 +191,14 @@ INDEX_FOLDER = "search"
 """The index generations live in `<instance>/search`."""
 SNAPSHOT_HASH_FILE = "partner_snapshot_hash"
 """In an index's folder: the `content_hash` of the partner snapshot it was built from."""
+INDEX_VERSION_FILE = "index_version"
+"""In an index's folder: the `INDEX_VERSION` it was written with."""
+INDEX_VERSION = 2
+"""What an index's records hold; a build raises it when they gain what a search needs, so
+`marketplace serve` rebuilds an older index (`index_is_current`).
+
+2: logo, trial, first-published date and the language of the text shown, per partner.
+"""
 
 
 def index_root(instance_dir: Path) -> Path:
@@ -198,9 +215,19 @@ def current_index(index_root: Path) -> Path | None:
         return None
 
 
-# --- searching ----------------------------------------------------------------------------------
+def index_is_current(index_root: Path) -> bool:
+    """True when there is an index and it was written with this code's `INDEX_VERSION`."""
+    folder = current_index(index_root)
+    if folder is None:
+        return False
+    try:
+        recorded = (folder / INDEX_VERSION_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return recorded == str(INDEX_VERSION)
 
-_BYTE_BITS = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
+
+# --- searching ----------------------------------------------------------------------------------
 
 
 def _bitset(docnums: Iterable[int], size: int) -> int:
@@ -208,15 +235,6 @@ def _bitset(docnums: Iterable[int], size: int) -> int:
     for docnum in docnums:
         flags[docnum >> 3] |= 1 << (docnum & 7)
     return int.from_bytes(flags, "little")
-
-
-def _docnums(bits: int, size: int) -> list[int]:
-    out: list[int] = []
-    for position, byte in enumerate(bits.to_bytes((size + 7) // 8, "little")):
-        if byte:
-            base = position * 8
-            out.extend(base + bit for bit in _BYTE_BITS[byte])
-    return out
 
 
 TERM_CACHE_POSTINGS = 20_000_000
@@ -345,8 +363,7 @@ class _OpenIndex:
     facet_bits: dict[str, dict[str, int]]  # facet -> value -> bitset
     da_bits: int
     all_bits: int
-    by_name: list[int]  # docnums sorted by English name, for text-less browsing
-    by_name_ru: list[int]
+    orders: dict[tuple[str, str], np.ndarray]  # (sort, language) -> every docnum in that order
     vocabulary: Any  # a spelling corrector over the unstemmed words
     terms: _TermScores
     names: NameIndex
@@ -358,9 +375,16 @@ class _OpenIndex:
         size = reader.doc_count_all()
         records: dict[int, dict[str, Any]] = {}
         members: dict[str, dict[str, list[int]]] = {facet: {} for facet in FILTER_FACETS}
+        # An index of an older INDEX_VERSION (a worker not yet given a rebuilt one) still
+        # answers: what its records lack is shown as unknown, dated by the index's build.
+        built = datetime.fromtimestamp(folder.stat().st_mtime, tz=UTC).date().isoformat()
         for docnum, stored in reader.iter_docs():
             record = stored["record"]
             record["slug"] = stored["slug"]
+            record.setdefault("text_language", {language: language for language in LANGUAGES})
+            record.setdefault("logo", None)
+            record.setdefault("trial", False)
+            record.setdefault("published", built)
             records[docnum] = record
             for facet in FILTER_FACETS:
                 for value in record["facets"].get(facet, []):
@@ -374,8 +398,15 @@ class _OpenIndex:
         for docnum, record in records.items():
             names.add(docnum, record["name"].values())
 
-        def name_order(language: str) -> list[int]:
-            return sorted(records, key=lambda d: records[d]["name"][language].casefold())
+        orders: dict[tuple[str, str], np.ndarray] = {}
+        for language in LANGUAGES:
+            by_name = sorted(
+                records, key=lambda d: (records[d]["name"][language].casefold(), records[d]["slug"])
+            )
+            # A stable sort keeps the name order among partners published the same day.
+            newest = sorted(by_name, key=lambda d: records[d]["published"], reverse=True)
+            orders["name", language] = np.array(by_name, dtype=np.int64)
+            orders["newest", language] = np.array(newest, dtype=np.int64)
 
         return cls(
             folder=folder,
@@ -385,8 +416,7 @@ class _OpenIndex:
             facet_bits=facet_bits,
             da_bits=da,
             all_bits=_bitset(records, size),
-            by_name=name_order("en"),
-            by_name_ru=name_order("ru"),
+            orders=orders,
             vocabulary=searcher.corrector("words"),
             terms=_TermScores(searcher),
             names=names,
@@ -476,13 +506,14 @@ class WhooshSearch:
         total = selected.bit_count()
         facets = self._counts(opened, matched, query)
         start = (query.page - 1) * query.per_page
-        if matches is None:
-            order = opened.by_name_ru if query.language == "ru" else opened.by_name
-            members = set(_docnums(selected, opened.size))
-            page = [d for d in order if d in members][start : start + query.per_page]
-            hits = [self._hit(opened, d, query.language, 0.0, {}) for d in page]
+        if matches is not None and query.order == "relevance":
+            page = self._ranked(opened, matches, selected, query, start)
         else:
-            hits = self._ranked(opened, matches, selected, query, start)
+            # Without words to rank by (no text, or only stop words), relevance is name order.
+            order = "name" if query.order == "relevance" else query.order
+            order_docnums = opened.orders[order, query.language]
+            page = self._in_order(opened, order_docnums, selected, start, query.per_page)
+        hits = [self._hit(opened, docnum, query, matches) for docnum in page]
         return SearchResult(total=total, hits=hits, facets=facets, suggestion=suggestion)
 
     # The query: every word must match somewhere (in any language's field); if that finds
@@ -617,13 +648,19 @@ class WhooshSearch:
         return " ".join(corrected) if corrected != list(words) else None
 
     @staticmethod
-    def _allowed(opened: _OpenIndex, filters: dict[str, str], delegated_admin: bool | None) -> int:
-        """The partners that pass the filters. A partner serving worldwide serves any region."""
+    def _allowed(
+        opened: _OpenIndex, filters: Mapping[str, tuple[str, ...]], delegated_admin: bool | None
+    ) -> int:
+        """The partners that pass the filters: any of a facet's values, every facet. A partner
+        serving worldwide serves any region."""
         allowed = opened.all_bits
-        for facet, value in filters.items():
-            bits = opened.facet_bits[facet].get(value, 0)
+        for facet, values in filters.items():
+            members = opened.facet_bits[facet]
+            bits = 0
+            for value in values:
+                bits |= members.get(value, 0)
             if facet == "region":
-                bits |= opened.facet_bits["region"].get(WORLDWIDE, 0)
+                bits |= members.get(WORLDWIDE, 0)
             allowed &= bits
         if delegated_admin is not None:
             allowed &= opened.da_bits if delegated_admin else ~opened.da_bits
@@ -632,8 +669,9 @@ class WhooshSearch:
     def _counts(
         self, opened: _OpenIndex, matched: int, query: SearchQuery
     ) -> dict[str, dict[str, int]]:
-        """Counts per facet value for this query with all filters applied; a value's count is
-        the total the same query would have with that value as its filter instead."""
+        """Counts per facet value for this query with every other facet's filter applied; a
+        value's count is the total the same query would have with that value as its facet's
+        only filter (so a customer sees what each value of a facet would add)."""
         counts: dict[str, dict[str, int]] = {}
         for facet in FILTER_FACETS:
             others = {name: value for name, value in query.filters.items() if name != facet}
@@ -652,44 +690,73 @@ class WhooshSearch:
         }
         return counts
 
+    @staticmethod
     def _ranked(
-        self, opened: _OpenIndex, matches: _Matches, selected: int, query: SearchQuery, start: int
-    ) -> list[Hit]:
-        """One page of the selected matches, best first (ties by index order), highlighted."""
+        opened: _OpenIndex, matches: _Matches, selected: int, query: SearchQuery, start: int
+    ) -> list[int]:
+        """The docnums of one page of the selected matches, best first (ties by index order)."""
         candidates = np.flatnonzero(matches.mask & _bits_mask(selected, opened.size))
         wanted = start + query.per_page
         scores = matches.scores
         if candidates.size > wanted:
-            candidates = candidates[np.argpartition(-scores[candidates], wanted - 1)[:wanted]]
+            # The best `wanted` without sorting them all. Partners tied with the last of them
+            # are taken by index order (candidates are in it), as the sort below orders ties:
+            # an arbitrary pick among them would differ between pages, showing a partner on
+            # two pages and another on none.
+            candidate_scores = scores[candidates]
+            threshold = -np.partition(-candidate_scores, wanted - 1)[wanted - 1]
+            above = candidates[candidate_scores > threshold]
+            tied = candidates[candidate_scores == threshold]
+            candidates = np.concatenate([above, tied[: wanted - above.size]])
         ordered = sorted(candidates.tolist(), key=lambda docnum: (-scores[docnum], docnum))
-        hits = []
-        for docnum in ordered[start:wanted]:
-            stored = opened.searcher.stored_fields(docnum)
-            highlights = {}
-            for name, max_chars in SNIPPET_CHARS.items():
-                text = stored.get(f"{name}_{query.language}") or ""
-                terms = matches.highlight_terms[query.language]
-                fragment = snippet(text, ANALYZERS[query.language], terms, max_chars)
-                if fragment:
-                    highlights[name] = fragment
-            hits.append(
-                self._hit(opened, docnum, query.language, float(scores[docnum]), highlights)
-            )
-        return hits
+        return ordered[start:wanted]
 
     @staticmethod
-    def _hit(
-        opened: _OpenIndex, docnum: int, language: str, score: float, highlights: dict[str, str]
-    ) -> Hit:
+    def _in_order(
+        opened: _OpenIndex, order: np.ndarray, selected: int, start: int, count: int
+    ) -> list[int]:
+        """The docnums of one page of the selected partners in a precomputed order."""
+        chosen = order[_bits_mask(selected, opened.size)[order]]
+        page: list[int] = chosen[start : start + count].tolist()
+        return page
+
+    @staticmethod
+    def _hit(opened: _OpenIndex, docnum: int, query: SearchQuery, matches: _Matches | None) -> Hit:
+        """One hit: scored and highlighted when the query had words to match."""
+        language = query.language
         record = opened.records[docnum]
+        highlights = {}
+        if matches is not None:
+            stored = opened.searcher.stored_fields(docnum)
+            terms = matches.highlight_terms[language]
+            for name, max_chars in SNIPPET_CHARS.items():
+                text = stored.get(f"{name}_{language}") or ""
+                fragment = snippet(text, ANALYZERS[language], terms, max_chars)
+                if fragment:
+                    highlights[name] = fragment
+        score = float(matches.scores[docnum]) if matches is not None else 0.0
+        logo = record["logo"]
         return Hit(
             slug=record["slug"],
             name=record["name"][language],
             summary=record["summary"][language],
-            url="/" + ("" if language == LANGUAGES[0] else f"{language}/") + record["url"],
+            url=_site_path(language, record["url"]),
             score=round(score, 4),
             highlights=highlights,
+            logo=_site_path(language, logo) if logo else None,
+            regions=list(record["facets"].get("region", [])),
+            programs=list(record["facets"].get("program", [])),
+            delegated_admin=bool(record["delegated_admin"]),
+            trial=bool(record["trial"]),
+            published=record["published"],
+            lang=record["text_language"].get(language, language),
         )
+
+
+def _site_path(language: str, path: str) -> str:
+    """A URL path on the site of `language` for `path` (relative to a language's root): the
+    first language is the site root, each other has its own folder (`/ru/`)."""
+    return "/" + ("" if language == LANGUAGES[0] else f"{language}/") + path
 
 
 def _is_cyrillic(word: str) -> bool:

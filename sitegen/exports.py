@@ -92,45 +92,85 @@ def atom_feed(site: SiteInput, site_url: str, title: str) -> str:
     )
 
 
-def directory_json(site: SiteInput) -> str:
-    """The compact data the directory page filters in the browser.
+DIRECTORY_JSON_VERSION = 2
+"""Bumped when a field of directory.json changes meaning or place (2: card fields, issue 14)."""
 
-    {"facets": [{"name", "label", "values": [[value, display name], ...]}],
-     "partners": [[slug, name, delegated_admin 0|1, [[value index per facet], ...]], ...]}
-    A facet's "everywhere" is the index of the value that matches every filter value
-    (regions: "worldwide").
-    Indices instead of repeated ids keep it near 100 bytes gzip per partner.
+DA, TRIAL, NAME_IN_ENGLISH, SUMMARY_IN_ENGLISH = 1, 2, 4, 8
+"""The bits of a directory.json partner's flags: offers delegated administration, has a trial
+offer, and (on a site in another language) name or summary shown in English, untranslated."""
+
+
+def find_facets(site: SiteInput) -> list[dict[str, Any]]:
+    """The facets the find page filters by, as its script reads them (in the page, and at the
+    head of directory.json): [{"name", "label", "values": [[value, display name], ...]}, ...]
+    in `FACETS` order, each with the values some partner has (worldwide first, then by name);
+    a facet with a value that matches every filter value says which ("everywhere": its index).
     """
     facets = []
-    index_of: list[dict[str, int]] = []
     for facet in FACETS:
-        values = [(value, name) for value, name, count in facet_counts(site, facet) if count]
-        index_of.append({value: position for position, (value, _) in enumerate(values)})
+        values = [[value, name] for value, name, count in facet_counts(site, facet) if count]
         entry: dict[str, Any] = {
             "name": facet.name,
             "label": facet_label(facet.name, site.language),
             "values": values,
         }
-        if WORLDWIDE in index_of[-1]:
-            entry["everywhere"] = index_of[-1][WORLDWIDE]
+        positions = [value for value, _ in values]
+        if WORLDWIDE in positions:
+            entry["everywhere"] = positions.index(WORLDWIDE)
         facets.append(entry)
-    partners = [
-        [
-            listing.slug,
-            listing.text(site.language)[0],
-            int(listing.delegated_admin),
-            [
-                [index_of[number][value] for value in facet_values(listing, facet)]
-                for number, facet in enumerate(FACETS)
-            ],
-        ]
-        for listing in sorted(
-            site.listings, key=lambda item: item.text(site.language)[0].casefold()
-        )
+    return facets
+
+
+def find_facets_json(site: SiteInput) -> str:
+    """`find_facets` as compact JSON, for the find page's `data-facets`."""
+    return json.dumps(find_facets(site), ensure_ascii=False, separators=(",", ":"))
+
+
+def directory_json(site: SiteInput) -> str:
+    """Every partner with what the find page shows and filters by, for its static fallback
+    (a site without the search API) and the header search's names.
+
+    {"version": 2, "facets": find_facets(site),
+     "partners": [[slug, name, summary, published "YYYY-MM-DD" or "", logo URL or null,
+                   flags, [[value index per facet], ...]], ...]}
+    by name. Name and summary are in the site's language (English where untranslated, which
+    the flags say); the logo URL is relative to the language root; flags are the sum of DA,
+    TRIAL, NAME_IN_ENGLISH and SUMMARY_IN_ENGLISH. [0] and [1] stay slug and name: the header
+    search matches names in them. Value indices into the facets' lists instead of repeated ids
+    keep the facet part small; the summary is most of what remains.
+    """
+    facets = find_facets(site)
+    index_of = [
+        {value: position for position, (value, _) in enumerate(facet["values"])} for facet in facets
     ]
-    return json.dumps(
-        {"facets": facets, "partners": partners}, ensure_ascii=False, separators=(",", ":")
-    )
+    partners = []
+    for listing in sorted(
+        site.listings, key=lambda item: (item.text(site.language)[0].casefold(), item.slug)
+    ):
+        name, summary, _ = listing.text(site.language)
+        published = site.published.get(listing.slug)
+        flags = (
+            DA * listing.delegated_admin
+            + TRIAL * any(offer.type == "trial" for offer in listing.offers)
+            + NAME_IN_ENGLISH * shown_in_english(name, listing.name, site.language)
+            + SUMMARY_IN_ENGLISH * shown_in_english(summary, listing.summary, site.language)
+        )
+        partners.append(
+            [
+                listing.slug,
+                name,
+                summary,
+                published.astimezone(UTC).date().isoformat() if published else "",
+                site.logos.get(listing.slug),
+                flags,
+                [
+                    [index_of[number][value] for value in facet_values(listing, facet)]
+                    for number, facet in enumerate(FACETS)
+                ],
+            ]
+        )
+    document = {"version": DIRECTORY_JSON_VERSION, "facets": facets, "partners": partners}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def sitemap_xml(site_url: str, urls: Sequence[str], dates: dict[str, datetime]) -> str:

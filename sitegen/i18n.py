@@ -46,10 +46,14 @@ def facet_label(facet_name: str, language: str) -> str:
 def _count_messages(language: str) -> dict[str, Callable[[int], str]]:
     t = translations(language)
     return {
-        # The directory page, as filters change.
+        # The find page's result count without a query, as filters change.
         "matching": lambda n: t.ngettext("%(num)s partner matches", "%(num)s partners match", n),
-        # The search page's result count.
+        # The find page's result count for a query.
         "found": lambda n: t.ngettext("%(num)s partner found", "%(num)s partners found", n),
+        # The find page's hints on an empty result: what removing one filter would give.
+        "partners": lambda n: t.ngettext("%(num)s partner", "%(num)s partners", n),
+        # The header search's status line: how many hand-written pages matched.
+        "pages": lambda n: t.ngettext("%(num)s page", "%(num)s pages", n),
     }
 
 

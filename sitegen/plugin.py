@@ -12,7 +12,6 @@ theme are relative to the page, which is why one shell per depth (not one per si
 from __future__ import annotations
 
 import gzip
-import hashlib
 import html
 import re
 import shutil
@@ -30,11 +29,18 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.history import listing_dates
 from marketplace.i18n import translations
 from marketplace.problems import format_text
+from marketplace.urls import logo_url
 from marketplace.validate import InvalidListings, LoadedListing, load_listings
-from sitegen.exports import atom_feed, directory_json, partners_json, sitemap_xml
-from sitegen.history import listing_dates
+from sitegen.exports import (
+    atom_feed,
+    directory_json,
+    find_facets_json,
+    partners_json,
+    sitemap_xml,
+)
 from sitegen.i18n import count_texts
 from sitegen.pages import (
     GeneratedPage,
@@ -125,6 +131,9 @@ SEARCH_API_MARKER = "MARKETPLACE_SEARCH_API"
 COUNT_TEXTS_MARKER = re.compile(r"MARKETPLACE_COUNT_TEXTS:(\w+)")
 """Written in hand-written pages where a page script needs a count message's plural forms
 (`sitegen.i18n.count_texts`): `data-counts="MARKETPLACE_COUNT_TEXTS:found"`."""
+FIND_FACETS_MARKER = "MARKETPLACE_FIND_FACETS"
+"""Written in the find page where its script reads the facets and their values' names
+(`sitegen.exports.find_facets`): with the search API it needs nothing else from the site."""
 
 
 class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
@@ -164,8 +173,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         for item in loaded:
             source = item.logo_path
             if source is not None:
-                digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-                url = f"logos/{item.listing.slug}-{digest}{source.suffix.lower()}"
+                url = logo_url(item.listing.slug, source)
                 logos[item.listing.slug] = url
                 self._logo_sources[url] = source
         self.site = SiteInput(
@@ -189,6 +197,8 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         env.install_gettext_translations(  # type: ignore[attr-defined]
             translations(self.config.language), newstyle=True
         )
+        # Counts in the theme's scripts (the header search) take their plural forms from it too.
+        env.globals["count_texts"] = lambda name: count_texts(name, self.config.language)
         return env
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
@@ -216,12 +226,18 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         markdown = COUNT_TEXTS_MARKER.sub(
             lambda found: html.escape(count_texts(found[1], self.config.language)), markdown
         )
+        if FIND_FACETS_MARKER in markdown:
+            markdown = markdown.replace(
+                FIND_FACETS_MARKER, html.escape(find_facets_json(self.site))
+            )
         return markdown.replace(SEARCH_API_MARKER, html.escape(self.config.search_api))
 
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
         if page.file.src_uri == _shell_uri(page.url.count("/")):
             self._shells[page.url.count("/")] = ShellTemplate(output, page.url)
-        else:
+        elif page.meta.get("sitemap", True):
+            # `sitemap: false` in a page's front matter: an old address that only forwards
+            # (directory/, search/ -> find/) is no page for search engines to list.
             self._theme_pages.append(page.url)
         return output
 

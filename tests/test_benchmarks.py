@@ -9,10 +9,12 @@ import sys
 
 import pytest
 
+from tests.browser import CHROMEDRIVER, CHROMIUM
 from tests.conftest import PROJECT_ROOT
 
 BENCHMARKS = PROJECT_ROOT / "benchmarks"
 SLOW = pytest.mark.slow
+BROWSER = pytest.mark.browser
 
 SMOKE_RUNS = [
     pytest.param("markdown_cost", "worst:", id="markdown_cost"),
@@ -21,6 +23,8 @@ SMOKE_RUNS = [
     pytest.param("search_quality", "  all ", id="search_quality"),
     # Real MkDocs builds of both languages.
     pytest.param("site_scale", "(14 listings: validated in", id="site_scale", marks=SLOW),
+    # `marketplace serve` on 14 listings and the find page in headless Chromium.
+    pytest.param("find_page", "static  first cards", id="find_page", marks=[SLOW, BROWSER]),
     # Builds the site, seeds a database, starts `marketplace serve` and the floor app.
     pytest.param("consent_load", "invariants: all hold", id="consent_load", marks=SLOW),
 ]
@@ -41,7 +45,9 @@ def test_every_benchmark_is_run_by_the_tests() -> None:
 
 
 @pytest.mark.parametrize(("script", "expected"), SMOKE_RUNS)
-def test_smoke_run(script: str, expected: str) -> None:
+def test_smoke_run(script: str, expected: str, request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("browser") and not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium and chromedriver are not installed (chromium, chromium-driver)")
     result = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{script}", "--smoke"],
         cwd=PROJECT_ROOT,

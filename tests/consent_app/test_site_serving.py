@@ -28,6 +28,8 @@ def app(tmp_path: Path) -> Flask:
     (site / "partners" / "acme").mkdir(parents=True)
     (site / "index.html").write_text("<h1>home</h1>")
     (site / "404.html").write_text("<h1>not here</h1>")
+    (site / "ru").mkdir()
+    (site / "ru" / "404.html").write_text("<h1>нет такой</h1>")
     (site / "partners" / "acme" / "index.html").write_text("<h1>Acme</h1>")
     (tmp_path / "secret.txt").write_text("outside the site")
     install_example_snapshot(tmp_path / "instance")
@@ -77,6 +79,12 @@ def test_folder_without_slash_redirects(client: FlaskClient) -> None:
 
 def test_unknown_page_is_the_sites_404(client: FlaskClient) -> None:
     assert fetch(client, "/partners/nobody/") == (404, b"<h1>not here</h1>", None)
+
+
+def test_an_unknown_russian_page_is_the_russian_404(client: FlaskClient) -> None:
+    status, body, _ = fetch(client, "/ru/partners/nobody/")
+    assert (status, body.decode()) == (404, "<h1>нет такой</h1>")
+    assert fetch(client, "/ru/../secret.txt")[0] == 404
 
 
 @pytest.mark.parametrize("path", ["logos/acme-0123.svg", "ru/logos/acme-0123.svg", "logos/b.png"])

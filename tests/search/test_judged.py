@@ -44,6 +44,8 @@ def test_a_named_partner_comes_first_with_filters_and_pages(judged_engine: Whoos
     assert [hit.slug for hit in result.hits] == ["contoso-cloud"] and result.total > 2
     second = judged_engine.search(SearchQuery(text="contso migration", page=2, per_page=1)).hits
     assert [hit.slug for hit in second] != ["contoso-cloud"]
-    filtered = judged_engine.search(SearchQuery(text="contso migration", filters={"region": "NZ"}))
+    filtered = judged_engine.search(
+        SearchQuery(text="contso migration", filters={"region": ("NZ",)})
+    )
     assert "contoso-cloud" not in {hit.slug for hit in filtered.hits}, "filters still hold"
     assert filtered.facets["region"]["US"] >= 1, "and it is counted where it is"

@@ -76,3 +76,20 @@ def test_a_word_that_names_a_crowd_names_nobody() -> None:
 def test_one_edit_apart(a: str, b: str, close: bool) -> None:
     assert one_edit_apart(a, b) is close
     assert one_edit_apart(b, a) is close
+
+
+def test_a_name_typed_so_far_names_the_partner() -> None:
+    index = NameIndex(stem=lambda word: word)
+    index.add(1, ["Contoso Cloud Services"])
+    index.add(2, ["Fabrikam Consulting"])
+    nobody = lambda word: 0  # noqa: E731 - no partner's text has the words cut short
+    assert index.named("Cont", nobody) == {1: 1}
+    assert index.named("contoso cl", nobody) == {1: 1}
+    assert index.named("Контос", nobody) == {}
+    # a whole word some partner uses is a word, not the start of a name
+    assert index.named("con", lambda word: 1) == {}
+    # two letters start too many names; a finished word (a space after it) is not cut short
+    assert index.named("co", nobody) == {}
+    assert index.named("cont ", nobody) == {}
+    # exact names still rank above names typed so far
+    assert index.named("contoso", nobody) == {1: 3}

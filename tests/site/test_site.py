@@ -5,16 +5,20 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from marketplace.catalog import FACETS, SITE_LANGUAGES, Catalog
+from marketplace.model import facet_values
 from marketplace.validate import LoadedListing
+from sitegen.exports import DA, DIRECTORY_JSON_VERSION, NAME_IN_ENGLISH, TRIAL
 from sitegen.pages import PER_PAGE, SiteInput, browse_pages, partner_page
 from tests.conftest import EXAMPLE_LISTINGS, PROJECT_ROOT
 
@@ -39,7 +43,7 @@ def test_every_page_exists_in_every_language(
     built_site: Path, slugs: list[str], language: str
 ) -> None:
     root = LANGUAGE_ROOTS[language]
-    for url in ["", "directory/", "search/", "browse/", "delegated-admin/", "get-listed/"]:
+    for url in ["", "find/", "directory/", "search/", "browse/", "delegated-admin/", "get-listed/"]:
         assert (site_page := page(built_site, root + url))
         assert f'<html lang="{language}"' in site_page
     for slug in slugs:
@@ -162,14 +166,65 @@ def test_exports_carry_partner_text_as_data(built_site: Path, slugs: list[str]) 
         assert not any("mpshell" in location for location in locations if location)
 
 
-def test_directory_data_is_compact_and_complete(built_site: Path, slugs: list[str]) -> None:
-    raw = (built_site / "directory.json").read_bytes()
+@pytest.mark.parametrize("language", SITE_LANGUAGES)
+def test_directory_data_is_compact_and_complete(
+    built_site: Path, loaded_examples: tuple[Catalog, list[LoadedListing]], language: str
+) -> None:
+    """directory.json carries what the find page shows and filters by without the API, and
+    stays within its budget: 300 bytes gzip per listing beyond the facet names (issue 14)."""
+    raw = (built_site / LANGUAGE_ROOTS[language] / "directory.json").read_bytes()
     data = json.loads(raw)
+    assert data["version"] == DIRECTORY_JSON_VERSION
     assert [facet["name"] for facet in data["facets"]] == [facet.name for facet in FACETS]
-    assert len(data["partners"]) == len(slugs) + 1
-    assert len(gzip.compress(raw)) / len(data["partners"]) <= 150
     region = data["facets"][3]
     assert region["values"][region["everywhere"]][0] == "worldwide"
+    head = json.dumps({**data, "partners": []}, ensure_ascii=False, separators=(",", ":"))
+    per_listing = (len(gzip.compress(raw)) - len(gzip.compress(head.encode()))) / len(
+        data["partners"]
+    )
+    assert per_listing <= 300
+
+    partners = {partner[0]: partner for partner in data["partners"]}
+    assert [partner[1] for partner in data["partners"]] == sorted(
+        (partner[1] for partner in data["partners"]), key=str.casefold
+    )
+    for item in loaded_examples[1]:
+        listing = item.listing
+        _, name, summary, published, logo, flags, values = partners[listing.slug]
+        assert (name, summary) == listing.text(language)[:2]
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", published)
+        assert (logo is None) == (listing.logo is None)
+        assert logo is None or (built_site / LANGUAGE_ROOTS[language] / logo).is_file()
+        assert bool(flags & DA) == listing.delegated_admin
+        assert bool(flags & TRIAL) == any(offer.type == "trial" for offer in listing.offers)
+        untranslated = language != "en" and name == listing.name
+        assert bool(flags & NAME_IN_ENGLISH) == untranslated
+        for number, facet in enumerate(FACETS):
+            names = [data["facets"][number]["values"][index][0] for index in values[number]]
+            assert names == facet_values(listing, facet)
+
+
+def test_find_page_and_the_old_addresses(built_site: Path) -> None:
+    for root, words in [("", "Find a partner"), ("ru/", "Найти партнёра")]:
+        find = page(built_site, root + "find/")
+        facets = json.loads(unescape(re.search(r'data-facets="([^"]+)"', find)[1]))
+        assert [facet["name"] for facet in facets] == [facet.name for facet in FACETS]
+        data = json.loads((built_site / root / "directory.json").read_text(encoding="utf-8"))
+        assert facets == data["facets"], "the page and its static data name values alike"
+        assert 'data-api="/api/v1/search"' in find and "MARKETPLACE_" not in find
+        assert "<noscript><p>" in find and 'href="../browse/"' in find
+        assert f">{words}</a>" in page(built_site, root), "the home page leads to it"
+        for old in ("directory/", "search/"):
+            moved = page(built_site, root + old)
+            assert 'id="mp-moved" data-to="../find/"' in moved
+            assert '<a href="../find/">' in moved, "a plain link where no script runs"
+        sitemap = (built_site / root / "sitemap.xml").read_text(encoding="utf-8")
+        assert f"/{root}find/</loc>" in sitemap
+        assert "/directory/<" not in sitemap and "/search/<" not in sitemap
+        index = json.loads((built_site / root / "search" / "search_index.json").read_text("utf-8"))
+        assert not any(
+            doc["location"].startswith(("directory/", "search/")) for doc in index["docs"]
+        )
 
 
 def test_the_search_index_of_the_theme_leaves_partner_pages_out(built_site: Path) -> None:

@@ -4,6 +4,9 @@ One `git log` over the listings folder gives every listing's dates at once (per-
 would cost a process per partner). Files git does not know, or a folder outside a repository,
 fall back to the file's modification time. A committed file edited but not yet committed keeps
 its commit dates: a checkout resets every mtime, so mtimes of tracked files mean nothing.
+
+The site (partner pages, feeds, "newest") and the search index (sort by newest) both date
+listings with this module, so the two never disagree on when a partner was first published.
 """
 
 from __future__ import annotations
