@@ -156,3 +156,64 @@ def test_upgrading_computes_expiry_and_rewrites_addresses(database_url: str) -> 
         assert status_of(invitation, utcnow()) == "expired"
     database.dispose()
     assert admins == ["ann@xn--bcher-kva.example", "boss@xn--bcher-kva.example"]
+
+
+def test_upgrading_keeps_purchase_offers_unpriced(database_url: str) -> None:
+    """0008 on a database with invitations: they become unpriced offers (no prices, currency
+    or billing), decidable as before; priced ones can be stored after it, and it downgrades."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from consent_app.db import alembic_config
+    from consent_app.models import Invitation
+    from consent_app.pricing import stored_terms
+
+    database = Database(database_url)
+    upgrade(database)
+    command.downgrade(alembic_config(database), "0007")
+    now = utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO invitations (id, partner_slug, kind, services, licenses, "
+                "delegated_admin_requested, tenant_domain, state, created_at, expires_at) "
+                "VALUES ('inv_old', 'contoso-cloud', 'purchase', '[\"teams\"]', "
+                "'{\"teams\": 40}', false, 'x.onmicrosoft.com', 'pending', :now, :later)"
+            ),
+            {"now": now, "later": now + timedelta(days=14)},
+        )
+    upgrade(database)
+    assert current_revision(database) == head_revision()
+    with database.write() as session:
+        old = session.get(Invitation, "inv_old")
+        assert old is not None and old.licenses == {"teams": 40}
+        assert (old.prices, old.currency, old.billing) == (None, None, None)
+        assert stored_terms(old.licenses, old.prices, old.currency, old.billing) is None
+        session.add(
+            Invitation(
+                id="inv_priced",
+                partner_slug="contoso-cloud",
+                kind="purchase",
+                services=["teams"],
+                licenses={"teams": 3},
+                prices={"teams": "1200"},
+                currency="JPY",
+                billing="annual",
+                delegated_admin_requested=False,
+                tenant_domain="x.onmicrosoft.com",
+                state="pending",
+                created_at=now,
+                expires_at=now + timedelta(days=14),
+            )
+        )
+    with database.read() as session:
+        priced = session.get(Invitation, "inv_priced")
+        assert priced is not None
+        found = stored_terms(priced.licenses, priced.prices, priced.currency, priced.billing)
+        assert found is not None and str(found.total_per_period) == "43200"
+    command.downgrade(alembic_config(database), "0007")
+    with database.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM invitations"))
+        columns = list(rows.keys())
+        assert "prices" not in columns and len(rows.all()) == 2
+    database.dispose()
