@@ -288,11 +288,11 @@ def sender_key_revoked(session: Session, invitation: Invitation) -> bool:
 
 def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | None) -> Asked:
     """What an invitation asks for, with every rule that allowed it checked again as this
-    installation is now: the partner's listing, the API key it was sent with, and (for a new
-    customer's invitation that would create a tenant) the namespace suffix. The page shows
-    exactly what the decision enforces. A DA request is checked again too: its roles and
-    days against the catalog, the offer and the maximum, and a renewal (from the partner that
-    holds DA now) may not add roles."""
+    installation is now: the partner's listing, the API key it was sent with, (for a new
+    customer's invitation that would create a tenant) the namespace suffix, and a priced
+    offer's terms as stored. The page shows exactly what the decision enforces. A DA request
+    is checked again too: its roles and days against the catalog, the offer and the maximum,
+    and a renewal (from the partner that holds DA now) may not add roles."""
     found = asked(
         uow.directory.catalog,
         uow.directory.get(invitation.partner_slug),
