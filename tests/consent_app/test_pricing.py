@@ -5,7 +5,7 @@ the decision that needs "I accept these terms"."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -274,3 +274,11 @@ def test_accepting_a_priced_offer_needs_the_terms_ticked() -> None:
     assert decided(priced, Decision(True, accept_terms=True)) == State.ACCEPTED
     assert decided(priced, Decision(False)) == State.DECLINED  # declining needs nothing
     assert decided(Asked(False), Decision(True)) == State.ACCEPTED  # unpriced: as before
+
+
+def test_the_listing_format_and_the_api_name_the_same_billing_periods() -> None:
+    from consent_app.invitations import InvitationRequest
+
+    for model in (Offer, InvitationRequest):
+        literal, _ = get_args(model.model_fields["billing"].annotation)  # Literal[…] | None
+        assert get_args(literal) == tuple(Billing), model.__name__
