@@ -288,11 +288,11 @@ def sender_key_revoked(session: Session, invitation: Invitation) -> bool:
 
 def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | None) -> Asked:
     """What an invitation asks for, with every rule that allowed it checked again as this
-    installation is now: the partner's listing, the API key it was sent with, and (for a new
-    customer's invitation that would create a tenant) the namespace suffix. The page shows
-    exactly what the decision enforces. A DA request is checked again too: its roles and
-    days against the catalog, the offer and the maximum, and a renewal (from the partner that
-    holds DA now) may not add roles."""
+    installation is now: the partner's listing, the API key it was sent with, (for a new
+    customer's invitation that would create a tenant) the namespace suffix, and a priced
+    offer's terms as stored. The page shows exactly what the decision enforces. A DA request
+    is checked again too: its roles and days against the catalog, the offer and the maximum,
+    and a renewal (from the partner that holds DA now) may not add roles."""
     found = asked(
         uow.directory.catalog,
         uow.directory.get(invitation.partner_slug),
@@ -304,6 +304,10 @@ def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | No
         tenant_domain=invitation.tenant_domain,
         initial_domain_suffix=uow.settings.initial_domain_suffix if tenant is None else None,
         key_revoked=sender_key_revoked(uow.session, invitation),
+        licenses=invitation.licenses,
+        prices=invitation.prices,
+        currency=invitation.currency,
+        billing=invitation.billing,
     )
     if not found.delegated_admin_available:
         return found
@@ -349,7 +353,10 @@ def apply_decision(
     if existing is not None:
         lock_tenant(session, existing)
     before = current_roles(session, existing)
-    outcome = decide(partner, invitation_asks(uow, invitation, existing), cloud, before, decision)
+    asks = invitation_asks(uow, invitation, existing)
+    outcome = decide(partner, asks, cloud, before, decision)
+    # The terms the customer accepted: the stored ones the page showed (`asked`), ticked.
+    terms = asks.terms if outcome.state == State.ACCEPTED else None
     invitation.delegated_admin_granted = outcome.delegated_admin_granted
     invitation.partner_of_record = outcome.partner_of_record
     audit: dict[str, Any] = {
@@ -432,6 +439,7 @@ def apply_decision(
             "delegated_admin_expires_at": (
                 grant["expires_at"].isoformat() if grant.get("expires_at") else None
             ),
+            "terms_accepted": terms.record() if terms else None,
         },
         **audit,
     )

@@ -1,7 +1,8 @@
 """The customer pages' forms (Flask-WTF: every one carries and checks a CSRF token).
 
 Field names are a public contract (README: Customer pages): `decision`,
-`authorize_delegated_admin`, `make_partner_of_record`, `confirm_replace_delegated_admin`.
+`authorize_delegated_admin`, `make_partner_of_record`, `confirm_replace_delegated_admin`,
+`accept_terms`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
     make_partner_of_record = BooleanField()
     confirm_replace_delegated_admin = BooleanField()
     auto_extend_delegated_admin = BooleanField()  # offered only for grants without full access
+    accept_terms = BooleanField()  # "I accept these terms": needed to accept a priced offer
     # The DA partner the page showed: a replacement is confirmed for that partner only.
     seen_delegated_admin = HiddenField()
 

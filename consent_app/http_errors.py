@@ -33,6 +33,7 @@ STATUS: dict[type[Refused], int] = {
     refusals.InvalidInput: 400,
     refusals.DelegatedAdminNotRequested: 400,
     refusals.NotConfirmed: 400,
+    refusals.TermsNotAccepted: 400,
     refusals.Unauthorized: 401,
     refusals.PartnerNotListed: 403,
     refusals.NotEligibleForDelegatedAdmin: 403,

@@ -28,6 +28,7 @@ from marketplace.i18n import (
     format_count,
     format_day,
     format_moment,
+    format_money,
     translations,
 )
 
@@ -169,6 +170,14 @@ MESSAGES: Final[dict[str, str | Plural]] = {
         "This invitation was sent to an address in the partner's own domain, so it can no longer "
         "be accepted. You can decline it."
     ),
+    "refused.terms_not_accepted": N_(
+        'This offer has prices. To accept it, tick "I accept these terms" after reading them; '
+        "nothing was changed."
+    ),
+    "refused.price_terms_invalid": N_(
+        "The prices stored with this offer are not valid, so it can no longer be accepted. You "
+        "can decline it; the partner can send a new one."
+    ),
     "refused.not_eligible_for_delegated_admin": N_(
         "Delegated administration can no longer be granted to this partner. You can accept "
         "without it, or decline."
@@ -283,6 +292,7 @@ def init_app(app: Flask) -> None:
         count=lambda number: format_count(number, language()),
         day=lambda moment: format_day(moment, language()),
         moment=lambda moment: format_moment(moment, language()),
+        money=lambda amount, currency: format_money(amount, currency, language()),
     )
 
     @app.before_request

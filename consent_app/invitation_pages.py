@@ -26,10 +26,17 @@ from consent_app.forms import DecisionForm
 from consent_app.grants import grant_end, may_extend_itself
 from consent_app.http_errors import status_for
 from consent_app.i18n import language, translate
-from consent_app.invitations import license_lines, link_invitation, status_of, tenant_for
+from consent_app.invitations import link_invitation, offer_lines, status_of, tenant_for
 from consent_app.models import Invitation, InvitationLink
 from consent_app.pages import refusal_text, words_page
-from consent_app.refusals import InvalidInput, InvalidState, Refused, SovereignCloud, TenantExists
+from consent_app.refusals import (
+    InvalidInput,
+    InvalidState,
+    Refused,
+    SovereignCloud,
+    TenantExists,
+    TermsNotAccepted,
+)
 from consent_app.rules import Decision, Status, check_cloud
 from consent_app.security import LINK_LIMITS, limiter
 from consent_app.work import UnitOfWork
@@ -99,7 +106,9 @@ def _render(
         if partner
         else [],
         offer_title=offer_title,
-        lines=license_lines(directory, invitation.services, invitation.licenses, current),
+        lines=offer_lines(directory, invitation, asked.terms, current),
+        # A priced offer's terms as stored when it was sent (never the listing's defaults now).
+        terms=asked.terms,
         company=company,
         new_customer=tenant is None,
         recipient=link.email,
@@ -219,6 +228,7 @@ def _decide(found: tuple[Invitation, InvitationLink] | None) -> ResponseReturnVa
         confirm_replace_delegated_admin=bool(form.confirm_replace_delegated_admin.data),
         seen_delegated_admin=form.seen_delegated_admin.data or None,
         auto_extend_delegated_admin=bool(form.auto_extend_delegated_admin.data),
+        accept_terms=bool(form.accept_terms.data),
     )
     actor = Actor("customer", link.email, request.remote_addr)
     try:
@@ -230,6 +240,9 @@ def _decide(found: tuple[Invitation, InvitationLink] | None) -> ResponseReturnVa
             return _closed(uow.session.get(Invitation, invitation.id), uow.now())
     except (SovereignCloud, TenantExists) as refused:
         return _refused_page(refused)
+    except TermsNotAccepted as unticked:  # said beside the box to tick
+        form.accept_terms.errors = [refusal_text(unticked)]
+        return _render(invitation, link, form, status=status_for(unticked))
     except Refused as refused:
         return _render(invitation, link, form, refusal_text(refused), status_for(refused))
     current = language()

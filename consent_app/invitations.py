@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -29,6 +30,7 @@ from consent_app.grants import (
 from consent_app.models import AuditEvent, Invitation, InvitationLink, Tenant
 from consent_app.partners import PartnerDirectory
 from consent_app.personal import subject_ref
+from consent_app.pricing import PriceTerms, requested_terms
 from consent_app.refusals import (
     CustomerRequired,
     InvalidInput,
@@ -78,6 +80,23 @@ class InvitationRequest(BaseModel):
     licenses: dict[str, Annotated[int, Field(ge=1, le=MAX_LICENSES_PER_SERVICE)]] | None = None
     # true (the offer's roles, for the default days) or {"roles": [...], "duration_days": N}
     delegated_admin: bool | DelegatedAdminRequest = False
+    # A priced purchase offer: per licensed service a price per license per month, as a
+    # decimal string ("12.50"; strict: a JSON number is refused), the ISO 4217 currency and
+    # the billing period. The amounts and the rules across fields are `consent_app.pricing`'s.
+    prices: dict[str, Annotated[str, StringConstraints(max_length=32)]] | None = Field(
+        default=None,
+        description="Purchase offers: the price per license per month of every licensed "
+        'service, as a decimal string ("12.50") with at most the currency\'s minor units '
+        "(JPY 0, EUR 2, BHD 3); needs currency and billing. Left out with currency and "
+        "billing, a purchase naming an offer_id takes that offer's default prices, if any.",
+    )
+    currency: Annotated[str, StringConstraints(max_length=16)] | None = Field(
+        default=None, description="With prices: the ISO 4217 currency code (EUR, USD, JPY)."
+    )
+    billing: Literal["monthly", "annual"] | None = Field(
+        default=None,
+        description="With prices: how the customer is billed, monthly or annually (12 months).",
+    )
 
 
 def parse_request(body: Any) -> InvitationRequest:
@@ -106,6 +125,9 @@ def parse_request(body: Any) -> InvitationRequest:
         if field and field.startswith("licenses."):
             message = f"{message} (a license count is a whole number from 1 to "
             message += f"{MAX_LICENSES_PER_SERVICE:,})"
+        if field and field.startswith("prices."):
+            message = 'a price per license per month is a decimal string such as "12.50", '
+            message += "never a JSON number"
         raise InvalidInput(f"{field}: {message}", field) from None
 
 
@@ -119,6 +141,7 @@ class InvitationTerms:
     licenses: dict[str, int] | None
     trial_days: int | None
     delegated_admin: GrantTerms | None  # None: no DA asked
+    price_terms: PriceTerms | None  # None: an unpriced offer (and every trial)
 
     @property
     def delegated_admin_requested(self) -> bool:
@@ -135,6 +158,7 @@ def terms_for(
     if request.type == "trial":
         if request.licenses is not None:
             raise InvalidInput("a trial carries no licenses", "licenses")
+        requested_terms("trial", None, request.prices, request.currency, request.billing, None)
         if request.offer_id is None:
             raise InvalidInput("a trial names its offer_id", "offer_id")
         offer = find_offer(listing, request.offer_id, "trial")
@@ -147,6 +171,9 @@ def terms_for(
         check_services(listing, offer, list(request.licenses))
         licenses = dict(sorted(request.licenses.items()))
         services = list(licenses)
+    prices = requested_terms(
+        request.type, licenses, request.prices, request.currency, request.billing, offer
+    )
     grant = None
     if request.delegated_admin is not False:
         refusal = delegated_admin_refusal(catalog, listing, offer)
@@ -166,6 +193,7 @@ def terms_for(
         licenses=licenses,
         trial_days=offer.trial_days if request.type == "trial" and offer else None,
         delegated_admin=grant,
+        price_terms=prices,
     )
 
 
@@ -222,6 +250,9 @@ def create_invitation(
         delegated_admin_requested=terms.delegated_admin_requested,
         delegated_admin_roles=list(terms.delegated_admin.roles) if terms.delegated_admin else None,
         delegated_admin_days=terms.delegated_admin.days if terms.delegated_admin else None,
+        prices=terms.price_terms.prices() if terms.price_terms else None,
+        currency=terms.price_terms.currency if terms.price_terms else None,
+        billing=terms.price_terms.billing if terms.price_terms else None,
         tenant_domain=domain,
         customer_email=customer_email,
         customer_company=customer_company,
@@ -243,8 +274,9 @@ def create_invitation(
                 "invitation": invitation,
                 "partner": listing,
                 "company": company,
-                "lines": license_lines(directory, terms.services, terms.licenses, "en"),
-                "lines_ru": license_lines(directory, terms.services, terms.licenses, "ru"),
+                "terms": terms.price_terms,
+                "lines": offer_lines(directory, invitation, terms.price_terms, "en"),
+                "lines_ru": offer_lines(directory, invitation, terms.price_terms, "ru"),
                 "link": settings.link(f"invitations/{token}"),
             },
             about=domain,
@@ -267,6 +299,7 @@ def create_invitation(
                 list(terms.delegated_admin.roles) if terms.delegated_admin else None
             ),
             "delegated_admin_days": terms.delegated_admin.days if terms.delegated_admin else None,
+            "price_terms": terms.price_terms.record() if terms.price_terms else None,
             "new_customer": tenant is None,
             "recipients": len(recipients),
         },
@@ -274,14 +307,37 @@ def create_invitation(
     return invitation
 
 
-def license_lines(
+@dataclass(frozen=True)
+class OfferLine:
+    """One service of an invitation as the customer reads it (the mail, the page)."""
+
+    name: str  # the service's display name
+    licenses: int | None  # None: a trial
+    unit_price: Decimal | None = None  # per license per month; None: unpriced
+    total: Decimal | None = None  # per month
+
+
+def offer_lines(
     directory: PartnerDirectory,
-    services: list[str],
-    licenses: dict[str, int] | None,
+    invitation: Invitation,
+    terms: PriceTerms | None,
     language: str,
-) -> list[tuple[str, int | None]]:
-    """(service display name, license count or None) for each service offered."""
-    return [(directory.service_name(s, language), (licenses or {}).get(s)) for s in services]
+) -> list[OfferLine]:
+    """Each service offered, in the invitation's order, with its license count and, for a
+    priced offer, its price per license per month and its total per month."""
+    priced = {line.service: line for line in terms.lines} if terms else {}
+    lines = []
+    for service in invitation.services:
+        price = priced.get(service)
+        lines.append(
+            OfferLine(
+                directory.service_name(service, language),
+                (invitation.licenses or {}).get(service),
+                price.unit_price if price else None,
+                price.total if price else None,
+            )
+        )
+    return lines
 
 
 def status_of(invitation: Invitation, now: datetime) -> Status:
@@ -303,6 +359,9 @@ def partner_view(invitation: Invitation, now: datetime) -> dict[str, Any]:
         "delegated_admin_requested": invitation.delegated_admin_requested,
         "delegated_admin_roles": invitation.delegated_admin_roles,
         "delegated_admin_days": invitation.delegated_admin_days,
+        "prices": invitation.prices,
+        "currency": invitation.currency,
+        "billing": invitation.billing,
         "created_at": invitation.created_at.isoformat(),
         "expires_at": invitation.expires_at.isoformat(),
     }

@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 from consent_app.db import utcnow
 from consent_app.models import OutboxMessage
 from consent_app.settings import Settings
-from marketplace.i18n import SOURCE_LANGUAGE, format_count, format_moment, translations
+from marketplace.i18n import (
+    SOURCE_LANGUAGE,
+    format_count,
+    format_moment,
+    format_money,
+    translations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,7 @@ def _templates(language: str) -> Environment:
     templates.filters.update(
         count=lambda number: format_count(number, language),
         moment=lambda moment: format_moment(moment, language),
+        money=lambda amount, currency: format_money(amount, currency, language),
     )
     return templates
 

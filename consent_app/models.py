@@ -130,6 +130,14 @@ class Invitation(Base):
     # What the DA request asks (None when it asks none): admin role ids and days.
     delegated_admin_roles: Mapped[list[str] | None]
     delegated_admin_days: Mapped[int | None]
+    # A priced purchase offer's terms (all None: unpriced; `consent_app.pricing`): service ->
+    # price per license per month as a decimal string with the currency's minor units
+    # ("12.50", "1200"). Strings, never numbers: a JSON number is a float to most readers
+    # (SQLite's JSON functions included), and money is never a float; the text is exact, reads
+    # the same in the database, the API and the audit log, and totals are computed from it.
+    prices: Mapped[dict[str, Any] | None]
+    currency: Mapped[str | None] = mapped_column(String(3))  # ISO 4217
+    billing: Mapped[str | None] = mapped_column(String(16))  # monthly | annual
     tenant_domain: Mapped[str] = mapped_column(String(253), index=True)
     customer_email: Mapped[str | None] = mapped_column(String(254))  # new customers only
     customer_company: Mapped[str | None] = mapped_column(String(200))

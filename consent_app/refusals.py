@@ -84,6 +84,12 @@ class OfferWithdrawn(Refused):
     code = "offer_withdrawn"
 
 
+class PriceTermsInvalid(Refused):
+    """The price terms stored with an offer no longer pass the pricing rules."""
+
+    code = "price_terms_invalid"
+
+
 class KeyRevoked(Refused):
     """The API key an invitation was sent with has been revoked since."""
 
@@ -145,6 +151,12 @@ class NotConfirmed(Refused):
     """A change that ends a partner's role, asked without its confirmation."""
 
     code = "not_confirmed"
+
+
+class TermsNotAccepted(Refused):
+    """A priced offer accepted without ticking "I accept these terms"."""
+
+    code = "terms_not_accepted"
 
 
 class ReplacementNeedsConfirmation(Refused):

@@ -21,6 +21,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from consent_app.addresses import ascii_domain
+from consent_app.pricing import PriceTerms, stored_terms
 from consent_app.refusals import (
     CustomerIsPartner,
     DelegatedAdminChanged,
@@ -32,9 +33,11 @@ from consent_app.refusals import (
     NotEligibleForDelegatedAdmin,
     OfferWithdrawn,
     PartnerNotListed,
+    PriceTermsInvalid,
     Refused,
     ReplacementNeedsConfirmation,
     SovereignCloud,
+    TermsNotAccepted,
     UnknownOffer,
 )
 from marketplace.catalog import Catalog
@@ -228,6 +231,7 @@ class Asked:
     delegated_admin_requested: bool
     acceptance_refusal: Refused | None = None  # the invitation can no longer be accepted
     delegated_admin_refusal: str | None = None  # DA can no longer be granted
+    terms: PriceTerms | None = None  # a priced offer's terms, as stored when it was sent
 
     @property
     def delegated_admin_available(self) -> bool:
@@ -247,23 +251,37 @@ def asked(
     tenant_domain: str = "",
     initial_domain_suffix: str | None = None,
     key_revoked: bool = False,
+    licenses: dict[str, int] | None = None,
+    prices: dict[str, str] | None = None,
+    currency: str | None = None,
+    billing: str | None = None,
 ) -> Asked:
     """Every rule that allowed an invitation, checked again as things are now: the partner's
-    listing (`None` when it is no longer listed), the API key it was sent with, and, for a
-    new customer's invitation that would create a tenant, the namespace (`initial_domain_suffix`;
-    None when the tenant exists)."""
+    listing (`None` when it is no longer listed), the API key it was sent with, for a new
+    customer's invitation that would create a tenant, the namespace (`initial_domain_suffix`;
+    None when the tenant exists), and a priced offer's terms as stored (`licenses`, `prices`,
+    `currency`, `billing`). The terms are the stored ones, never the listing's defaults as
+    they are now: a partner cannot change what it offered after sending it."""
+    try:
+        terms = stored_terms(licenses, prices, currency, billing)
+    except InvalidInput as broken:
+        invalid = PriceTermsInvalid(
+            f"The prices stored with this offer are not valid ({broken.message}), so it can no "
+            "longer be accepted. You can decline it; the partner can send a new one."
+        )
+        return Asked(delegated_admin_requested, invalid, invalid.message)
     if listing is None:
         gone = PartnerNotListed(
             "The partner is no longer listed in the Marketplace, so its invitation can no "
             "longer be accepted. You can decline it."
         )
-        return Asked(delegated_admin_requested, gone, gone.message)
+        return Asked(delegated_admin_requested, gone, gone.message, terms)
     if key_revoked:
         revoked = KeyRevoked(
             "The partner has revoked the API key this invitation was sent with, so it can no "
             "longer be accepted. You can decline it; the partner can send a new one."
         )
-        return Asked(delegated_admin_requested, revoked, revoked.message)
+        return Asked(delegated_admin_requested, revoked, revoked.message, terms)
     offer = None
     try:
         if new_customer_email is not None and initial_domain_suffix is not None:
@@ -282,22 +300,22 @@ def asked(
             "Marketplace operators can add once they have verified it, so it can no longer "
             "be accepted. You can decline it."
         )
-        return Asked(delegated_admin_requested, outside, outside.message)
+        return Asked(delegated_admin_requested, outside, outside.message, terms)
     except CustomerIsPartner:
         refusal: Refused = CustomerIsPartner(
             "This invitation was sent to an address in the partner's own domain, so it "
             "cannot create a tenant and can no longer be accepted. You can decline it."
         )
-        return Asked(delegated_admin_requested, refusal, refusal.message)
+        return Asked(delegated_admin_requested, refusal, refusal.message, terms)
     except Refused as changed:
         refusal = OfferWithdrawn(
             "The partner has changed its listing since it sent this invitation, and what it "
             f"offered is no longer valid ({changed.message}), so it can no longer be "
             "accepted. You can decline it."
         )
-        return Asked(delegated_admin_requested, refusal, refusal.message)
+        return Asked(delegated_admin_requested, refusal, refusal.message, terms)
     refused_da = delegated_admin_refusal(catalog, listing, offer)
-    return Asked(delegated_admin_requested, None, refused_da)
+    return Asked(delegated_admin_requested, None, refused_da, terms)
 
 
 # --- the customer's decision --------------------------------------------------------------------
@@ -321,6 +339,7 @@ class Decision:
     confirm_replace_delegated_admin: bool = False
     seen_delegated_admin: str | None = None  # the DA partner the page showed them
     auto_extend_delegated_admin: bool = False  # the grant extends itself at its end date
+    accept_terms: bool = False  # ticked "I accept these terms" (a priced offer needs it)
 
 
 @dataclass(frozen=True)
@@ -344,6 +363,12 @@ def decide(partner: str, asked: Asked, cloud: str, before: Roles, decision: Deci
         return Outcome(State.DECLINED, before, False, False)
     if asked.acceptance_refusal is not None:
         raise asked.acceptance_refusal
+    if asked.terms is not None and not decision.accept_terms:
+        raise TermsNotAccepted(
+            'This offer has prices. To accept it, tick "I accept these terms" after reading '
+            "them; nothing was changed.",
+            "accept_terms",
+        )
     grant = decision.authorize_delegated_admin
     if grant and not asked.delegated_admin_requested:
         raise DelegatedAdminNotRequested(

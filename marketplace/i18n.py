@@ -13,6 +13,7 @@ edit. Fuzzy entries are left out, as `msgfmt` would: a guess is never shown to a
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
@@ -21,7 +22,7 @@ from babel.dates import format_date, format_time
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
 from marketplace.catalog import SITE_LANGUAGES
@@ -62,6 +63,13 @@ def translations(language: str) -> NullTranslations:
 def format_count(number: int, language: str) -> str:
     """A whole number with the language's digit grouping ("12,345", "12 345")."""
     return format_decimal(number, locale=language)
+
+
+def format_money(amount: Decimal, currency: str, language: str) -> str:
+    """An amount in the language's currency format ("€1,234.50", "1 234,50 €", "¥1,200").
+    Amounts never have more decimals than the currency (`marketplace.money`), so nothing is
+    rounded."""
+    return format_currency(amount, currency, locale=language)
 
 
 def format_day(moment: date, language: str) -> str:

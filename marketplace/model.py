@@ -19,6 +19,7 @@ import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -37,11 +38,15 @@ from marketplace.catalog import (
     language_codes,
 )
 from marketplace.lookalike import DEFAULT_IGNORABLE
+from marketplace.money import MAX_WHOLE_DIGITS, AmountError, check_currency, parse_amount
 from marketplace.suggest import did_you_mean
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 GITHUB_HANDLE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$"
 PHONE_PATTERN = r"^\+?[0-9][0-9 ().\-]{5,23}[0-9]$"
+PRICE_PATTERN = rf"^(?:0|[1-9][0-9]{{0,{MAX_WHOLE_DIGITS - 1}}})(?:\.[0-9]{{1,3}})?$"
+"""A price as the JSON Schema describes it (the decimals the currency allows are checked by
+`marketplace validate`: JPY none, EUR 2, BHD 3)."""
 LOGO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".svg")
 TRIAL_DAYS_MIN, TRIAL_DAYS_MAX = 7, 90
 MAX_LICENSES_PER_SERVICE = 100_000
@@ -170,6 +175,31 @@ def _language(value: str) -> str:
     raise _fail("unknown_language", f"{value!r} is not an ISO 639-1 language code{hint}")
 
 
+def _price_as_text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise _fail(
+            "price_number",
+            f'write the price in quotes, such as "12.50": unquoted, {value} is read as a '
+            "floating-point number, which cannot hold money exactly",
+        )
+    return value
+
+
+def _price(value: str) -> str:
+    try:
+        parse_amount(value)
+    except AmountError as error:
+        raise _fail("price", str(error)) from None
+    return value
+
+
+def _currency(value: str) -> str:
+    try:
+        return check_currency(value)
+    except AmountError as error:
+        raise _fail("unknown_currency", str(error)) from None
+
+
 def _some_roles(roles: list[str]) -> list[str]:
     if not roles:
         raise _fail(
@@ -251,6 +281,18 @@ AdminRoleId = Annotated[
     str, _catalog_id_schema("admin role"), AfterValidator(_catalog_value("admin role"))
 ]
 
+Price = Annotated[
+    str,
+    BeforeValidator(_price_as_text),
+    Field(max_length=20, json_schema_extra=_schema(pattern=PRICE_PATTERN)),
+    AfterValidator(_price),
+]
+"""A price per license per month, a quoted decimal such as "12.50"; never a float."""
+CurrencyCode = Annotated[
+    str, Field(json_schema_extra=_schema(pattern=r"^[A-Z]{3}$")), AfterValidator(_currency)
+]
+"""An ISO 4217 currency code in use (`marketplace.money.currencies_in_use`)."""
+
 Item = TypeVar("Item")
 UniqueList = Annotated[
     list[Item], Field(json_schema_extra=_schema(uniqueItems=True)), AfterValidator(_unique)
@@ -293,6 +335,11 @@ class Offer(_Strict):
                     "required": ["delegated_admin"],
                     "properties": {"delegated_admin": {"const": "optional"}},
                 },
+                "dependentRequired": {
+                    "prices": ["currency", "billing"],
+                    "currency": ["prices"],
+                    "billing": ["prices"],
+                },
             }
         )
     )
@@ -333,6 +380,23 @@ class Offer(_Strict):
             f"{FULL_ACCESS_ROLE} (full access).",
         ),
     ]
+    prices: Annotated[
+        dict[ServiceId, Price] | None,
+        Field(
+            default=None,
+            description="Purchase offers only: the default price per license per month of "
+            'each of the offer\'s services, quoted ("12.50"), with no more decimals than the '
+            "currency has; needs currency and billing. A purchase request naming this offer "
+            "without prices of its own takes these.",
+        ),
+    ]
+    currency: CurrencyCode | None = Field(
+        default=None, description="The prices' ISO 4217 currency code (EUR, USD, JPY)."
+    )
+    billing: Literal["monthly", "annual"] | None = Field(
+        default=None,
+        description="How the customer is billed: `monthly`, or `annual` (12 months at once).",
+    )
 
 
 class OfferTranslation(_Strict):

@@ -33,10 +33,11 @@ from marketplace.model import Listing, ListingContext
 SNAPSHOT_FILE_NAME = "partners.snapshot.json"
 """The snapshot's name in the instance folder, beside the search index."""
 FORMAT = "partner-marketplace/partners"
-VERSION = 2
+VERSION = 3
 """The format version this code writes and reads; a reader refuses any other.
 
 2: the catalog's `admin_roles` and offers' `delegated_admin_roles`.
+3: purchase offers' default `prices`, `currency` and `billing`.
 """
 
 

@@ -19,6 +19,7 @@ from marketplace.catalog import CATALOG_FILE_NAME, WORLDWIDE, Catalog, CatalogEr
 from marketplace.errors import describe_validation_error
 from marketplace.logo import logo_problems
 from marketplace.model import LOGO_EXTENSIONS, Listing, ListingContext
+from marketplace.money import AmountError, currencies_in_use, parse_amount
 from marketplace.problems import Problem
 from marketplace.suggest import did_you_mean
 from marketplace.yamlsource import YamlProblem, offset_position, parse_document
@@ -346,6 +347,7 @@ def _relational_problems(
                     "set delegated_admin: true on the listing to offer it here",
                 )
         yield from _role_problems(offer, here, catalog)
+        yield from _price_problems(offer, here, catalog)
 
 
 def _role_problems(
@@ -369,6 +371,58 @@ def _role_problems(
     ]
     if full and len(roles) > 1:
         yield where, f"{full[0]!r} already allows everything; list it alone"
+
+
+def _price_problems(
+    offer: dict[str, Any], here: tuple[Any, ...], catalog: Catalog
+) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """An offer's default prices: purchase offers only, with a currency and a billing period,
+    one price for each of the offer's services, each within the currency's minor units."""
+    terms = [field for field in ("prices", "currency", "billing") if field in offer]
+    if not terms:
+        return
+    if offer.get("type") == "trial":
+        yield (*here, terms[0]), "a trial is free: only purchase offers have prices"
+        return
+    prices = offer.get("prices")
+    if "prices" not in offer:
+        for field in terms:
+            yield (*here, field), f"{field} goes with prices; add prices, or remove {field}"
+        return
+    for field, example in (("currency", "currency: EUR"), ("billing", "billing: monthly")):
+        if field not in offer:
+            yield here, f"an offer with prices needs {field} (such as {example})"
+    if not isinstance(prices, dict):
+        return  # the model reports its type
+    services = _strings(offer.get("services"))
+    for service in prices:
+        # A service the catalog does not know is the model's to report, once.
+        known = isinstance(service, str) and service in catalog.services
+        if known and services and service not in services:
+            yield (
+                (*here, "prices", service),
+                f"{service!r} is not among this offer's services ({', '.join(services)})",
+            )
+    for service in services:
+        if service not in prices:
+            yield (
+                (*here, "prices"),
+                f"no price for {service!r}: an offer with prices has one for each of its services",
+            )
+    currency = offer.get("currency")
+    if not isinstance(currency, str) or currency not in currencies_in_use():
+        return  # the model reports an unknown currency
+    for service, price in prices.items():
+        if not isinstance(service, str) or not isinstance(price, str):
+            continue
+        try:
+            parse_amount(price)
+        except AmountError:
+            continue  # the model reports it
+        try:
+            parse_amount(price, currency)
+        except AmountError as error:
+            yield (*here, "prices", service), str(error)
 
 
 def _translated_offer_problems(data: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], str]]:

@@ -7,12 +7,31 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from consent_app.db import Database, current_revision, head_revision, upgrade, utcnow
-from consent_app.models import Base, DelegatedAdminGrant, PartnerOfRecord, Tenant
+from consent_app.db import (
+    Database,
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade,
+    utcnow,
+)
+from consent_app.models import Base, DelegatedAdminGrant, Invitation, PartnerOfRecord, Tenant
+from consent_app.pricing import stored_terms
+
+
+def database_at(database_url: str, revision: str) -> Database:
+    """The database at an older revision (from wherever the fixture left it: to the newest
+    first, then back), to put in the data an upgrade from there meets."""
+    database = Database(database_url)
+    upgrade(database)
+    command.downgrade(alembic_config(database), revision)
+    return database
 
 
 @pytest.fixture
@@ -66,14 +85,7 @@ def test_the_database_allows_one_active_role_per_tenant(database: Database, mode
 def test_upgrading_drops_the_bodies_of_delivered_mail(database_url: str) -> None:
     """0002 on a database with data: delivered messages lose their secret links, waiting
     ones keep them (they still have to be sent), tenants are operator-made."""
-    from alembic import command
-    from sqlalchemy import text
-
-    from consent_app.db import alembic_config
-
-    database = Database(database_url)
-    upgrade(database)  # from wherever the fixture left it, then back to the first version
-    command.downgrade(alembic_config(database), "0001")
+    database = database_at(database_url, "0001")
     now = utcnow()
     body = "Subject: x\r\n\r\nSign in: http://marketplace.test/signin/SECRET\r\n"
     with database.engine.begin() as connection:
@@ -109,15 +121,9 @@ def test_upgrading_computes_expiry_and_rewrites_addresses(database_url: str) -> 
     """0005 on a database with data: stored "expired" invitations become pending again (the
     status is computed from expires_at), and admin addresses stored with Unicode domains take
     their one form, the same admin stored twice kept once."""
-    from alembic import command
-    from sqlalchemy import text
-
-    from consent_app.db import alembic_config
     from consent_app.invitations import status_of
 
-    database = Database(database_url)
-    upgrade(database)
-    command.downgrade(alembic_config(database), "0004")
+    database = database_at(database_url, "0004")
     now = utcnow()
     with database.engine.begin() as connection:
         connection.execute(
@@ -148,11 +154,61 @@ def test_upgrading_computes_expiry_and_rewrites_addresses(database_url: str) -> 
     with database.engine.connect() as connection:
         admins = sorted(connection.execute(text("SELECT email FROM tenant_admins")).scalars())
     with database.read() as session:
-        from consent_app.models import Invitation
-
         invitation = session.get(Invitation, "inv_old")
         assert invitation is not None
         assert invitation.state == "pending"
         assert status_of(invitation, utcnow()) == "expired"
     database.dispose()
     assert admins == ["ann@xn--bcher-kva.example", "boss@xn--bcher-kva.example"]
+
+
+def test_upgrading_keeps_purchase_offers_unpriced(database_url: str) -> None:
+    """0008 on a database with invitations: they become unpriced offers (no prices, currency
+    or billing), decidable as before; priced ones can be stored after it, and it downgrades."""
+    database = database_at(database_url, "0007")
+    now = utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO invitations (id, partner_slug, kind, services, licenses, "
+                "delegated_admin_requested, tenant_domain, state, created_at, expires_at) "
+                "VALUES ('inv_old', 'contoso-cloud', 'purchase', '[\"teams\"]', "
+                "'{\"teams\": 40}', false, 'x.onmicrosoft.com', 'pending', :now, :later)"
+            ),
+            {"now": now, "later": now + timedelta(days=14)},
+        )
+    upgrade(database)
+    assert current_revision(database) == head_revision()
+    with database.write() as session:
+        old = session.get(Invitation, "inv_old")
+        assert old is not None and old.licenses == {"teams": 40}
+        assert (old.prices, old.currency, old.billing) == (None, None, None)
+        assert stored_terms(old.licenses, old.prices, old.currency, old.billing) is None
+        session.add(
+            Invitation(
+                id="inv_priced",
+                partner_slug="contoso-cloud",
+                kind="purchase",
+                services=["teams"],
+                licenses={"teams": 3},
+                prices={"teams": "1200"},
+                currency="JPY",
+                billing="annual",
+                delegated_admin_requested=False,
+                tenant_domain="x.onmicrosoft.com",
+                state="pending",
+                created_at=now,
+                expires_at=now + timedelta(days=14),
+            )
+        )
+    with database.read() as session:
+        priced = session.get(Invitation, "inv_priced")
+        assert priced is not None
+        found = stored_terms(priced.licenses, priced.prices, priced.currency, priced.billing)
+        assert found is not None and str(found.total_per_period) == "43200"
+    command.downgrade(alembic_config(database), "0007")
+    with database.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM invitations"))
+        columns = list(rows.keys())
+        assert "prices" not in columns and len(rows.all()) == 2
+    database.dispose()
