@@ -9,7 +9,9 @@ one machine), and open `find/` in the system's headless Chromium.
 - "API": from the moment an action starts (a query submitted from the box, a facet value
   ticked, the sort changed, the next page clicked) until its results are in the page and one
   frame has been painted. The box's typing delay (250 ms after the last keystroke) is left out:
-  it is a choice of the page, not a cost.
+  it is a choice of the page, not a cost. The first round asks each query's words for the
+  first time since the index opened ("first use": whoosh scores a term on its first use, see
+  search/whoosh_engine.py), later rounds are "warm"; each action is also reported alone.
 - "static": the same page served by a plain static file server (no API: the page filters
   directory.json in the browser): the time from navigation to the first result cards, and the
   same actions as above (name matching in the box). "data" is what the page downloads besides
@@ -205,18 +207,34 @@ def act(browser: Any, action: str, argument: str) -> float | None:
     return None if answer["ms"] is None else float(answer["ms"])
 
 
-def session(browser: Any, url: str, queries: list[str], rounds: int) -> list[float]:
-    """Open `url`, then time every query and the follow-up actions `rounds` times."""
-    times: list[float] = []
+def session(browser: Any, url: str, queries: list[str], rounds: int) -> list[dict[str, float]]:
+    """Open `url`, then time every query and the follow-up actions, `rounds` times: one
+    {action: milliseconds} per query and round."""
+    rounds_times: list[dict[str, float]] = []
     for _ in range(rounds):
         for query in queries:
             browser.get(url)
             wait_for_cards(browser)
+            measured: dict[str, float] = {}
             for action, argument in [("query", query), *ACTIONS]:
-                measured = act(browser, action, argument)
-                if measured is not None:
-                    times.append(measured)
-    return times
+                taken = act(browser, action, argument)
+                if taken is not None:
+                    measured[f"{action} {argument}".strip()] = taken
+            rounds_times.append(measured)
+    return rounds_times
+
+
+def report(label: str, measured: list[dict[str, float]], per_round: int) -> None:
+    """Print every action's figures: the first round (each query's words used for the first
+    time since the index opened, so partly cold) apart from the rest (warm)."""
+    first, warm = measured[:per_round], measured[per_round:]
+    for name, group in (("first use", first), ("warm", warm)):
+        times = [ms for row in group for ms in row.values()]
+        if times:
+            print(f"  {label} {name:9} all actions:  {summary(times)}")
+    for action in dict.fromkeys(key for row in warm or first for key in row):
+        times = [row[action] for row in warm or first if action in row]
+        print(f"  {label}   {action:16} {summary(times)}")
 
 
 def first_cards(browser: Any, url: str) -> float:
@@ -261,10 +279,9 @@ def run(count: int, rounds: int) -> None:
             with serving(listings, root) as base:
                 ready = time.perf_counter() - started
                 print(f"{count} listings: serve ready (build included) in {ready:.1f} s")
-                times = session(browser, base + "find/", QUERIES, rounds)
-                print(f"  API     query/filter/sort/page to painted results: {summary(times)}")
+                report("API   ", session(browser, base + "find/", QUERIES, rounds), len(QUERIES))
                 russian = session(browser, base + "ru/find/", QUERIES[-2:], rounds)
-                print(f"  API ru  query/filter/sort/page to painted results: {summary(russian)}")
+                report("API ru", russian, 2)
             site = root / "site"
             browser.execute_cdp_cmd(
                 "Page.addScriptToEvaluateOnNewDocument", {"source": FIRST_CARDS}
@@ -277,8 +294,8 @@ def run(count: int, rounds: int) -> None:
                     f"{statistics.median(loads):.0f} ms (of {', '.join(f'{t:.0f}' for t in loads)})"
                     f"; data {data:,} B gzip = {data / count:.0f} B/listing"
                 )
-                times = session(browser, base + "find/", NAME_QUERIES, rounds)
-                print(f"  static  query/filter/sort/page to painted results: {summary(times)}")
+                measured = session(browser, base + "find/", NAME_QUERIES, rounds)
+                report("static", measured, len(NAME_QUERIES))
         finally:
             browser.quit()
 
