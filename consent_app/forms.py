@@ -20,7 +20,9 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
     make_partner_of_record = BooleanField()
     confirm_replace_delegated_admin = BooleanField()
     auto_extend_delegated_admin = BooleanField()  # offered only for grants without full access
-    accept_terms = BooleanField()  # "I accept these terms": needed to accept a priced offer
+    # "I accept these terms": needed to accept a priced offer. What a script might send for
+    # "not ticked" ("0", "off", "no") must not be recorded as the customer's acceptance.
+    accept_terms = BooleanField(false_values=(False, "false", "", "0", "off", "no"))
     # The DA partner the page showed: a replacement is confirmed for that partner only.
     seen_delegated_admin = HiddenField()
 

@@ -53,8 +53,11 @@ def not_found_page(site_dir: Path, path: str) -> str | None:
     first = PurePosixPath(path).parts[:1]
     for candidate in (f"{first[0]}/404.html" if first else "404.html", "404.html"):
         found = safe_join(str(site_dir), candidate)  # never outside the site
-        if found is not None and Path(found).is_file():
-            return candidate
+        try:
+            if found is not None and Path(found).is_file():
+                return candidate
+        except OSError:  # a first segment too long for the file system: the root's page
+            continue
     return None
 
 

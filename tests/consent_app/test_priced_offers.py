@@ -273,6 +273,10 @@ def test_accepting_without_ticking_the_terms_is_refused_and_changes_nothing(
     russian = market.decide(f"{link}?lang=ru")
     assert "Я принимаю эти условия" in russian.get_data(as_text=True)
     assert russian.status_code == 400 and states(market) == ["pending"]
+    # what a script sends for an unticked box is not a tick
+    for unticked in ("0", "off", "no", "false"):
+        assert market.decide(link, accept_terms=unticked).status_code == 400
+    assert states(market) == ["pending"] and stored(market) == before
     # declining needs no tick
     assert market.decide(link, "decline").status_code == 200
     assert states(market) == ["declined"]
