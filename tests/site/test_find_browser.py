@@ -520,6 +520,26 @@ def test_the_address_is_the_view(site_url: str, chromium: Any) -> None:
     assert page.errors() == []
 
 
+@pytest.mark.parametrize("value", ["constructor", "__proto__", "toString"])
+def test_a_filter_value_named_like_a_script_builtin_is_just_an_unknown_value(
+    site_url: str, chromium: Any, value: str
+) -> None:
+    """A shared link may name any value: one spelled like a property every script object has
+    must not break the page (it did: the page stayed busy with no results). The API refuses
+    `__proto__` and `toString` (not catalog ids) and the page says so; the static page filters
+    by them and finds nobody."""
+    page = FindPage(chromium)
+    chromium.get(site_url + f"find/?service={value}")
+    page.wait.until(
+        lambda _: chromium.execute_script(
+            "const r = document.querySelector('#mp-find .mp-find__results');"
+            "return r !== null && !r.hasAttribute('aria-busy')"
+        )
+    )
+    assert "native code" not in chromium.find_element("id", "mp-find").text
+    assert page.errors() == []
+
+
 def test_an_empty_result_says_what_to_remove(
     site_url: str, built_site: Path, chromium: Any
 ) -> None:

@@ -38,7 +38,7 @@
   var NAMES = FACETS.map(function (facet) { return facet.name; });
   var labels = {};  // facet name -> value -> display name
   FACETS.forEach(function (facet) {
-    labels[facet.name] = {};
+    labels[facet.name] = Object.create(null);
     facet.values.forEach(function (pair) { labels[facet.name][pair[0]] = pair[1]; });
   });
 
@@ -230,8 +230,8 @@
       "aria-expanded": "false", "aria-controls": list.id});
     node.appendChild(more);
     var view = {facet: facet, node: node, list: list, more: more, filterBox: filterBox,
-      expanded: false, values: {}, order: facet.values.map(function (pair) { return pair[0]; }),
-      counts: {}};
+      expanded: false, values: Object.create(null), order: facet.values.map(function (pair) { return pair[0]; }),
+      counts: Object.create(null)};
     view.order.forEach(function (value) { addValue(view, value); });
     more.addEventListener("click", function () {
       view.expanded = !view.expanded;
@@ -274,14 +274,14 @@
     var ranked = view.order.filter(function (value) {
       return (view.counts[value] || 0) > 0 || chosen.indexOf(value) >= 0;
     });
-    var rank = {};
+    var rank = Object.create(null);
     view.order.forEach(function (value, at) { rank[value] = at; });
     ranked.sort(function (a, b) {
       return (view.counts[b] || 0) - (view.counts[a] || 0) || rank[a] - rank[b];
     });
     var needle = view.filterBox ? fold(view.filterBox.value.trim()) : "";
     var focused = document.activeElement;
-    var listed = {};
+    var listed = Object.create(null);
     ranked.forEach(function (value, at) {
       var entry = view.values[value];
       var matches = !needle || fold(labels[name][value] || value).indexOf(needle) >= 0;
@@ -576,7 +576,7 @@
         })
         .then(function (data) {
           data.position = data.facets.map(function (facet) {
-            var at = {};
+            var at = Object.create(null);
             facet.values.forEach(function (pair, index) { at[pair[0]] = index; });
             return at;
           });
@@ -620,7 +620,7 @@
     var wanted = facets.map(function (facet, at) {
       var values = view.filters[facet.name] || [];
       if (!values.length) return null;
-      var marks = {};
+      var marks = Object.create(null);
       values.forEach(function (value) {
         if (value in data.position[at]) marks[data.position[at][value]] = true;
       });
@@ -654,7 +654,7 @@
     });
     var named = {};
     facets.forEach(function (facet, at) {
-      named[facet.name] = {};
+      named[facet.name] = Object.create(null);
       counts[at].forEach(function (count, value) {
         var total = count + (value === facet.everywhere ? 0 : everywhere[at]);
         if (total) named[facet.name][facet.values[value][0]] = total;
@@ -717,7 +717,7 @@
     hidden(problem, true);
     FACETS.forEach(function (facet, at) {
       var view = facetViews[at];
-      view.counts = found.counts[facet.name] || {};
+      view.counts = Object.assign(Object.create(null), found.counts[facet.name]);
       Object.keys(view.values).forEach(function (value) {
         view.values[value].count.textContent = number(view.counts[value] || 0);
       });
