@@ -25,16 +25,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import gzip
-import http.server
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +39,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks.generate import generate_listings
+from tests.browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, static_server
+from tests.smtp import free_port
 
 QUERIES = [
     "migration",
@@ -112,12 +109,6 @@ navigation started)."""
 ACTIONS = [("tick", "service"), ("tick", "region"), ("sort", "newest"), ("next", "")]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(listings: Path, root: Path) -> Iterator[str]:
     """`marketplace serve` on `listings` (building first); yields its base URL."""
@@ -148,43 +139,18 @@ def serving(listings: Path, root: Path) -> Iterator[str]:
         log.close()
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def static_host(folder: Path) -> Iterator[str]:
-    """The built site on a plain static file server (no API); yields its base URL."""
-    handler = functools.partial(_Quiet, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def chromium() -> Any:
     """The system's headless Chromium through selenium, or exit saying what is missing."""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (binary and driver):
+    if not (CHROMIUM and CHROMEDRIVER):
         sys.exit("needs Chromium and chromedriver (Debian: chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update",
-        "--window-size=1280,1000",
-    ):  # fmt: skip
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:  # the tests' flags: the same browser the tests drive
         options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(driver), options=options)
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     browser.set_script_timeout(60)
     return browser
 
@@ -286,7 +252,7 @@ def run(count: int, rounds: int) -> None:
             browser.execute_cdp_cmd(
                 "Page.addScriptToEvaluateOnNewDocument", {"source": FIRST_CARDS}
             )
-            with static_host(site) as base:
+            with static_server(site) as base:
                 loads = [first_cards(browser, base + "find/") for _ in range(3)]
                 data = downloaded_json(browser, site, base)
                 print(
