@@ -215,16 +215,22 @@ def current_index(index_root: Path) -> Path | None:
         return None
 
 
-def index_is_current(index_root: Path) -> bool:
-    """True when there is an index and it was written with this code's `INDEX_VERSION`."""
+def recorded_with_index(index_root: Path, file_name: str) -> str | None:
+    """What the current index's folder records in `file_name` (`INDEX_VERSION_FILE`,
+    `SNAPSHOT_HASH_FILE`); None without an index, or for one that does not record it."""
     folder = current_index(index_root)
     if folder is None:
-        return False
+        return None
     try:
-        recorded = (folder / INDEX_VERSION_FILE).read_text(encoding="utf-8").strip()
+        recorded = (folder / file_name).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
-        return False
-    return recorded == str(INDEX_VERSION)
+        return None
+    return recorded or None
+
+
+def index_is_current(index_root: Path) -> bool:
+    """True when there is an index and it was written with this code's `INDEX_VERSION`."""
+    return recorded_with_index(index_root, INDEX_VERSION_FILE) == str(INDEX_VERSION)
 
 
 # --- searching ----------------------------------------------------------------------------------
@@ -473,14 +479,7 @@ class WhooshSearch:
     def built_from(self) -> str | None:
         """The content hash of the partner snapshot the current index was built from; None
         without an index, or for one built before indexes recorded it."""
-        folder = current_index(self.index_root)
-        if folder is None:
-            return None
-        try:
-            recorded = (folder / SNAPSHOT_HASH_FILE).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            return None
-        return recorded or None
+        return recorded_with_index(self.index_root, SNAPSHOT_HASH_FILE)
 
     def wait_until_warm(self, timeout: float | None = None) -> bool:
         """Open the current index (warming it) and wait until its frequent terms are scored."""
