@@ -1,0 +1,23 @@
+"""partner users and their sign-in
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-26 22:30:00
+
+(Placeholder: the tables are added by the work in progress on issue 15.)
+"""
+
+from __future__ import annotations
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,23 @@
+"""leads from the Marketplace (Contact this partner)
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-26 22:30:00
+
+(Placeholder: the tables are added by the work in progress on issue 15.)
+"""
+
+from __future__ import annotations
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
