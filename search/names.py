@@ -9,6 +9,11 @@ among others ("contso migration") and that word is distinctive: hardly any partn
 ones so named uses it. Search ranks named partners first: all words, then with typos, then
 by a distinctive first word.
 
+A name made only of common words ("Cloud Migration Experts") names nobody: the lift is for
+finding a partner by what sets its name apart, and a partner must not buy first place for
+the catalog's most common queries by naming itself after them. Such a partner still ranks by
+its texts, like every other.
+
 Looked up per query, so it must cost microseconds: names are indexed by their first word and
 by that word with any one letter deleted (a typo and the word it was meant to be share such a
 deletion), and only the partners found that way are compared word by word.
@@ -31,6 +36,9 @@ MAX_QUERY_WORDS = 6
 """A longer query is a description of a need, not a name."""
 DISTINCTIVE = 3
 """A first word used by at most this many partners' texts identifies a partner by itself."""
+COMMON = 25
+"""A word more partners' texts than this use ("cloud", "migration") tells no partner apart: a
+name needs at least one word used less to be named at all."""
 MAX_NAMED = 200
 """A query whose words name more partners than this (one common first word) names none."""
 TYPO_MIN_LENGTH = 4
@@ -65,6 +73,11 @@ def one_edit_apart(a: str, b: str) -> bool:
         )
     shorter, longer = (a, b) if len(a) < len(b) else (b, a)
     return any(longer[:at] + longer[at + 1 :] == shorter for at in range(len(longer)))
+
+
+def _sets_apart(name: tuple[str, ...], users: Callable[[str], int]) -> bool:
+    """Whether some word of `name` is rare enough to tell its partner apart (see COMMON)."""
+    return any(users(word) <= COMMON for word in name)
 
 
 @dataclass
@@ -175,7 +188,10 @@ class NameIndex:
                 candidates = started | candidates
         found: dict[int, int] = {}
         for docnum, first in candidates.items():
-            quality = max(self._covers(words, name, cut_short) for name in self.names[docnum])
+            names = [name for name in self.names[docnum] if _sets_apart(name, users)]
+            if not names:
+                continue
+            quality = max(self._covers(words, name, cut_short) for name in names)
             if not quality and len(words) > 1 and users(first) <= DISTINCTIVE:
                 quality = 1
             if quality:

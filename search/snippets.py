@@ -3,7 +3,8 @@
 whoosh's own fragmenters cut a fixed number of characters around a match, so a snippet began
 and ended mid-word with nothing to say it had been cut. Here one window is chosen (the one
 that shows the most different matched words), widened to the start of its sentence when that
-is near, cut only at spaces, and marked with "…" on each side where text was left out.
+is near, cut only at spaces (inside a word only where one is longer than the snippet), and
+marked with "…" on each side where text was left out.
 """
 
 from __future__ import annotations
@@ -69,11 +70,12 @@ def _cut(text: str, spans: list[_Span], max_chars: int) -> tuple[int, int]:
         start = sentence_start
     if start > 0 and not text[start - 1].isspace():
         space = _next_space(text, start, matched_start)
-        start = space + 1 if space >= 0 else _word_start(text, matched_start)
+        # With no space in reach (a long run without one: an address, a code), cut inside it.
+        start = space + 1 if space >= 0 else max(start, _word_start(text, matched_start))
     end = min(len(text), start + max_chars)
     if end < len(text) and not text[end].isspace():
         space = _last_space(text, matched_end, end)
-        end = space if space >= 0 else _word_end(text, matched_end)
+        end = space if space >= 0 else max(end, matched_end)
     return start, end
 
 
@@ -89,12 +91,6 @@ def _last_space(text: str, start: int, end: int) -> int:
 def _word_start(text: str, offset: int) -> int:
     while offset > 0 and not text[offset - 1].isspace():
         offset -= 1
-    return offset
-
-
-def _word_end(text: str, offset: int) -> int:
-    while offset < len(text) and not text[offset].isspace():
-        offset += 1
     return offset
 
 

@@ -21,8 +21,9 @@ NAMES = _index(
 
 
 def _users(word: str) -> int:
-    """How many partners' texts use a word: names are rare, "cloud" is everywhere."""
-    return 1 if word in ("contoso", "тайга") else 50
+    """How many partners' texts use a word: names are rare, "cloud" is everywhere, "nine" is
+    not common either."""
+    return 1 if word in ("contoso", "тайга", "nine", "ops") else 50
 
 
 @pytest.mark.parametrize(
@@ -50,8 +51,19 @@ def test_named(query: str, named: dict[int, int]) -> None:
 
 
 def test_a_common_first_word_names_only_by_the_whole_name() -> None:
-    assert NAMES.named("contoso migration", users=lambda word: 50) == {}
-    assert NAMES.named("contoso cloud", users=lambda word: 50) == {0: 3}
+    assert NAMES.named("contoso migration", users=lambda word: 20) == {}
+    assert NAMES.named("contoso cloud", users=lambda word: 20) == {0: 3}
+
+
+def test_a_name_of_common_words_names_nobody() -> None:
+    """A partner cannot buy first place for "cloud migration" by naming itself after it."""
+    generic = _index("Cloud Migration Experts", "Contoso Cloud Services")
+    common = lambda word: 1 if word == "contoso" else 500  # noqa: E731
+    assert generic.named("cloud migration", users=common) == {}
+    assert generic.named("cloud migration experts", users=common) == {}
+    assert generic.named("contoso cloud", users=common) == {1: 3}
+    # in a small catalog every word is rare: the name is found as before
+    assert generic.named("cloud migration", users=lambda word: 2) == {0: 3}
 
 
 def test_a_word_that_names_a_crowd_names_nobody() -> None:

@@ -100,6 +100,16 @@ def test_any_snippet_is_whole_words_of_the_text(
     assert len(inner) <= max(max_chars, longest), "within the budget unless one word is longer"
 
 
+def test_a_long_run_without_spaces_is_cut_inside_it() -> None:
+    """A partner cannot stretch its snippet over the results page with one endless "word"."""
+    run = "x" * 500 + "-hospitals-" + "y" * 500
+    fragment = snippet(f"Intro. {run} outro", ANALYZERS["en"], {"hospit"}, 100)
+    visible = _visible(fragment)
+    assert "<mark>hospitals</mark>" in fragment
+    assert visible.startswith(ELLIPSIS) and visible.endswith(ELLIPSIS)
+    assert len(visible) <= 100 + 2 * len(ELLIPSIS)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
