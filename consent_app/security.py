@@ -52,7 +52,11 @@ origin, so nothing in it may load, run or navigate (its own <style> still applie
 layer behind the logo checks in marketplace.logo; static hosts send it too (`marketplace csp
 --logos`)."""
 
-_SECRET_PATH = re.compile(r"^(/(?:invitations|signin)/)[^/?#\s]+")
+_SECRET_PATH = re.compile(
+    r"^(/(?:invitations|signin|partner/signin|leads/confirm|leads/withdraw)/)[^/?#\s]+"
+)
+"""Paths whose last part is a secret link's token: invitations, customers' and partners'
+sign-in links, a visitor's confirm and withdraw links for a lead."""
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", re.S)
 
 SIGN_IN_LIMITS = "10 per minute; 50 per hour"

@@ -149,6 +149,9 @@ def test_secrets_are_not_logged(
     token = link.rsplit("/", 1)[1]
     assert redacted(link) == "/invitations/[redacted]"
     assert redacted("/signin/abc?x=1") == "/signin/[redacted]?x=1"
+    for secret in ("/partner/signin/", "/leads/confirm/", "/leads/withdraw/"):
+        assert redacted(f"{secret}abc") == f"{secret}[redacted]"
+    assert redacted("/partner/signin") == "/partner/signin"  # the form, no secret
 
     def explode(*args: object) -> None:
         raise RuntimeError("exploded")
