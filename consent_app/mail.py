@@ -10,8 +10,9 @@ message (we do not know which their administrators read); partners get English.
 from __future__ import annotations
 
 import logging
+from email.header import Header
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, default
 from email.utils import format_datetime, make_msgid
 from functools import cache
 from typing import Any
@@ -144,6 +145,24 @@ def enqueue(
     return row
 
 
+def set_subject(message: EmailMessage, subject: str) -> None:
+    """Set the Subject so that every reader decodes it as `subject`.
+
+    CPython's folding of a long subject that mixes plain and encoded words can split a
+    non-ASCII phrase into two encoded words and drop the space between them, which readers
+    then show joined ("Новаязаявка", RFC 2047 ignores space between encoded words). When the
+    policy's folding does not read back as the subject, the whole subject is written as
+    encoded words (`email.header.Header`), which keep every space inside them.
+    """
+    folded = SMTP.fold("Subject", subject).partition(":")[2].replace("\r\n", "").strip()
+    if str(default.header_factory("Subject", folded)) == subject:
+        message["Subject"] = subject
+    else:
+        message.set_raw(
+            "Subject", Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+        )
+
+
 def _compose(
     settings: Settings,
     recipient: str,
@@ -160,7 +179,7 @@ def _compose(
     message = EmailMessage(policy=SMTP)
     message["From"] = settings.mail_from
     message["To"] = recipient
-    message["Subject"] = subject
+    set_subject(message, subject)
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"

@@ -7,12 +7,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP, default
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
 from consent_app.db import utcnow
+from consent_app.mail import set_subject
 from consent_app.models import OutboxMessage
 from consent_app.outbox import MailFolder, deliver_pending, outbox_status
 from tests.consent_app.conftest import ADMIN, Marketplace
@@ -144,3 +149,24 @@ def test_healthz_shows_the_outbox_backlog(app_factory: Callable[..., Flask]) -> 
     health = market.client.get("/healthz").get_json()
     assert health["database"] == "ok"
     assert health["outbox"]["unsent"] == 1 and health["outbox"]["failing"] == 1
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "New lead lead_bb9cc0861c968d99364e from the Partner Marketplace / Новая заявка "
+        "lead_bb9cc0861c968d99364e из Маркетплейса партнёров",
+        "Contoso Cloud Services invites Fabrikam to a free trial / Contoso Cloud Services "
+        "приглашает Fabrikam на бесплатную пробную версию",
+        "Fabrikam",
+        "Тема",
+    ],
+)
+def test_every_subject_reads_back_with_its_spaces(subject: str) -> None:
+    """CPython folds some long mixed subjects so that two Russian words run together."""
+    message = EmailMessage(policy=SMTP)
+    set_subject(message, subject)
+    message.set_content("text", cte="8bit")
+    raw = message.as_bytes()
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n"))
+    assert message_from_bytes(raw, policy=default)["Subject"] == subject
