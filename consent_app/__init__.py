@@ -102,12 +102,16 @@ def create_app(
         i18n,
         ids,
         invitation_pages,
+        lead_pages,
         openapi,
         pages,
         partner_api,
+        partner_invitation_pages,
+        partner_pages,
         search_api,
         security,
         site,
+        webhook_pages,
     )
 
     csrf.init_app(app)
@@ -129,5 +133,9 @@ def create_app(
     csrf.exempt(partner_api.bp)  # a bearer key, not a cookie, authenticates the partner API
     app.register_blueprint(invitation_pages.bp)
     app.register_blueprint(customer_pages.bp)
+    app.register_blueprint(lead_pages.bp)
+    app.register_blueprint(partner_pages.bp)
+    app.register_blueprint(partner_invitation_pages.bp)
+    app.register_blueprint(webhook_pages.bp)
     app.register_blueprint(site.bp)
     return app

@@ -25,6 +25,8 @@ from consent_app.outbox import DeliveryReport, MailWorker, Transport, deliver_pe
 from consent_app.partners import PartnerDirectory, load_partner_directory
 from consent_app.refusals import ConcurrentChange
 from consent_app.settings import Settings
+from consent_app.webhook_delivery import deliver_webhooks
+from consent_app.webhooks import WEBHOOKS_ENQUEUED
 from consent_app.work import ATTEMPTS, Clock, UnitOfWork, lost_a_race
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Backend:
     clock: Clock = utcnow
     _directory: PartnerDirectory | None = field(default=None, repr=False)
     _worker: MailWorker | None = field(default=None, repr=False)
+    _webhook_worker: MailWorker | None = field(default=None, repr=False)
     _last_expiry: float = field(default=float("-inf"), repr=False)
 
     @classmethod
@@ -78,8 +81,11 @@ class Backend:
             session.info[CLOCK] = self.clock
             yield session
             wrote_mail = bool(session.info.get(MAIL_ENQUEUED))
+            wrote_webhooks = bool(session.info.get(WEBHOOKS_ENQUEUED))
         if wrote_mail:
             self.deliver_soon()
+        if wrote_webhooks:
+            self.deliver_webhooks_soon()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -137,6 +143,7 @@ class Backend:
         if self._worker is None:
             self._worker = MailWorker(self.background_round)
         self._worker.kick()
+        self._start_webhook_worker()
 
     def deliver_soon(self) -> None:
         """Start delivery as the settings say: a background thread, right here, or not at all."""
@@ -149,10 +156,44 @@ class Backend:
         elif mode == "background":
             self.start_background()
 
+    def deliver_webhooks_now(self, *, every_due: bool = False) -> DeliveryReport:
+        """Send the webhook deliveries that are due, in this thread: one batch, or batches
+        until none is due (`every_due`)."""
+        report = deliver_webhooks(self.database, self.settings, clock=self.clock)
+        while every_due and report.sent + report.failed + report.undeliverable:
+            more = deliver_webhooks(self.database, self.settings, clock=self.clock)
+            if not more.sent + more.failed + more.undeliverable:
+                break
+            report = DeliveryReport(
+                report.sent + more.sent,
+                report.failed + more.failed,
+                report.undeliverable + more.undeliverable,
+            )
+        return report
+
+    def _start_webhook_worker(self) -> None:
+        # A thread of its own: a slow partner endpoint must not hold up the mail.
+        if self._webhook_worker is None:
+            self._webhook_worker = MailWorker(self.deliver_webhooks_now)
+        self._webhook_worker.kick()
+
+    def deliver_webhooks_soon(self) -> None:
+        """Start webhook delivery as `MARKETPLACE_MAIL_DELIVERY` says for mail."""
+        mode = self.settings.mail_delivery
+        if mode == "inline":
+            try:
+                self.deliver_webhooks_now()
+            except Exception:  # the deliveries stay and are retried
+                log.exception("inline webhook delivery failed")
+        elif mode == "background":
+            self._start_webhook_worker()
+
     def close(self) -> None:
-        """Stop mail delivery and close database connections."""
+        """Stop mail and webhook delivery and close database connections."""
         if self._worker is not None:
             self._worker.stop()
+        if self._webhook_worker is not None:
+            self._webhook_worker.stop()
         self.database.dispose()
 
 

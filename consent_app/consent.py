@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from consent_app import webhooks
 from consent_app.audit import Actor, record
 from consent_app.db import session_now
 from consent_app.grants import (
@@ -105,6 +106,7 @@ def end_lapsed_grant(uow: UnitOfWork, tenant: Tenant, *, extending_too: bool = F
         partner_slug=lapsed.partner_slug,
         details={"reason": "expired", "roles": lapsed.roles},
     )
+    webhooks.delegated_admin_ended(uow, tenant.domain, lapsed.partner_slug, "expired")
     _tell_customers_da_ended(uow, tenant, lapsed.partner_slug, "expired")
     _notify_role_ended(uow, lapsed.partner_slug, tenant, "delegated_admin", "expired")
     return True
@@ -443,6 +445,7 @@ def apply_decision(
         },
         **audit,
     )
+    webhooks.decision_made(uow, invitation, outcome, before, grant)
     _mail_decision(uow, invitation, tenant, decider, outcome, grant)
     session.flush()  # gives the event its id
     return Applied(invitation, tenant, outcome, event.id)
@@ -529,6 +532,7 @@ def end_delegated_admin(
         partner_slug=partner_slug,
         details={"reason": reason},
     )
+    webhooks.delegated_admin_ended(uow, tenant.domain, partner_slug, reason)
     _tell_customers_da_ended(uow, tenant, partner_slug, reason)
     if reason != "ended_by_partner":
         _notify_role_ended(uow, partner_slug, tenant, "delegated_admin", reason)
@@ -577,6 +581,7 @@ def set_partner_of_record(
         partner_slug=partner_slug or previous,
         details={"previous": previous, "new": partner_slug},
     )
+    webhooks.partner_of_record_changed(uow, tenant.domain, previous, partner_slug)
     context = {
         "tenant": tenant,
         "new_name": uow.directory.display_name(partner_slug) if partner_slug else None,

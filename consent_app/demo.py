@@ -1,6 +1,7 @@
 """The newcomer's demo (`marketplace serve --demo`, what `./start` runs): a demo tenant, demo
-partner keys, a fresh invitation asking for delegated administration, and a sign-in link,
-so the whole story can be walked in a few minutes.
+partner keys, a fresh invitation asking for delegated administration, a sign-in link for the
+customer and one for a Contoso partner user, so both sides of the story can be walked in a few
+minutes.
 
 Everything goes through the same functions real partners and operators use; the links are
 read back from the demo mail the transaction wrote. The demo keys are kept in
@@ -22,12 +23,16 @@ from consent_app.backend import Backend
 from consent_app.customers import request_sign_in
 from consent_app.invitations import create_invitation
 from consent_app.models import OutboxMessage, PartnerKey
+from consent_app.partner_sessions import add_user, find_user
+from consent_app.partner_sessions import request_sign_in as request_partner_sign_in
 from consent_app.partners import issue_key
 from consent_app.tenants import NewTenant, add_tenant, find_tenant
 
 TENANT = "fabrikam-demo.onmicrosoft.com"
 TENANT_NAME = "Fabrikam (demo)"
 ADMIN = "admin@fabrikam-demo.example"
+PARTNER_USER = "sales@contoso-demo.example"
+"""The demo's Contoso partner user (the partner pages, /partner/)."""
 PARTNERS = {"contoso-cloud": "trial-collab", "cape-collaboration": "intranet-trial"}
 """Demo partners and the trial each one offers (both may ask for delegated administration)."""
 KEYS_FILE = "demo-keys.json"
@@ -42,6 +47,7 @@ class Demo:
 
     invitation_link: str
     sign_in_link: str
+    partner_sign_in_link: str
     keys: dict[str, str]  # partner slug -> API key
     admin: str
     tenant: str
@@ -71,13 +77,13 @@ def _keys(backend: Backend) -> dict[str, str]:
     return keys
 
 
-def _newest_link(backend: Backend, kind: str) -> str:
-    """The newest link of `kind` in mail written to the demo admin (from the outbox itself, so
+def _newest_link(backend: Backend, kind: str, recipient: str = ADMIN) -> str:
+    """The newest link of `kind` in mail written to `recipient` (from the outbox itself, so
     this works whether mail goes to files or to an SMTP server)."""
     with backend.read() as session:
         raws = session.execute(
             select(OutboxMessage.raw)
-            .where(OutboxMessage.recipient == ADMIN)
+            .where(OutboxMessage.recipient == recipient)
             .order_by(OutboxMessage.id.desc())
         ).scalars()
         for raw in raws:
@@ -108,7 +114,13 @@ def prepare_demo(backend: Backend) -> Demo:
     invitation = _newest_link(backend, "invitations")
     backend.run(lambda uow: request_sign_in(uow, ADMIN))
     sign_in = _newest_link(backend, "signin")
-    return Demo(invitation, sign_in, keys, ADMIN, TENANT)
+    with backend.read() as session:
+        registered = find_user(session, partner, PARTNER_USER) is not None
+    if not registered:
+        backend.run(lambda uow: add_user(uow, partner, PARTNER_USER, OPERATOR))
+    backend.run(lambda uow: request_partner_sign_in(uow, PARTNER_USER))
+    partner_sign_in = _newest_link(backend, "partner/signin", PARTNER_USER)
+    return Demo(invitation, sign_in, partner_sign_in, keys, ADMIN, TENANT)
 
 
 def describe(demo: Demo, base_url: str, mail_dir: Path, smtp: bool) -> str:
@@ -127,7 +139,11 @@ Partner Marketplace is running at {base_url}
      {demo.admin}, valid 30 minutes:
                                    {demo.sign_in_link}
      (later: sign in at {base_url}signin with {demo.admin}; the link arrives as mail)
-  4. The partner API with Contoso's demo key:
+  4. The partner pages of Contoso (overview, invitations, customers, keys); a one-time
+     sign-in link for its partner user {PARTNER_USER}, valid 30 minutes:
+                                   {demo.partner_sign_in_link}
+     (later: sign in at {base_url}partner/signin with {PARTNER_USER})
+  5. The partner API with Contoso's demo key:
        curl -H "Authorization: Bearer {key}" {base_url}api/v1/relationships
   Mail goes to {mail}
 """

@@ -8,8 +8,18 @@ Field names are a public contract (README: Customer pages): `decision`,
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import AnyOf, DataRequired, Email, Length
+from wtforms.widgets import CheckboxInput, ListWidget
 
 
 class DecisionForm(FlaskForm):  # type: ignore[misc]
@@ -50,3 +60,84 @@ class PartnerOfRecordForm(FlaskForm):  # type: ignore[misc]
     partner = SelectField(choices=[], validate_choice=True)
     action = StringField(validators=[DataRequired(), AnyOf(["set", "clear"])])
     confirm_clear = BooleanField()  # clearing asks for this confirmation
+
+
+class ContactPartnerForm(FlaskForm):  # type: ignore[misc]
+    """A visitor's "Contact this partner" (README: Leads): the details and consent, checked by
+    `consent_app.leads.contact_details` (each problem shown beside its field)."""
+
+    name = StringField()
+    email = EmailField()
+    company = StringField()
+    country = SelectField(choices=[], validate_choice=False)
+    message = TextAreaField()
+    consent = BooleanField(false_values=(False, "false", "", "0", "off", "no"))
+    # The honeypot: hidden from people (and from screen readers), filled in by the robots
+    # that fill in every field. A filled one is answered like a sent request; nothing is kept.
+    website = StringField()
+
+
+class LeadStatusForm(FlaskForm):  # type: ignore[misc]
+    """A partner records how a lead is going (`consent_app.leads.set_lead_status` checks it)."""
+
+    status = SelectField(choices=[], validate_choice=False)
+
+
+class NewInvitationForm(FlaskForm):  # type: ignore[misc]
+    """A partner's new invitation (README: Partner overview). Only the CSRF token is checked
+    here: every field goes to the partner API's own checks (`consent_app.invitation_form`),
+    so the form and the API refuse the same things with the same words. The per-service
+    fields `licenses-<service>` and `price-<service>` are read from the request as they come."""
+
+    type = HiddenField()
+    offer_id = RadioField(choices=[], validate_choice=False)
+    tenant = StringField()
+    customer_email = EmailField()
+    customer_company = StringField()
+    currency = StringField()
+    billing = RadioField(choices=[], validate_choice=False)
+    delegated_admin = BooleanField()
+    delegated_admin_roles = SelectMultipleField(
+        choices=[],
+        validate_choice=False,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    delegated_admin_days = StringField()
+    # One per preview: "Send" derives the invitation's id from it, so a second click (or a
+    # resubmitted page) finds the invitation the first one made instead of making another.
+    send_token = HiddenField()
+
+
+class CancelInvitationForm(FlaskForm):  # type: ignore[misc]
+    """Cancel a pending invitation: the box confirms it."""
+
+    confirm = BooleanField()
+
+
+class EndDelegatedAdminForm(FlaskForm):  # type: ignore[misc]
+    """A partner ends its own delegated administration of a customer (the confirmation step's
+    button; the tenant is in the address)."""
+
+    confirm = BooleanField(false_values=(False, "false", "", "0", "off", "no"))
+
+
+class RevokeKeyForm(FlaskForm):  # type: ignore[misc]
+    """A partner revokes one of its API keys (the key is in the address): the box confirms
+    that programs using it stop working."""
+
+    confirm = BooleanField(false_values=(False, "false", "", "0", "off", "no"))
+
+
+class WebhookForm(FlaskForm):  # type: ignore[misc]
+    """Register a webhook endpoint (README: Webhooks): `url` and the `events` ticked. Only the
+    CSRF token is checked here: `consent_app.webhooks` checks the fields, as for the API."""
+
+    url = StringField()
+    events = SelectMultipleField(choices=[], validate_choice=False)
+
+
+class DeleteWebhookForm(FlaskForm):  # type: ignore[misc]
+    """Delete a webhook endpoint, once the box is ticked."""
+
+    confirm = BooleanField()

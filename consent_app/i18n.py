@@ -190,6 +190,7 @@ MESSAGES: Final[dict[str, str | Plural]] = {
     "event.invitation.declined": N_("Invitation from %(partner)s declined"),
     "event.invitation.canceled": N_("%(partner)s withdrew an invitation"),
     "event.invitation.expired": N_("Invitation from %(partner)s expired"),
+    "event.invitation.resent": N_("%(partner)s sent an invitation again, with a new link"),
     "event.delegated_admin.granted": N_("Delegated administration granted to %(partner)s"),
     "event.delegated_admin.ended": N_("Delegated administration by %(partner)s ended"),
     "event.partner_of_record.set": N_("%(partner)s named partner of record"),

@@ -14,12 +14,17 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from consent_app import webhooks
 from consent_app.addresses import normalized_domain, normalized_email, tenant_name
 from consent_app.audit import Actor, record
-from consent_app.consent import active_delegated_admin
+from consent_app.consent import (
+    active_delegated_admin,
+    check_tenant_is_theirs,
+    invitation_asks,
+)
 from consent_app.grants import (
     DelegatedAdminRequest,
     GrantTerms,
@@ -198,10 +203,18 @@ def terms_for(
 
 
 def create_invitation(
-    uow: UnitOfWork, partner_slug: str, body: Any, actor: Actor, key_id: str | None = None
+    uow: UnitOfWork,
+    partner_slug: str,
+    body: Any,
+    actor: Actor,
+    key_id: str | None = None,
+    *,
+    invitation_id: str | None = None,
 ) -> Invitation:
     """Check a partner's request, store the invitation and mail each recipient their link.
-    `key_id` is the API key it came with: revoking that key ends the invitation too."""
+    `key_id` is the API key it came with: revoking that key ends the invitation too.
+    `invitation_id` (the Partner overview's, derived from its form) makes a second submit of
+    the same form meet the primary key instead of creating a second invitation."""
     session, settings, directory = uow.session, uow.settings, uow.directory
     listing = directory.get(partner_slug)
     assert listing is not None, "authenticate() admits listed partners only"
@@ -239,7 +252,7 @@ def create_invitation(
         company = customer_company
     now = uow.now()
     invitation = Invitation(
-        id=new_public_id("inv"),
+        id=invitation_id or new_public_id("inv"),
         partner_slug=partner_slug,
         key_id=key_id,
         kind=terms.kind,
@@ -267,20 +280,7 @@ def create_invitation(
         session.add(
             InvitationLink(invitation_id=invitation.id, email=email, token_hash=token_hash(token))
         )
-        uow.mail(
-            email,
-            "invitation",
-            {
-                "invitation": invitation,
-                "partner": listing,
-                "company": company,
-                "terms": terms.price_terms,
-                "lines": offer_lines(directory, invitation, terms.price_terms, "en"),
-                "lines_ru": offer_lines(directory, invitation, terms.price_terms, "ru"),
-                "link": settings.link(f"invitations/{token}"),
-            },
-            about=domain,
-        )
+        _mail_link(uow, invitation, listing, company, terms.price_terms, email, token)
     record(
         session,
         actor,
@@ -387,12 +387,9 @@ def partner_invitation(session: Session, partner_slug: str, invitation_id: str) 
     return invitation
 
 
-def cancel_invitation(
-    uow: UnitOfWork, partner_slug: str, invitation_id: str, actor: Actor
-) -> Invitation:
-    """Cancel a pending invitation: an atomic claim, so it cannot race an acceptance."""
-    session, now = uow.session, uow.now()
-    invitation = partner_invitation(session, partner_slug, invitation_id)
+def _claim_pending(session: Session, invitation: Invitation, now: datetime, **values: Any) -> bool:
+    """Set `values` on the invitation if it is still pending (an atomic claim: `UPDATE …
+    WHERE state = 'pending' AND expires_at > now`); whether it was. The object is refreshed."""
     claimed = session.execute(
         update(Invitation)
         .where(
@@ -400,10 +397,19 @@ def cancel_invitation(
             Invitation.state == State.PENDING,
             Invitation.expires_at > now,
         )
-        .values(state=State.CANCELED, decided_at=now)
+        .values(**values)
     )
     session.refresh(invitation)
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def cancel_invitation(
+    uow: UnitOfWork, partner_slug: str, invitation_id: str, actor: Actor
+) -> Invitation:
+    """Cancel a pending invitation: an atomic claim, so it cannot race an acceptance."""
+    session, now = uow.session, uow.now()
+    invitation = partner_invitation(session, partner_slug, invitation_id)
+    if not _claim_pending(session, invitation, now, state=State.CANCELED, decided_at=now):
         current = status_of(invitation, now)
         check_transition(current, Status.CANCELED, By.PARTNER)  # says why it is not allowed
         raise InvalidState(f"the invitation is {current} and can no longer be canceled")
@@ -415,14 +421,24 @@ def cancel_invitation(
         partner_slug=partner_slug,
         invitation_id=invitation.id,
     )
+    webhooks.invitation_changed(uow, invitation)
     return invitation
 
 
 def partner_invitations(
-    session: Session, partner_slug: str, limit: int, before: str | None = None
+    session: Session,
+    partner_slug: str,
+    limit: int,
+    before: str | None = None,
+    *,
+    only: Status | None = None,
+    now: datetime | None = None,
 ) -> list[Invitation]:
-    """The partner's invitations, newest first."""
+    """The partner's invitations, newest first (`only`: those with this status at `now`)."""
     query = select(Invitation).where(Invitation.partner_slug == partner_slug)
+    if only is not None:
+        assert now is not None, "a status is a status at some moment"
+        query = query.where(*status_is(only, now))
     if before:
         anchor = session.get(Invitation, before)
         if anchor is None or anchor.partner_slug != partner_slug:
@@ -502,5 +518,120 @@ def expire_invitations(uow: UnitOfWork, limit: int = 500) -> int:
             partner_slug=invitation.partner_slug,
             invitation_id=invitation.id,
         )
+        webhooks.invitation_changed(uow, invitation)
         recorded += 1
     return recorded
+
+
+def _mail_link(
+    uow: UnitOfWork,
+    invitation: Invitation,
+    listing: Listing,
+    company: str,
+    terms: PriceTerms | None,
+    email: str,
+    token: str,
+) -> None:
+    """Mail one recipient their own link to the invitation (in the caller's transaction)."""
+    directory = uow.directory
+    uow.mail(
+        email,
+        "invitation",
+        {
+            "invitation": invitation,
+            "partner": listing,
+            "company": company,
+            "terms": terms,
+            "lines": offer_lines(directory, invitation, terms, "en"),
+            "lines_ru": offer_lines(directory, invitation, terms, "ru"),
+            "link": uow.settings.link(f"invitations/{token}"),
+        },
+        about=invitation.tenant_domain,
+    )
+
+
+def status_is(wanted: Status, now: datetime) -> tuple[Any, ...]:
+    """SQL conditions for invitations whose status at `now` is `wanted` (`rules.status`:
+    a pending invitation past `expires_at` is expired)."""
+    if wanted == Status.PENDING:
+        return (Invitation.state == State.PENDING, Invitation.expires_at > now)
+    if wanted == Status.EXPIRED:
+        return (Invitation.state == State.PENDING, Invitation.expires_at <= now)
+    return (Invitation.state == str(wanted),)
+
+
+MAX_RESENDS = 5
+"""How often one invitation may be sent again: each resend mails the tenant's admins, so a
+partner cannot turn it into a way of flooding their mailboxes."""
+
+
+@dataclass(frozen=True)
+class Resent:
+    """An invitation sent again: to how many recipients (each with a new link)."""
+
+    invitation: Invitation
+    recipients: int
+
+
+def resend_invitation(
+    uow: UnitOfWork, partner_slug: str, invitation_id: str, actor: Actor
+) -> Resent:
+    """Send a pending invitation again: each recipient it was mailed to (the tenant's verified
+    admins then, minus any removed since; or the new customer's address) gets a new link, and
+    the old links stop working. It expires when it did before. Refused (`InvalidState`) once
+    it is no longer pending, and with the refusal that would stop the customer from accepting
+    it (its offer withdrawn, the tenant taken by someone else, ...)."""
+    session, now = uow.session, uow.now()
+    invitation = partner_invitation(session, partner_slug, invitation_id)
+    # A claim that changes nothing: it holds the row against a decision or a cancellation
+    # running at the same moment, and says whether the invitation is still pending.
+    if not _claim_pending(session, invitation, now, state=State.PENDING):
+        current = status_of(invitation, now)
+        raise InvalidState(f"the invitation is {current} and can no longer be resent")
+    resent_before = session.execute(
+        select(func.count(AuditEvent.id)).where(
+            AuditEvent.invitation_id == invitation.id, AuditEvent.action == "invitation.resent"
+        )
+    ).scalar_one()
+    if resent_before >= MAX_RESENDS:
+        raise InvalidState(
+            f"the invitation was sent again {MAX_RESENDS} times already; cancel it and send a "
+            "new one"
+        )
+    listing = uow.directory.get(partner_slug)
+    assert listing is not None, "only listed partners act"
+    tenant = tenant_for(session, invitation)
+    if tenant is not None:
+        check_cloud(tenant.cloud)
+    asks = invitation_asks(uow, invitation, tenant)
+    if asks.acceptance_refusal is not None:
+        raise asks.acceptance_refusal
+    links = list(
+        session.execute(
+            select(InvitationLink)
+            .where(InvitationLink.invitation_id == invitation.id)
+            .order_by(InvitationLink.id)
+        ).scalars()
+    )
+    if not links:
+        raise InvalidState(
+            "nobody is left to send it to (the administrators it was sent to were removed); "
+            "cancel it and send a new one"
+        )
+    company = tenant.name if tenant else invitation.customer_company
+    assert company is not None, "a new customer's invitation names its company"
+    for link in links:
+        check_tenant_is_theirs(session, invitation, tenant, link.email)
+        token = new_token()
+        link.token_hash = token_hash(token)  # the old link finds nothing from now on
+        _mail_link(uow, invitation, listing, company, asks.terms, link.email, token)
+    record(
+        session,
+        actor,
+        "invitation.resent",
+        tenant_domain=invitation.tenant_domain,
+        partner_slug=partner_slug,
+        invitation_id=invitation.id,
+        details={"recipients": len(links), "resend": resent_before + 1},
+    )
+    return Resent(invitation, len(links))

@@ -145,6 +145,10 @@ def enqueue(
     return row
 
 
+MAX_LINE_OCTETS = 998
+"""The longest line SMTP carries (RFC 5321 4.5.3.1.6), line end excluded."""
+
+
 def set_subject(message: EmailMessage, subject: str) -> None:
     """Set the Subject so that every reader decodes it as `subject`.
 
@@ -183,6 +187,10 @@ def _compose(
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
-    # 8bit, not quoted-printable: the links stay whole and readable in a raw .eml file.
-    message.set_content(body, cte="8bit")
+    # 8bit, not quoted-printable: the links stay whole and readable in a raw .eml file. But
+    # SMTP allows lines of at most 998 octets (servers refuse longer ones for good), and a
+    # text someone typed (a lead's message) may be one long line: that body is folded by
+    # quoted-printable instead, which every mail reader undoes.
+    longest = max((len(line.encode("utf-8")) for line in body.splitlines()), default=0)
+    message.set_content(body, cte="8bit" if longest <= MAX_LINE_OCTETS else "quoted-printable")
     return subject, message.as_bytes().decode("utf-8")

@@ -332,3 +332,165 @@ class CustomerSession(Base):
     email: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- leads ---
+
+LEAD_STATUSES = ("new", "contacted", "won", "lost")
+"""What a partner records about a lead; "withdrawn" is not stored but shown while
+`withdrawn_at` is set (`consent_app.leads`)."""
+
+
+class Lead(Base):
+    """A visitor's request to be contacted by a partner ("Contact this partner"); a lead once
+    the visitor confirmed it through the mailed link (`confirmed_at`).
+
+    The personal fields live in this row alone (never in the audit chain), so withdrawing
+    empties them; the rest (ids, dates, status) stays for the partner's list."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint(f"status IN {LEAD_STATUSES}", name="status"),
+        Index("ix_leads_partner_confirmed", "partner_slug", "confirmed_at"),
+        Index("ix_leads_unconfirmed_expiry", "confirmed_at", "expires_at"),  # the sweep
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public: "lead_…"
+    partner_slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+    company: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    message: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))  # of the page the visitor used
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    # The secrets of the mailed links: only their hashes (`consent_app.tokens`).
+    confirm_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    withdraw_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # the confirm link's end
+    confirmed_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+    status_changed_at: Mapped[datetime | None]
+    # The outbox messages that carry this lead's data (their Message-IDs), deleted when the
+    # visitor withdraws: the visitor's confirmation, the partner's notice.
+    confirmation_mail: Mapped[str | None] = mapped_column(String(200))
+    partner_mail: Mapped[str | None] = mapped_column(String(200))
+
+
+# --- webhooks ---
+
+
+class WebhookEndpoint(Base):
+    """A partner's HTTPS endpoint and the events it receives (README: Webhooks).
+
+    The signing secret is not stored: it is derived from the instance's secret key and
+    `secret_salt` (`consent_app.webhook_delivery.signing_secret`), so the database alone, or a
+    backup of it, cannot sign; `secret_check` says whether the key is still the one the secret
+    was derived with. A deleted endpoint keeps its row (its delivery log) without a salt."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_partner", "partner_slug", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)  # "wh_…"
+    partner_slug: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]]
+    secret_salt: Mapped[str] = mapped_column(String(64))
+    secret_check: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class WebhookEvent(Base):
+    """One event for one partner, written in the transaction of the change it tells of."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)  # "evt_…", stable
+    partner_slug: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    # The exact JSON body every attempt sends; emptied once every delivery is done (or the
+    # data it names is erased), so backups keep no payload that was delivered.
+    body: Mapped[str | None] = mapped_column(Text)
+    # What the payload names ("tenant:<domain>", "lead:<id>"): what a removal erases.
+    subject: Mapped[str | None] = mapped_column(String(300), index=True)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: tried until delivered or given up, one worker at a time
+    (`claimed_until`, like the mail outbox)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "delivered_at", "failed_at", "next_attempt_at"),
+        Index("ix_webhook_deliveries_log", "endpoint_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id"), index=True)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]  # the HTTP status of the last answer, if any
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # given up (or the endpoint deleted): not tried again
+
+
+# --- partner users ---
+
+
+class PartnerUserAccount(Base):
+    """A person who may sign in to a partner's pages (README: Partner pages), registered by an
+    operator (`marketplace partners add-user`).
+
+    The address is personal data of the partner's staff. It lives in this row only: audit
+    events name the user by `ref`, never by address, so removing the user (which deletes the
+    row, its sign-in links and sessions) leaves no address behind while the chain stays whole."""
+
+    __tablename__ = "partner_users"
+    __table_args__ = (UniqueConstraint("partner_slug", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)  # "pu_…", what the audit log names
+    partner_slug: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254), index=True)  # stored lower-case
+    created_at: Mapped[datetime]
+
+
+class PartnerSignInToken(Base):
+    """A one-time sign-in link for one partner user (only the token's hash is kept)."""
+
+    __tablename__ = "partner_sign_in_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("partner_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PartnerSession(Base):
+    """A partner user's signed-in session: the cookie holds its random id, this row only the
+    id's hash (like `CustomerSession`, and never the same cookie key)."""
+
+    __tablename__ = "partner_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("partner_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -10,8 +10,10 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from consent_app.invitations import InvitationRequest
-from consent_app.models import INVITATION_TYPES
+from consent_app.leads import SHOWN_STATUSES
+from consent_app.models import INVITATION_TYPES, LEAD_STATUSES
 from consent_app.rules import Status
+from consent_app.webhooks import EVENT_TYPES, MAX_ENDPOINTS, TEST_EVENT
 from marketplace.catalog import SITE_LANGUAGES
 from search.engine import (
     FACET_VALUE_FORMS,
@@ -224,6 +226,302 @@ def _search_parameters() -> list[dict[str, Any]]:
     ]
 
 
+_LEAD = {
+    "type": "object",
+    "description": "A visitor's confirmed request to be contacted. Withdrawn by the visitor: "
+    'status "withdrawn" and every personal field null.',
+    "required": ["id", "created_at", "name", "email", "company", "country", "message", "status"],
+    "properties": {
+        "id": {"type": "string"},
+        "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when the visitor confirmed it",
+        },
+        "name": {"type": ["string", "null"]},
+        "email": {"type": ["string", "null"]},
+        "company": {"type": ["string", "null"]},
+        "country": {"type": ["string", "null"], "description": "ISO 3166-1 alpha-2"},
+        "message": {"type": ["string", "null"]},
+        "status": {"enum": list(SHOWN_STATUSES)},
+    },
+}
+
+
+def _lead_paths(secured: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """The leads' paths (README: Leads)."""
+    withdrawn = _json(
+        _ref("Error"),
+        "the visitor withdrew the lead (`lead_withdrawn`), or another request changed it at "
+        "the same moment, again and again (`conflict`: retry)",
+    )
+    return {
+        "/api/v1/leads": {
+            "get": {
+                "operationId": "listLeads",
+                "summary": "Your leads, newest first",
+                "security": secured,
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                    {"name": "before", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["leads"],
+                            "properties": {"leads": {"type": "array", "items": _ref("Lead")}},
+                        },
+                        "your leads",
+                    ),
+                    **_errors(400, 401, 403, 429),
+                },
+            },
+        },
+        "/api/v1/leads/{lead_id}": {
+            "patch": {
+                "operationId": "updateLead",
+                "summary": "Record how a lead is going",
+                "security": secured,
+                "parameters": [
+                    {
+                        "name": "lead_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 100},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status"],
+                                "additionalProperties": False,
+                                "properties": {"status": {"enum": list(LEAD_STATUSES)}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_ref("Lead"), "the lead"),
+                    **_errors(400, 401, 403, 404, 413, 415, 429),
+                    "409": withdrawn,
+                },
+            },
+        },
+    }
+
+
+_WEBHOOK = {
+    "type": "object",
+    "required": ["id", "url", "events", "created_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "url": {"type": "string"},
+        "events": {"type": "array", "items": {"enum": list(EVENT_TYPES)}},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+    "additionalProperties": False,
+}
+
+_WEBHOOK_DELIVERY = {
+    "type": "object",
+    "description": "One event sent (or being sent) to one endpoint.",
+    "required": [
+        "event_id",
+        "type",
+        "state",
+        "created_at",
+        "attempts",
+        "status_code",
+        "last_error",
+        "last_attempt_at",
+        "next_attempt_at",
+        "delivered_at",
+        "failed_at",
+    ],
+    "properties": {
+        "event_id": {"type": "string", "description": "The event's id (`evt_…`)."},
+        "type": {"enum": [*EVENT_TYPES, TEST_EVENT]},
+        "state": {"enum": ["pending", "delivered", "failed"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "attempts": {"type": "integer", "minimum": 0},
+        "status_code": {"type": ["integer", "null"], "description": "The last answer's."},
+        "last_error": {"type": ["string", "null"]},
+        "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+        "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+        "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+        "failed_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _webhook_paths(secured: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """The webhooks' paths (README: Webhooks)."""
+    webhook_id = {
+        "name": "webhook_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 100},
+    }
+    refused = _json(
+        _ref("Error"),
+        "the URL leads to a private, loopback or link-local address, or is http:// to a public "
+        f"one (`webhook_target_not_allowed`); you have {MAX_ENDPOINTS} endpoints already "
+        "(`too_many_webhooks`)",
+    )
+    created = {
+        "type": "object",
+        "required": ["id", "url", "events", "created_at", "secret"],
+        "properties": {
+            **_WEBHOOK["properties"],  # type: ignore[dict-item]
+            "secret": {
+                "type": "string",
+                "description": "The signing secret, shown this once: the HMAC-SHA256 key of "
+                "the Marketplace-Signature header.",
+            },
+        },
+        "additionalProperties": False,
+    }
+    return {
+        "/api/v1/webhooks": {
+            "post": {
+                "operationId": "createWebhook",
+                "summary": "Register a webhook endpoint",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["url", "events"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "url": {
+                                        "type": "string",
+                                        "maxLength": 2000,
+                                        "description": "https:// and a public address.",
+                                    },
+                                    "events": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "uniqueItems": True,
+                                        "items": {"enum": list(EVENT_TYPES)},
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json(created, "registered; the secret is not shown again"),
+                    **_errors(400, 401, 403, 413, 415, 429),
+                    "422": refused,
+                },
+            },
+            "get": {
+                "operationId": "listWebhooks",
+                "summary": "Your webhook endpoints",
+                "security": secured,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["webhooks"],
+                            "properties": {"webhooks": {"type": "array", "items": _ref("Webhook")}},
+                        },
+                        "your endpoints",
+                    ),
+                    **_errors(401, 403, 429),
+                },
+            },
+        },
+        "/api/v1/webhooks/{webhook_id}": {
+            "get": {
+                "operationId": "getWebhook",
+                "summary": "One of your webhook endpoints",
+                "security": secured,
+                "parameters": [webhook_id],
+                "responses": {
+                    "200": _json(_ref("Webhook"), "the endpoint"),
+                    **_errors(401, 403, 404, 429),
+                },
+            },
+            "delete": {
+                "operationId": "deleteWebhook",
+                "summary": "Delete a webhook endpoint: nothing more is sent to it",
+                "security": secured,
+                "parameters": [webhook_id],
+                "responses": {
+                    "204": {"description": "deleted"},
+                    **_errors(401, 403, 404, 409, 429),
+                },
+            },
+        },
+        "/api/v1/webhooks/{webhook_id}/deliveries": {
+            "get": {
+                "operationId": "listWebhookDeliveries",
+                "summary": "The endpoint's delivery log, newest first",
+                "security": secured,
+                "parameters": [
+                    webhook_id,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["deliveries"],
+                            "properties": {
+                                "deliveries": {
+                                    "type": "array",
+                                    "items": _ref("WebhookDelivery"),
+                                }
+                            },
+                        },
+                        "the delivery log",
+                    ),
+                    **_errors(400, 401, 403, 404, 429),
+                },
+            },
+        },
+        "/api/v1/webhooks/{webhook_id}/test": {
+            "post": {
+                "operationId": "testWebhook",
+                "summary": "Send a test event to the endpoint",
+                "security": secured,
+                "parameters": [webhook_id],
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "required": ["id", "type"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "type": {"const": TEST_EVENT},
+                            },
+                        },
+                        "queued; see the delivery log",
+                    ),
+                    **_errors(401, 403, 404, 409, 429),
+                },
+            },
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
     request_schema = InvitationRequest.model_json_schema(ref_template=_REF)
@@ -231,6 +529,9 @@ def openapi_document() -> dict[str, Any]:
     components["InvitationRequest"] = request_schema
     components["Invitation"] = _INVITATION
     components["SearchResult"] = _SEARCH_RESULT
+    components["Lead"] = _LEAD
+    components["Webhook"] = _WEBHOOK
+    components["WebhookDelivery"] = _WEBHOOK_DELIVERY
     components["Error"] = {
         "type": "object",
         "required": ["error", "message"],
@@ -336,6 +637,19 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/invitations/{invitation_id}/resend": {
+                "post": {
+                    "operationId": "resendInvitation",
+                    "summary": "Mail a pending invitation again: new links to the same "
+                    "recipients (the old links stop working); its expiry is unchanged",
+                    "security": secured,
+                    "parameters": [invitation_id],
+                    "responses": {
+                        "200": _json(_ref("Invitation"), "sent again"),
+                        **_errors(401, 403, 404, 409, 422, 429),
+                    },
+                },
+            },
             "/api/v1/relationships": {
                 "get": {
                     "operationId": "listRelationships",
@@ -400,6 +714,8 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **_lead_paths(secured),
+            **_webhook_paths(secured),
             "/api/v1/search": {
                 "get": {
                     "operationId": "searchPartners",

@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from consent_app.i18n import WORDS, language, translate
 from consent_app.refusals import Refused
 
-CUSTOMER_PREFIXES = ("/invitations/", "/signin", "/account", "/_consent/")
+CUSTOMER_PREFIXES = ("/invitations/", "/signin", "/account", "/_consent/", "/partner/")
 
 
 def message_page(

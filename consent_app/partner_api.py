@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from flask import Blueprint, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
+from consent_app import webhooks
 from consent_app.addresses import normalized_domain
 from consent_app.audit import Actor
 from consent_app.backend import backend
@@ -29,10 +30,12 @@ from consent_app.invitations import (
     partner_invitation,
     partner_invitations,
     partner_view,
+    resend_invitation,
 )
+from consent_app.leads import lead_view, partner_leads, set_lead_status
 from consent_app.partners import authenticate
 from consent_app.refusals import NotFound
-from consent_app.security import limiter
+from consent_app.security import limiter, test_event_limit
 from consent_app.tenants import find_tenant
 from consent_app.work import UnitOfWork
 
@@ -97,21 +100,28 @@ def create() -> ResponseReturnValue:
     return response
 
 
+def _limit(default: int) -> int:
+    """`?limit=`: how many to list, 1 to MAX_LIST (ASCII digits only: `int()` takes "²" and
+    other digits `isdigit()` lets through, and refuses numbers of thousands of digits)."""
+    raw = request.args.get("limit", str(default))
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= MAX_LIST):
+        raise ApiError(400, "validation_error", f"limit must be 1-{MAX_LIST}", "limit")
+    return int(raw)
+
+
 @bp.get("/invitations")
 @per_key
 def index() -> ResponseReturnValue:
     """The caller's invitations, newest first: `?limit=` (1-100) and `?before=<id>` to page."""
     caller = _caller()
-    raw_limit = request.args.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
-        raise ApiError(400, "validation_error", f"limit must be 1-{MAX_LIST}", "limit")
+    limit = _limit(20)
     before = request.args.get("before") or None
     if before is not None and not is_public_id(before):
         raise ApiError(
             400, "validation_error", "before must be one of your invitation ids", "before"
         )
     with backend().reading() as uow:
-        invitations = partner_invitations(uow.session, caller.slug, int(raw_limit), before)
+        invitations = partner_invitations(uow.session, caller.slug, limit, before)
         views = [partner_view(invitation, uow.now()) for invitation in invitations]
     return jsonify({"invitations": views})
 
@@ -134,6 +144,22 @@ def cancel(invitation_id: str) -> ResponseReturnValue:
     view = backend().run(
         lambda uow: partner_view(
             cancel_invitation(uow, caller.slug, invitation_id, caller.actor), uow.now()
+        )
+    )
+    return jsonify(view)
+
+
+@bp.post("/invitations/<public_id:invitation_id>/resend")
+@per_key
+@limiter.limit(lambda: backend().settings.invitation_rate_limit, key_func=_key_id)
+def resend(invitation_id: str) -> ResponseReturnValue:
+    """Mail a pending invitation again, with new links to the same recipients; the old links
+    stop working."""
+    caller = _caller()
+    view = backend().run(
+        lambda uow: partner_view(
+            resend_invitation(uow, caller.slug, invitation_id, caller.actor).invitation,
+            uow.now(),
         )
     )
     return jsonify(view)
@@ -178,3 +204,111 @@ def end_own_delegated_admin(tenant: str) -> ResponseReturnValue:
 
     backend().run(end)
     return "", 204
+
+
+# --- leads (README: Leads) -----------------------------------------------------------------------
+
+
+@bp.get("/leads")
+@per_key
+def leads_index() -> ResponseReturnValue:
+    """The caller's leads, newest first: `?limit=` (1-100) and `?before=<id>` to page. A lead
+    the visitor withdrew shows status "withdrawn" and no personal data."""
+    caller = _caller()
+    limit = _limit(20)
+    before = request.args.get("before") or None
+    if before is not None and not is_public_id(before):
+        raise ApiError(400, "validation_error", "before must be one of your lead ids", "before")
+    with backend().read() as session:
+        found = partner_leads(session, caller.slug, limit, before)
+        return jsonify({"leads": [lead_view(lead) for lead in found]})
+
+
+@bp.patch("/leads/<public_id:lead_id>")
+@per_key
+def lead_update(lead_id: str) -> ResponseReturnValue:
+    """Record how a lead is going: `{"status": "new" | "contacted" | "won" | "lost"}`."""
+    caller = _caller()
+    body = json_body()
+    if not isinstance(body, dict) or set(body) != {"status"}:
+        raise ApiError(400, "validation_error", 'send {"status": "<status>"} only', "status")
+    lead = backend().run(
+        lambda uow: set_lead_status(uow, caller.slug, lead_id, body["status"], caller.actor)
+    )
+    return jsonify(lead_view(lead))
+
+
+# --- webhooks (README: Webhooks) ------------------------------------------------------------------
+
+
+@bp.post("/webhooks")
+@per_key
+def create_webhook() -> ResponseReturnValue:
+    """Register an endpoint; the answer carries its signing secret, shown this once."""
+    caller = _caller()
+    wanted = webhooks.parse_endpoint_request(json_body())
+    found = backend()
+    # Checked before the transaction: resolving the host may take a while.
+    new = webhooks.checked_endpoint(wanted.url, wanted.events, found.settings)
+    endpoint, secret = found.run(
+        lambda uow: webhooks.register_endpoint(uow, caller.slug, new, caller.actor)
+    )
+    response = jsonify({**webhooks.endpoint_view(endpoint), "secret": secret})
+    response.status_code = 201
+    response.headers["Location"] = url_for(
+        "partner_api.show_webhook", webhook_id=endpoint.public_id
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/webhooks")
+@per_key
+def webhooks_index() -> ResponseReturnValue:
+    """The caller's endpoints (never their secrets)."""
+    caller = _caller()
+    with backend().read() as session:
+        found = webhooks.partner_endpoints(session, caller.slug)
+        return jsonify({"webhooks": [webhooks.endpoint_view(item) for item in found]})
+
+
+@bp.get("/webhooks/<public_id:webhook_id>")
+@per_key
+def show_webhook(webhook_id: str) -> ResponseReturnValue:
+    """One of the caller's endpoints."""
+    caller = _caller()
+    with backend().read() as session:
+        endpoint = webhooks.partner_endpoint(session, caller.slug, webhook_id)
+        return jsonify(webhooks.endpoint_view(endpoint))
+
+
+@bp.delete("/webhooks/<public_id:webhook_id>")
+@per_key
+def delete_webhook(webhook_id: str) -> ResponseReturnValue:
+    """Delete an endpoint: nothing more is sent to it."""
+    caller = _caller()
+    backend().run(lambda uow: webhooks.delete_endpoint(uow, caller.slug, webhook_id, caller.actor))
+    return "", 204
+
+
+@bp.get("/webhooks/<public_id:webhook_id>/deliveries")
+@per_key
+def webhook_deliveries(webhook_id: str) -> ResponseReturnValue:
+    """The endpoint's delivery log, newest first (`?limit=` 1-100)."""
+    caller = _caller()
+    limit = _limit(50)
+    with backend().read() as session:
+        log = webhooks.delivery_log(session, caller.slug, webhook_id, limit)
+    return jsonify({"deliveries": [entry.view() for entry in log]})
+
+
+@bp.post("/webhooks/<public_id:webhook_id>/test")
+@per_key
+@test_event_limit
+def test_webhook(webhook_id: str) -> ResponseReturnValue:
+    """Send a `test` event to the endpoint (it shows in the delivery log)."""
+    caller = _caller()
+    event_id = backend().run(lambda uow: webhooks.send_test_event(uow, caller.slug, webhook_id))
+    response = jsonify({"id": event_id, "type": webhooks.TEST_EVENT})
+    response.status_code = 202
+    return response

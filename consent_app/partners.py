@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
@@ -23,6 +23,7 @@ from consent_app.refusals import (
     AlreadyRevoked,
     NotFound,
     PartnerNotListed,
+    TooManyKeys,
     Unauthorized,
     UnknownPartner,
 )
@@ -75,10 +76,25 @@ class IssuedKey:
     secret: str
 
 
+MAX_ACTIVE_KEYS = 20
+"""API keys one partner may have in use at once: each is a way in, and partners issue them on
+their own pages."""
+
+
 def issue_key(session: Session, directory: PartnerDirectory, slug: str, actor: Actor) -> IssuedKey:
     """Create a key for a listed partner."""
     if directory.get(slug) is None:
         raise UnknownPartner(f"no listing has the slug {slug!r}")
+    in_use = session.execute(
+        select(func.count())
+        .select_from(PartnerKey)
+        .where(PartnerKey.partner_slug == slug, PartnerKey.revoked_at.is_(None))
+    ).scalar_one()
+    if in_use >= MAX_ACTIVE_KEYS:
+        raise TooManyKeys(
+            f"{slug} has {MAX_ACTIVE_KEYS} API keys in use, the most it may have: revoke one "
+            "it no longer needs first"
+        )
     key_id = secrets.token_hex(8)
     secret = new_token()
     session.add(

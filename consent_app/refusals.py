@@ -114,6 +114,12 @@ class CustomerIsPartner(Refused):
     code = "customer_is_partner"
 
 
+class TooManyKeys(Refused):
+    """The partner has as many API keys in use as it may (`partners.MAX_ACTIVE_KEYS`)."""
+
+    code = "too_many_keys"
+
+
 class TenantExists(Refused):
     """The tenant exists already (or was created after a new customer's invitation)."""
 

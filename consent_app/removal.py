@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import case, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from consent_app import webhooks
 from consent_app.audit import TENANT_CHAIN, Actor, record
 from consent_app.consent import (
     active_delegated_admin,
@@ -152,6 +153,7 @@ def remove_tenant(uow: UnitOfWork, domain: str, actor: Actor) -> Removal:
     )
     _delete_rows(session, tenant, [invitation.id for invitation in invitations])
     if subject is not None:
+        webhooks.forget(session, subject)  # events about the tenant lose their bodies
         done.data_erased = erase_subject(session, subject, now)
     # Told after the mail was erased, so that these notices are not blanked; their subject
     # line does not name the tenant, and their body is dropped once delivered.

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -65,11 +66,49 @@ SIGN_IN_PER_ADDRESS = "5 per hour"
 """Sign-in links mailed to one address: no one can flood an administrator's mailbox."""
 LINK_LIMITS = "60 per minute"
 """Opening or submitting secret links (invitations, sign-in), per client address."""
+CONTACT_LIMITS = "5 per minute; 20 per hour; 50 per day"
+"""Requests sent with "Contact this partner", per client address (each mails a confirmation)."""
+CONTACT_PER_MAILBOX = "3 per hour; 10 per day"
+"""Confirmation mails to one address: over it, the form answers as if it had sent one, so it
+cannot be used to flood a mailbox, nor to learn that someone else used the address."""
+
+
+def client_key(address: str | None) -> str:
+    """Whom a per-client limit counts: an IPv4 address, or the /64 network of an IPv6 one (one
+    subscriber usually holds a whole /64, so counting each address would let it pass any
+    limit)."""
+    if not address:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
 
 limiter = Limiter(
-    key_func=lambda: request.remote_addr or "unknown",
+    key_func=lambda: client_key(request.remote_addr),
     headers_enabled=True,
     default_limits=[],
+)
+
+
+def _partner_of_request() -> str:
+    """The partner a request acts for: the partner API's caller or the signed-in partner user
+    (both set by the time a view's own limits are counted)."""
+    acting = g.get("partner_caller") or g.get("partner_user")
+    return f"partner:{acting.slug}" if acting is not None else "partner:none"
+
+
+TEST_EVENT_LIMITS = "10 per minute; 100 per day"
+"""Webhook test events a partner may ask for, on its pages and by API together: each one makes
+the Marketplace send a request somewhere, and however many keys the partner has."""
+test_event_limit = limiter.shared_limit(
+    TEST_EVENT_LIMITS, scope="webhook-test-events", key_func=_partner_of_request
 )
 
 

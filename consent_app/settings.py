@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     """New customers' tenants are created only as `<name>.<suffix>`."""
     smtputf8: bool = _variable("SMTPUTF8", False)
     """The SMTP server takes non-ASCII local parts (RFC 6531)."""
+    webhook_allow_private: bool = _variable("WEBHOOK_ALLOW_PRIVATE", False)
+    """Webhook endpoints may be private, loopback or link-local addresses, and plain http://
+    to those (tests and development only: never where partners are strangers)."""
+    webhook_timeout_seconds: int = _variable("WEBHOOK_TIMEOUT_SECONDS", 5)
+    """How long one webhook delivery may take in all: resolving, connecting, the answer."""
+    webhook_retry_seconds: int = _variable("WEBHOOK_RETRY_SECONDS", 60)
+    """The wait after a first failed webhook delivery; it doubles with each further failure."""
 
     @classmethod
     def settings_customise_sources(
@@ -275,6 +282,26 @@ class Settings(BaseSettings):
         if not _SUFFIX.match(suffix):
             raise _bad("must be a domain such as onmicrosoft.com")
         return suffix
+
+    @field_validator("webhook_allow_private", mode="before")
+    @classmethod
+    def _webhook_allow_private(cls, value: object) -> bool:
+        # 1 and 0 too: the guides write MARKETPLACE_WEBHOOK_ALLOW_PRIVATE=1.
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in ("on", "off", "1", "0"):
+            raise _bad("must be on or off (or 1 or 0)")
+        return str(value).lower() in ("on", "1")
+
+    @field_validator("webhook_timeout_seconds", mode="before")
+    @classmethod
+    def _webhook_timeout(cls, value: object) -> int:
+        return _whole(value, 1, 60, "a whole number of seconds")
+
+    @field_validator("webhook_retry_seconds", mode="before")
+    @classmethod
+    def _webhook_retry(cls, value: object) -> int:
+        return _whole(value, 1, 86_400, "a whole number of seconds")
 
     # --- what the rest of the code asks ---
 

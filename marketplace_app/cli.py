@@ -26,7 +26,7 @@ from marketplace_app.options import (
     site_dir_option,
 )
 
-OPERATOR_COMMANDS = ("config", "db", "tenants", "keys", "audit", "mail", "csp")
+OPERATOR_COMMANDS = ("config", "db", "tenants", "keys", "partners", "leads", "audit", "mail", "csp")
 """The operator groups `marketplace_app.operators` defines (names of its module attributes)."""
 
 

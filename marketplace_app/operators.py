@@ -1,4 +1,5 @@
-"""Operator commands of `marketplace`: configuration, database, tenants, keys, audit, mail.
+"""Operator commands of `marketplace`: configuration, database, tenants, keys, partner users,
+audit, mail.
 
 Each command builds the installation's settings once (`--instance`, `MARKETPLACE_*` variables,
 the instance folder: `marketplace_app.config`), opens it, does one thing in one transaction,
@@ -452,6 +453,114 @@ def keys_revoke(key_id: str, settings: Settings) -> None:
     click.echo(f"Key {key_id} of {slug} is revoked.")
 
 
+# --- partners ----------------------------------------------------------------------------------
+
+
+@click.group()
+def partners() -> None:
+    """Partner users: the people who may sign in to a partner's pages (README: Partner pages).
+    A listing's contact address is not a user unless added here."""
+
+
+@partners.command("add-user")
+@click.argument("slug")
+@click.argument("email")
+@installation
+def partners_add_user(slug: str, email: str, settings: Settings) -> None:
+    """Let EMAIL sign in to the partner pages of the listed partner SLUG (audited). They sign
+    in at /partner/signin with a link mailed to that address."""
+    from consent_app.partner_sessions import add_user
+
+    with opened(settings) as backend:
+        added = backend.run(lambda uow: add_user(uow, slug, email, operator()).email)
+    click.echo(
+        f"{added} may now sign in to the partner pages of {slug} "
+        f"({backend.settings.link('partner/signin')})."
+    )
+
+
+@partners.command("list-users")
+@click.argument("slug", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@reading_installation
+def partners_list_users(slug: str | None, as_json: bool, settings: Settings) -> None:
+    """List partner users (of one partner SLUG, or of all), with whether the partner is
+    still listed (a delisted partner's users cannot sign in)."""
+    from consent_app.partner_sessions import list_users
+
+    with opened(settings) as backend, backend.read() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "partner": user.partner_slug,
+                "email": user.email,
+                "ref": user.ref,
+                "created_at": user.created_at.isoformat(),
+                "listed": backend.directory.get(user.partner_slug) is not None,
+            }
+            for user in list_users(session, slug)
+        ]
+    if slug is not None and not rows and backend.directory.get(slug) is None:
+        raise click.ClickException(
+            f"no listing has the slug {slug!r}, and it has no partner users: check the slug "
+            "(`marketplace partners list-users` lists every partner's)"
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No partner users. Add one with `marketplace partners add-user SLUG EMAIL`.")
+    for row in rows:
+        listed = "" if row["listed"] else "  (partner not listed: cannot sign in)"
+        click.echo(
+            f"{row['partner']}  {row['email']}  {row['ref']}  added {row['created_at'][:16]}"
+            f"{listed}"
+        )
+
+
+@partners.command("remove-user")
+@click.argument("slug")
+@click.argument("email")
+@installation
+def partners_remove_user(slug: str, email: str, settings: Settings) -> None:
+    """Remove a partner user (audited): their sessions end at once, their unused sign-in
+    links stop working, and their address is erased from the mail the outbox kept."""
+    from consent_app.partner_sessions import remove_user
+
+    with opened(settings) as backend:
+        removed = backend.run(lambda uow: remove_user(uow, slug, email, operator()).email)
+    click.echo(f"{removed} can no longer sign in to the partner pages of {slug}.")
+
+
+# --- leads -------------------------------------------------------------------------------------
+
+
+@click.group()
+def leads() -> None:
+    """Requests visitors sent partners from the Marketplace ("Contact this partner")."""
+
+
+@leads.command("remove")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@installation
+def leads_remove(email: str, yes: bool, settings: Settings) -> None:
+    """On a visitor's request (who lost the mail with the withdraw link): withdraw every
+    request still holding EMAIL and erase its details; partners that had the lead are told
+    to delete their copy (audited)."""
+    from consent_app.addresses import normalized_email
+    from consent_app.leads import withdraw_for_address
+
+    email = normalized_email(email, "EMAIL", smtputf8=True)
+    if not yes:
+        click.confirm(f"Withdraw every request from {email} and erase its details?", abort=True)
+    with opened(settings) as backend:
+        withdrawn = backend.run(lambda uow: withdraw_for_address(uow, email, operator()))
+    if not withdrawn:
+        click.echo(f"No request holds {email}: nothing to remove.")
+        return
+    click.echo(f"Withdrew {len(withdrawn)} request(s) from {email}: {', '.join(withdrawn)}.")
+
+
 # --- audit -------------------------------------------------------------------------------------
 
 
@@ -571,9 +680,14 @@ def mail_send(settings: Settings) -> None:
             undeliverable += report.undeliverable
             if report.sent + report.failed + report.undeliverable == 0 or report.failed:
                 break
+        hooks = backend.deliver_webhooks_now(every_due=True)  # partners' webhooks go out too
     click.echo(
         f"Sent {sent} message(s); {failed} failed and will be retried; "
         f"{undeliverable} can never be delivered (see `marketplace mail status`)."
+    )
+    click.echo(
+        f"Webhooks: {hooks.sent} delivered; {hooks.failed} failed and will be retried; "
+        f"{hooks.undeliverable} given up."
     )
     sys.exit(1 if failed or undeliverable else 0)
 
@@ -653,6 +767,6 @@ def _print_logo_headers(ctx: click.Context) -> None:
     ctx.exit()
 
 
-COMMANDS = (config, db, tenants, keys, audit, mail, csp)
+COMMANDS = (config, db, tenants, keys, partners, leads, audit, mail, csp)
 """The groups `marketplace` adds to its command line (`marketplace_app.cli.OPERATOR_COMMANDS`
 names them, so they load only when used)."""

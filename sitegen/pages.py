@@ -52,6 +52,8 @@ class SiteInput:
     logos: dict[str, str] = field(default_factory=dict)  # slug -> logo URL from the site root
     published: dict[str, datetime] = field(default_factory=dict)  # slug -> first listed
     updated: dict[str, datetime] = field(default_factory=dict)  # slug -> last change
+    backend_url: str = "/"
+    """Where the backend is: "/" when it serves this site, else its full URL (`backend_url`)."""
 
 
 def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]:
@@ -74,6 +76,24 @@ def _common(site: SiteInput, depth: int) -> dict[str, object]:
     }
 
 
+SEARCH_API_PATH = "api/v1/search"
+
+
+def backend_url(search_api: str) -> str:
+    """The backend's address, from the search API's the site is built with (the backend's
+    full URL when the site is on a static host of its own; "/" when it serves the site)."""
+    if search_api.endswith("/" + SEARCH_API_PATH):
+        return search_api.removesuffix(SEARCH_API_PATH)
+    return "/"
+
+
+def contact_url(site: SiteInput, slug: str) -> str:
+    """The backend's "Contact this partner" form for a partner, in the site's language. An
+    address of the backend, not of the site: the form is not a static page."""
+    query = "" if site.language == SOURCE_LANGUAGE else f"?lang={site.language}"
+    return f"{site.backend_url}partners/{slug}/contact{query}"
+
+
 def partner_page(site: SiteInput, listing: Listing) -> GeneratedPage:
     """The page of one partner: who they are, what they offer, how to work with them."""
     name, summary, description = listing.text(site.language)
@@ -90,6 +110,7 @@ def partner_page(site: SiteInput, listing: Listing) -> GeneratedPage:
             description_html=render_partner_markdown(description),
             logo=site.logos.get(listing.slug),
             updated=site.updated.get(listing.slug),
+            contact_url=contact_url(site, listing.slug),
         )
     )
     title_language = (

@@ -45,6 +45,7 @@ from sitegen.i18n import count_texts
 from sitegen.pages import (
     GeneratedPage,
     SiteInput,
+    backend_url,
     browse_links_html,
     newest_partners_html,
     site_pages,
@@ -183,6 +184,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             logos=logos,
             published={item.listing.slug: dates[item.path].published for item in loaded},
             updated={item.listing.slug: dates[item.path].updated for item in loaded},
+            backend_url=backend_url(self.config.search_api),
         )
         self.pages = site_pages(self.site)
         return config

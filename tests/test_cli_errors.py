@@ -153,6 +153,21 @@ CASES: list[tuple[list[str], int, str]] = [
     (["keys", "issue", "contoso-cloud", "--instance", "{tmp}/fresh"], MISTAKE, "no partner snap"),
     (["keys", "list", "--instance", "{tmp}/empty-with-snapshot"], MISTAKE, "no installation"),
     (["keys", "revoke", "no-such-key"], MISTAKE, "no key has the id 'no-such-key'"),
+    # partners
+    (["partners", "add-user", "contoso-cloud"], USAGE, "Missing argument 'EMAIL'"),
+    (["partners", "add-user", "nobody", "a@b.example"], MISTAKE, "no listing has the slug"),
+    (["partners", "add-user", "contoso-cloud", "not-an-address"], MISTAKE, "not an e-mail"),
+    (["partners", "list-users", "--instance", "{tmp}/empty"], MISTAKE, "there is no installation"),
+    (["partners", "remove-user", "contoso-cloud", "x@b.example"], MISTAKE, "is not a user of"),
+    (["partners", "list-users", "nobody"], MISTAKE, "no listing has the slug 'nobody'"),
+    # leads
+    (["leads", "remove"], USAGE, "Missing argument 'EMAIL'"),
+    (["leads", "remove", "not-an-address", "--yes"], MISTAKE, "EMAIL: An email address must"),
+    (
+        ["leads", "remove", "a@b.example", "--yes", "--instance", "{tmp}/leads-instance"],
+        MISTAKE,
+        "no partner snapshot",
+    ),
     # audit
     (["audit", "verify", "--anchors", "{tmp}/nowhere"], MISTAKE, "cannot read the anchor file"),
     (["audit", "verify", "--anchors", "{tmp}/afile"], MISTAKE, "holds no anchor"),
@@ -177,7 +192,7 @@ CASES: list[tuple[list[str], int, str]] = [
     ),
 ]
 
-OPERATOR_COMMANDS_WITH_INSTANCE = ("db", "tenants", "keys", "audit", "mail")
+OPERATOR_COMMANDS_WITH_INSTANCE = ("db", "tenants", "keys", "partners", "leads", "audit", "mail")
 
 
 def filled(arguments: list[str], places: dict[str, str]) -> list[str]:

@@ -422,7 +422,7 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgresql
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_operations_md_followed_literally_gives_a_working_backend(tmp_path: Path) -> None:
     started = time.monotonic()
     redis_url = _redis_or_skip()
@@ -489,7 +489,7 @@ def test_operations_md_followed_literally_gives_a_working_backend(tmp_path: Path
         try:
             _wait_until_up(client, server, server_log)
             # The rest: the health check with curl, mail by hand, tenants and partner keys.
-            printed = session.run("\n".join(after), tmp_path / "state-2", timeout=60)
+            printed = session.run("\n".join(after), tmp_path / "state-2", timeout=120)
             keys = _KEY.findall(printed)
             assert keys, f"`marketplace keys issue` printed no key:\n{printed}"
             _check_the_backend(client, base, keys[0], received, root)

@@ -137,6 +137,28 @@ def app_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Fla
 
 
 @pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Marketplace]]:
+    """A backend over a SQLite file, served over real HTTP on loopback (for the browser
+    tests): its base URL and the `Marketplace` helper; mail is sent right after each change."""
+    from werkzeug.serving import make_server
+
+    from tests.browser import running
+    from tests.smtp import free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    app = make_app(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'instance' / 'marketplace.sqlite3'}",
+        MARKETPLACE_BASE_URL=base,
+        MARKETPLACE_MAIL_DELIVERY="inline",
+    )
+    with running(make_server("127.0.0.1", port, app, threaded=True)):
+        yield base, Marketplace(app)
+    backend_of(app).close()
+
+
+@pytest.fixture
 def app(app_factory: Callable[..., Flask]) -> Flask:
     return app_factory()
 

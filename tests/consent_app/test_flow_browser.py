@@ -8,34 +8,14 @@ import json
 import os
 import re
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from consent_app.backend import backend_of
-from tests.browser import running
-from tests.consent_app.conftest import ADMIN, Marketplace, make_app
-from tests.smtp import free_port
+from tests.consent_app.conftest import ADMIN, Marketplace
 
 pytestmark = [pytest.mark.browser]
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Marketplace]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    app = make_app(
-        tmp_path,
-        f"sqlite:///{tmp_path / 'instance' / 'marketplace.sqlite3'}",
-        MARKETPLACE_BASE_URL=base,
-        MARKETPLACE_MAIL_DELIVERY="inline",
-    )
-    with running(make_server("127.0.0.1", port, app, threaded=True)):
-        yield base, Marketplace(app)
-    backend_of(app).close()
 
 
 def shoot(browser: Any, name: str) -> None:

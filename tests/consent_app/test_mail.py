@@ -20,7 +20,7 @@ from consent_app.db import utcnow
 from consent_app.mail import set_subject
 from consent_app.models import OutboxMessage
 from consent_app.outbox import MailFolder, deliver_pending, outbox_status
-from tests.consent_app.conftest import ADMIN, Marketplace
+from tests.consent_app.conftest import ADMIN, TENANT, Marketplace
 from tests.smtp import free_port, smtp_server
 
 
@@ -170,3 +170,22 @@ def test_every_subject_reads_back_with_its_spaces(subject: str) -> None:
     raw = message.as_bytes()
     assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n"))
     assert message_from_bytes(raw, policy=default)["Subject"] == subject
+
+
+def test_a_body_line_longer_than_smtp_allows_still_arrives(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """A 2,000-letter line someone typed would be refused for good by an SMTP server (998
+    octets at most); such a body goes as quoted-printable and arrives whole."""
+    from consent_app.mail import enqueue
+
+    typed = "Ж" * 1999
+    with smtp_server() as (url, received):
+        market = smtp_app(app_factory, url)
+        with market.backend.write() as session:
+            context = {"links": [(typed, TENANT, "http://x/")], "minutes": 30, "email": ADMIN}
+            enqueue(session, market.backend.settings, ADMIN, "sign_in", context)
+        market.backend.deliver_now()
+        [(_, message)] = received.messages
+    assert message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert typed in message.get_payload(decode=True).decode("utf-8")

@@ -164,3 +164,20 @@ def test_secrets_are_not_logged(
     assert caplog.records and token not in caplog.text
     key = market.key()
     assert key not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("address", "counted_as"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8::1", "2001:db8::/64"),
+        ("2001:db8::b", "2001:db8::/64"),  # the same subscriber's network
+        ("2001:db8:0:1::1", "2001:db8:0:1::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        (None, "unknown"),
+    ],
+)
+def test_per_client_limits_count_an_ipv6_network(address: str | None, counted_as: str) -> None:
+    from consent_app.security import client_key
+
+    assert client_key(address) == counted_as
