@@ -15,6 +15,9 @@ Performance notes (measured in benchmarks/search_latency.py):
   matcher tree over every matching document: that walk was ~90% of the time of a broad query
   at 10,000 partners. The scores are whoosh's own (BM25F, boosts summed as whoosh's Or/And
   would); the most frequent terms are warmed in a background thread when an index opens.
+- whoosh's readers keep one file position per file, so reads of the index files (new terms,
+  the warm-up, stored fields, spelling) are serialised per searcher (`_TermScores.reading`);
+  cached arrays are used without it.
 - Fuzzy matching runs on an unstemmed field: whoosh stems fuzzy terms first, so `secruity~`
   would become `secruiti~` and never reach the stem `secur`.
 
@@ -265,6 +268,10 @@ class _TermScores:
         )
         self._size = 0
         self._lock = threading.Lock()
+        self.reading = threading.RLock()
+        """Held around every read of the index files: whoosh's readers share one file position
+        per file, so two threads reading at once (a query and the warm-up, or two queries
+        scoring new terms) read each other's bytes ("invalid load key")."""
         self.warmed = threading.Event()
 
     def get(self, field_name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -295,34 +302,41 @@ class _TermScores:
         return computed
 
     def _ids(self, field_name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
-        if (field_name, text) not in self._searcher.reader():
-            return _EMPTY
-        postings = self._searcher.postings(field_name, text)
-        return np.fromiter(postings.all_ids(), dtype=np.int32), _EMPTY[1]
+        with self.reading:
+            if (field_name, text) not in self._searcher.reader():
+                return _EMPTY
+            postings = self._searcher.postings(field_name, text)
+            return np.fromiter(postings.all_ids(), dtype=np.int32), _EMPTY[1]
 
     def _compute(self, field_name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
-        if (field_name, text) not in self._searcher.reader():
-            return _EMPTY
-        matcher = self._searcher.postings(field_name, text)
         ids: list[int] = []
         scores: list[float] = []
-        while matcher.is_active():
-            ids.append(matcher.id())
-            scores.append(matcher.score())
-            matcher.next()
+        with self.reading:
+            if (field_name, text) not in self._searcher.reader():
+                return _EMPTY
+            matcher = self._searcher.postings(field_name, text)
+            while matcher.is_active():
+                ids.append(matcher.id())
+                scores.append(matcher.score())
+                matcher.next()
         return np.array(ids, dtype=np.int32), np.array(scores, dtype=np.float32)
+
+    def frequent_terms(self, field_name: str, count: int) -> list[str]:
+        """The `count` most frequent terms of a field."""
+        with self.reading:
+            found = self._searcher.reader().most_frequent_terms(field_name, count)
+            return [text.decode("utf-8") if isinstance(text, bytes) else text for _, text in found]
 
     def warm(self, fields: Iterable[str], per_field: int, presence: Iterable[str] = ()) -> None:
         """Score the most frequent terms of `fields`, and list the documents of those of
         `presence`, now (run in a background thread)."""
-        reader = self._searcher.reader()
         try:
             for field_name in fields:
-                for _, text in reader.most_frequent_terms(field_name, per_field):
-                    self.get(field_name, text.decode("utf-8") if isinstance(text, bytes) else text)
+                for text in self.frequent_terms(field_name, per_field):
+                    self.get(field_name, text)
             for field_name in presence:
-                for _, text in reader.most_frequent_terms(field_name, per_field):
-                    self.ids(field_name, text.decode("utf-8") if isinstance(text, bytes) else text)
+                for text in self.frequent_terms(field_name, per_field):
+                    self.ids(field_name, text)
         except Exception:  # a searcher closed by an index swap mid-way: nothing to warm any more
             log.debug("search warm-up stopped", exc_info=True)
         finally:
@@ -543,7 +557,8 @@ class WhooshSearch:
     def _put_named_first(opened: _OpenIndex, matches: _Matches, text: str) -> None:
         """Partners the query names go first (by name, then with typos), matched or not."""
         reader = opened.searcher.reader()
-        named = opened.names.named(text, lambda word: reader.doc_frequency("words", word))
+        with opened.terms.reading:
+            named = opened.names.named(text, lambda word: reader.doc_frequency("words", word))
         if not named:
             return
         # A score above every other keeps the scores in the order of the hits.
@@ -617,8 +632,9 @@ class WhooshSearch:
         if fuzzy and len(word) >= 4:
             distance = 1 if len(word) < 7 else 2
             reader = opened.searcher.reader()
-            for variant in reader.terms_within("words", word, distance, prefix=1):
-                alternatives.append(_Clause("words", variant, 1.0))
+            with opened.terms.reading:
+                variants = list(reader.terms_within("words", word, distance, prefix=1))
+            alternatives += [_Clause("words", variant, 1.0) for variant in variants]
         return alternatives
 
     @staticmethod
@@ -639,10 +655,11 @@ class WhooshSearch:
 
         corrected = []
         for word in words:
-            if len(word) < 4 or known(word):
-                corrected.append(word)
-                continue
-            found = opened.vocabulary.suggest(word, limit=1, maxdist=2, prefix=1)
+            with opened.terms.reading:
+                if len(word) < 4 or known(word):
+                    corrected.append(word)
+                    continue
+                found = opened.vocabulary.suggest(word, limit=1, maxdist=2, prefix=1)
             corrected.append(found[0] if found else word)
         return " ".join(corrected) if corrected != list(words) else None
 
@@ -726,7 +743,8 @@ class WhooshSearch:
         record = opened.records[docnum]
         highlights = {}
         if matches is not None:
-            stored = opened.searcher.stored_fields(docnum)
+            with opened.terms.reading:
+                stored = opened.searcher.stored_fields(docnum)
             terms = matches.highlight_terms[language]
             for name, max_chars in SNIPPET_CHARS.items():
                 text = stored.get(f"{name}_{language}") or ""

@@ -163,3 +163,32 @@ def test_a_rebuilt_index_is_swapped_in_while_searching(tmp_path: Path) -> None:
     assert WhooshSearch(tmp_path).search(SearchQuery()).total == len(listings)
     assert len(list(tmp_path.glob("index-*"))) == 2, "current and previous generation only"
     assert current_index(tmp_path) is not None
+
+
+def test_queries_and_the_warm_up_read_the_index_at_once(index_root: Path) -> None:
+    """A fresh engine warms up in a thread while many threads ask words nobody asked yet:
+    whoosh's readers share their files' positions, so unserialised reads mixed their bytes
+    ("invalid load key") and a query answered with an error."""
+    words = ["secruity", "migraton", "teams", "mailbox", "hospitals", "intranet", "devices"]
+    words += ["exchange", "sharepoint", "identity", "backup", "training", "licensing", "cloud"]
+    for _ in range(3):
+        fresh = WhooshSearch(index_root)  # warms in the background as it opens
+        failures: list[BaseException] = []
+
+        def ask(
+            offset: int, engine: WhooshSearch = fresh, problems: list[BaseException] = failures
+        ) -> None:
+            try:
+                for at in range(len(words)):
+                    word = words[(at + offset) % len(words)]
+                    engine.search(SearchQuery(text=f"{word} {words[at]}"))
+            except BaseException as error:  # any failure fails the test
+                problems.append(error)
+
+        threads = [threading.Thread(target=ask, args=(offset,)) for offset in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        fresh.close()
+        assert failures == []
