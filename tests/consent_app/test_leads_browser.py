@@ -16,14 +16,20 @@ pytestmark = [pytest.mark.browser]
 
 
 def submit(browser: Any) -> None:
-    """Press the form's button and wait for the next page."""
+    """Press the form's button and wait for the next page, loaded. While the old document is
+    being replaced, Chromium may answer a question about the button with an inspector error
+    ("Node with given id does not belong to the document") rather than "stale": the wait
+    asks again."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     button = browser.find_element(By.CSS_SELECTOR, "main button[type=submit]")
     button.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(button))
+    wait = WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,))
+    wait.until(expected_conditions.staleness_of(button))
+    wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
 
 def no_serious_problems(browser: Any) -> None:
