@@ -8,10 +8,19 @@ query computes the facet counts, as the API does. Figures are
 the median and p95 latency per kind and overall, measured in process (no HTTP); "documents"
 is the time to turn the listings into search documents (descriptions' Markdown into text).
 
-"Warm" means what a running server has: the index open and its most frequent terms' scores
-computed (the engine does that in a background thread when an index opens; the warm-up time
-is printed). "Cold" is the first time each query is asked on a freshly opened index with no
-warm-up, so every term is scored on first use: the worst a query sees right after a rebuild.
+The build writes every term's BM25F scores (search/whoosh_scores.py) and the partners'
+records, facet bitsets and orders into the index's folder (`precompute`); "precomputing" is
+that step's share of the index build (run again on the built index to time it), "precomputed"
+the size of what it writes (with each segment's postings as read, for `update_index`). "Cold" is
+the first time each distinct query is asked on a freshly opened index (opening it, timed
+apart as "open", is what a server does when it starts or finds a new index): the worst a
+query sees right after a rebuild or a restart. "Cold, walked" is the same on a copy of the
+index without what the build precomputed, as every index was before: the partners are read
+from whoosh's stored fields when it opens, and each term is scored on first use by walking
+whoosh's matchers (the warm-up time is its background thread scoring the most frequent
+terms in advance).
+Last, one partner's summary is changed and the index updated in place (`update_index`, for
+`marketplace serve` to call when a listing is edited).
 `--smoke` asks 30 queries of 14 listings (the tests do, so the script cannot rot).
 """
 
@@ -19,16 +28,26 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.generate import generate_listings
 from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.engine import SearchQuery
-from search.whoosh_engine import WhooshSearch, build_index
+from search.whoosh_engine import (
+    PARTNERS_FILE,
+    WhooshSearch,
+    build_index,
+    index_processes,
+    precompute,
+    update_index,
+)
+from search.whoosh_scores import SCORE_FILES, SEGMENT_POSTINGS_PREFIX
 
 QUERIES = {
     "plain": ["migration", "Teams", "security", "training", "dashboards", "hospital", "mail"],
@@ -75,8 +94,21 @@ def run(count: int, rounds: int = 300) -> None:
         documents = partner_documents(catalog, [item.listing for item in loaded])
         documents_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        build_index(root / "index", documents)
+        folder = build_index(root / "index", documents)
         build_seconds = time.perf_counter() - started
+        kept_postings = list(folder.glob(f"{SEGMENT_POSTINGS_PREFIX}*"))
+        precomputed = [folder / name for name in (*SCORE_FILES, PARTNERS_FILE)] + kept_postings
+        megabytes = sum(path.stat().st_size for path in folder.iterdir()) / 2**20
+        scores_megabytes = sum(path.stat().st_size for path in precomputed) / 2**20
+        for path in kept_postings:  # as the build found them: none
+            path.unlink()
+        started = time.perf_counter()
+        precompute(folder, documents, processes=index_processes(len(documents)))
+        scores_seconds = time.perf_counter() - started
+        walked_root = root / "walked"  # the same index without what the build precomputed
+        shutil.copytree(root / "index", walked_root, symlinks=True)
+        for path in precomputed:
+            (walked_root / folder.name / path.name).unlink()
         queries = []
         for _ in range(rounds):
             kind = rng.choice(list(QUERIES))
@@ -89,39 +121,75 @@ def run(count: int, rounds: int = 300) -> None:
                 sort, language = rng.choice(["name", "newest"]), rng.choice(["en", "ru"])
             queries.append((kind, SearchQuery(text, filters, None, language, page, sort=sort)))
 
-        cold = WhooshSearch(root / "index", warm=False)
-        first_seen: dict[str, list[float]] = {kind: [] for kind in QUERIES}
-        asked = set()
-        for kind, query in queries:
-            if (query.text, query.language) not in asked:
-                asked.add((query.text, query.language))
-                first_seen[kind].append(timed(cold, query))
-        cold.close()
+        open_ms, first_seen = cold_run(root / "index", queries)
+        walked_open_ms, walked = cold_run(walked_root, queries)
 
         engine = WhooshSearch(root / "index")
-        started = time.perf_counter()
         engine.wait_until_warm()
-        warm_seconds = time.perf_counter() - started
         timings: dict[str, list[float]] = {kind: [] for kind in QUERIES}
         for kind, query in queries:
             timings[kind].append(timed(engine, query))
+        # One listing edited while the server runs: a new generation from the current one.
+        edited = replace(documents[0], summary={"en": "Zyxwvut", "ru": "Зыксвут"})
+        started = time.perf_counter()
+        update_index(root / "index", [edited])
+        update_seconds = time.perf_counter() - started
+        after_update_ms = timed(engine, SearchQuery("zyxwvut"))  # opens the new generation
         engine.close()
+        walked_engine = WhooshSearch(walked_root)
+        started = time.perf_counter()
+        walked_engine.wait_until_warm()
+        warm_seconds = time.perf_counter() - started
+        walked_engine.close()
     print(
-        f"{count} listings: index build {build_seconds:.1f} s "
-        f"(documents before it {documents_seconds:.1f} s), warm-up {warm_seconds:.1f} s; "
+        f"{count} listings: index build {build_seconds:.1f} s, of which precomputing "
+        f"{scores_seconds:.2f} s (documents before it {documents_seconds:.1f} s); index "
+        f"{megabytes:.1f} MB, of which precomputed {scores_megabytes:.1f} MB; open "
+        f"{open_ms:.0f} ms (walked: {walked_open_ms:.0f} ms, then warm-up {warm_seconds:.1f} s); "
         f"{rounds} queries with facet counts:"
     )
     header = f"  {'kind':<9} {'n':>4} {'median ms':>10} {'p95 ms':>8}"
-    print(header + f"   cold: {'n':>3} {'median':>7} {'max':>7}")
+    print(
+        header
+        + f"   cold: {'n':>3} {'median':>7} {'max':>7}   cold, walked: {'median':>7} {'max':>7}"
+    )
     for kind in [*QUERIES, "all"]:
         warm = [t for k, v in timings.items() for t in v if kind in (k, "all")]
-        first = [t for k, v in first_seen.items() for t in v if kind in (k, "all")]
+        first = [t for k, v in first_seen.items() for t, _ in v if kind in (k, "all")]
+        first_walked = [t for k, v in walked.items() for t, _ in v if kind in (k, "all")]
         warm_median, warm_p95 = summary(warm, 0.95)
         cold_median, cold_max = summary(first, 1.0)
+        walked_median, walked_max = summary(first_walked, 1.0)
         print(
             f"  {kind:<9} {len(warm):>4} {warm_median:>10.1f} {warm_p95:>8.1f}   "
-            f"cold: {len(first):>3} {cold_median:>7.1f} {cold_max:>7.1f}"
+            f"cold: {len(first):>3} {cold_median:>7.1f} {cold_max:>7.1f}   "
+            f"cold, walked: {walked_median:>7.1f} {walked_max:>7.1f}"
         )
+    slowest = max((entry for v in first_seen.values() for entry in v), default=(0.0, ""))
+    print(f"  slowest cold query: {slowest[1]!r} {slowest[0]:.1f} ms")
+    print(
+        f"  one partner changed (update_index): {update_seconds:.2f} s; the first query "
+        f"after it, opening the new generation: {after_update_ms:.0f} ms"
+    )
+
+
+def cold_run(
+    index: Path, queries: list[tuple[str, SearchQuery]]
+) -> tuple[float, dict[str, list[tuple[float, str]]]]:
+    """(ms to open the index, kind -> (ms, text) of each distinct query's first asking) on a
+    freshly opened index without warm-up."""
+    cold = WhooshSearch(index, warm=False)
+    started = time.perf_counter()
+    cold.wait_until_warm(timeout=0)  # opens the index
+    open_ms = (time.perf_counter() - started) * 1000
+    first_seen: dict[str, list[tuple[float, str]]] = {kind: [] for kind in QUERIES}
+    asked = set()
+    for kind, query in queries:
+        if (query.text, query.language) not in asked:
+            asked.add((query.text, query.language))
+            first_seen[kind].append((timed(cold, query), query.text))
+    cold.close()
+    return open_ms, first_seen
 
 
 def timed(engine: WhooshSearch, query: SearchQuery) -> float:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from marketplace.catalog import Catalog, CatalogFile
+from marketplace.files import write_whole
 from marketplace.model import Listing, ListingContext
 
 SNAPSHOT_FILE_NAME = "partners.snapshot.json"
@@ -151,17 +150,7 @@ def write_snapshot(
     """Write the snapshot atomically: readers see the old file or the new one, never half."""
     data = encode_snapshot(catalog, listings, built_at or datetime.now(UTC))
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(descriptor, 0o644)  # public listing data; mkstemp's 0600 would hide it
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_whole(path, lambda handle: handle.write(data))
 
 
 def read_snapshot(path: Path) -> PartnerSnapshot:

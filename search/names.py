@@ -120,11 +120,16 @@ class NameIndex:
                         found.add(first)
         return found
 
-    def _prefixed_firsts(self, start: str) -> list[str]:
-        """Indexed first words that begin with `start`, at most MAX_NAMED + 1 of them."""
+    def sorted_firsts(self) -> list[str]:
+        """The first words in order (for names being typed); a build calls it before keeping
+        the index, so no query pays for the sort."""
         if self._sorted_firsts is None:
             self._sorted_firsts = sorted(self.by_first)
-        firsts = self._sorted_firsts
+        return self._sorted_firsts
+
+    def _prefixed_firsts(self, start: str) -> list[str]:
+        """Indexed first words that begin with `start`, at most MAX_NAMED + 1 of them."""
+        firsts = self.sorted_firsts()
         found: list[str] = []
         at = bisect.bisect_left(firsts, start)
         while at < len(firsts) and firsts[at].startswith(start) and len(found) <= MAX_NAMED:

@@ -9,15 +9,18 @@ Performance notes (measured in benchmarks/search_latency.py):
 - Orders other than relevance (name, newest; per language) are computed once per searcher as
   arrays of docnums; a query keeps the selected ones in that order (one NumPy pass) instead
   of sorting its matches.
-- Scoring: whoosh computes each (field, term) pair's BM25F scores once, the first time a query
-  needs them, and they are kept as NumPy arrays (`_TermScores`). A query then adds those arrays
-  (an OR of fields within a word, an AND of words) instead of walking whoosh's pure-Python
-  matcher tree over every matching document: that walk was ~90% of the time of a broad query
-  at 10,000 partners. The scores are whoosh's own (BM25F, boosts summed as whoosh's Or/And
-  would); the most frequent terms are warmed in a background thread when an index opens.
+- Scoring: every (field, term) pair's BM25F scores are NumPy arrays (`_TermScores`). A query
+  adds those arrays (an OR of fields within a word, an AND of words) instead of walking
+  whoosh's pure-Python matcher tree over every matching document: that walk was ~90% of the
+  time of a broad query at 10,000 partners. The scores are whoosh's own (BM25F, boosts summed
+  as whoosh's Or/And would). The build computes the arrays of every term and writes them into
+  the index's folder (search/whoosh_scores.py), so the first query after a rebuild or a
+  restart is as fast as any; an index written before that computes a term's arrays through
+  whoosh on first use, keeps them LRU, and warms its most frequent terms in a background
+  thread when it opens.
 - whoosh's readers keep one file position per file, so reads of the index files (new terms,
   the warm-up, stored fields, spelling) are serialised per searcher (`_TermScores.reading`);
-  cached arrays are used without it.
+  precomputed and cached arrays are used without it.
 - Fuzzy matching runs on an unstemmed field: whoosh stems fuzzy terms first, so `secruity~`
   would become `secruiti~` and never reach the stem `secur`.
 
@@ -29,15 +32,18 @@ and a query that names a partner puts it first (search/names.py).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import pickle
 import re
 import shutil
 import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,12 +57,21 @@ from whoosh.lang import stopwords_for_language
 from whoosh.lang.porter import stem as english_stem
 from whoosh.lang.snowball import RussianStemmer
 from whoosh.searching import Searcher
+from whoosh.spelling import Corrector
+from whoosh.writing import MERGE_SMALL
 
 from marketplace.catalog import WORLDWIDE
+from marketplace.files import write_whole
 from search.documents import PartnerDocument
 from search.engine import FILTER_FACETS, Hit, SearchQuery, SearchResult
 from search.names import NameIndex
 from search.snippets import snippet
+from search.whoosh_scores import (
+    SEGMENT_POSTINGS_PREFIX,
+    TermScoreTable,
+    sync_folder,
+    write_term_scores,
+)
 from search.wordforms import own_forms
 
 log = logging.getLogger(__name__)
@@ -115,6 +130,10 @@ def _schema() -> Schema:
 SCHEMA = _schema()
 """The one index schema."""
 
+SCORED_FIELDS = tuple(name for name, field_type in SCHEMA.items() if field_type.scorable)
+"""The fields whose terms a query scores (each language's FIELD_BOOSTS fields, and "words"
+for typo variants): the build precomputes every term's scores in them."""
+
 
 # --- building -----------------------------------------------------------------------------------
 
@@ -144,6 +163,13 @@ def _fields(document: PartnerDocument) -> dict[str, Any]:
     return fields
 
 
+def index_processes(count: int) -> int:
+    """How many processes write (and then score) an index of `count` partners."""
+    # Several writer processes, each writing its own segment (no final merge), build 10,000
+    # partners 2.7x faster here; below ~1,000 the process start-up is not worth it.
+    return min(os.cpu_count() or 1, 4) if count >= PARALLEL_INDEXING else 1
+
+
 def build_index(
     index_root: Path, documents: Iterable[PartnerDocument], snapshot_hash: str | None = None
 ) -> Path:
@@ -160,34 +186,220 @@ def build_index(
     try:
         created = whoosh_index.create_in(str(building), SCHEMA)
         documents = list(documents)
-        # Several writer processes, each writing its own segment (no final merge), build
-        # 10,000 partners 2.7x faster here; below ~1,000 the process start-up is not worth it.
-        procs = min(os.cpu_count() or 1, 4) if len(documents) >= PARALLEL_INDEXING else 1
+        procs = index_processes(len(documents))
         writer = created.writer(procs=procs, multisegment=procs > 1, limitmb=256)
         for document in documents:
             writer.add_document(**_fields(document))
         writer.commit()
         created.close()
-        if snapshot_hash is not None:
-            (building / SNAPSHOT_HASH_FILE).write_text(snapshot_hash + "\n", encoding="utf-8")
-        (building / INDEX_VERSION_FILE).write_text(f"{INDEX_VERSION}\n", encoding="utf-8")
-        final = index_root / f"index-{time.time_ns()}"
-        building.rename(final)
+        precompute(building, documents, processes=procs)
+        with _generations_locked(index_root):
+            return _swap_in(index_root, building, snapshot_hash)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    link = index_root / f"current-{os.getpid()}.tmp"
+
+
+def update_index(
+    index_root: Path,
+    changed: Iterable[PartnerDocument],
+    removed_slugs: Iterable[str] = (),
+    snapshot_hash: str | None = None,
+) -> Path:
+    """Write a new index generation from the current one with `changed` partners added or
+    replaced and `removed_slugs` gone, and swap it in like `build_index`; returns its folder.
+
+    For `marketplace serve` after one listing changed: the current generation's files are
+    linked, not copied (whoosh never rewrites a segment; its deletions live in the table of
+    contents it writes anew), the changes go into a new small segment (merged with the other
+    small ones as whoosh sees fit), and the precomputed scores and partners are written again
+    for the whole index (every term's idf and the average lengths change with any partner;
+    only the segments written now are read). Scores count the replaced versions as whoosh
+    does (its document counts keep deleted documents) until their segment is merged, or the
+    next full build (`index_needs_rebuild` tells when one is due). Holds the index root's
+    lock throughout, so updates and builds (`build_index` locks around its swap) follow one
+    another. Without `snapshot_hash`, the current generation's is kept. `FileNotFoundError`
+    without a current index of this `INDEX_VERSION`.
+    """
+    changed, removed_slugs = list(changed), list(removed_slugs)
+    if not index_root.is_dir():
+        raise FileNotFoundError(f"no index in {index_root} to update; build one")
+    # Held throughout: the generation read here is still current when this one replaces it
+    # (a build or another update swapping in meanwhile would be lost, or its folder deleted).
+    with _generations_locked(index_root):
+        current = current_index(index_root)
+        if current is None or not index_is_current(index_root):
+            raise FileNotFoundError(f"no current index in {index_root} to update; build one")
+        previous = _Partners.load(current)
+        if previous is None:
+            raise FileNotFoundError(f"{current} has no {PARTNERS_FILE}; build the index")
+        if snapshot_hash is None:  # the partners stay those of the snapshot recorded
+            snapshot_hash = recorded_with_index(index_root, SNAPSHOT_HASH_FILE)
+        records = {record["slug"]: record for record in previous.records.values()}
+        for slug in removed_slugs:
+            records.pop(slug, None)
+        records.update((document.slug, _record(document)) for document in changed)
+        building = Path(tempfile.mkdtemp(prefix="building-", dir=index_root))
+        try:
+            _write_update(current, building, changed, removed_slugs)
+            # One process: no fork inside `marketplace serve`'s threads; the segments to read
+            # are the new one and the one MERGE_SMALL may have merged small ones into.
+            _write_precomputed(building, records, processes=1)
+            return _swap_in(index_root, building, snapshot_hash)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+
+
+DELETED_SHARE_TO_REBUILD = 0.1
+"""Above this share of an index's documents deleted (replaced or removed partners whose
+postings whoosh keeps until their segment is merged), `index_needs_rebuild` says so: they still
+count in whoosh's document frequencies (idf) and cost reading. A full build is faster than
+whoosh rewriting the index in one process (22.5 s against ~12 s at 10,000 partners)."""
+
+
+def index_needs_rebuild(index_root: Path) -> bool:
+    """True when the current index has more than `DELETED_SHARE_TO_REBUILD` of its documents
+    deleted by updates, so the next `marketplace build` should build it afresh."""
+    folder = current_index(index_root)
+    if folder is None:
+        return True
+    try:
+        index = whoosh_index.open_dir(str(folder))
+    except (OSError, whoosh_index.EmptyIndexError):
+        return True
+    try:
+        size, live = index.doc_count_all(), index.doc_count()
+    finally:
+        index.close()
+    return bool(size - live > DELETED_SHARE_TO_REBUILD * size)
+
+
+def _write_update(
+    current: Path, building: Path, changed: Sequence[PartnerDocument], removed_slugs: Sequence[str]
+) -> None:
+    """Write into `building` the index of `current` with `changed` and `removed_slugs` applied."""
+    for path in current.iterdir():
+        # whoosh's segment files and their postings as read for scoring, never rewritten
+        if path.suffix == ".seg" or path.name.startswith(SEGMENT_POSTINGS_PREFIX):
+            _link_or_copy(path, building / path.name)
+        elif path.name.startswith("_MAIN_"):  # its table of contents
+            shutil.copy2(path, building / path.name)
+    index = whoosh_index.open_dir(str(building))
+    try:
+        writer = index.writer(timeout=10)
+        for slug in removed_slugs:
+            writer.delete_by_term("slug", slug)
+        for document in changed:
+            writer.update_document(**_fields(document))
+        # whoosh's "small segments" policy merges the new segment with other small ones
+        # (fibonacci sizes), so the count of segments stays logarithmic in the updates and
+        # the big segments are not rewritten (seconds at 10,000 partners).
+        writer.commit(mergetype=MERGE_SMALL)
+    finally:
+        index.close()
+    live = {
+        f"{SEGMENT_POSTINGS_PREFIX}{segment.segment_id()}.pickle"
+        for segment in whoosh_index.open_dir(str(building))._segments()
+    }
+    for kept in building.glob(f"{SEGMENT_POSTINGS_PREFIX}*"):
+        if kept.name not in live:  # the postings of a segment merged away
+            kept.unlink()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Hardlink `source` to `target` (files never rewritten); copy where links fail."""
+    try:
+        os.link(source, target)
+    except OSError:  # a filesystem without hardlinks
+        shutil.copy2(source, target)
+
+
+LOCK_FILE = ".lock"
+"""In the index root: locked (flock) by whoever swaps generations in or removes them."""
+
+
+@contextmanager
+def _generations_locked(index_root: Path) -> Iterator[None]:
+    """Exclusive, across processes and threads (each call opens its own file description),
+    over the index root's generations: which is current, and which folders exist."""
+    with (index_root / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _swap_in(index_root: Path, building: Path, snapshot_hash: str | None) -> Path:
+    """Make the index written in `building` current (see `build_index`); returns its folder.
+    Called with `_generations_locked` held."""
+    if snapshot_hash is not None:
+        (building / SNAPSHOT_HASH_FILE).write_text(snapshot_hash + "\n", encoding="utf-8")
+    (building / INDEX_VERSION_FILE).write_text(f"{INDEX_VERSION}\n", encoding="utf-8")
+    sync_folder(building)  # on disk before the link names it: no garbled index after a crash
+    previous = current_index(index_root)
+    # Named under the lock, so a later swap always has a later name (never before `previous`).
+    stamp = max(time.time_ns(), _generation_number(previous) + 1 if previous else 0)
+    final = index_root / f"index-{stamp}"
+    building.rename(final)
+    link = index_root / f"current-{os.getpid()}-{threading.get_ident()}.tmp"
     link.unlink(missing_ok=True)
     link.symlink_to(final.name)
-    previous = current_index(index_root)
     os.replace(link, index_root / "current")
+    sync_folder(index_root)
     for old in index_root.glob("index-*"):
-        if old not in (final, previous):
+        # Older generations only: the one just replaced stays for searchers still reading it.
+        if old not in (final, previous) and _generation_number(old) < stamp:
             shutil.rmtree(old, ignore_errors=True)
     for stale in index_root.glob("building-*"):
-        if stale.stat().st_mtime < time.time() - 3600:
+        try:
+            abandoned = stale.stat().st_mtime < time.time() - 3600
+        except OSError:  # removed meanwhile by another process
+            continue
+        if abandoned:
             shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def _generation_number(folder: Path) -> int:
+    """The nanoseconds an `index-<ns>` folder is named with (0 when it is not so named)."""
+    _, _, number = folder.name.partition("-")
+    return int(number) if number.isdigit() else 0
+
+
+def precompute(folder: Path, documents: Sequence[PartnerDocument], processes: int = 1) -> None:
+    """Write what queries and opening need beside the whoosh index just written in `folder`
+    from `documents`: every term's scores (search/whoosh_scores.py) and the partners'
+    records, facet bitsets, orders and names (`_Partners`), so neither the first query nor
+    opening the index pays for them."""
+    records = {document.slug: _record(document) for document in documents}
+    _write_precomputed(folder, records, processes)
+
+
+def _write_precomputed(folder: Path, records: Mapping[str, dict[str, Any]], processes: int) -> None:
+    write_term_scores(folder, SCORED_FIELDS, processes=processes)
+    _kept_partners(folder, records).write(folder)
+
+
+def _record(document: PartnerDocument) -> dict[str, Any]:
+    """What a search shows and filters by of one partner, as `_Partners` keeps it."""
+    record: dict[str, Any] = _fields(document)["record"]
+    return record | {"slug": document.slug}
+
+
+def _kept_partners(folder: Path, records: Mapping[str, dict[str, Any]]) -> _Partners:
+    """The partners (slug -> record) of the index just written in `folder`, by the docnums
+    whoosh gave them (read from the unique slug's postings: the writer processes decide)."""
+    by_docnum: dict[int, dict[str, Any]] = {}
+    with whoosh_index.open_dir(str(folder)).searcher() as searcher:
+        size = searcher.doc_count_all()
+        for reader, offset in searcher.reader().leaf_readers():
+            for slug in reader.lexicon("slug"):
+                postings = reader.postings("slug", slug)
+                if postings.is_active():  # not deleted
+                    by_docnum[postings.id() + offset] = records[slug.decode("utf-8")]
+    return _Partners.of(by_docnum, size)
 
 
 INDEX_FOLDER = "search"
@@ -196,11 +408,12 @@ SNAPSHOT_HASH_FILE = "partner_snapshot_hash"
 """In an index's folder: the `content_hash` of the partner snapshot it was built from."""
 INDEX_VERSION_FILE = "index_version"
 """In an index's folder: the `INDEX_VERSION` it was written with."""
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 """What an index's records hold; a build raises it when they gain what a search needs, so
 `marketplace serve` rebuilds an older index (`index_is_current`).
 
 2: logo, trial, first-published date and the language of the text shown, per partner.
+3: every term's BM25F scores, precomputed (search/whoosh_scores.py).
 """
 
 
@@ -258,11 +471,13 @@ _EMPTY = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
 
 
 class _TermScores:
-    """Each (field, term)'s documents and whoosh BM25F scores, computed once, kept LRU; and
-    for terms only tested for presence, their documents alone (cheaper: no scoring walk)."""
+    """Each (field, term)'s documents and whoosh BM25F scores: precomputed by the build
+    (`TermScoreTable`), or, for an index written before builds did that, computed once and
+    kept LRU (for terms only tested for presence, their documents alone: no scoring walk)."""
 
-    def __init__(self, searcher: Searcher) -> None:
+    def __init__(self, searcher: Searcher, table: TermScoreTable | None = None) -> None:
         self._searcher = searcher
+        self._table = table
         self._cache: OrderedDict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray]] = (
             OrderedDict()
         )
@@ -273,13 +488,19 @@ class _TermScores:
         per file, so two threads reading at once (a query and the warm-up, or two queries
         scoring new terms) read each other's bytes ("invalid load key")."""
         self.warmed = threading.Event()
+        if table is not None:
+            self.warmed.set()  # nothing to warm
 
     def get(self, field_name: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(docnums, scores) of one term in one field (empty arrays when it is not indexed)."""
+        if self._table is not None and self._table.covers(field_name):
+            return self._table.get(field_name, text) or _EMPTY
         return self._cached((field_name, text, True))
 
     def ids(self, field_name: str, text: str) -> np.ndarray:
         """The docnums of one term in one field (an empty array when it is not indexed)."""
+        if self._table is not None and self._table.covers(field_name):
+            return (self._table.get(field_name, text) or _EMPTY)[0]
         with self._lock:
             scored = self._cache.get((field_name, text, True))
         return scored[0] if scored is not None else self._cached((field_name, text, False))[0]
@@ -372,40 +593,51 @@ class _Matches:
     highlight_terms: dict[str, set[str]] = field(default_factory=dict)  # language -> stems
 
 
-@dataclass
-class _OpenIndex:
-    """A searcher and the in-memory facet bitsets of one index generation."""
+class _StoredRecords(Mapping[int, dict[str, Any]]):
+    """Each partner's record (see `_fields`), unpickled when a hit shows it: opening an index
+    then needs no pass over every partner's stored fields (~0.3 s at 10,000 partners)."""
 
-    folder: Path
-    searcher: Searcher
+    def __init__(self, blob: bytes, offsets: np.ndarray) -> None:
+        self._blob = memoryview(blob)
+        self._offsets = offsets.tolist()
+
+    def __getitem__(self, docnum: int) -> dict[str, Any]:
+        start, end = self._offsets[docnum], self._offsets[docnum + 1]
+        if start == end:
+            raise KeyError(docnum)
+        record: dict[str, Any] = pickle.loads(self._blob[start:end])  # noqa: S301 - the build's own file
+        return record
+
+    def __iter__(self) -> Iterator[int]:
+        return (d for d in range(len(self._offsets) - 1) if self._offsets[d] < self._offsets[d + 1])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+PARTNERS_FILE = "partners.pickle"
+"""In an index's folder: every partner's record and what `_Partners` derives from them."""
+
+
+@dataclass
+class _Partners:
+    """What a search needs of every partner besides its text, by docnum: records, facet
+    bitsets, orders, names. Derived from the records when an index is built (and kept in its
+    folder, `PARTNERS_FILE`) or, for an index written before that, when it opens."""
+
     size: int  # docnums are below this
-    records: dict[int, dict[str, Any]]
+    records: Mapping[int, dict[str, Any]]
     facet_bits: dict[str, dict[str, int]]  # facet -> value -> bitset
     da_bits: int
     all_bits: int
     orders: dict[tuple[str, str], np.ndarray]  # (sort, language) -> every docnum in that order
-    vocabulary: Any  # a spelling corrector over the unstemmed words
-    terms: _TermScores
     names: NameIndex
 
     @classmethod
-    def open(cls, folder: Path) -> _OpenIndex:
-        searcher = whoosh_index.open_dir(str(folder)).searcher()
-        reader = searcher.reader()
-        size = reader.doc_count_all()
-        records: dict[int, dict[str, Any]] = {}
+    def of(cls, records: Mapping[int, dict[str, Any]], size: int) -> _Partners:
+        """Derive the bitsets, orders and names from the records."""
         members: dict[str, dict[str, list[int]]] = {facet: {} for facet in FILTER_FACETS}
-        # An index of an older INDEX_VERSION (a worker not yet given a rebuilt one) still
-        # answers: what its records lack is shown as unknown, dated by the index's build.
-        built = datetime.fromtimestamp(folder.stat().st_mtime, tz=UTC).date().isoformat()
-        for docnum, stored in reader.iter_docs():
-            record = stored["record"]
-            record["slug"] = stored["slug"]
-            record.setdefault("text_language", {language: language for language in LANGUAGES})
-            record.setdefault("logo", None)
-            record.setdefault("trial", False)
-            record.setdefault("published", built)
-            records[docnum] = record
+        for docnum, record in records.items():
             for facet in FILTER_FACETS:
                 for value in record["facets"].get(facet, []):
                     members[facet].setdefault(value, []).append(docnum)
@@ -417,7 +649,6 @@ class _OpenIndex:
         names = NameIndex(stem=word_stem)
         for docnum, record in records.items():
             names.add(docnum, record["name"].values())
-
         orders: dict[tuple[str, str], np.ndarray] = {}
         for language in LANGUAGES:
             by_name = sorted(
@@ -427,31 +658,119 @@ class _OpenIndex:
             newest = sorted(by_name, key=lambda d: records[d]["published"], reverse=True)
             orders["name", language] = np.array(by_name, dtype=np.int64)
             orders["newest", language] = np.array(newest, dtype=np.int64)
+        return cls(size, records, facet_bits, da, _bitset(records, size), orders, names)
 
+    @classmethod
+    def read(cls, reader: Any, folder: Path) -> _Partners:
+        """From the records whoosh stores (an index written before `PARTNERS_FILE`)."""
+        # An index of an older INDEX_VERSION (a worker not yet given a rebuilt one) still
+        # answers: what its records lack is shown as unknown, dated by the index's build.
+        built = datetime.fromtimestamp(folder.stat().st_mtime, tz=UTC).date().isoformat()
+        records: dict[int, dict[str, Any]] = {}
+        for docnum, stored in reader.iter_docs():
+            record = stored["record"]
+            record["slug"] = stored["slug"]
+            record.setdefault("text_language", {language: language for language in LANGUAGES})
+            record.setdefault("logo", None)
+            record.setdefault("trial", False)
+            record.setdefault("published", built)
+            records[docnum] = record
+        return cls.of(records, reader.doc_count_all())
+
+    def write(self, folder: Path) -> None:
+        """Keep these in the index's folder, each record pickled on its own (`_StoredRecords`)."""
+        pickled = [b""] * self.size
+        for docnum, record in self.records.items():
+            pickled[docnum] = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        offsets = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum([len(one) for one in pickled], out=offsets[1:])
+        self.names.sorted_firsts()
+        state = {
+            "size": self.size,
+            "records": (b"".join(pickled), offsets),
+            "facet_bits": self.facet_bits,
+            "da_bits": self.da_bits,
+            "all_bits": self.all_bits,
+            "orders": self.orders,
+            "names": self.names,
+        }
+        write_whole(
+            folder / PARTNERS_FILE,
+            lambda out: pickle.dump(state, out, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> _Partners | None:
+        """What the build kept in `folder`; None for an index written before it did, or when
+        the file cannot be read (then they are read from the index, as for such an index)."""
+        try:
+            with (folder / PARTNERS_FILE).open("rb") as kept:
+                state = pickle.load(kept)  # noqa: S301 - the build's own file
+        except FileNotFoundError:
+            return None
+        except Exception:  # truncated or garbled (written without fsync before a crash)
+            log.warning("%s in %s unreadable; reading the index", PARTNERS_FILE, folder)
+            return None
+        state["records"] = _StoredRecords(*state["records"])
+        return cls(**state)
+
+
+class _LiveCorrector(Corrector):  # type: ignore[misc]  # whoosh has no type hints
+    """whoosh's corrector over a field's lexicon (ranked by distance, then frequency), but
+    suggesting only words some live partner has: whoosh's lexicon keeps the words of deleted
+    documents (replaced or removed partners) until their segment is merged."""
+
+    def __init__(self, searcher: Searcher, field_name: str, table: TermScoreTable) -> None:
+        self._words = searcher.corrector(field_name)
+        self._field_name = field_name
+        self._table = table
+
+    def _suggestions(self, text: str, maxdist: int, prefix: int) -> Iterator[tuple[float, str]]:
+        for score, word in self._words._suggestions(text, maxdist, prefix):
+            if self._table.doc_frequency(self._field_name, word):
+                yield score, word
+
+
+@dataclass
+class _OpenIndex:
+    """A searcher, the per-term scores and the partners of one index generation."""
+
+    folder: Path
+    searcher: Searcher
+    partners: _Partners
+    vocabulary: Any  # a spelling corrector over the unstemmed words
+    terms: _TermScores
+    table: TermScoreTable | None
+    users: int = 0
+    """Queries (and the warm-up) using it now; guarded by `WhooshSearch`'s lock."""
+    retired: bool = False
+    """Replaced by a newer generation: closed when its last user is done."""
+
+    @classmethod
+    def open(cls, folder: Path) -> _OpenIndex:
+        searcher = whoosh_index.open_dir(str(folder)).searcher()
+        partners = _Partners.load(folder) or _Partners.read(searcher.reader(), folder)
+        table = TermScoreTable.load(folder)
+        covered = table is not None and table.covers("words")
         return cls(
             folder=folder,
             searcher=searcher,
-            size=size,
-            records=records,
-            facet_bits=facet_bits,
-            da_bits=da,
-            all_bits=_bitset(records, size),
-            orders=orders,
-            vocabulary=searcher.corrector("words"),
-            terms=_TermScores(searcher),
-            names=names,
+            partners=partners,
+            vocabulary=(
+                _LiveCorrector(searcher, "words", table)
+                if table is not None and covered
+                else searcher.corrector("words")
+            ),
+            terms=_TermScores(searcher, table),
+            table=table,
         )
 
-    def warm_in_background(self) -> None:
-        """Score the most frequent terms in a daemon thread, so first queries find them."""
-        fields = [f"{name}_{lang}" for lang in LANGUAGES for name in FIELD_BOOSTS]
-        thread = threading.Thread(
-            target=self.terms.warm,
-            args=(fields, WARM_TERMS_PER_FIELD, ["words"]),
-            name="search-warm",
-            daemon=True,
-        )
-        thread.start()
+    def doc_frequency(self, field_name: str, text: str) -> int:
+        """How many partners have the term: live ones only where the scores were precomputed
+        (whoosh's count includes deleted documents; the caller holds `terms.reading`)."""
+        if self.table is not None and self.table.covers(field_name):
+            return self.table.doc_frequency(field_name, text)
+        return int(self.searcher.reader().doc_frequency(field_name, text))
 
     def close(self) -> None:
         self.searcher.close()
@@ -461,7 +780,9 @@ class WhooshSearch:
     """Partner search over the current whoosh index under `index_root`.
 
     Thread-safe for readers: one searcher is shared (whoosh searchers are safe to read from
-    several threads) and replaced under a lock when a new index generation appears.
+    several threads) and replaced when a new index generation appears. Each query holds the
+    generation it started with (`_using`); a replaced one is closed when its last query is
+    done, so a swap (on every listing edit under `marketplace serve`) fails no query.
     """
 
     def __init__(self, index_root: Path, warm: bool = True) -> None:
@@ -470,21 +791,66 @@ class WhooshSearch:
         self._lock = threading.Lock()
         self._open: _OpenIndex | None = None
 
-    def _current(self) -> _OpenIndex:
-        folder = current_index(self.index_root)
-        if folder is None:
-            raise FileNotFoundError(f"no search index in {self.index_root}; run marketplace build")
-        opened = self._open
-        if opened is not None and opened.folder == folder:
-            return opened
+    @contextmanager
+    def _using(self) -> Iterator[_OpenIndex]:
+        """The current generation, open and kept open until the block ends."""
+        opened = self._acquire()
+        try:
+            yield opened
+        finally:
+            self._release(opened)
+
+    def _acquire(self) -> _OpenIndex:
+        for attempt in range(3):
+            folder = current_index(self.index_root)
+            if folder is None:
+                raise FileNotFoundError(
+                    f"no search index in {self.index_root}; run marketplace build"
+                )
+            with self._lock:
+                if self._open is None or self._open.folder != folder:
+                    try:
+                        opened = _OpenIndex.open(folder)
+                    except (OSError, whoosh_index.EmptyIndexError):
+                        # Removed by two swaps since `current` was read: read it again.
+                        if attempt == 2 or current_index(self.index_root) == folder:
+                            raise
+                        continue
+                    previous, self._open = self._open, opened
+                    if previous is not None:
+                        self._retire(previous)
+                    if self.warm and not opened.terms.warmed.is_set():
+                        self._warm_in_background(opened)
+                self._open.users += 1
+                return self._open
+        raise AssertionError("unreachable")
+
+    def _release(self, opened: _OpenIndex) -> None:
         with self._lock:
-            if self._open is None or self._open.folder != folder:
-                previous, self._open = self._open, _OpenIndex.open(folder)
-                if self.warm:
-                    self._open.warm_in_background()
-                if previous is not None:
-                    previous.close()
-            return self._open
+            opened.users -= 1
+            if opened.retired and opened.users == 0:
+                opened.close()
+
+    @staticmethod
+    def _retire(opened: _OpenIndex) -> None:
+        """No longer current (called with the lock held): closed now or by its last user."""
+        opened.retired = True
+        if opened.users == 0:
+            opened.close()
+
+    def _warm_in_background(self, opened: _OpenIndex) -> None:
+        """Score the most frequent terms in a daemon thread, so first queries find them (an
+        index with precomputed scores needs none). Called with the lock held."""
+        opened.users += 1  # the warm-up reads the index: not closed under it
+        fields = [f"{name}_{lang}" for lang in LANGUAGES for name in FIELD_BOOSTS]
+
+        def warm() -> None:
+            try:
+                opened.terms.warm(fields, WARM_TERMS_PER_FIELD, ["words"])
+            finally:
+                self._release(opened)
+
+        threading.Thread(target=warm, name="search-warm", daemon=True).start()
 
     def available(self) -> bool:
         """True when an index has been built."""
@@ -497,23 +863,28 @@ class WhooshSearch:
 
     def wait_until_warm(self, timeout: float | None = None) -> bool:
         """Open the current index (warming it) and wait until its frequent terms are scored."""
-        return self._current().terms.warmed.wait(timeout)
+        with self._using() as opened:
+            warmed = opened.terms.warmed
+        return warmed.wait(timeout)
 
     def close(self) -> None:
-        """Close the open searcher."""
+        """Close the open searcher (once the queries using it are done)."""
         with self._lock:
             if self._open is not None:
-                self._open.close()
+                self._retire(self._open)
                 self._open = None
 
     def search(self, query: SearchQuery) -> SearchResult:
         """Answer one query (see `search.engine.SearchQuery`)."""
-        opened = self._current()
+        with self._using() as opened:
+            return self._answer(opened, query)
+
+    def _answer(self, opened: _OpenIndex, query: SearchQuery) -> SearchResult:
         words = [word.casefold() for word in _WORD.findall(query.text)][:MAX_WORDS]
         matches, suggestion = self._match(opened, words, query.language)
         if matches is not None:
             self._put_named_first(opened, matches, query.text)
-        matched = opened.all_bits if matches is None else _mask_bits(matches.mask)
+        matched = opened.partners.all_bits if matches is None else _mask_bits(matches.mask)
         allowed = self._allowed(opened, query.filters, query.delegated_admin)
         selected = matched & allowed
         total = selected.bit_count()
@@ -524,7 +895,7 @@ class WhooshSearch:
         else:
             # Without words to rank by (no text, or only stop words), relevance is name order.
             order = "name" if query.order == "relevance" else query.order
-            order_docnums = opened.orders[order, query.language]
+            order_docnums = opened.partners.orders[order, query.language]
             page = self._in_order(opened, order_docnums, selected, start, query.per_page)
         hits = [self._hit(opened, docnum, query, matches) for docnum in page]
         return SearchResult(total=total, hits=hits, facets=facets, suggestion=suggestion)
@@ -556,9 +927,10 @@ class WhooshSearch:
     @staticmethod
     def _put_named_first(opened: _OpenIndex, matches: _Matches, text: str) -> None:
         """Partners the query names go first (by name, then with typos), matched or not."""
-        reader = opened.searcher.reader()
         with opened.terms.reading:
-            named = opened.names.named(text, lambda word: reader.doc_frequency("words", word))
+            named = opened.partners.names.named(
+                text, lambda word: opened.doc_frequency("words", word)
+            )
         if not named:
             return
         # A score above every other keeps the scores in the order of the hits.
@@ -573,8 +945,8 @@ class WhooshSearch:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Where one word matches, and its score there; `word` given, a partner that has it
         only in another form of its stem family scores less (see FAMILY_WEIGHT)."""
-        mask = np.zeros(opened.size, dtype=bool)
-        scores = np.zeros(opened.size, dtype=np.float64)
+        mask = np.zeros(opened.partners.size, dtype=bool)
+        scores = np.zeros(opened.partners.size, dtype=np.float64)
         for clause in clauses:
             ids, term_scores = opened.terms.get(clause.field, clause.text)
             if ids.size:
@@ -586,7 +958,7 @@ class WhooshSearch:
             # never more than that share of the weakest own-form match, so for this word every
             # partner that has it outranks every relative. When nobody has the word itself,
             # the family is the best there is and keeps its score.
-            own = np.zeros(opened.size, dtype=bool)
+            own = np.zeros(opened.partners.size, dtype=bool)
             for form in own_forms(word):
                 own[opened.terms.ids("words", form)] = True
             own &= mask
@@ -641,13 +1013,12 @@ class WhooshSearch:
     def _suggestion(opened: _OpenIndex, words: Sequence[str]) -> str | None:
         """The query with each word the index does not know (not even by its stem) replaced
         by the nearest word it does know; None when every word is known."""
-        reader = opened.searcher.reader()
 
         def known(word: str) -> bool:
-            if reader.doc_frequency("words", word):
+            if opened.doc_frequency("words", word):
                 return True
             return any(
-                reader.doc_frequency(f"{field}_{lang}", token.text)
+                opened.doc_frequency(f"{field}_{lang}", token.text)
                 for lang in LANGUAGES
                 for token in ANALYZERS[lang](word)
                 for field in FIELD_BOOSTS
@@ -669,9 +1040,9 @@ class WhooshSearch:
     ) -> int:
         """The partners that pass the filters: any of a facet's values, every facet. A partner
         serving worldwide serves any region."""
-        allowed = opened.all_bits
+        allowed = opened.partners.all_bits
         for facet, values in filters.items():
-            members = opened.facet_bits[facet]
+            members = opened.partners.facet_bits[facet]
             bits = 0
             for value in values:
                 bits |= members.get(value, 0)
@@ -679,7 +1050,7 @@ class WhooshSearch:
                 bits |= members.get(WORLDWIDE, 0)
             allowed &= bits
         if delegated_admin is not None:
-            allowed &= opened.da_bits if delegated_admin else ~opened.da_bits
+            allowed &= opened.partners.da_bits if delegated_admin else ~opened.partners.da_bits
         return allowed
 
     def _counts(
@@ -692,17 +1063,19 @@ class WhooshSearch:
         for facet in FILTER_FACETS:
             others = {name: value for name, value in query.filters.items() if name != facet}
             base = matched & self._allowed(opened, others, query.delegated_admin)
-            everywhere = opened.facet_bits[facet].get(WORLDWIDE, 0) if facet == "region" else 0
+            everywhere = (
+                opened.partners.facet_bits[facet].get(WORLDWIDE, 0) if facet == "region" else 0
+            )
             values = {}
-            for value, bits in opened.facet_bits[facet].items():
+            for value, bits in opened.partners.facet_bits[facet].items():
                 count = (base & (bits | everywhere)).bit_count()
                 if count:
                     values[value] = count
             counts[facet] = dict(sorted(values.items(), key=lambda item: (-item[1], item[0])))
         base = matched & self._allowed(opened, query.filters, None)
         counts["delegated_admin"] = {
-            "true": (base & opened.da_bits).bit_count(),
-            "false": (base & ~opened.da_bits).bit_count(),
+            "true": (base & opened.partners.da_bits).bit_count(),
+            "false": (base & ~opened.partners.da_bits).bit_count(),
         }
         return counts
 
@@ -711,7 +1084,7 @@ class WhooshSearch:
         opened: _OpenIndex, matches: _Matches, selected: int, query: SearchQuery, start: int
     ) -> list[int]:
         """The docnums of one page of the selected matches, best first (ties by index order)."""
-        candidates = np.flatnonzero(matches.mask & _bits_mask(selected, opened.size))
+        candidates = np.flatnonzero(matches.mask & _bits_mask(selected, opened.partners.size))
         wanted = start + query.per_page
         scores = matches.scores
         if candidates.size > wanted:
@@ -732,7 +1105,7 @@ class WhooshSearch:
         opened: _OpenIndex, order: np.ndarray, selected: int, start: int, count: int
     ) -> list[int]:
         """The docnums of one page of the selected partners in a precomputed order."""
-        chosen = order[_bits_mask(selected, opened.size)[order]]
+        chosen = order[_bits_mask(selected, opened.partners.size)[order]]
         page: list[int] = chosen[start : start + count].tolist()
         return page
 
@@ -740,7 +1113,7 @@ class WhooshSearch:
     def _hit(opened: _OpenIndex, docnum: int, query: SearchQuery, matches: _Matches | None) -> Hit:
         """One hit: scored and highlighted when the query had words to match."""
         language = query.language
-        record = opened.records[docnum]
+        record = opened.partners.records[docnum]
         highlights = {}
         if matches is not None:
             with opened.terms.reading:

@@ -1,0 +1,27 @@
+"""Files written whole or not at all (the partner snapshot, the search index's own files)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+def write_whole(path: Path, write: Callable[[IO[bytes]], object], mode: int = 0o644) -> None:
+    """Write `path` through `write` into a temporary file beside it, flushed to disk, then
+    renamed over it: readers see the old file or the new one, never half of one, and a
+    reader that has the old one mapped keeps its pages (it is replaced, not rewritten).
+    `mode`: readable by all by default (mkstemp's 0600 would hide public data)."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
