@@ -2,6 +2,13 @@
 
     python -m benchmarks.consent_load [--server serve|gunicorn] [--db sqlite|postgresql]
                                       [--concurrency 1,8,32] [--per-client 20] [--smoke]
+    python -m benchmarks.consent_load --in-process [--accepts 300] [--profile] [--smoke]
+
+`--in-process` measures the CPU one accept with delegated admin and partner of record costs in
+this process (`time.process_time`, the median over `--accepts` decisions): the Flask test
+client's POST of the decision form on SQLite, mail delivery excluded (`MARKETPLACE_MAIL_DELIVERY
+=off`: the messages are written to the outbox in the decision's transaction, and sent by nobody
+while it is measured). `--profile` adds a cProfile of those accepts, by cumulative time.
 
 For each server (`marketplace serve`, i.e. waitress with 16 threads; gunicorn with 4 gthread
 workers x 8 threads) and database (SQLite in the instance folder; PostgreSQL from
@@ -18,8 +25,8 @@ partner per tenant, every accepted invitation has its audit events and its two m
 and partner) delivered, and the audit chains verify. Rate limits are off (one client address
 sends everything). The client runs in this process, so it shares the 2 cores with the server.
 Exit status 1 when an invariant fails or a step completed no request. `--smoke` runs serve +
-SQLite with 2 clients and 6 requests per step, and fails on any error as well (the tests run it,
-so the script cannot rot).
+SQLite with 2 clients and 6 requests per step (after 5 accepts in process), and fails on any
+error as well (the tests run it, so the script cannot rot).
 """
 
 from __future__ import annotations
@@ -256,14 +263,13 @@ def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
 def server(kind: str, target: str, environment: dict[str, str], port: int) -> Iterator[None]:
     """Start `target` (the backend or the floor app) under `kind`; stop it afterwards."""
     if kind == "gunicorn":
-        command = [
-            str(BIN / "gunicorn"),
-            "-c",
-            str(PROJECT / "deploy" / "gunicorn.conf.py"),
-            "--access-logfile",
-            "/dev/null",
-            target,
-        ]
+        # The floor gets the deploy config's workers and threads but not the config itself:
+        # its post_fork starts the backend's mail thread, which would load the backend app.
+        config = ["-c", str(PROJECT / "deploy" / "gunicorn.conf.py")]
+        if target.startswith("benchmarks.floor_app"):
+            config = ["--worker-class", "gthread", "--workers", "4", "--threads", "8"]
+            config += ["--bind", f"127.0.0.1:{port}"]
+        command = [str(BIN / "gunicorn"), *config, "--access-logfile", "/dev/null", target]
         environment = {
             **environment,
             "MARKETPLACE_BIND": f"127.0.0.1:{port}",
@@ -593,6 +599,104 @@ def run(
     return steps, problems + idle
 
 
+# --- one accept in process ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """CPU milliseconds of each accept, and the profile when one was taken."""
+
+    cpu_ms: list[float]
+    profile: str = ""
+    delivery_ms: float = 0.0  # CPU per accept of delivering its mails afterwards
+
+    def lines(self) -> list[str]:
+        ordered = sorted(self.cpu_ms)
+        p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+        return [
+            f"in process (SQLite, Flask test client, mail delivery off): "
+            f"{len(ordered)} accepts with DA + POR",
+            f"  CPU per accept: median {statistics.median(ordered):.2f} ms, "
+            f"p90 {p90:.2f} ms, min {ordered[0]:.2f} ms",
+            f"  then delivering their mail (composed at delivery, .eml files): "
+            f"{self.delivery_ms:.2f} ms CPU per accept",
+        ]
+
+
+def measure_in_process(accepts: int, profile: bool = False) -> InProcess:
+    """CPU time of `accepts` decisions, each the POST of one invitation's page (accept, DA,
+    POR) through the Flask test client on a fresh SQLite installation. Creating the
+    invitations, delivering their mail and opening each page happen before, unmeasured."""
+    import cProfile
+    import io
+    import pstats
+
+    from consent_app.backend import backend_of
+    from tests.consent_app.conftest import Marketplace, csrf_token, make_app
+
+    root = Path(tempfile.mkdtemp(prefix="accept-cpu-"))
+    app = make_app(
+        root,
+        f"sqlite:///{root / 'instance' / 'marketplace.sqlite3'}",
+        MARKETPLACE_MAIL_DELIVERY="off",
+        MARKETPLACE_RATE_LIMITS="off",
+    )
+    market = Marketplace(app)
+    backend = backend_of(app)
+    try:
+        partners = list(DA_OFFERS)
+        keys = {slug: market.key(slug) for slug in partners}
+        for number in range(accepts):
+            domain, admin = f"t{number}.example", f"admin@t{number}.example"
+            market.add_tenant(domain, f"T{number}", (admin,))
+            partner = partners[number % len(partners)]
+            created = market.invite(
+                keys[partner], tenant=domain, offer_id=DA_OFFERS[partner], delegated_admin=True
+            )
+            assert created.status_code == 201, created.get_data(as_text=True)
+        while backend.deliver_now().sent:
+            pass
+        forms = []
+        for number in range(accepts):
+            client = app.test_client()
+            link = market.link(f"admin@t{number}.example")
+            page = client.get(link)
+            form = {
+                "csrf_token": csrf_token(page.get_data(as_text=True)),
+                "decision": "accept",
+                "authorize_delegated_admin": "y",
+                "make_partner_of_record": "y",
+            }
+            forms.append((client, link, form))
+        # CPU time, like the figures: a wall-clock profile would count the fsync of each commit.
+        profiler = cProfile.Profile(time.process_time) if profile else None
+        cpu_ms = []
+        for client, link, form in forms:
+            started = time.process_time()
+            if profiler:
+                profiler.enable()
+            response = client.post(link, data=form)
+            if profiler:
+                profiler.disable()
+            cpu_ms.append((time.process_time() - started) * 1000)
+            assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+        # Then the delivery the accepts left (measured apart: a server does it in its mail
+        # thread, so over HTTP it shares the CPU with the decisions).
+        started = time.process_time()
+        while backend.deliver_now().sent:
+            pass
+        delivery_ms = (time.process_time() - started) * 1000 / len(forms)
+        text = ""
+        if profiler:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+            text = out.getvalue()
+        return InProcess(cpu_ms, text, delivery_ms)
+    finally:
+        backend.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def build_site(root: Path) -> Path:
     from marketplace_app.build import BuildPaths, build
 
@@ -610,7 +714,19 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--per-client", type=int, default=20)
     parser.add_argument("--smoke", action="store_true", help="serve + SQLite, 6 requests per step")
+    parser.add_argument(
+        "--in-process", action="store_true", help="CPU per accept in this process, then stop"
+    )
+    parser.add_argument("--accepts", type=int, default=300, help="accepts measured in process")
+    parser.add_argument("--profile", action="store_true", help="cProfile the in-process accepts")
     args = parser.parse_args()
+    if args.in_process or args.smoke:  # the smoke run measures 5 accepts, then the load
+        measured = measure_in_process(5 if args.smoke else args.accepts, args.profile)
+        print("\n".join(measured.lines()))
+        if measured.profile:
+            print(measured.profile)
+        if args.in_process:
+            return
     levels = [int(x) for x in args.concurrency.split(",")]
     servers = ["serve", "gunicorn"] if args.server == "both" else [args.server]
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]

@@ -42,7 +42,9 @@ from sqlalchemy import (
     table,
     text,
     true,
+    update,
 )
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -225,28 +227,77 @@ def _same_hash(expected: str, given: str) -> bool:
 # --- writing ------------------------------------------------------------------------------------
 
 _HEADS = "audit_heads"
-"""`Session.info` key: the chain heads this transaction has locked already."""
+"""`Session.info` key: the chain heads this transaction has locked, and where it moved them."""
 
 
-def _lock_head(session: Session, chain: str) -> AuditChainHead:
-    """The chain's head row, created if new and locked until the transaction ends.
+@dataclass
+class _HeldHead:
+    """A chain head this transaction holds: its number and hash as this transaction moved
+    them (`moved`: written back before the transaction commits, `write_heads`)."""
 
-    The lock orders appends to one chain (PostgreSQL: FOR UPDATE; SQLite: the transaction
-    already holds the database's write lock). A transaction appending several events to one
-    chain locks its head once.
+    seq: int
+    hash: str
+    moved: bool = False
+
+
+def _lock_head(session: Session, chain: str) -> _HeldHead:
+    """The chain's head, created if new and locked until the transaction ends, in one
+    statement: an upsert that touches the row (the row lock PostgreSQL's ON CONFLICT DO UPDATE
+    takes orders appends to one chain like FOR UPDATE did; SQLite's write transaction already
+    holds the database) and returns its number and hash.
+
+    A transaction appending several events to one chain locks its head once, and moves it
+    in memory; `write_heads` stores where it ended, once per chain, before the commit.
     """
-    held: dict[str, AuditChainHead] = session.info.setdefault(_HEADS, {})
+    if session.in_nested_transaction():
+        # A savepoint rolled back would leave the head moved in memory past events that no
+        # longer exist; record outside savepoints (tenants.add_tenant records after its own).
+        raise RuntimeError("audit events are not recorded inside a savepoint")
+    held: dict[str, _HeldHead] = session.info.setdefault(_HEADS, {})
     if chain in held:
         return held[chain]
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(AuditChainHead)
-        .values(chain=chain, seq=0, hash=GENESIS)
-        .on_conflict_do_nothing(index_elements=["chain"])
-    )
-    query = select(AuditChainHead).where(AuditChainHead.chain == chain).with_for_update()
-    held[chain] = session.execute(query).scalar_one()
+    upsert = insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS)
+    seq, head_hash = session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["chain"], set_={"chain": upsert.excluded.chain}
+        ).returning(AuditChainHead.seq, AuditChainHead.hash)
+    ).one()
+    held[chain] = _HeldHead(seq, head_hash)
     return held[chain]
+
+
+def write_heads(session: Session) -> None:
+    """Store where this transaction moved each chain head it holds: one UPDATE per chain,
+    run before the commit (a session event) and before anything reads the heads."""
+    held: dict[str, _HeldHead] = session.info.get(_HEADS, {})
+    for chain, head in held.items():
+        if head.moved:
+            session.execute(
+                update(AuditChainHead)
+                .where(AuditChainHead.chain == chain)
+                .values(seq=head.seq, hash=head.hash)
+            )
+            head.moved = False
+
+
+def forget_head(session: Session, chain: str) -> None:
+    """Drop what this transaction holds of a chain's head (its row is being deleted): an event
+    appended to the chain afterwards locks, and creates, the head again."""
+    session.info.get(_HEADS, {}).pop(chain, None)
+
+
+@sqlalchemy_event.listens_for(Session, "before_commit")
+def _heads_before_commit(session: Session) -> None:
+    write_heads(session)
+
+
+@sqlalchemy_event.listens_for(Session, "after_transaction_end")
+def _heads_released(session: Session, transaction: Any) -> None:
+    # The lock ends with the transaction, and a rolled-back one moved its heads for events
+    # that no longer exist: the session's next transaction must lock and read them again.
+    if transaction.parent is None:
+        session.info.pop(_HEADS, None)
 
 
 def record(
@@ -289,7 +340,7 @@ def record(
         prev_hash=head.hash,
     )
     event.hash = event_hash(key, event)
-    head.seq, head.hash = event.seq, event.hash
+    head.seq, head.hash, head.moved = event.seq, event.hash, True
     session.add(event)
     return event
 
@@ -487,6 +538,8 @@ class Head:
 
 
 def _stored_heads(session: Session | Connection) -> dict[str, Head]:
+    if isinstance(session, Session):
+        write_heads(session)  # heads this transaction moved, as they are now
     rows = session.execute(text("SELECT chain, seq, hash FROM audit_chain_heads"))
     return {
         str(chain): Head(

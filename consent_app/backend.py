@@ -125,6 +125,7 @@ class Backend:
             self.transport,
             lease=self.settings.mail_lease,
             retry_after=self.settings.mail_retry_after,
+            settings=self.settings,
         )
 
     def background_round(self) -> DeliveryReport:

@@ -31,6 +31,7 @@ from consent_app.grants import (
 )
 from consent_app.mail import PARTNER_LANGUAGES
 from consent_app.models import DelegatedAdminGrant, Invitation, PartnerKey, PartnerOfRecord, Tenant
+from consent_app.partners import PartnerDirectory
 from consent_app.refusals import InvalidInput, InvalidState, NotFound, TenantExists, Unchanged
 from consent_app.rules import (
     Asked,
@@ -46,7 +47,7 @@ from consent_app.rules import (
     decide,
     status,
 )
-from consent_app.tenants import NewTenant, add_tenant, admin_emails, find_tenant
+from consent_app.tenants import NewTenant, add_tenant, admin_emails
 from consent_app.work import RoleChanged, UnitOfWork
 from marketplace.catalog import FULL_ACCESS_ROLE
 
@@ -120,19 +121,77 @@ def active_partner_of_record(session: Session, tenant_id: int) -> PartnerOfRecor
     return session.execute(query).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class RoleHolders:
+    """A tenant's roles as one query reads them (`role_holders`): its DA grant not ended yet
+    (in force, or past its end date until the sweep or a new grant records the end: the
+    partial unique index allows one such row) and its partner of record."""
+
+    grant: DelegatedAdminGrant | None = None
+    partner_of_record: PartnerOfRecord | None = None
+    now: datetime | None = None
+
+    @property
+    def delegated_admin(self) -> DelegatedAdminGrant | None:
+        """The grant in force (`grant_in_force`), if any."""
+        grant = self.grant
+        if grant is None or self.now is None:
+            return None
+        return grant if grant.auto_extend or grant.expires_at > self.now else None
+
+    @property
+    def lapsed(self) -> bool:
+        """True when a grant reached its end date and waits for its end to be recorded
+        (`end_lapsed_grant`; a grant that extends itself waits for the sweep)."""
+        grant = self.grant
+        return bool(grant and self.now and not grant.auto_extend and grant.expires_at <= self.now)
+
+    def roles(self) -> Roles:
+        """Who holds DA and POR."""
+        da, por = self.delegated_admin, self.partner_of_record
+        return Roles(da.partner_slug if da else None, por.partner_slug if por else None)
+
+
+def role_holders(session: Session, tenant: Tenant | None) -> RoleHolders:
+    """The tenant's DA grant and partner of record, in one query (nobody for a tenant not
+    created yet)."""
+    if tenant is None:
+        return RoleHolders()
+    row = session.execute(
+        select(DelegatedAdminGrant, PartnerOfRecord)
+        .select_from(Tenant)
+        .outerjoin(
+            DelegatedAdminGrant,
+            and_(
+                DelegatedAdminGrant.tenant_id == Tenant.id, DelegatedAdminGrant.ended_at.is_(None)
+            ),
+        )
+        .outerjoin(
+            PartnerOfRecord,
+            and_(PartnerOfRecord.tenant_id == Tenant.id, PartnerOfRecord.ended_at.is_(None)),
+        )
+        .where(Tenant.id == tenant.id)
+    ).first()
+    grant, por = row if row is not None else (None, None)
+    return RoleHolders(grant, por, session_now(session))
+
+
 def current_roles(session: Session, tenant: Tenant | None) -> Roles:
     """Who holds DA and POR for a tenant (nobody for a tenant not created yet)."""
-    if tenant is None:
-        return Roles()
-    da = active_delegated_admin(session, tenant.id)
-    por = active_partner_of_record(session, tenant.id)
-    return Roles(da.partner_slug if da else None, por.partner_slug if por else None)
+    return role_holders(session, tenant).roles()
 
 
 def lock_tenant(session: Session, tenant: Tenant) -> None:
     """Hold the tenant's row until commit: consent changes for one tenant happen one at a time
     on PostgreSQL (SQLite's write transaction already holds the whole database)."""
     session.execute(select(Tenant.id).where(Tenant.id == tenant.id).with_for_update())
+
+
+def find_locked_tenant(session: Session, domain: str) -> Tenant | None:
+    """The tenant with this domain, its row held until commit (`lock_tenant`), in one
+    statement."""
+    query = select(Tenant).where(Tenant.domain == domain).with_for_update()
+    return session.execute(query).scalar_one_or_none()
 
 
 # --- changing the roles ------------------------------------------------------------------------
@@ -288,13 +347,19 @@ def sender_key_revoked(session: Session, invitation: Invitation) -> bool:
     return revoked is not None
 
 
-def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | None) -> Asked:
+def invitation_asks(
+    uow: UnitOfWork,
+    invitation: Invitation,
+    tenant: Tenant | None,
+    holders: RoleHolders | None = None,
+) -> Asked:
     """What an invitation asks for, with every rule that allowed it checked again as this
     installation is now: the partner's listing, the API key it was sent with, (for a new
     customer's invitation that would create a tenant) the namespace suffix, and a priced
     offer's terms as stored. The page shows exactly what the decision enforces. A DA request
     is checked again too: its roles and days against the catalog, the offer and the maximum,
-    and a renewal (from the partner that holds DA now) may not add roles."""
+    and a renewal (from the partner that holds DA now) may not add roles. `holders`: the
+    tenant's roles when the caller read them already (`role_holders`)."""
     found = asked(
         uow.directory.catalog,
         uow.directory.get(invitation.partner_slug),
@@ -317,7 +382,9 @@ def invitation_asks(uow: UnitOfWork, invitation: Invitation, tenant: Tenant | No
         terms = grant_asked(uow, invitation)
     except InvalidInput as changed:
         return replace(found, delegated_admin_refusal=changed.message)
-    holder = active_delegated_admin(uow.session, tenant.id) if tenant else None
+    if holders is None:
+        holders = role_holders(uow.session, tenant)
+    holder = holders.delegated_admin
     if holder is not None and holder.partner_slug == invitation.partner_slug:
         try:
             check_renewal(holder.roles, terms)
@@ -332,7 +399,8 @@ def apply_decision(
     """Carry out a customer's decision on an invitation, all or nothing."""
     session, now = uow.session, uow.now()
     state = State.ACCEPTED if decision.accept else State.DECLINED
-    claimed = session.execute(
+    # The claim returns the invitation it claimed: one statement, no read after it.
+    invitation = session.execute(
         update(Invitation)
         .where(
             Invitation.id == invitation_id,
@@ -340,22 +408,21 @@ def apply_decision(
             Invitation.expires_at > now,
         )
         .values(state=state, decided_at=now, decided_by=decider)
-    )
-    invitation = session.get(Invitation, invitation_id)
+        .returning(Invitation)
+    ).scalar_one_or_none()
     if invitation is None:
-        raise NotFound("This invitation does not exist.")
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        session.refresh(invitation)
-        current = status(invitation.state, invitation.expires_at, now)
+        unclaimed = session.get(Invitation, invitation_id)
+        if unclaimed is None:
+            raise NotFound("This invitation does not exist.")
+        current = status(unclaimed.state, unclaimed.expires_at, now)
         check_transition(current, Status(state), By.CUSTOMER)  # says why it is not allowed
         raise InvalidState(f"This invitation is {current} and can no longer be decided.")
     partner = invitation.partner_slug
-    existing = find_tenant(session, invitation.tenant_domain)
+    existing = find_locked_tenant(session, invitation.tenant_domain)
     cloud = existing.cloud if existing else Cloud.GLOBAL
-    if existing is not None:
-        lock_tenant(session, existing)
-    before = current_roles(session, existing)
-    asks = invitation_asks(uow, invitation, existing)
+    holders = role_holders(session, existing)
+    before = holders.roles()
+    asks = invitation_asks(uow, invitation, existing, holders)
     outcome = decide(partner, asks, cloud, before, decision)
     # The terms the customer accepted: the stored ones the page showed (`asked`), ticked.
     terms = asks.terms if outcome.state == State.ACCEPTED else None
@@ -394,7 +461,8 @@ def apply_decision(
         )
         if outcome.delegated_admin_granted:
             grant = _grant_of(uow, invitation, decision, now)
-            end_lapsed_grant(uow, tenant)  # a grant past its end no longer holds the place
+            if holders.lapsed:  # a grant past its end no longer holds the place
+                end_lapsed_grant(uow, tenant)
         for model, role, started, given, holder, replaced in changes:
             renewal = model is DelegatedAdminGrant and given and holder == partner
             if not given or (holder == partner and not renewal):
@@ -451,15 +519,15 @@ def apply_decision(
     return Applied(invitation, tenant, outcome, event.id)
 
 
-def _mail_decision(
-    uow: UnitOfWork,
+def decision_mail_context(
+    directory: PartnerDirectory,
     invitation: Invitation,
     tenant: Tenant | None,
-    decider: str,
     outcome: Outcome,
     grant: dict[str, Any],
-) -> None:
-    directory = uow.directory
+) -> dict[str, Any]:
+    """What the decision mails (`decision_customer`, `decision_partner`) say, as plain values:
+    delivery composes them from it (`at_delivery`), so it holds only what they read."""
     roles = grant.get("roles", [])
     names = {
         f"da_roles_{language}": ", ".join(
@@ -470,11 +538,23 @@ def _mail_decision(
         )
         for language in ("en", "ru")
     }
-    partner = directory.get(invitation.partner_slug)
-    context = {
-        "invitation": invitation,
+    return {
+        "invitation": {
+            "id": invitation.id,
+            "kind": invitation.kind,
+            "tenant_domain": invitation.tenant_domain,
+            "decided_at": invitation.decided_at,
+            "decided_by": invitation.decided_by,
+            "delegated_admin_requested": invitation.delegated_admin_requested,
+        },
         "company": tenant.name if tenant else invitation.customer_company,
-        "outcome": outcome,
+        "outcome": {
+            "state": outcome.state,
+            "delegated_admin_granted": outcome.delegated_admin_granted,
+            "partner_of_record": outcome.partner_of_record,
+            "replaced_delegated_admin": outcome.replaced_delegated_admin,
+            "replaced_partner_of_record": outcome.replaced_partner_of_record,
+        },
         "partner_name": directory.display_name(invitation.partner_slug),
         "replaced_da_name": directory.display_name(outcome.replaced_delegated_admin or ""),
         "replaced_por_name": directory.display_name(outcome.replaced_partner_of_record or ""),
@@ -482,13 +562,35 @@ def _mail_decision(
         "da_ends": grant.get("expires_at"),
         **names,
     }
+
+
+def _mail_decision(
+    uow: UnitOfWork,
+    invitation: Invitation,
+    tenant: Tenant | None,
+    decider: str,
+    outcome: Outcome,
+    grant: dict[str, Any],
+) -> None:
+    directory = uow.directory
+    partner = directory.get(invitation.partner_slug)
+    context = decision_mail_context(directory, invitation, tenant, outcome, grant)
     recipients = admin_emails(uow.session, tenant.id) if tenant else [decider]
     about = invitation.tenant_domain
     for email in recipients:
-        uow.mail(email, "decision_customer", context, about=about)
+        uow.mail(email, "decision_customer", context, about=about, at_delivery=True)
     if partner is not None:
+        # The partner's mail does not say who decided: their address stays out of its payload.
+        shown = {key: value for key, value in context["invitation"].items() if key != "decided_by"}
         to = str(partner.contact.email)
-        uow.mail(to, "decision_partner", context, PARTNER_LANGUAGES, about=about)
+        uow.mail(
+            to,
+            "decision_partner",
+            {**context, "invitation": shown},
+            PARTNER_LANGUAGES,
+            about=about,
+            at_delivery=True,
+        )
     if tenant is None:
         return
     for replaced, role in (
@@ -507,9 +609,15 @@ def _notify_role_ended(
     uow.mail(
         str(listing.contact.email),
         "role_ended_partner",
-        {"tenant": tenant, "role": role, "reason": reason, "partner_name": listing.name},
+        {
+            "tenant": {"name": tenant.name, "domain": tenant.domain},
+            "role": role,
+            "reason": reason,
+            "partner_name": listing.name,
+        },
         PARTNER_LANGUAGES,
         about=tenant.domain,
+        at_delivery=True,
     )
 
 

@@ -90,6 +90,21 @@ def _create_sqlite_file(engine: Engine) -> None:
             os.close(create_private(path))
 
 
+SQLITE_AT_LEAST = (3, 35)
+"""The oldest SQLite the backend runs on: its writes use RETURNING (3.35, March 2021)."""
+
+
+def _check_sqlite_version() -> None:
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
+        wanted = ".".join(map(str, SQLITE_AT_LEAST))
+        raise RuntimeError(
+            f"this Python's SQLite is {sqlite3.sqlite_version}; the backend needs {wanted} or "
+            "newer (RETURNING): use a newer Python or system SQLite, or PostgreSQL"
+        )
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for writing transactions.
 
@@ -160,6 +175,7 @@ class Database:
         self.engine = create_engine(url, **engine_options)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
+            _check_sqlite_version()
             _create_sqlite_file(self.engine)
             _configure_sqlite(self.engine)
         # Every session carries the audit key, so whoever records an event need not pass it.

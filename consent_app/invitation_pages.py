@@ -17,9 +17,9 @@ from consent_app.backend import backend
 from consent_app.consent import (
     apply_decision,
     check_tenant_is_theirs,
-    current_roles,
     grant_asked,
     invitation_asks,
+    role_holders,
 )
 from consent_app.customer_pages import Customer, customer_required
 from consent_app.forms import DecisionForm
@@ -77,8 +77,9 @@ def _render(
     directory, current = backend().directory, language()
     with backend().reading() as uow:
         tenant = tenant_for(uow.session, invitation)
-        roles = current_roles(uow.session, tenant)
-        asked = invitation_asks(uow, invitation, tenant)
+        holders = role_holders(uow.session, tenant)  # both roles in one query
+        roles = holders.roles()
+        asked = invitation_asks(uow, invitation, tenant, holders)
         grant_shown = _grant_asked(uow, invitation, current)
         try:
             # Nothing of a tenant someone else created since is shown to this person.

@@ -305,7 +305,10 @@ class OutboxMessage(Base):
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
-    raw: Mapped[str] = mapped_column(Text)  # the whole RFC 5322 message
+    raw: Mapped[str] = mapped_column(Text)  # the whole RFC 5322 message ("" until composed)
+    # A message composed at delivery (`consent_app.mail.payload_of`, migration 0012): the
+    # template, languages and context as JSON until it is delivered, then None.
+    payload: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]

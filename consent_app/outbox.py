@@ -25,7 +25,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sqlalchemy import case, func, or_, select, update
 
 from consent_app.db import Database, utcnow
+from consent_app.mail import NotComposable, compose_stored
 from consent_app.models import OutboxMessage
+from consent_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,13 @@ def _kept(raw: str) -> Any:
     """What delivery keeps of a message, decided in the UPDATE itself: nothing at all when the
     message was marked erased meanwhile (a removal during the send), else `without_body`."""
     return case((OutboxMessage.subject == ERASED_SUBJECT, ERASED_MESSAGE), else_=without_body(raw))
+
+
+def _kept_subject(subject: str) -> Any:
+    """The subject a message composed at delivery keeps: the one it was sent with, unless a
+    removal marked it erased meanwhile."""
+    erased = OutboxMessage.subject == ERASED_SUBJECT
+    return case((erased, ERASED_SUBJECT), else_=subject[:300])
 
 
 class Transport(Protocol):
@@ -216,14 +225,31 @@ def deliver_pending(
     *,
     lease: timedelta = LEASE,
     retry_after: timedelta = RETRY_AFTER,
+    settings: Settings | None = None,
 ) -> DeliveryReport:
     """Send the messages that are due, at most `limit`: claimed together, each marked sent (or
-    failed) as soon as its send returns, so a crash re-sends at most the one in flight."""
+    failed) as soon as its send returns, so a crash re-sends at most the one in flight.
+
+    A message stored as a payload is composed here (`consent_app.mail.compose_stored`, with
+    `settings`), then kept like any other: headers only, and its payload dropped."""
     sent = failed = undeliverable = 0
     for message in _claim(database, limit, lease):
         values: dict[str, object]
+        raw = message.raw
+        composed: dict[str, object] = {}
         try:
-            transport.send(message.message_id, message.recipient, message.raw.encode("utf-8"))
+            if message.payload is not None:
+                if settings is None:
+                    raise NotComposable("a stored payload needs the settings to be composed")
+                subject, raw = compose_stored(settings, message)
+                composed = {"subject": _kept_subject(subject), "payload": None}
+            transport.send(message.message_id, message.recipient, raw.encode("utf-8"))
+        except NotComposable as error:
+            log.error("mail %s to %s: %s", message.message_id, message.recipient, error)
+            undeliverable += 1
+            # Failed for good, kept like any failed message: headers only, so its payload
+            # (names, addresses) goes.
+            values = {"failed_at": utcnow(), "last_error": str(error)[:500], "payload": None}
         except Undeliverable as error:
             log.warning(
                 "mail %s to %s failed for good: %s", message.message_id, message.recipient, error
@@ -232,7 +258,8 @@ def deliver_pending(
             values = {
                 "failed_at": utcnow(),
                 "last_error": f"undeliverable: {error}"[:500],
-                "raw": _kept(message.raw),
+                "raw": _kept(raw),
+                **composed,
             }
         except Exception as error:  # any other failure: keep the message and try again later
             log.warning("mail %s to %s not sent: %s", message.message_id, message.recipient, error)
@@ -243,7 +270,7 @@ def deliver_pending(
             }
         else:
             sent += 1
-            values = {"sent_at": utcnow(), "raw": _kept(message.raw)}
+            values = {"sent_at": utcnow(), "raw": _kept(raw), **composed}
         with database.write() as session:
             session.execute(
                 update(OutboxMessage)

@@ -87,24 +87,44 @@ def datum_mac(key: bytes, ref: str, subject: str, kind: str, admin: str, value: 
     return _mac(key, "datum", ref, subject, kind, admin, value)
 
 
+_KNOWN_REFS = "personal_refs"
+"""`Session.info` key: the subject and datum references this transaction has read or made
+(a decision names its tenant's subject eight times, the deciding admin's address in every
+event); erasing forgets them (`_forget_refs`)."""
+
+
+def _known_refs(session: Session) -> dict[tuple[str, ...], str]:
+    known: dict[tuple[str, ...], str] = session.info.setdefault(_KNOWN_REFS, {})
+    return known
+
+
+def _forget_refs(session: Session) -> None:
+    session.info.pop(_KNOWN_REFS, None)
+
+
 def subject_ref(session: Session, domain: str, now: datetime, *, lock: bool = False) -> str:
     """The audit subject of a tenant domain, created on first use; with `lock`, its row is
     held until the transaction ends (removal and new invitations to the domain take turns).
+    Read once per transaction (without `lock`).
 
     Two transactions may create it at once: the unique domain makes one insert do nothing
     (PostgreSQL waits for the other to commit), and both read the same row."""
+    known = _known_refs(session)
+    if not lock and ("subject", domain) in known:
+        return known["subject", domain]
     query = select(AuditSubject.ref).where(AuditSubject.domain == domain)
     if lock:
         query = query.with_for_update()
     ref = session.execute(query).scalar_one_or_none()
-    if ref is not None:
-        return ref
-    ref = secrets.token_hex(12)
-    new = _insert(session)(AuditSubject).values(
-        ref=ref, domain=domain, created_at=now, mac=subject_mac(_key(session), ref, domain)
-    )
-    session.execute(new.on_conflict_do_nothing(index_elements=["domain"]))
-    return session.execute(query).scalar_one()
+    if ref is None:
+        made = secrets.token_hex(12)
+        new = _insert(session)(AuditSubject).values(
+            ref=made, domain=domain, created_at=now, mac=subject_mac(_key(session), made, domain)
+        )
+        session.execute(new.on_conflict_do_nothing(index_elements=["domain"]))
+        ref = session.execute(query).scalar_one()
+    known["subject", domain] = ref
+    return ref
 
 
 def live_subject(session: Session, domain: str, *, lock: bool = False) -> str | None:
@@ -117,16 +137,26 @@ def live_subject(session: Session, domain: str, *, lock: bool = False) -> str | 
 
 def datum_ref(session: Session, subject: str, datum: Personal) -> str:
     """The reference to one personal value of a subject, created on first use (the same value
-    of one subject always has the same reference, so erasing it erases it everywhere)."""
+    of one subject always has the same reference, so erasing it erases it everywhere); read
+    once per transaction."""
+    known = _known_refs(session)
+    key = ("datum", subject, datum.kind, datum.admin, datum.value)
+    if key in known:
+        return known[key]
     query = select(PersonalDatum.ref).where(
         PersonalDatum.subject_ref == subject,
         PersonalDatum.kind == datum.kind,
         PersonalDatum.admin == datum.admin,
         PersonalDatum.value == datum.value,
     )
-    ref = session.execute(query).scalar_one_or_none()
-    if ref is not None:
-        return ref
+    # A known value is read, not upserted: an upsert would lock its row until the commit
+    # (PostgreSQL), making transactions that name the same person wait for each other.
+    found = session.execute(query).scalar_one_or_none()
+    if found is not None:
+        known[key] = found
+        return found
+    # New: insert it, and a transaction inserting it at the same moment gets the stored
+    # reference back (a conflict sets a column to itself and returns the row).
     ref = f"pd:{secrets.token_hex(12)}"
     new = _insert(session)(PersonalDatum).values(
         ref=ref,
@@ -137,8 +167,9 @@ def datum_ref(session: Session, subject: str, datum: Personal) -> str:
         mac=datum_mac(_key(session), ref, subject, datum.kind, datum.admin, datum.value),
     )
     unique = ["subject_ref", "kind", "admin", "value"]
-    session.execute(new.on_conflict_do_nothing(index_elements=unique))
-    return session.execute(query).scalar_one()
+    upsert = new.on_conflict_do_update(index_elements=unique, set_={"kind": PersonalDatum.kind})
+    known[key] = session.execute(upsert.returning(PersonalDatum.ref)).scalar_one()
+    return known[key]
 
 
 def pseudonymized(session: Session, subject: str, value: Any) -> Any:
@@ -189,6 +220,7 @@ def shown(value: Any, resolved: Mapping[str, str]) -> Any:
 
 def erase_subject(session: Session, subject: str, now: datetime) -> int:
     """Erase every personal value of a subject and free its domain; how many were erased."""
+    _forget_refs(session)
     erased = _erase(session, now, PersonalDatum.subject_ref == subject)
     session.execute(
         update(AuditSubject)
@@ -204,6 +236,7 @@ def erase_admin(session: Session, subject: str, email: str, now: datetime) -> in
 
 
 def _erase(session: Session, now: datetime, *which: Any) -> int:
+    _forget_refs(session)
     key = _key(session)
     rows = session.execute(
         select(PersonalDatum.ref, PersonalDatum.subject_ref, PersonalDatum.kind)

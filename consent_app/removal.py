@@ -22,7 +22,7 @@ from sqlalchemy import case, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent_app import webhooks
-from consent_app.audit import TENANT_CHAIN, Actor, record
+from consent_app.audit import TENANT_CHAIN, Actor, forget_head, record
 from consent_app.consent import (
     active_delegated_admin,
     active_partner_of_record,
@@ -179,6 +179,7 @@ def _legacy_events(session: Session, domain: str) -> int:
 def _delete_legacy_chain(session: Session, domain: str) -> None:
     session.execute(delete(AuditEvent).where(AuditEvent.chain == _legacy_chain(domain)))
     session.execute(delete(AuditChainHead).where(AuditChainHead.chain == _legacy_chain(domain)))
+    forget_head(session, _legacy_chain(domain))
 
 
 def _names_of(domain: str) -> list[str]:
@@ -214,7 +215,7 @@ def _erase_mail(
         *(
             column.contains(text, autoescape=True)
             for text in mentions
-            for column in (OutboxMessage.subject, OutboxMessage.raw)
+            for column in (OutboxMessage.subject, OutboxMessage.raw, OutboxMessage.payload)
         )
     )
     return deleted, _blank(session, or_(ours, unscoped & naming))
@@ -228,6 +229,7 @@ def _blank(session: Session, which: Any) -> int:
         .values(
             subject=ERASED_SUBJECT,
             raw=case((done, ERASED_MESSAGE), else_=OutboxMessage.raw),
+            payload=case((done, None), else_=OutboxMessage.payload),
         )
     )
     return int(blanked.rowcount)  # type: ignore[attr-defined]
@@ -246,10 +248,12 @@ def _erase_admin_mail(session: Session, subject: str | None, email: str) -> tupl
     )
     naming = [
         row_id
-        for row_id, title, raw in session.execute(
-            select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.raw).where(ours)
+        for row_id, title, raw, payload in session.execute(
+            select(
+                OutboxMessage.id, OutboxMessage.subject, OutboxMessage.raw, OutboxMessage.payload
+            ).where(ours)
         )
-        if email in title or email in _readable(raw)
+        if email in title or email in _readable(raw) or email in (payload or "")
     ]
     blanked = _blank(session, OutboxMessage.id.in_(naming)) if naming else 0
     return int(gone.rowcount), blanked  # type: ignore[attr-defined]

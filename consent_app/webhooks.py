@@ -179,6 +179,7 @@ def register_endpoint(
         created_at=uow.now(),
     )
     session.add(endpoint)
+    session.info.pop(_LIVE_ENDPOINTS, None)
     # The host only: a URL's path or query may carry a token of the partner's, and the audit
     # log keeps what it records for ever.
     record(
@@ -206,6 +207,20 @@ def partner_endpoints(session: Session, partner_slug: str) -> list[WebhookEndpoi
     return list(session.execute(query).scalars())
 
 
+_LIVE_ENDPOINTS = "webhook_endpoints"
+"""`Session.info` key: each partner's live endpoints as `emit` read them in this transaction
+(one decision emits up to five events to the same partner); adding or deleting an endpoint
+forgets them."""
+
+
+def _live_endpoints(session: Session, partner_slug: str) -> list[WebhookEndpoint]:
+    """`partner_endpoints`, read once per transaction and partner."""
+    known: dict[str, list[WebhookEndpoint]] = session.info.setdefault(_LIVE_ENDPOINTS, {})
+    if partner_slug not in known:
+        known[partner_slug] = partner_endpoints(session, partner_slug)
+    return known[partner_slug]
+
+
 def partner_endpoint(session: Session, partner_slug: str, public_id: str) -> WebhookEndpoint:
     """One of the partner's live endpoints; another partner's, or a deleted one, is
     `NotFound`, like none."""
@@ -222,6 +237,7 @@ def delete_endpoint(uow: UnitOfWork, partner_slug: str, public_id: str, actor: A
     its secret cannot be derived again (the salt goes)."""
     session, now = uow.session, uow.now()
     endpoint = partner_endpoint(session, partner_slug, public_id)
+    session.info.pop(_LIVE_ENDPOINTS, None)
     deleted = session.execute(
         update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint.id, WebhookEndpoint.deleted_at.is_(None))
@@ -393,7 +409,7 @@ def emit(
         return None
     subscribed = [
         endpoint
-        for endpoint in partner_endpoints(uow.session, partner_slug)
+        for endpoint in _live_endpoints(uow.session, partner_slug)
         if event in endpoint.events
     ]
     if not subscribed:

@@ -60,12 +60,22 @@ class UnitOfWork:
         languages: tuple[str, ...] = CUSTOMER_LANGUAGES,
         *,
         about: str | None = None,
+        at_delivery: bool = False,
     ) -> OutboxMessage:
         """Write a message to the outbox in this transaction (sent after the commit); `about`
-        is the domain of the tenant it tells of, so that removing the tenant finds it."""
+        is the domain of the tenant it tells of, so that removing the tenant finds it. With
+        `at_delivery` only its payload is stored, and delivery composes it
+        (`consent_app.mail.enqueue`)."""
         tenant_ref = subject_ref(self.session, about, self.now()) if about else None
         return enqueue(
-            self.session, self.settings, recipient, template, context, languages, tenant_ref
+            self.session,
+            self.settings,
+            recipient,
+            template,
+            context,
+            languages,
+            tenant_ref,
+            at_delivery=at_delivery,
         )
 
 

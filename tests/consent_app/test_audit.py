@@ -22,10 +22,12 @@ from consent_app.audit import (
     GENESIS,
     MAX_DEPTH,
     event_hash,
+    record,
     tenant_chain,
     verify,
 )
 from consent_app.db import (
+    AUDIT_KEY,
     MIGRATIONS_DIR,
     Database,
     alembic_config,
@@ -942,3 +944,33 @@ def test_the_upgrade_needs_the_key_only_when_there_are_events(tmp_path: Path) ->
 
 def test_every_decided_state_implies_an_event() -> None:
     assert set(DECIDED_STATES) == set(INVITATION_STATES) - {"pending"}
+
+
+def test_a_session_reused_after_a_rollback_continues_the_stored_chain(
+    history: Marketplace,
+) -> None:
+    """A transaction moves the heads of the chains it appends to in memory; when it rolls
+    back, the session's next transaction must start again from the stored heads (and lock
+    them again), or it would chain onto events that were never stored."""
+    from sqlalchemy.orm import Session
+
+    database = history.backend.database
+    with Session(database.engine, info={AUDIT_KEY: database.audit_key}) as session:
+        with session.begin():
+            record(session, OPERATOR, "customer.signed_in", tenant_domain=TENANT)
+            session.flush()
+            session.rollback()
+        with session.begin():
+            record(session, OPERATOR, "customer.signed_in", tenant_domain=TENANT)
+    assert problems(history) == []
+    code, output = cli_verify(history)
+    assert code == 0 and "Audit log intact" in output
+
+
+def test_no_event_is_recorded_inside_a_savepoint(history: Marketplace) -> None:
+    """A savepoint rolled back would leave the chain's head moved past an event that no
+    longer exists, so recording inside one is refused, and the chain stays whole."""
+    refused = pytest.raises(RuntimeError, match="savepoint")
+    with refused, history.backend.write() as session, session.begin_nested():
+        record(session, OPERATOR, "customer.signed_in", tenant_domain=TENANT)
+    assert problems(history) == []

@@ -189,3 +189,162 @@ def test_a_body_line_longer_than_smtp_allows_still_arrives(
         [(_, message)] = received.messages
     assert message["Content-Transfer-Encoding"] == "quoted-printable"
     assert typed in message.get_payload(decode=True).decode("utf-8")
+
+
+# --- decision mails composed at delivery -------------------------------------------------------
+
+
+def _accept_with_da_and_por(market: Marketplace) -> str:
+    """A trial with DA accepted with both roles; the invitation's id."""
+    market.add_tenant(admins=(ADMIN, "second@fabrikam.example"))
+    created = market.invite(market.key(), delegated_admin=True)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    market.backend.deliver_now()  # the invitation (delivery may be off)
+    done = market.decide(market.link(), authorize_delegated_admin="y", make_partner_of_record="y")
+    assert done.status_code == 200, done.get_data(as_text=True)
+    invitation_id: str = created.get_json()["id"]
+    return invitation_id
+
+
+def test_a_decision_stores_its_mails_as_payloads_that_delivery_composes(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """The decision's transaction writes each mail's template, languages and context (a small
+    JSON payload, no rendered text); delivery composes it, stores the subject it was sent
+    with and drops the payload, like any delivered message."""
+    market = Marketplace(app_factory(MARKETPLACE_MAIL_DELIVERY="off"))
+    _accept_with_da_and_por(market)
+    waiting = [row for row in outbox(market) if row.payload is not None]
+    assert sorted(row.recipient for row in waiting) == sorted(
+        [ADMIN, "second@fabrikam.example", "partners@contoso.example"]
+    )
+    assert all(row.raw == "" and len(row.payload or "") < 2000 for row in waiting)
+    while market.backend.deliver_now().sent:
+        pass
+    for row in outbox(market):
+        assert row.sent_at is not None and row.payload is None
+    delivered = {mail.to: mail for mail in market.mails()}
+    assert delivered[ADMIN].subject.startswith("You accepted a trial from Contoso")
+    assert "Вы приняли" in delivered[ADMIN].subject  # both languages, as before
+    assert "Partner of record: Contoso" in delivered[ADMIN].body
+    stored = {row.recipient: row.subject for row in outbox(market)}
+    assert stored[ADMIN] == delivered[ADMIN].subject
+
+
+def test_the_stored_payload_composes_the_same_message_as_the_objects_did(
+    market: Marketplace,
+) -> None:
+    """Byte for byte: each delivered decision mail equals what composing it in the request
+    from the ORM objects (as before migration 0012) gives, with its Message-ID and Date."""
+    from email.utils import parsedate_to_datetime
+
+    from consent_app.consent import decision_mail_context
+    from consent_app.mail import CUSTOMER_LANGUAGES, PARTNER_LANGUAGES, _compose
+    from consent_app.models import DelegatedAdminGrant, Invitation
+    from consent_app.rules import Outcome, Roles, State
+
+    invitation_id = _accept_with_da_and_por(market)
+    backend = market.backend
+    with backend.read() as session:
+        invitation = session.get(Invitation, invitation_id)
+        grant_row = session.execute(select(DelegatedAdminGrant)).scalar_one()
+        assert invitation is not None
+        outcome = Outcome(State.ACCEPTED, Roles("contoso-cloud", "contoso-cloud"), True, True)
+        grant = {"roles": list(grant_row.roles), "expires_at": grant_row.expires_at}
+        plain = decision_mail_context(backend.directory, invitation, None, outcome, grant)
+        plain["company"] = "Fabrikam"
+        # The context as it was before: the invitation and the outcome themselves.
+        objects = {**plain, "invitation": invitation, "outcome": outcome}
+    folder = backend.settings.mail_dir
+    compared = 0
+    for path in sorted(folder.glob("*.eml")):
+        raw = path.read_bytes()
+        message = message_from_bytes(raw, policy=default)
+        subject = str(message["Subject"])
+        if "accepted" not in subject:
+            continue  # the invitation itself
+        template, languages = (
+            ("decision_partner", PARTNER_LANGUAGES)
+            if "invitation" in subject
+            else ("decision_customer", CUSTOMER_LANGUAGES)
+        )
+        date = parsedate_to_datetime(str(message["Date"]))
+        _, before = _compose(
+            backend.settings,
+            str(message["To"]),
+            template,
+            objects,
+            languages,
+            str(message["Message-ID"]),
+            date,
+        )
+        assert raw == before.encode("utf-8"), template
+        compared += 1
+    assert compared == 3  # two admins and the partner
+
+
+def test_mail_queued_before_the_payloads_is_delivered_as_it_is(market: Marketplace) -> None:
+    """A message composed when it was written (every message before migration 0012, and
+    those outside a decision now) has no payload: delivery sends its stored text."""
+    from consent_app.mail import enqueue
+
+    backend = market.backend
+    with backend.database.write() as session:
+        row = enqueue(
+            session,
+            backend.settings,
+            ADMIN,
+            "sign_in",
+            {"links": [("Fabrikam", TENANT, "http://x/")], "minutes": 30, "email": ADMIN},
+        )
+        raw = row.raw
+    assert row.payload is None and raw
+    report = deliver_pending(backend.database, backend.transport, settings=backend.settings)
+    assert report.sent == 1
+    delivered = MailFolder(backend.settings.mail_dir).path_for(row.message_id).read_bytes()
+    assert delivered == raw.encode("utf-8")
+
+
+def test_a_payload_that_cannot_be_composed_fails_for_good_with_the_reason(
+    market: Marketplace,
+) -> None:
+    """A template gone since the message was stored: marked failed (the operator sees it
+    in `mail status`), not retried for ever; the decision itself was committed."""
+    from consent_app.mail import enqueue
+
+    backend = market.backend
+    with backend.database.write() as session:
+        enqueue(session, backend.settings, ADMIN, "no_such_template", {}, at_delivery=True)
+    report = deliver_pending(backend.database, backend.transport, settings=backend.settings)
+    assert (report.sent, report.undeliverable) == (0, 1)
+    [row] = [row for row in outbox(market) if row.recipient == ADMIN]
+    assert row.failed_at is not None and "could not compose" in (row.last_error or "")
+    assert row.payload is None  # kept like any failed message: nothing of what it said
+
+
+def test_a_stored_message_says_what_the_installation_said_when_it_was_written(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """Links, sender and support contacts are stored with the payload: delivering with other
+    settings (`mail send` from a shell without the installation's environment) changes
+    nothing in the message."""
+    market = Marketplace(
+        app_factory(
+            MARKETPLACE_MAIL_DELIVERY="off",
+            MARKETPLACE_SUPPORT_PHONE="+44 20 7946 0000",
+            MARKETPLACE_MAIL_FROM="Marketplace <mp@partners.example>",
+        )
+    )
+    _accept_with_da_and_por(market)
+    backend = market.backend
+    other = backend.settings.model_copy(
+        update={"support_phone": "+1 800 555 0199", "mail_from": "x@localhost"}
+    )
+    while deliver_pending(backend.database, backend.transport, settings=other).sent:
+        pass
+    delivered = {mail.to: mail for mail in market.mails()}
+    assert "+44 20 7946 0000" in delivered[ADMIN].body
+    assert "+1 800 555 0199" not in delivered[ADMIN].body
+    folder = backend.settings.mail_dir
+    senders = {message_from_bytes(path.read_bytes())["From"] for path in folder.glob("*.eml")}
+    assert senders == {"Marketplace <mp@partners.example>"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -212,3 +213,52 @@ def test_upgrading_keeps_purchase_offers_unpriced(database_url: str) -> None:
         columns = list(rows.keys())
         assert "prices" not in columns and len(rows.all()) == 2
     database.dispose()
+
+
+def test_mail_queued_before_0012_is_delivered_as_it_was_written(
+    database_url: str, tmp_path: Path
+) -> None:
+    """0012 gives the outbox stored payloads; a message already waiting in the old form (its
+    whole text in `raw`) keeps it, and delivery sends exactly that text."""
+    from consent_app.outbox import MailFolder, deliver_pending
+
+    database = database_at(database_url, "0011")
+    now = utcnow()
+    raw = "Subject: x\r\nMessage-ID: <old@x>\r\n\r\nSign in: http://marketplace.test/signin/S\r\n"
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (message_id, recipient, subject, raw, created_at, "
+                "attempts, next_attempt_at) VALUES ('<old@x>', 'a@b.example', 'x', :raw, "
+                ":now, 0, :now)"
+            ),
+            {"raw": raw, "now": now},
+        )
+    upgrade(database)
+    folder = MailFolder(tmp_path / "mail")
+    report = deliver_pending(database, folder)  # no settings needed: nothing to compose
+    database.dispose()
+    assert report.sent == 1
+    assert folder.path_for("<old@x>").read_bytes() == raw.encode("utf-8")
+
+
+def test_downgrading_0012_waits_for_mail_stored_as_payloads(database: Database) -> None:
+    """Code before 0012 would send the empty `raw` of a message stored as a payload: the
+    downgrade refuses while one waits, and goes through once it is delivered."""
+    now = utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (message_id, recipient, subject, raw, payload, created_at, "
+                "attempts, next_attempt_at) VALUES ('<new@x>', 'a@b.example', '(x)', '', "
+                "'{}', :now, 0, :now)"
+            ),
+            {"now": now},
+        )
+    with pytest.raises(RuntimeError, match="marketplace mail send"):
+        command.downgrade(alembic_config(database), "0011")
+    assert current_revision(database) == head_revision()
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE outbox SET sent_at = :now, payload = NULL"), {"now": now})
+    command.downgrade(alembic_config(database), "0011")
+    assert current_revision(database) == "0011"

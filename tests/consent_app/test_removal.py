@@ -396,9 +396,12 @@ def test_removing_an_admin_blanks_mail_naming_them_and_keeps_other_tenants_mail(
     )
 
 
-def test_a_removal_during_delivery_keeps_nothing_of_the_message(zebra: Marketplace) -> None:
+@pytest.mark.parametrize("at_delivery", [False, True], ids=["composed", "payload"])
+def test_a_removal_during_delivery_keeps_nothing_of_the_message(
+    zebra: Marketplace, at_delivery: bool
+) -> None:
     """The send is under way when the tenant is removed: delivery then must not write the
-    message's headers back."""
+    message's headers (or, for one composed at delivery, its subject) back."""
     backend = zebra.backend
     with backend.database.write() as session:  # not Backend.write: that would deliver it now
         message = enqueue(
@@ -407,12 +410,15 @@ def test_a_removal_during_delivery_keeps_nothing_of_the_message(zebra: Marketpla
             "partners@contoso.example",
             "role_ended_partner",
             {
-                "tenant": Tenant(domain=DOMAIN, name=NAME),
+                "tenant": {"domain": DOMAIN, "name": NAME}
+                if at_delivery
+                else Tenant(domain=DOMAIN, name=NAME),
                 "role": "delegated_admin",
                 "reason": "revoked_by_customer",
                 "partner_name": "Contoso",
             },
             tenant_ref=tenant_chain(session, DOMAIN).removeprefix("tenant:"),  # type: ignore[union-attr]
+            at_delivery=at_delivery,
         )
         session.flush()
         message_id = message.id
@@ -421,10 +427,12 @@ def test_a_removal_during_delivery_keeps_nothing_of_the_message(zebra: Marketpla
         def send(self, message_id: str, recipient: str, raw: bytes) -> None:
             backend.run(lambda uow: remove_tenant(uow, DOMAIN, OPERATOR))
 
-    deliver_pending(backend.database, RemovingTransport())
+    report = deliver_pending(backend.database, RemovingTransport(), settings=backend.settings)
+    assert report.sent == 1
     with backend.read() as session:
         stored = session.get(OutboxMessage, message_id)
         assert stored is not None and stored.raw == ERASED_MESSAGE
+        assert stored.subject == ERASED_SUBJECT and stored.payload is None
     assert [value for value in PERSONAL if value in stored_text(zebra)] == []
 
 
