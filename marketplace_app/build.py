@@ -4,22 +4,33 @@ and the partner snapshot the backend reads (`marketplace.snapshot`)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import pickle
+import shutil
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
-from marketplace.urls import logo_url
+from marketplace.urls import logo_url, partner_url
 from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
+
+if TYPE_CHECKING:
+    from sitegen.reuse import PageReuse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
 MKDOCS_CONFIG = PROJECT_ROOT / "mkdocs.yml"
 """The English site's MkDocs configuration; each other language has `mkdocs.<lang>.yml`."""
+PARTNERS_FOLDER = partner_url("x").split("/")[0]
+"""The site's folder of partner pages ("partners")."""
 SITE_BUILD_FILE_NAME = "site_build.json"
 """In the instance folder: the site URL the last build wrote the site's absolute links for."""
 
@@ -75,12 +86,15 @@ class BuildReport:
     validate_seconds: float
     site_seconds: float
     index_seconds: float
+    pages_kept: int = 0
+    """Partner pages (all languages) kept from the previous build: nothing they show changed."""
 
     def describe(self) -> str:
         """One line for the operator."""
+        kept = f" ({self.pages_kept} unchanged partner pages kept)" if self.pages_kept else ""
         return (
             f"{self.listings} listings: validated in {self.validate_seconds:.1f} s, site in "
-            f"{self.site_seconds:.1f} s, search index in {self.index_seconds:.1f} s"
+            f"{self.site_seconds:.1f} s{kept}, search index in {self.index_seconds:.1f} s"
         )
 
 
@@ -93,7 +107,12 @@ def _quiet(step: str) -> None:
 
 
 def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
-    """Validate the listings and, only if they are all valid, build the site and index."""
+    """Validate the listings and, only if they are all valid, build the site and index.
+
+    The search index is built in a process of its own while the site languages are built
+    (`build_site`), so the steps overlap on a machine with more than one core; their seconds
+    in the report are each step's own, which is why they may add up to more than the build.
+    """
     started = time.perf_counter()
     progress(f"Validating the listings in {paths.listings_dir}…")
     try:
@@ -101,16 +120,84 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
-    site_url = build_site(paths, loaded, progress)
-    _record_site_url(paths, site_url)
-    built = time.perf_counter()
     progress(f"Indexing {len(loaded[1])} partners for search…")
-    build_search_index(paths, loaded)
+    indexing = _Child(_timed, build_search_index, paths, loaded)
+    try:
+        site_url, kept = build_site(paths, loaded, progress)
+        site_seconds = time.perf_counter() - validated
+    finally:
+        index_seconds = indexing.result()
+    _record_site_url(paths, site_url)
     # Last: a backend that sees this snapshot finds the site and index of the same build.
     catalog, listings = loaded
     write_snapshot(paths.snapshot_file, catalog, [item.listing for item in listings])
-    indexed = time.perf_counter()
-    return BuildReport(len(loaded[1]), validated - started, built - validated, indexed - built)
+    return BuildReport(len(loaded[1]), validated - started, site_seconds, index_seconds, kept)
+
+
+def _timed(step: Callable[..., object], *arguments: object) -> float:
+    """Run `step` and return how long it took (s)."""
+    started = time.perf_counter()
+    step(*arguments)
+    return time.perf_counter() - started
+
+
+class _Child:
+    """`function(*arguments)` in a forked process; `result()` waits and returns its value or
+    raises its exception.
+
+    Fork, not spawn: the child starts with the validated listings in memory (copy on write),
+    where spawn would import everything again and pickle 10,000 listings over a pipe. No
+    thread of ours runs when it forks: `serve` builds before it starts serving, and later
+    runs `marketplace build` as a command of its own (`cli.SourceWatcher`).
+    """
+
+    def __init__(self, function: Callable[..., Any], *arguments: object) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            # Not a daemon: whoosh's index writer starts processes of its own.
+            target=self._run,
+            args=(sender, function, arguments),
+        )
+        self._process.start()
+        sender.close()
+
+    @staticmethod
+    def _run(sender: Connection, function: Callable[..., Any], arguments: tuple[object]) -> None:
+        try:
+            outcome: tuple[bool, object] = (True, function(*arguments))
+        except BaseException as error:
+            try:
+                pickle.dumps(error)
+                outcome = (False, error)
+            except Exception:
+                outcome = (False, RuntimeError("".join(traceback.format_exception(error))))
+        sender.send(outcome)
+        sender.close()
+
+    def result(self) -> Any:
+        """The function's return value, once the child has finished."""
+        try:
+            succeeded, value = self._receiver.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(
+                f"a build process ended without an answer (exit code {self._process.exitcode})"
+            ) from None
+        finally:
+            self._receiver.close()
+        self._process.join()
+        if not succeeded:
+            assert isinstance(value, BaseException)
+            raise value
+        return value
+
+
+INDEX_RECORD_FILE_NAME = "index_partners.json"
+"""In the instance folder: what the search index was last built or updated from, per partner."""
+INDEX_UPDATE_SHARE = 0.1
+"""Above this share of partners changed or removed, the index is built afresh rather than
+updated (an update adds a segment and rewrites the precomputed scores anyway)."""
 
 
 def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
@@ -121,18 +208,75 @@ def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedList
     A hit shows what the site shows: the logo at the URL the site publishes it under
     (`site_logos`) and the first-published date the site gives the partner, from the listing
     file's history (`marketplace.history`: git, else the file's modification time).
+
+    When the previous build's record (`INDEX_RECORD_FILE_NAME`) says only a few partners
+    changed, and nothing all partners share did (the catalog, the search code, library
+    versions), the current index is updated with just those (`update_index`) instead.
     """
     from marketplace.history import listing_dates
     from marketplace.snapshot import snapshot_content_hash
     from search.documents import partner_documents
-    from search.whoosh_engine import build_index, index_root
+    from search.whoosh_engine import (
+        SNAPSHOT_HASH_FILE,
+        build_index,
+        current_index,
+        index_is_current,
+        index_needs_rebuild,
+        index_root,
+        recorded_with_index,
+        update_index,
+    )
+    from sitegen.reuse import OutputRecord, catalog_fingerprint, code_fingerprint, digest_of
 
     catalog, listings = loaded
     partners = [item.listing for item in listings]
     dates = listing_dates([item.path for item in listings])
     published = {item.listing.slug: dates[item.path].published for item in listings}
-    documents = partner_documents(catalog, partners, site_logos(listings), published)
-    build_index(index_root(paths.instance_dir), documents, snapshot_content_hash(catalog, partners))
+    logos = site_logos(listings)
+    snapshot_hash = snapshot_content_hash(catalog, partners)
+    root = index_root(paths.instance_dir)
+
+    record_file = paths.instance_dir / INDEX_RECORD_FILE_NAME
+    previous = OutputRecord.read(record_file)
+    # Gone before the index changes: an update that stops half-way leaves no record to trust.
+    record_file.unlink(missing_ok=True)
+    code = code_fingerprint(("search", "marketplace"), ("whoosh-reloaded",))
+    record = OutputRecord(catalog_fingerprint(code, paths.listings_dir))
+    record.keys = {
+        listing.slug: digest_of(
+            [
+                listing.model_dump(mode="json"),
+                logos.get(listing.slug),
+                published[listing.slug].isoformat(),
+            ]
+        )
+        for listing in partners
+    }
+    changed, removed = previous.changed(record.keys) if previous else ([], [])
+    current = current_index(root)
+    if (
+        previous is not None
+        and previous.fingerprint == record.fingerprint
+        and current is not None
+        and previous.files.get("") == current.name
+        and index_is_current(root)
+        and len(changed) + len(removed) <= INDEX_UPDATE_SHARE * max(len(partners), 1)
+        # Updates leave replaced partners deleted in whoosh's segments (counted in every
+        # word's statistics): past a share of them, the index is written afresh.
+        and not index_needs_rebuild(root)
+    ):
+        if changed or removed or recorded_with_index(root, SNAPSHOT_HASH_FILE) != snapshot_hash:
+            by_slug = {listing.slug: listing for listing in partners}
+            documents = partner_documents(
+                catalog, [by_slug[slug] for slug in changed], logos, published
+            )
+            current = update_index(root, documents, removed, snapshot_hash)
+    else:
+        documents = partner_documents(catalog, partners, logos, published)
+        current = build_index(root, documents, snapshot_hash)
+    # The index this record describes: one another command built or updated is not.
+    record.files[""] = current.name
+    record.write(record_file)
 
 
 def site_logos(listings: Iterable[LoadedListing]) -> dict[str, str]:
@@ -160,9 +304,99 @@ def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
 
 def build_site(
     paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]], progress: Progress = _quiet
-) -> str:
-    """Run MkDocs (Material theme) for every site language into `paths.site_dir`; the site
-    URL its absolute links start with."""
+) -> tuple[str, int]:
+    """Run MkDocs (Material theme) for every site language into `paths.site_dir`: the site
+    URL its absolute links start with, and how many partner pages were kept from the
+    previous build (`sitegen.reuse`).
+
+    English in this process, each other language at the same time in a process of its own,
+    into a scratch folder (`_scratch`): MkDocs empties its output folder first, and the
+    English one holds the other languages, so they are moved into place when English is done.
+    """
+    configs = site_configs(paths)
+    # Before any MkDocs empties a folder: the previous partner pages go aside.
+    reuses = [
+        _previous_pages(paths, language, site_dir)
+        for (_config, site_dir), language in zip(configs, SITE_LANGUAGES, strict=True)
+    ]
+    (root_config, root_dir), *others = configs
+    children = []
+    try:
+        for (config_file, site_dir), language, reuse in zip(
+            others, SITE_LANGUAGES[1:], reuses[1:], strict=True
+        ):
+            staging = _scratch(paths, f"{language}.partial")
+            progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site into {site_dir}…")
+            child = _Child(_mkdocs_build, paths, loaded, config_file, staging, reuse)
+            children.append((staging, site_dir, child))
+        progress(f"Building the {LANGUAGE_NAMES[SITE_LANGUAGES[0]]} site into {root_dir}…")
+        try:
+            site_url, kept = _mkdocs_build(paths, loaded, root_config, root_dir, reuses[0])
+        finally:
+            outcomes: list[tuple[str, int] | BaseException] = []
+            for _staging, _site_dir, child in children:
+                try:
+                    outcomes.append(child.result())
+                except BaseException as error:
+                    outcomes.append(error)
+        for (staging, site_dir, _child), outcome in zip(children, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                shutil.rmtree(staging, ignore_errors=True)
+                raise outcome
+            kept += outcome[1]
+            shutil.rmtree(site_dir, ignore_errors=True)
+            staging.replace(site_dir)
+    finally:
+        for reuse in reuses:
+            if reuse.previous_pages is not None:
+                shutil.rmtree(reuse.previous_pages, ignore_errors=True)
+    return site_url, kept
+
+
+def _scratch(paths: BuildPaths, purpose: str) -> Path:
+    """An empty scratch folder inside the site folder, e.g. `.build-ru.partial`: on the same
+    file system as the site (which may be a volume of its own), so moving between them is a
+    rename; MkDocs leaves names starting with a dot alone when it empties the folder."""
+    folder = paths.site_dir.absolute() / f".build-{purpose}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def page_record_file(paths: BuildPaths, language: str) -> Path:
+    """In the instance folder: what the last build wrote a language's partner pages from."""
+    return paths.instance_dir / f"site_pages.{language}.json"
+
+
+def _previous_pages(paths: BuildPaths, language: str, site_dir: Path) -> PageReuse:
+    """Move a language's previous partner pages aside for the plugin to keep what is current.
+
+    The record goes first: a build that stops half-way leaves none, so the next one renders
+    every page rather than trust pages this one may have replaced.
+    """
+    from sitegen.reuse import OutputRecord, PageReuse
+
+    record_file = page_record_file(paths, language)
+    previous = OutputRecord.read(record_file)
+    record_file.unlink(missing_ok=True)
+    holder = _scratch(paths, f"{language}.previous")
+    folder = site_dir / PARTNERS_FOLDER
+    if previous is None or not folder.is_dir():
+        return PageReuse(record_file, None, None)
+    holder.mkdir(parents=True)
+    folder.replace(holder / PARTNERS_FOLDER)
+    return PageReuse(record_file, holder, previous)
+
+
+def _mkdocs_build(
+    paths: BuildPaths,
+    loaded: tuple[Catalog, list[LoadedListing]],
+    config_file: Path,
+    site_dir: Path,
+    reuse: PageReuse | None = None,
+) -> tuple[str, int]:
+    """One language's MkDocs build into `site_dir`: the site URL its absolute links start
+    with, and the partner pages kept from the previous build."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -173,20 +407,17 @@ def build_site(
 
     # Given, it overrides mkdocs.yml's; the plugin adds each other language's folder to it.
     given = {} if paths.site_url is None else {"site_url": paths.site_url}
-    site_url = ""
-    for (config_file, site_dir), language in zip(site_configs(paths), SITE_LANGUAGES, strict=True):
-        progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site into {site_dir}…")
-        config = load_config(str(config_file), site_dir=str(site_dir.absolute()), **given)
-        site_url = site_url or config.site_url or ""
-        plugin = config.plugins["marketplace"]
-        assert isinstance(plugin, MarketplacePlugin)
-        plugin.listings_dir = paths.listings_dir
-        plugin.preloaded = loaded
-        try:
-            mkdocs_build(config)
-        finally:
-            config.plugins.on_shutdown()
-    return site_url
+    config = load_config(str(config_file), site_dir=str(site_dir.absolute()), **given)
+    plugin = config.plugins["marketplace"]
+    assert isinstance(plugin, MarketplacePlugin)
+    plugin.listings_dir = paths.listings_dir
+    plugin.preloaded = loaded
+    plugin.reuse = reuse
+    try:
+        mkdocs_build(config)
+    finally:
+        config.plugins.on_shutdown()
+    return str(config.site_url or ""), reuse.kept if reuse else 0
 
 
 def _record_site_url(paths: BuildPaths, site_url: str) -> None:

@@ -16,6 +16,8 @@ from functools import cache
 
 import jinja2
 from babel import Locale
+from jinja2.ext import Extension
+from jinja2.lexer import Token, TokenStream
 from markupsafe import Markup
 
 from marketplace.i18n import SOURCE_LANGUAGE, format_count, format_day, translations
@@ -93,6 +95,53 @@ def untranslated_marker(language: str) -> Callable[[str | None, str | None], Mar
     )
 
 
+class ConstantMessages(Extension):
+    """Translates `_("literal")` once, when a template is compiled, instead of on every render.
+
+    The environment is per language, so a message without placeholders has one translation for
+    the environment's life; the partner and browse templates say ~40 of them per page, and the
+    i18n extension's run-time call (context lookup, Markup, `%` formatting) was a fifth of the
+    pages' time at 10,000 partners. The folded text is exactly what the call returns: the
+    translation, marked safe like newstyle gettext marks it under autoescape, with `%%` made
+    `%` by the same `% {}`. Calls with placeholders, and `ngettext`, stay run-time calls.
+    """
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        super().__init__(environment)
+        environment.extend(constant_gettext=None)
+
+    def filter_stream(self, stream: TokenStream) -> list[Token]:
+        """The template's tokens with `_ ( "literal" )` replaced by `( "translation" | safe )`."""
+        translate: Callable[[str], str] | None = self.environment.constant_gettext  # type: ignore[attr-defined]
+        tokens = list(stream)
+        if translate is None:
+            return tokens
+        folded: list[Token] = []
+        position = 0
+        while position < len(tokens):
+            window = tokens[position : position + 4]
+            if (
+                [token.type for token in window] == ["name", "lparen", "string", "rparen"]
+                and window[0].value == "_"
+                and (not folded or folded[-1].type != "dot")
+            ):
+                line = window[0].lineno
+                # The catalog's own text, marked safe as newstyle gettext marks it.
+                text = str(Markup(translate(window[2].value)) % {})  # noqa: S704
+                folded += [
+                    Token(line, "lparen", "("),
+                    Token(line, "string", text),
+                    Token(line, "pipe", "|"),
+                    Token(line, "name", "safe"),
+                    Token(line, "rparen", ")"),
+                ]
+                position += 4
+            else:
+                folded.append(tokens[position])
+                position += 1
+        return folded
+
+
 @cache
 def environment(language: str) -> jinja2.Environment:
     """The page templates with the words, numbers and dates of `language`."""
@@ -102,9 +151,11 @@ def environment(language: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
-        extensions=["jinja2.ext.i18n"],
+        extensions=["jinja2.ext.i18n", ConstantMessages],
     )
-    templates.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    words = translations(language)
+    templates.install_gettext_translations(words, newstyle=True)  # type: ignore[attr-defined]
+    templates.constant_gettext = words.gettext  # type: ignore[attr-defined]
     templates.globals.update(
         partner_url=partner_url,
         value_url=value_url,

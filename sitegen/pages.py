@@ -8,9 +8,11 @@ site works from any host path, and the plugin can reuse one rendered theme shell
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from markupsafe import Markup
 
 from marketplace.catalog import FACETS, WORLDWIDE, Catalog, Facet
 from marketplace.i18n import SOURCE_LANGUAGE, format_count, translations
@@ -133,21 +135,62 @@ def _value_description(site: SiteInput, facet: Facet, value: str) -> str | None:
     return described.in_language(site.language) if described else None
 
 
+_ROOT = Markup("<mp-root>")
+"""Where a card's links start with the page's `root`: markup, so that no partner text (which
+the template escapes) can contain it."""
+
+
+class PartnerCards:
+    """Each partner's card in one site language, rendered once for every browse page that
+    lists the partner (a partner is on a page per service, region, language…: ~10 pages)."""
+
+    def __init__(self, site: SiteInput) -> None:
+        self._site = site
+        self._macro = environment(site.language).get_template("macros.html").module.partner_card  # type: ignore[attr-defined]
+        self._cards: dict[str, list[str]] = {}
+
+    def cards(self, partners: Iterable[Listing], root: str) -> Markup:
+        """The cards of `partners`, in order, for a page whose `root` is given."""
+        parts = []
+        for listing in partners:
+            card = self._cards.get(listing.slug)
+            if card is None:
+                card = str(self._macro(listing, _ROOT, self._site.language)).split(_ROOT)
+                self._cards[listing.slug] = card
+            parts.append(root.join(card))
+        # Cards the autoescaping template rendered, and the page's own "../" prefixes.
+        return Markup("".join(parts))  # noqa: S704
+
+
+def browse_urls(facet: Facet, value: str, partners: int) -> list[str]:
+    """The URLs of the browse pages of a facet value with `partners` partners, first first."""
+    base = value_url(facet, value)
+    pages = max(1, math.ceil(partners / PER_PAGE))
+    return [base if number == 1 else f"{base}page/{number}/" for number in range(1, pages + 1)]
+
+
 def browse_pages(
-    site: SiteInput, facet: Facet, value: str, partners: Sequence[Listing]
+    site: SiteInput,
+    facet: Facet,
+    value: str,
+    partners: Sequence[Listing],
+    cards: PartnerCards | None = None,
 ) -> list[GeneratedPage]:
-    """The paginated list of partners with one facet value (`/services/teams/`, `/page/2/`)."""
+    """The paginated list of partners with one facet value (`/services/teams/`, `/page/2/`).
+
+    `cards`: the site language's cards, shared by all the browse pages of a build."""
+    cards = cards or PartnerCards(site)
     words = translations(site.language)
     value_name = _value_name(site, facet, value)
     if facet.name == "program":
         title = words.gettext("Partners in %(value)s") % {"value": value_name}
     else:
         title = words.gettext("Partners for %(value)s") % {"value": value_name}
-    pages = max(1, math.ceil(len(partners) / PER_PAGE))
+    urls = browse_urls(facet, value, len(partners))
+    pages = len(urls)
     base = value_url(facet, value)
     generated = []
-    for number in range(1, pages + 1):
-        url = base if number == 1 else f"{base}page/{number}/"
+    for number, url in enumerate(urls, start=1):
         chunk = partners[(number - 1) * PER_PAGE : number * PER_PAGE]
         depth = url.count("/")
         body = (
@@ -160,7 +203,7 @@ def browse_pages(
                 facet_title=_facet_label(site, facet),
                 value_description=_value_description(site, facet, value),
                 total=len(partners),
-                partners=chunk,
+                cards=cards.cards(chunk, "../" * depth),
                 page=number,
                 pages=pages,
                 base="../" * depth + base,
@@ -191,13 +234,18 @@ def facet_counts(site: SiteInput, facet: Facet) -> list[tuple[str, str, int]]:
     return sorted(named, key=lambda item: (item[0] != WORLDWIDE, item[1].casefold()))
 
 
+def facet_index_url(facet: Facet) -> str:
+    """The URL of a facet's list of values: "services/"."""
+    return f"{facet.segment}/"
+
+
 def facet_index_page(
     site: SiteInput, facet: Facet, counts: list[tuple[str, str, int]]
 ) -> GeneratedPage:
     """The list of a facet's values with their partner counts (`/services/`); `counts` is
     `facet_counts(site, facet)`."""
     label = _facet_label(site, facet)
-    url = f"{facet.segment}/"
+    url = facet_index_url(facet)
     body = (
         environment(site.language)
         .get_template("facet_index.html")
@@ -209,20 +257,54 @@ def facet_index_page(
     return GeneratedPage(url, label, description, body)
 
 
+@dataclass(frozen=True)
+class KeptPage:
+    """A partner page not rendered again: the previous build's is still current
+    (`sitegen.reuse`)."""
+
+    url: str
+    slug: str
+
+
 def site_pages(site: SiteInput) -> list[GeneratedPage]:
     """Every generated page of one site language."""
+    return [page for page in iter_site_pages(site) if isinstance(page, GeneratedPage)]
+
+
+def iter_site_pages(
+    site: SiteInput, kept: Callable[[Listing], bool] | None = None
+) -> Iterator[GeneratedPage | KeptPage]:
+    """`site_pages` one page at a time: the plugin writes each page as it comes, so a build
+    holds one page's HTML rather than all of them (1.3 GB per language at 50,000 partners).
+
+    A partner for whom `kept` is true gets a `KeptPage` in its place, not rendered."""
     ordered = _sorted_by_name(site.listings, site.language)
-    pages = [partner_page(site, listing) for listing in ordered]
+    for listing in ordered:
+        if kept is not None and kept(listing):
+            yield KeptPage(partner_url(listing.slug), listing.slug)
+        else:
+            yield partner_page(site, listing)
+    cards = PartnerCards(site)
     for facet in FACETS:
         counts = facet_counts(site, facet)
-        pages.append(facet_index_page(site, facet, counts))
+        yield facet_index_page(site, facet, counts)
         members: dict[str, list[Listing]] = {}
         for listing in ordered:
             for value in facet_values(listing, facet):
                 members.setdefault(value, []).append(listing)
         for value, _name, _count in counts:
-            pages.extend(browse_pages(site, facet, value, members.get(value, [])))
-    return pages
+            yield from browse_pages(site, facet, value, members.get(value, []), cards)
+
+
+def page_depths(site: SiteInput) -> set[int]:
+    """The URL depths of `site_pages(site)`, without rendering them (the plugin needs one
+    theme shell per depth before the pages are made)."""
+    depths = {partner_url(listing.slug).count("/") for listing in site.listings}
+    for facet in FACETS:
+        depths.add(facet_index_url(facet).count("/"))
+        for value, _name, count in facet_counts(site, facet):
+            depths.update(url.count("/") for url in browse_urls(facet, value, count))
+    return depths
 
 
 def newest_partners_html(site: SiteInput, depth: int, limit: int = 6) -> str:

@@ -1,0 +1,149 @@
+"""Partner pages a build can keep from the previous build of the same site language.
+
+`marketplace build` over a previous build's output re-renders only the partner pages whose
+listing changed (issue 18): a partner page is a function of the listing, its logo URL and
+last-changed date, the backend's address, the language, and of everything else only through
+the code, the templates, the translations, the catalog and the theme page around it. So a
+build records, per partner, a key over the first group (`page_key`) and, once, a
+fingerprint of the second (`code_fingerprint`, the catalog, and the digest of the theme shell
+the pages were filled into), and the file it wrote (inode, size, time: another writer's page
+is not taken for this build's). The next build moves the previous partner pages aside before
+MkDocs empties the site folder, and moves back each page whose key, file and the fingerprint
+are unchanged instead of rendering it again. Anything else (a change to the catalog, a
+template, the code, the library versions, mkdocs.yml or a hand-written page that changes the
+theme shell) renders every partner page, as does a missing or unreadable record.
+
+Browse and facet pages, the exports and the sitemap are always made again: they are a small
+part of the build, and each depends on many listings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+from marketplace.catalog import CATALOG_FILE_NAME
+from marketplace.model import Listing
+from sitegen.pages import SiteInput, contact_url
+
+RECORD_VERSION = 1
+"""Bumped when the record's shape or the meaning of a key changes."""
+
+PAGE_LIBRARIES = ("jinja2", "markdown-it-py", "nh3", "markupsafe", "mkdocs", "mkdocs-material")
+"""Libraries whose version can change a page's HTML."""
+
+PAGE_PACKAGES = ("sitegen", "marketplace")
+"""Our packages whose code, templates and translations make the pages."""
+
+
+@cache
+def code_fingerprint(
+    packages: tuple[str, ...] = PAGE_PACKAGES, libraries: tuple[str, ...] = PAGE_LIBRARIES
+) -> str:
+    """A digest of the code that shapes an output: our `packages`' files (code, templates,
+    message catalogs) and the versions of the `libraries` that render it."""
+    digest = hashlib.sha256(f"record {RECORD_VERSION}\n".encode())
+    for library in libraries:
+        digest.update(f"{library} {version(library)}\n".encode())
+    root = Path(__file__).resolve().parent.parent
+    for package in packages:
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".html", ".po", ".yaml", ".yml", ".json"):
+                digest.update(path.relative_to(root).as_posix().encode() + b"\n")
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def catalog_fingerprint(code: str, listings_dir: Path, *more: str) -> str:
+    """A `code_fingerprint` with the listings' catalog (its names are on every page and in
+    every search document) and any `more` (the site language, a theme shell's digest)."""
+    digest = hashlib.sha256(code.encode())
+    catalog = listings_dir / CATALOG_FILE_NAME
+    digest.update(catalog.read_bytes() if catalog.is_file() else b"")
+    for part in more:
+        digest.update(b"\n" + part.encode())
+    return digest.hexdigest()
+
+
+def digest_of(shown: object) -> str:
+    """A digest of JSON-able data: the key of one partner's output."""
+    encoded = json.dumps(shown, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def page_key(site: SiteInput, listing: Listing) -> str:
+    """A digest of what one partner's page shows that is not in the record's fingerprint."""
+    updated = site.updated.get(listing.slug)
+    shown = {
+        "listing": listing.model_dump(mode="json"),
+        "logo": site.logos.get(listing.slug),
+        "updated": updated.isoformat() if updated else None,
+        "contact": contact_url(site, listing.slug),
+    }
+    return digest_of(shown)
+
+
+@dataclass
+class OutputRecord:
+    """What a build wrote an output from (a language's partner pages, the search index): a
+    fingerprint of everything all partners share, and each partner's key."""
+
+    fingerprint: str
+    keys: dict[str, str] = field(default_factory=dict)  # slug -> key
+    files: dict[str, str] = field(default_factory=dict)
+    """What identifies the files written (`file_stamp`), to notice another writer's."""
+
+    @staticmethod
+    def read(path: Path) -> OutputRecord | None:
+        """The record at `path`; None when there is none or it cannot be read."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("version") != RECORD_VERSION:
+                return None
+            return OutputRecord(
+                str(data["fingerprint"]), dict(data["keys"]), dict(data.get("files", {}))
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def changed(self, keys: dict[str, str]) -> tuple[list[str], list[str]]:
+        """(slugs whose key is new or differs, slugs no longer there) against `keys`."""
+        changed = [slug for slug, key in keys.items() if self.keys.get(slug) != key]
+        return changed, [slug for slug in self.keys if slug not in keys]
+
+    def write(self, path: Path) -> None:
+        """Save the record, replacing any previous one atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        document = {"version": RECORD_VERSION, **self.__dict__}
+        partial.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+        partial.replace(path)
+
+
+def file_stamp(path: Path) -> str | None:
+    """Inode, size and modification time of a file (None when it is missing): moving a file
+    keeps them, writing it anew does not."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}"
+
+
+@dataclass
+class PageReuse:
+    """Where one site language's build finds the previous partner pages and their record.
+
+    Set on the plugin by `marketplace_app.build`; the build moved the previous build's
+    partner page folder to `previous_pages` and removed `record_file` (a build that stops
+    half-way must not leave a record that describes pages it did not write)."""
+
+    record_file: Path
+    previous_pages: Path | None
+    previous: OutputRecord | None
+    kept: int = 0
+    """Partner pages moved back from the previous build (set by the plugin)."""

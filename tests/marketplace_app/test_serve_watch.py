@@ -1,0 +1,135 @@
+"""`marketplace serve` builds again when a listing changes while it serves (issue 18): the
+partner's page, the pages that list it, the exports, the search and the partner snapshot the
+backend reads are current after the edit, and a removed listing is gone from all of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from marketplace_app.build import BuildPaths
+from marketplace_app.cli import SourceWatcher
+from tests.conftest import EXAMPLE_LISTINGS
+
+EDITED = "adventure-works-it"
+REMOVED = "baltic-workplace"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:  # not listening yet
+        return 0, ""
+
+
+def _until(condition: Callable[[], bool], seconds: float) -> float:
+    """Wait until `condition()` holds; how long it took (fails after `seconds`)."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not so after {seconds} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def _snapshot_hash(address: str) -> str | None:
+    """The content hash of the partner snapshot the backend has loaded, from /healthz."""
+    status, body = _get(address + "healthz")
+    if status not in (200, 503):  # 503: degraded, e.g. the index is of the next snapshot
+        return None
+    snapshot = json.loads(body).get("partner_snapshot") or {}
+    hash_: str | None = snapshot.get("content_hash")
+    return hash_
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """`marketplace serve` over a copy of the example listings: (listings folder, address)."""
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "marketplace_app",
+        "serve",
+        "--listings",
+        str(listings),
+        "--site-dir",
+        str(tmp_path / "site"),
+        "--instance",
+        str(tmp_path / "instance"),
+        "--port",
+        str(port),
+    ]
+    env = {**os.environ, "MARKETPLACE_SECRET_KEY": ""}
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    address = f"http://127.0.0.1:{port}/"
+    try:
+        _until(lambda: server.poll() is None and _get(address + "healthz")[0] == 200, 90)
+        yield listings, address
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+
+
+@pytest.mark.slow
+def test_serve_builds_again_when_a_listing_changes(served: tuple[Path, str]) -> None:
+    listings, address = served
+    built_from = _snapshot_hash(address)
+    edited = listings / f"{EDITED}.yaml"
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace("\nsummary: ", "\nsummary: Zanzibarquux edited. ", 1), "utf-8")
+    (listings / f"{REMOVED}.yaml").unlink()
+
+    # The snapshot is written last: once the backend has read it, the build is done.
+    _until(lambda: _snapshot_hash(address) not in (built_from, None), 90)
+    hits = json.loads(_get(f"{address}api/v1/search?q=Zanzibarquux")[1])["hits"]
+    assert [hit["slug"] for hit in hits] == [EDITED]
+    assert "Zanzibarquux edited." in _get(f"{address}partners/{EDITED}/")[1]
+    assert "Zanzibarquux edited." in _get(f"{address}ru/partners/{EDITED}/")[1]
+    assert "Zanzibarquux edited." in _get(address + "directory.json")[1]
+    assert _get(f"{address}partners/{REMOVED}/")[0] == 404
+    assert REMOVED not in _get(address + "api/v1/search?q=")[1]
+    assert REMOVED not in _get(address + "sitemap.xml")[1]
+    partners = json.loads(_get(address + "partners.json")[1])["partners"]
+    assert REMOVED not in {partner["slug"] for partner in partners}
+
+
+def test_the_watcher_sees_each_change_once(tmp_path: Path) -> None:
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    watcher = SourceWatcher(BuildPaths(listings, tmp_path / "site", tmp_path / "instance"))
+    watcher.observe()
+    assert not watcher.changed(timeout=0.5)
+    for path in sorted(listings.glob("*.yaml")):  # what a build does: read, not change
+        path.read_bytes()
+    assert not watcher.changed(timeout=0.5)
+    edited = listings / f"{EDITED}.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert watcher.changed(timeout=5)
+    assert not watcher.changed(timeout=0.5)
+    (listings / f"{REMOVED}.yaml").unlink()
+    assert watcher.changed(timeout=5)

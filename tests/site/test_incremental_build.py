@@ -1,0 +1,152 @@
+"""`marketplace build` over its previous output keeps the partner pages nothing changed for
+(`sitegen.reuse`), and what it writes equals a build from nothing (issue 18)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import marketplace_app.build
+import search.whoosh_engine
+from marketplace.catalog import CATALOG_FILE_NAME, FACETS, SITE_LANGUAGES
+from marketplace.urls import partner_url, value_url
+from marketplace.validate import listing_files, load_listings
+from marketplace_app.build import BuildPaths, BuildReport, build
+from search.engine import SearchQuery
+from search.whoosh_engine import WhooshSearch, index_root
+from tests.conftest import EXAMPLE_LISTINGS
+
+EDITED = "adventure-works-it"
+REMOVED = "baltic-workplace"
+
+
+def _language_root(site: Path, language: str) -> Path:
+    return site if language == SITE_LANGUAGES[0] else site / language
+
+
+def _partner_page(site: Path, language: str, slug: str) -> Path:
+    return _language_root(site, language) / partner_url(slug) / "index.html"
+
+
+def _files(site: Path) -> dict[str, bytes]:
+    """Every file of a site; partners.json without its "generated" time."""
+    files = {}
+    for path in sorted(site.rglob("*")):
+        if path.is_file():
+            content = path.read_bytes()
+            if path.name == "partners.json":
+                document = json.loads(content)
+                document.pop("generated")
+                content = json.dumps(document).encode()
+            files[path.relative_to(site).as_posix()] = content
+    return files
+
+
+def _build(listings: Path, root: Path) -> BuildReport:
+    return build(BuildPaths(listings, root / "site", root / "instance"))
+
+
+@pytest.fixture
+def listings(tmp_path: Path) -> Path:
+    """A copy of the example listings to edit."""
+    folder = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, folder)
+    return folder
+
+
+def test_a_rebuild_renders_only_the_edited_partner_and_equals_a_full_build(
+    listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slugs = [path.stem for path in listing_files(listings)]
+    first = _build(listings, tmp_path / "incremental")
+    assert first.pages_kept == 0
+    site = tmp_path / "incremental" / "site"
+    # A kept page is moved back, not written again: the same file (inode) as before.
+    before = {
+        (language, slug): _partner_page(site, language, slug).stat().st_ino
+        for language in SITE_LANGUAGES
+        for slug in slugs
+    }
+
+    edited = listings / f"{EDITED}.yaml"
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace("\nsummary: ", "\nsummary: Freshly edited. ", 1), "utf-8")
+    (listings / f"{REMOVED}.yaml").unlink()
+    # Two of fourteen partners changed: more than the share an index update takes.
+    monkeypatch.setattr(marketplace_app.build, "INDEX_UPDATE_SHARE", 0.2)
+    monkeypatch.setattr(search.whoosh_engine, "build_index", _not_again)
+    second = _build(listings, tmp_path / "incremental")
+    monkeypatch.undo()
+
+    unchanged = [slug for slug in slugs if slug not in (EDITED, REMOVED)]
+    assert second.pages_kept == len(unchanged) * len(SITE_LANGUAGES)
+    for language in SITE_LANGUAGES:
+        for slug in unchanged:
+            assert _partner_page(site, language, slug).stat().st_ino == before[language, slug]
+        assert not _partner_page(site, language, REMOVED).exists()
+    assert "Freshly edited." in _partner_page(site, "en", EDITED).read_text(encoding="utf-8")
+    # The pages that list the partner show the new summary, and no longer the removed one.
+    browse = (site / _first_service_page(listings) / "index.html").read_text(encoding="utf-8")
+    assert "Freshly edited." in browse
+    assert f"/{REMOVED}/" not in browse
+    directory = (site / "directory.json").read_text(encoding="utf-8")
+    assert "Freshly edited." in directory
+    assert REMOVED not in directory
+
+    _build(listings, tmp_path / "full")
+    assert _files(site) == _files(tmp_path / "full" / "site")
+    # The index was updated, not built again, and answers as the full build's does.
+    for words in ("Freshly edited", "baltic", "teams", ""):
+        incremental = _search(tmp_path / "incremental", words)
+        assert incremental == _search(tmp_path / "full", words)
+    assert EDITED in _search(tmp_path / "incremental", "Freshly edited")
+    assert REMOVED not in _search(tmp_path / "incremental", "")
+
+
+def _not_again(*_arguments: object) -> None:
+    raise AssertionError("the index was built again instead of updated")
+
+
+def _search(root: Path, words: str) -> list[str]:
+    """The slugs a search finds in the index of a build under `root`, best first."""
+    engine = WhooshSearch(index_root(root / "instance"))
+    try:
+        return [hit.slug for hit in engine.search(SearchQuery(text=words, per_page=50)).hits]
+    finally:
+        engine.close()
+
+
+def _first_service_page(listings: Path) -> str:
+    """The browse page of the edited partner's first service, which lists it."""
+    _catalog, loaded = load_listings(listings)
+    edited = next(item.listing for item in loaded if item.listing.slug == EDITED)
+    return value_url(FACETS[0], edited.services[0])
+
+
+def test_a_catalog_change_renders_every_partner_page(listings: Path, tmp_path: Path) -> None:
+    _build(listings, tmp_path / "out")
+    catalog = listings / CATALOG_FILE_NAME
+    catalog.write_text(catalog.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert _build(listings, tmp_path / "out").pages_kept == 0
+    # Unchanged again: everything is kept.
+    again = _build(listings, tmp_path / "out")
+    assert again.pages_kept == len(list(listing_files(listings))) * len(SITE_LANGUAGES)
+
+
+def test_a_build_that_stopped_half_way_leaves_no_record_to_trust(
+    listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _build(listings, tmp_path / "out")
+    import sitegen.plugin
+
+    def broken(*_arguments: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sitegen.plugin, "sitemap_xml", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _build(listings, tmp_path / "out")
+    monkeypatch.undo()
+    assert _build(listings, tmp_path / "out").pages_kept == 0
