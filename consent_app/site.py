@@ -20,7 +20,7 @@ def static_page(path: str) -> ResponseReturnValue:
     """A file of the built site; folders answer with their index.html, as on a static host."""
     site_dir = current_app.config["SITE_DIR"]
     target = safe_join(site_dir, path)
-    if target is None:
+    if target is None or _hidden(path):
         abort(404)
     try:
         is_folder = Path(target).is_dir()
@@ -45,6 +45,13 @@ def static_page(path: str) -> ResponseReturnValue:
     elif is_logo(path):
         response.headers.update(LOGO_HEADERS)
     return response, status
+
+
+def _hidden(path: str) -> bool:
+    """A name starting with a dot is not part of the site: a build's scratch folders
+    (`.build-ru.partial`, the previous partner pages it is sorting) live there while it runs.
+    `.well-known` is the exception static hosts make too."""
+    return any(part.startswith(".") and part != ".well-known" for part in path.split("/"))
 
 
 def not_found_page(site_dir: Path, path: str) -> str | None:

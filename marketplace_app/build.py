@@ -3,6 +3,7 @@ and the partner snapshot the backend reads (`marketplace.snapshot`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -10,7 +11,7 @@ import pickle
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -113,6 +114,28 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     (`build_site`), so the steps overlap on a machine with more than one core; their seconds
     in the report are each step's own, which is why they may add up to more than the build.
     """
+    with _one_build_at_a_time(paths):
+        return _build(paths, progress)
+
+
+BUILD_LOCK_FILE_NAME = "build.lock"
+"""In the instance folder: held by the build running over it (see `_one_build_at_a_time`)."""
+
+
+@contextlib.contextmanager
+def _one_build_at_a_time(paths: BuildPaths) -> Iterator[None]:
+    """Hold the instance folder's build lock: a second build over the same output (an
+    operator's `marketplace build` while `serve --watch` builds) waits for the first, instead
+    of both moving the same scratch folders and pages about."""
+    import fcntl
+
+    paths.instance_dir.mkdir(parents=True, exist_ok=True)
+    with open(paths.instance_dir / BUILD_LOCK_FILE_NAME, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def _build(paths: BuildPaths, progress: Progress) -> BuildReport:
     started = time.perf_counter()
     progress(f"Validating the listings in {paths.listings_dir}…")
     try:
@@ -347,10 +370,22 @@ def build_site(
             shutil.rmtree(site_dir, ignore_errors=True)
             staging.replace(site_dir)
     finally:
-        for reuse in reuses:
+        for staging, _site_dir, _child in children:  # not moved into place: a step failed
+            shutil.rmtree(staging, ignore_errors=True)
+        for reuse, (_config, site_dir) in zip(reuses, configs, strict=True):
             if reuse.previous_pages is not None:
+                _put_back(reuse.previous_pages / PARTNERS_FOLDER, site_dir / PARTNERS_FOLDER)
                 shutil.rmtree(reuse.previous_pages, ignore_errors=True)
     return site_url, kept
+
+
+def _put_back(pages: Path, folder: Path) -> None:
+    """After a build that failed before writing a language's partner pages (MkDocs refused
+    its configuration, say), the previous pages go back where they were rather than leave
+    the site without them; the records are gone, so the next build renders them all."""
+    if pages.is_dir() and folder.parent.is_dir() and not folder.exists():
+        with contextlib.suppress(OSError):
+            pages.replace(folder)
 
 
 def _scratch(paths: BuildPaths, purpose: str) -> Path:

@@ -381,10 +381,7 @@ def serve(
     paths = BuildPaths(
         settings.listings_dir, settings.site_dir, settings.instance_dir, site_url=site_url
     )
-    # Watching from before the first build: an edit made while it runs is built next.
     watcher = SourceWatcher(paths) if watch else None
-    if watcher is not None:
-        watcher.observe()
     if inputs_newer_than(paths):
         click.echo(
             f"Building the site (for {site_url}), the search index and the partner snapshot:",
@@ -407,6 +404,9 @@ def serve(
     with contextlib.suppress(FileNotFoundError):
         engine.wait_until_warm(timeout=0)
     if watcher is not None:
+        # Only now: the first build forks its workers, which must not inherit the watcher's
+        # threads (an edit made during that build is picked up by the next change).
+        watcher.observe()
         snapshot = settings.partners_snapshot
 
         def reload_partners() -> None:

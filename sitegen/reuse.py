@@ -33,7 +33,16 @@ from sitegen.pages import SiteInput, contact_url
 RECORD_VERSION = 1
 """Bumped when the record's shape or the meaning of a key changes."""
 
-PAGE_LIBRARIES = ("jinja2", "markdown-it-py", "nh3", "markupsafe", "mkdocs", "mkdocs-material")
+PAGE_LIBRARIES = (
+    "jinja2",
+    "markdown-it-py",
+    "nh3",
+    "markupsafe",
+    "mkdocs",
+    "mkdocs-material",
+    "babel",  # dates and numbers in each language
+    "pycountry",  # the regions' names in Russian
+)
 """Libraries whose version can change a page's HTML."""
 
 PAGE_PACKAGES = ("sitegen", "marketplace")

@@ -119,6 +119,21 @@ def test_paths_outside_the_site_are_refused(client: FlaskClient) -> None:
         assert b"outside the site" not in body
 
 
+def test_a_builds_scratch_folders_are_not_served(app: Flask, client: FlaskClient) -> None:
+    """While a build runs, the site folder holds `.build-*` folders (the Russian site being
+    written, the previous partner pages, withdrawn ones among them): never served."""
+    scratch = Path(app.config["SITE_DIR"]) / ".build-en.previous" / "partners" / "gone"
+    scratch.mkdir(parents=True)
+    for name in ("index.html", "x.html"):
+        (scratch / name).write_text("<h1>withdrawn partner</h1>", encoding="utf-8")
+    for path in (
+        "/.build-en.previous/partners/gone/",
+        "/.build-en.previous/partners/gone/index.html",
+    ):
+        status, body, _ = fetch(client, path)
+        assert status == 404 and b"withdrawn partner" not in body
+
+
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     install_example_snapshot(tmp_path / "i")
     first = backend_app(settings_for(tmp_path / "i")).config["SECRET_KEY"]

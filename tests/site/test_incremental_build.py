@@ -150,3 +150,25 @@ def test_a_build_that_stopped_half_way_leaves_no_record_to_trust(
         _build(listings, tmp_path / "out")
     monkeypatch.undo()
     assert _build(listings, tmp_path / "out").pages_kept == 0
+
+
+def test_a_build_refused_before_writing_keeps_the_previous_partner_pages(
+    listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MkDocs refusing its configuration (a typo in mkdocs.yml while `serve --watch` runs)
+    stops the build before it writes anything: the partner pages moved aside for reuse go
+    back, so the site keeps them, and no scratch folder is left in the site."""
+    _build(listings, tmp_path / "out")
+    site = tmp_path / "out" / "site"
+    before = _files(site)
+
+    def refused(*_arguments: object) -> tuple[str, int]:
+        raise RuntimeError("Aborted with a configuration error!")
+
+    monkeypatch.setattr(marketplace_app.build, "_mkdocs_build", refused)
+    with pytest.raises(RuntimeError, match="configuration error"):
+        _build(listings, tmp_path / "out")
+    monkeypatch.undo()
+    assert _files(site) == before
+    assert not list(site.glob(".build-*"))
+    assert _build(listings, tmp_path / "out").pages_kept == 0  # no record left to trust
