@@ -52,6 +52,17 @@ def start_chromium():  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def wait_for(browser, timeout: float = 10):  # type: ignore[no-untyped-def]
+    """A WebDriverWait that asks again when Chromium answers a question about an element
+    with an error instead of the answer: while one page replaces another, it may say
+    "Node with given id does not belong to the document" rather than "stale element" (seen
+    in CI, in a wait for a heading after a form's button was pressed)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,))
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import wait_for
 from tests.consent_app.conftest import ADMIN, Marketplace
 
 pytestmark = [pytest.mark.browser]
@@ -38,7 +39,6 @@ def test_partner_invites_customer_accepts_with_da_and_por(
     served: tuple[str, Marketplace], browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     base, market = served
     market.add_tenant()
@@ -64,7 +64,7 @@ def test_partner_invites_customer_accepts_with_da_and_por(
 
     link = newest_link(market, "invitations", base)
     browser.get(link)
-    wait = WebDriverWait(browser, 10)
+    wait = wait_for(browser, 10)
     wait.until(lambda driver: driver.find_elements(By.NAME, "decision"))
     assert "invites Fabrikam to a free trial" in browser.find_element(By.TAG_NAME, "h1").text
     shoot(browser, "invitation-page")
@@ -110,7 +110,6 @@ def test_a_role_limited_request_in_plain_words(
     """Least-privilege DA as the customer sees it: each role described, no full-access flag,
     the end date; accepting with automatic extension grants exactly those roles."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     base, market = served
     market.add_tenant()
@@ -119,7 +118,7 @@ def test_a_role_limited_request_in_plain_words(
     sent = market.invite(key, offer_id="teams-start", delegated_admin=asked)
     assert sent.status_code == 201, sent.get_json()
     browser.get(newest_link(market, "invitations", base) + f"?lang={lang}")
-    wait = WebDriverWait(browser, 10)
+    wait = wait_for(browser, 10)
     wait.until(lambda driver: driver.find_elements(By.NAME, "decision"))
     roles = browser.find_element(By.CSS_SELECTOR, "ul.cp-roles").text
     if lang == "ru":

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import wait_for
 from tests.consent_app.conftest import Marketplace
 from tests.site.axe import blocking, report, run_axe
 
@@ -20,14 +21,12 @@ def submit(browser: Any) -> None:
     being replaced, Chromium may answer a question about the button with an inspector error
     ("Node with given id does not belong to the document") rather than "stale": the wait
     asks again."""
-    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     button = browser.find_element(By.CSS_SELECTOR, "main button[type=submit]")
     button.click()
-    wait = WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,))
+    wait = wait_for(browser, 10)
     wait.until(expected_conditions.staleness_of(button))
     wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 

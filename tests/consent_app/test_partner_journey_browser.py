@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import wait_for
 from tests.consent_app.conftest import ADMIN, TENANT, Marketplace
 from tests.consent_app.partner_portal import PARTNER_USER, add_partner_user, partner_links
 
@@ -69,12 +70,12 @@ def test_a_partner_sends_a_priced_offer_with_da_and_sees_it_accepted(
     served: tuple[str, Marketplace], browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     base, market = served
     market.add_tenant()
     add_partner_user(market)
-    wait = WebDriverWait(browser, 10)
+    wait = wait_for(browser, 10)
 
     # 1. The partner user signs in by the mailed link.
     browser.get(base + "partner/signin?lang=en")
@@ -177,7 +178,9 @@ def test_a_partner_sends_a_priced_offer_with_da_and_sees_it_accepted(
     assert "4 230,00" in preview and "€" in preview
     shoot(browser, "partner-invitation-preview-ru")
     browser.find_element(By.CSS_SELECTOR, "button[value=change]").click()
-    wait.until(lambda driver: driver.find_elements(By.NAME, "licenses-teams"))
+    # The form again (the preview carries the values in hidden fields of the same names, so
+    # wait for a visible one, or this would look at the preview still being replaced).
+    wait.until(lambda driver: driver.find_element(By.NAME, "price-teams").is_displayed())
     assert browser.find_element(By.NAME, "price-teams").get_attribute("value") == "12.50"
     offers = [
         mail for mail in market.mails(ADMIN) if "sends Fabrikam a purchase offer" in mail.subject

@@ -13,7 +13,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from consent_app.backend import backend_of
-from tests.browser import running
+from tests.browser import running, wait_for
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.consent_app.conftest import Marketplace, make_app
 from tests.site.conftest import HOSTILE_LISTING, XSS
@@ -65,7 +65,6 @@ def test_hostile_partner_and_customer_text_stays_text(
     hostile: tuple[str, Marketplace], browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     base, market = hostile
     market.add_tenant(name=EVIL, admins=("admin@fabrikam.example",))
@@ -94,14 +93,14 @@ def test_hostile_partner_and_customer_text_stays_text(
     browser.find_element(By.ID, "authorize_delegated_admin").click()
     browser.find_element(By.ID, "make_partner_of_record").click()
     browser.find_element(By.CSS_SELECTOR, "button[value=accept]").click()
-    WebDriverWait(browser, 10).until(lambda driver: "You accepted" in driver.page_source)
+    wait_for(browser, 10).until(lambda driver: "You accepted" in driver.page_source)
     assert_inert(browser)
 
     # the customer page, where the tenant's name, partner names and history are shown
     browser.get(base + "signin")
     browser.find_element(By.ID, "email").send_keys("admin@fabrikam.example")
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait = WebDriverWait(browser, 10)
+    wait = wait_for(browser, 10)
     wait.until(lambda driver: "Check your mail" in driver.page_source)
     browser.get(market.link("admin@fabrikam.example", "signin").replace("/", base, 1))
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()

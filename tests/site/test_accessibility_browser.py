@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from marketplace_app.build import BuildPaths, build
-from tests.browser import running, start_chromium, static_server
+from tests.browser import running, start_chromium, static_server, wait_for
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.site.axe import blocking, report, run_axe
 from tests.site.conftest import HOSTILE_LISTING
@@ -262,7 +262,6 @@ def test_open_header_search_has_no_serious_axe_violations(
     lang: str, served: str, phone: bool, request: pytest.FixtureRequest, chromium: Any
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     base = request.getfixturevalue(f"{served}_url")
     show(chromium, page_url(base, lang, "partners/contoso-cloud/"), phone=phone)
@@ -273,10 +272,10 @@ def test_open_header_search_has_no_serious_axe_violations(
     box = boxes[0]
     if not box.is_displayed():  # a phone: the magnifier opens the search panel
         chromium.find_element(By.CSS_SELECTOR, ".md-header label[for=__search]").click()
-        WebDriverWait(chromium, 5).until(lambda _: box.is_displayed())
+        wait_for(chromium, 5).until(lambda _: box.is_displayed())
     box.click()
     box.send_keys("Contoso")
-    WebDriverWait(chromium, 10).until(
+    wait_for(chromium, 10).until(
         lambda driver: (
             box.get_attribute("aria-expanded") == "true"
             and any(

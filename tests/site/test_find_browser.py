@@ -35,7 +35,7 @@ from marketplace.validate import load_listings
 from marketplace_app.build import BuildPaths, build
 from marketplace_app.config import settings_for
 from marketplace_app.wiring import backend_app
-from tests.browser import running, static_server
+from tests.browser import running, static_server, wait_for
 from tests.site.conftest import XSS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -148,10 +148,9 @@ class FindPage:
     """The find page the browser shows, used as a person would."""
 
     def __init__(self, browser: Any) -> None:
-        from selenium.webdriver.support.ui import WebDriverWait
 
         self.browser = browser
-        self.wait = WebDriverWait(browser, 15)
+        self.wait = wait_for(browser, 15)
 
     def open(self, url: str) -> dict[str, Any]:
         self.browser.get(url)

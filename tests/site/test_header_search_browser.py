@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from marketplace_app.config import settings_for
 from marketplace_app.wiring import backend_app
-from tests.browser import running, static_server
+from tests.browser import running, static_server, wait_for
 from tests.site.conftest import XSS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -94,10 +94,9 @@ class HeaderSearch:
     """The header search of the page the browser shows, used as a person would."""
 
     def __init__(self, browser: Any) -> None:
-        from selenium.webdriver.support.ui import WebDriverWait
 
         self.browser = browser
-        self.wait = WebDriverWait(browser, 10)
+        self.wait = wait_for(browser, 10)
 
     def open(self, url: str) -> HeaderSearch:
         self.browser.get(url)

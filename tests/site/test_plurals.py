@@ -16,7 +16,7 @@ from marketplace.model import Listing
 from marketplace.validate import load_listings
 from sitegen.i18n import count_texts
 from sitegen.pages import SiteInput, browse_links_html, browse_pages, facet_index_page, partner_page
-from tests.browser import static_server
+from tests.browser import static_server, wait_for
 from tests.conftest import EXAMPLE_LISTINGS
 
 COUNTS = {
@@ -139,15 +139,14 @@ def test_the_russian_find_page_counts_in_words(
     """The page script picks the form with Intl.PluralRules from the catalog's forms (the
     static server has no search API, so the box filters partner names)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     data = json.loads((built_site / "ru" / "directory.json").read_text(encoding="utf-8"))
     count = sum(needle.casefold() in partner[1].casefold() for partner in data["partners"])
     assert str(count) in expected.split()
     with static_server(built_site) as base:
         browser.get(base + "ru/find/" + (f"?query={needle}" if needle else ""))
-        status = WebDriverWait(browser, 10).until(
+        status = wait_for(browser, 10).until(
             lambda driver: driver.find_element(By.CSS_SELECTOR, "#mp-find [role=status]")
         )
-        WebDriverWait(browser, 10).until(lambda driver: status.text)
+        wait_for(browser, 10).until(lambda driver: status.text)
         assert status.text == expected
