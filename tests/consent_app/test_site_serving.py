@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +15,8 @@ from marketplace_app.cli import main
 from marketplace_app.config import settings_for
 from marketplace_app.wiring import backend_app
 from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
+from tests.serving import serve, stop
+from tests.smtp import free_port
 
 
 @pytest.fixture
@@ -140,52 +137,6 @@ def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     second = backend_app(settings_for(tmp_path / "i")).config["SECRET_KEY"]
     assert first == second and len(first) >= 32
     assert (tmp_path / "i" / "secret_key").stat().st_mode & 0o077 == 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve(listings: Path, tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    """`marketplace serve` in a process of its own, answering /healthz (or failed)."""
-    command = [
-        sys.executable,
-        "-m",
-        "marketplace_app",
-        "serve",
-        "--listings",
-        str(listings),
-        "--site-dir",
-        str(tmp_path / "site"),
-        "--instance",
-        str(tmp_path / "instance"),
-        "--port",
-        str(port),
-    ]
-    env = {**os.environ, "MARKETPLACE_SECRET_KEY": ""}
-    server = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                assert r.status == 200
-                return server
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                output = server.stdout.read() if server.stdout else ""
-                raise AssertionError(f"server did not start: {output}") from None
-            time.sleep(0.2)
-
-
-def stop(server: subprocess.Popen[str]) -> str:
-    server.terminate()
-    output, _ = server.communicate(timeout=10)
-    return output
 
 
 @pytest.mark.slow

@@ -5,11 +5,7 @@ backend reads are current after the edit, and a removed listing is gone from all
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,15 +17,11 @@ import pytest
 from marketplace_app.build import BuildPaths
 from marketplace_app.cli import SourceWatcher
 from tests.conftest import EXAMPLE_LISTINGS
+from tests.serving import serve, stop
+from tests.smtp import free_port
 
 EDITED = "adventure-works-it"
 REMOVED = "baltic-workplace"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -67,32 +59,12 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """`marketplace serve` over a copy of the example listings: (listings folder, address)."""
     listings = tmp_path / "listings"
     shutil.copytree(EXAMPLE_LISTINGS, listings)
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "marketplace_app",
-        "serve",
-        "--listings",
-        str(listings),
-        "--site-dir",
-        str(tmp_path / "site"),
-        "--instance",
-        str(tmp_path / "instance"),
-        "--port",
-        str(port),
-    ]
-    env = {**os.environ, "MARKETPLACE_SECRET_KEY": ""}
-    server = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    address = f"http://127.0.0.1:{port}/"
+    port = free_port()
+    server = serve(listings, tmp_path, port, seconds=90)
     try:
-        _until(lambda: server.poll() is None and _get(address + "healthz")[0] == 200, 90)
-        yield listings, address
+        yield listings, f"http://127.0.0.1:{port}/"
     finally:
-        server.terminate()
-        server.communicate(timeout=20)
+        stop(server)
 
 
 @pytest.mark.slow
