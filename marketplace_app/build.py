@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.files import write_whole
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
 from marketplace.urls import logo_url, partner_url
 from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
 
 if TYPE_CHECKING:
-    from sitegen.reuse import PageReuse
+    from search.whoosh_engine import PreparedIndex
+    from sitegen.reuse import OutputRecord, PageReuse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
@@ -144,24 +146,39 @@ def _build(paths: BuildPaths, progress: Progress) -> BuildReport:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
     progress(f"Indexing {len(loaded[1])} partners for search…")
-    indexing = _Child(_timed, build_search_index, paths, loaded)
+    indexing = _Child(_timed, prepare_search_index, paths, loaded)
     try:
-        site_url, kept = build_site(paths, loaded, progress)
+        site = build_site(paths, loaded, progress)
         site_seconds = time.perf_counter() - validated
-    finally:
-        index_seconds = indexing.result()
-    _record_site_url(paths, site_url)
-    # Last: a backend that sees this snapshot finds the site and index of the same build.
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            _discard(indexing.result()[1])
+        raise
+    try:
+        index_seconds, index = indexing.result()
+    except BaseException:
+        site.discard()
+        raise
+    # Published only now that every step succeeded: a failed build leaves the site, the
+    # index and the snapshot as the last good build left them. The site first, then the
+    # index, then the snapshot: a backend that sees this snapshot finds the site and index of
+    # the same build.
+    progress(f"Publishing the site into {paths.site_dir}…")
+    site.publish()
+    publish_search_index(paths, index)
+    _record_site_url(paths, site.site_url)
     catalog, listings = loaded
     write_snapshot(paths.snapshot_file, catalog, [item.listing for item in listings])
-    return BuildReport(len(loaded[1]), validated - started, site_seconds, index_seconds, kept)
+    return BuildReport(
+        len(loaded[1]), validated - started, site_seconds, index_seconds, site.pages_kept
+    )
 
 
-def _timed(step: Callable[..., object], *arguments: object) -> float:
-    """Run `step` and return how long it took (s)."""
+def _timed(step: Callable[..., Any], *arguments: object) -> tuple[float, Any]:
+    """Run `step`: how long it took (s), and what it returned."""
     started = time.perf_counter()
-    step(*arguments)
-    return time.perf_counter() - started
+    value = step(*arguments)
+    return time.perf_counter() - started, value
 
 
 class _Child:
@@ -223,10 +240,27 @@ INDEX_UPDATE_SHARE = 0.1
 updated (an update adds a segment and rewrites the precomputed scores anyway)."""
 
 
+@dataclass
+class IndexStep:
+    """The search index a build prepared (None: the current one already answers for these
+    listings), and the record to leave once it is published."""
+
+    prepared: PreparedIndex | None
+    record: OutputRecord
+
+
 def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
-    """Index the listings for partner search, swapping the new index in atomically; the index
-    records the content hash of the partner snapshot of the same listings (`/healthz` compares
-    it with the snapshot the backend loaded).
+    """Index the listings for partner search and swap the new index in (`prepare_search_index`
+    then `publish_search_index`)."""
+    publish_search_index(paths, prepare_search_index(paths, loaded))
+
+
+def prepare_search_index(
+    paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]
+) -> IndexStep:
+    """Write the search index of the listings beside the current one, not in use yet; the
+    index records the content hash of the partner snapshot of the same listings (`/healthz`
+    compares it with the snapshot the backend loaded).
 
     A hit shows what the site shows: the logo at the URL the site publishes it under
     (`site_logos`) and the first-published date the site gives the partner, from the listing
@@ -234,20 +268,20 @@ def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedList
 
     When the previous build's record (`INDEX_RECORD_FILE_NAME`) says only a few partners
     changed, and nothing all partners share did (the catalog, the search code, library
-    versions), the current index is updated with just those (`update_index`) instead.
+    versions), the current index is updated with just those (`prepare_update`) instead.
     """
     from marketplace.history import listing_dates
     from marketplace.snapshot import snapshot_content_hash
     from search.documents import partner_documents
     from search.whoosh_engine import (
         SNAPSHOT_HASH_FILE,
-        build_index,
         current_index,
         index_is_current,
         index_needs_rebuild,
         index_root,
+        prepare_index,
+        prepare_update,
         recorded_with_index,
-        update_index,
     )
     from sitegen.reuse import OutputRecord, catalog_fingerprint, code_fingerprint, digest_of
 
@@ -259,10 +293,7 @@ def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedList
     snapshot_hash = snapshot_content_hash(catalog, partners)
     root = index_root(paths.instance_dir)
 
-    record_file = paths.instance_dir / INDEX_RECORD_FILE_NAME
-    previous = OutputRecord.read(record_file)
-    # Gone before the index changes: an update that stops half-way leaves no record to trust.
-    record_file.unlink(missing_ok=True)
+    previous = OutputRecord.read(paths.instance_dir / INDEX_RECORD_FILE_NAME)
     code = code_fingerprint(("search", "marketplace"), ("whoosh-reloaded",))
     record = OutputRecord(catalog_fingerprint(code, paths.listings_dir))
     record.keys = {
@@ -288,18 +319,40 @@ def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedList
         # word's statistics): past a share of them, the index is written afresh.
         and not index_needs_rebuild(root)
     ):
-        if changed or removed or recorded_with_index(root, SNAPSHOT_HASH_FILE) != snapshot_hash:
-            by_slug = {listing.slug: listing for listing in partners}
-            documents = partner_documents(
-                catalog, [by_slug[slug] for slug in changed], logos, published
-            )
-            current = update_index(root, documents, removed, snapshot_hash)
-    else:
-        documents = partner_documents(catalog, partners, logos, published)
-        current = build_index(root, documents, snapshot_hash)
-    # The index this record describes: one another command built or updated is not.
-    record.files[""] = current.name
-    record.write(record_file)
+        record.files[""] = current.name
+        if (
+            not changed
+            and not removed
+            and recorded_with_index(root, SNAPSHOT_HASH_FILE) == (snapshot_hash)
+        ):
+            return IndexStep(None, record)
+        by_slug = {listing.slug: listing for listing in partners}
+        documents = partner_documents(
+            catalog, [by_slug[slug] for slug in changed], logos, published
+        )
+        return IndexStep(prepare_update(root, documents, removed, snapshot_hash), record)
+    documents = partner_documents(catalog, partners, logos, published)
+    return IndexStep(prepare_index(root, documents, snapshot_hash), record)
+
+
+def publish_search_index(paths: BuildPaths, step: IndexStep) -> None:
+    """Swap a prepared index in and leave the record of what it was built from."""
+    from search.whoosh_engine import index_root, publish_index
+
+    record_file = paths.instance_dir / INDEX_RECORD_FILE_NAME
+    if step.prepared is not None:
+        # Gone before the index changes: a swap that stops half-way leaves no record to trust.
+        record_file.unlink(missing_ok=True)
+        # The record describes this index: one another command built or updated is not.
+        step.record.files[""] = publish_index(index_root(paths.instance_dir), step.prepared).name
+    step.record.write(record_file)
+
+
+def _discard(step: IndexStep) -> None:
+    from search.whoosh_engine import discard_index
+
+    if step.prepared is not None:
+        discard_index(step.prepared)
 
 
 def site_logos(listings: Iterable[LoadedListing]) -> dict[str, str]:
@@ -325,19 +378,83 @@ def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
     return configs
 
 
+@dataclass
+class StagedSite:
+    """Every language of a site, built into a staging folder inside the site folder and not
+    yet live (`build_site`): `publish` puts it in place, `discard` drops it."""
+
+    paths: BuildPaths
+    staging: Path
+    site_url: str
+    """The site URL its absolute links start with."""
+    reuses: list[tuple[Path, PageReuse]]
+    """Per language (the root first): its folder relative to the site's, and what it kept."""
+
+    @property
+    def pages_kept(self) -> int:
+        """Partner pages, all languages, kept from the previous build (`sitegen.reuse`)."""
+        return sum(reuse.kept for _folder, reuse in self.reuses)
+
+    def publish(self) -> None:
+        """Merge the staged site into the live one (`marketplace_app.staging`) and leave the
+        records of the partner pages it now holds."""
+        from marketplace_app.staging import publish
+
+        kept: set[str] = set()
+        for folder, reuse in self.reuses:
+            prefix = "" if folder == Path(".") else folder.as_posix() + "/"
+            kept.update(prefix + path for path in reuse.kept_paths)
+        # Gone before the pages change: a publish that stops half-way (a full disk) leaves no
+        # record to trust, and the next build renders every page and looks at every file.
+        manifest = self.paths.instance_dir / SITE_FILES_FILE_NAME
+        previous = _read_manifest(manifest, self.paths.site_dir)
+        manifest.unlink(missing_ok=True)
+        for _folder, reuse in self.reuses:
+            reuse.record_file.unlink(missing_ok=True)
+        published = publish(self.staging, self.paths.site_dir, kept, previous)
+        for folder, reuse in self.reuses:
+            reuse.stamp_written(self.paths.site_dir / folder)
+            if reuse.record is not None:
+                reuse.record.write(reuse.record_file)
+        document = {"site_dir": str(self.paths.site_dir.resolve()), "files": sorted(published)}
+        encoded = json.dumps(document, separators=(",", ":")).encode()
+        write_whole(manifest, lambda handle: handle.write(encoded))
+
+    def discard(self) -> None:
+        """Remove the staged site (a later step of the build failed)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+SITE_FILES_FILE_NAME = "site_files.json"
+"""In the instance folder: every file the last build published into the site folder."""
+
+
+def _read_manifest(manifest: Path, site_dir: Path) -> list[str] | None:
+    """The files the last build published into `site_dir`; None when not known."""
+    try:
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+        if document["site_dir"] != str(site_dir.resolve()):
+            return None
+        return [str(name) for name in document["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def build_site(
     paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]], progress: Progress = _quiet
-) -> tuple[str, int]:
-    """Run MkDocs (Material theme) for every site language into `paths.site_dir`: the site
-    URL its absolute links start with, and how many partner pages were kept from the
-    previous build (`sitegen.reuse`).
+) -> StagedSite:
+    """Run MkDocs (Material theme) for every site language into a staging folder inside
+    `paths.site_dir`, keeping the live site's partner pages that are still current
+    (`sitegen.reuse`); the live site is not touched until `StagedSite.publish`.
 
     English in this process, each other language at the same time in a process of its own,
-    into a scratch folder (`_scratch`): MkDocs empties its output folder first, and the
-    English one holds the other languages, so they are moved into place when English is done.
+    into a scratch folder (`_scratch`) of its own: MkDocs empties its output folder first, and
+    the English one holds the other languages, so they are moved into it when English is done.
     """
     configs = site_configs(paths)
-    # Before any MkDocs empties a folder: the previous partner pages go aside.
+    for leftover in paths.site_dir.glob(".build-*"):  # of a build that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = _scratch(paths, "next")
     reuses = [
         _previous_pages(paths, language, site_dir)
         for (_config, site_dir), language in zip(configs, SITE_LANGUAGES, strict=True)
@@ -348,50 +465,44 @@ def build_site(
         for (config_file, site_dir), language, reuse in zip(
             others, SITE_LANGUAGES[1:], reuses[1:], strict=True
         ):
-            staging = _scratch(paths, f"{language}.partial")
-            progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site into {site_dir}…")
-            child = _Child(_mkdocs_build, paths, loaded, config_file, staging, reuse)
-            children.append((staging, site_dir, child))
-        progress(f"Building the {LANGUAGE_NAMES[SITE_LANGUAGES[0]]} site into {root_dir}…")
+            partial = _scratch(paths, f"{language}.partial")
+            progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site…")
+            child = _Child(_mkdocs_build, paths, loaded, config_file, partial, reuse)
+            children.append((partial, site_dir, child))
+        progress(f"Building the {LANGUAGE_NAMES[SITE_LANGUAGES[0]]} site…")
         try:
-            site_url, kept = _mkdocs_build(paths, loaded, root_config, root_dir, reuses[0])
+            site_url, reuses[0] = _mkdocs_build(paths, loaded, root_config, staging, reuses[0])
         finally:
-            outcomes: list[tuple[str, int] | BaseException] = []
-            for _staging, _site_dir, child in children:
+            outcomes: list[tuple[str, PageReuse] | BaseException] = []
+            for _partial, _site_dir, child in children:
                 try:
                     outcomes.append(child.result())
                 except BaseException as error:
                     outcomes.append(error)
-        for (staging, site_dir, _child), outcome in zip(children, outcomes, strict=True):
+        for number, ((partial, site_dir, _child), outcome) in enumerate(
+            zip(children, outcomes, strict=True), start=1
+        ):
             if isinstance(outcome, BaseException):
-                shutil.rmtree(staging, ignore_errors=True)
                 raise outcome
-            kept += outcome[1]
-            shutil.rmtree(site_dir, ignore_errors=True)
-            staging.replace(site_dir)
+            reuses[number] = outcome[1]  # what the language's process kept
+            target = staging / site_dir.relative_to(root_dir)
+            shutil.rmtree(target, ignore_errors=True)
+            partial.replace(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     finally:
-        for staging, _site_dir, _child in children:  # not moved into place: a step failed
-            shutil.rmtree(staging, ignore_errors=True)
-        for reuse, (_config, site_dir) in zip(reuses, configs, strict=True):
-            if reuse.previous_pages is not None:
-                _put_back(reuse.previous_pages / PARTNERS_FOLDER, site_dir / PARTNERS_FOLDER)
-                shutil.rmtree(reuse.previous_pages, ignore_errors=True)
-    return site_url, kept
-
-
-def _put_back(pages: Path, folder: Path) -> None:
-    """After a build that failed before writing a language's partner pages (MkDocs refused
-    its configuration, say), the previous pages go back where they were rather than leave
-    the site without them; the records are gone, so the next build renders them all."""
-    if pages.is_dir() and folder.parent.is_dir() and not folder.exists():
-        with contextlib.suppress(OSError):
-            pages.replace(folder)
+        for partial, _site_dir, _child in children:  # not moved into place: a step failed
+            shutil.rmtree(partial, ignore_errors=True)
+    folders = [site_dir.relative_to(root_dir) for _config, site_dir in configs]
+    return StagedSite(paths, staging, site_url, list(zip(folders, reuses, strict=True)))
 
 
 def _scratch(paths: BuildPaths, purpose: str) -> Path:
     """An empty scratch folder inside the site folder, e.g. `.build-ru.partial`: on the same
     file system as the site (which may be a volume of its own), so moving between them is a
-    rename; MkDocs leaves names starting with a dot alone when it empties the folder."""
+    rename; publishing leaves names starting with a dot alone, and the backend never serves
+    them (`consent_app.site`)."""
     folder = paths.site_dir.absolute() / f".build-{purpose}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -404,23 +515,15 @@ def page_record_file(paths: BuildPaths, language: str) -> Path:
 
 
 def _previous_pages(paths: BuildPaths, language: str, site_dir: Path) -> PageReuse:
-    """Move a language's previous partner pages aside for the plugin to keep what is current.
-
-    The record goes first: a build that stops half-way leaves none, so the next one renders
-    every page rather than trust pages this one may have replaced.
-    """
+    """Where a language's build may keep live partner pages from: the live folder, when the
+    last build's record of them is there."""
     from sitegen.reuse import OutputRecord, PageReuse
 
     record_file = page_record_file(paths, language)
     previous = OutputRecord.read(record_file)
-    record_file.unlink(missing_ok=True)
-    holder = _scratch(paths, f"{language}.previous")
-    folder = site_dir / PARTNERS_FOLDER
-    if previous is None or not folder.is_dir():
+    if previous is None or not (site_dir / PARTNERS_FOLDER).is_dir():
         return PageReuse(record_file, None, None)
-    holder.mkdir(parents=True)
-    folder.replace(holder / PARTNERS_FOLDER)
-    return PageReuse(record_file, holder, previous)
+    return PageReuse(record_file, site_dir.absolute(), previous)
 
 
 def _mkdocs_build(
@@ -428,10 +531,11 @@ def _mkdocs_build(
     loaded: tuple[Catalog, list[LoadedListing]],
     config_file: Path,
     site_dir: Path,
-    reuse: PageReuse | None = None,
-) -> tuple[str, int]:
+    reuse: PageReuse,
+) -> tuple[str, PageReuse]:
     """One language's MkDocs build into `site_dir`: the site URL its absolute links start
-    with, and the partner pages kept from the previous build."""
+    with, and `reuse` with what the build kept of the live site (returned: from a process of
+    its own, the changes the plugin made to it come back only so)."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -452,7 +556,7 @@ def _mkdocs_build(
         mkdocs_build(config)
     finally:
         config.plugins.on_shutdown()
-    return str(config.site_url or ""), reuse.kept if reuse else 0
+    return str(config.site_url or ""), reuse
 
 
 def _record_site_url(paths: BuildPaths, site_url: str) -> None:

@@ -170,6 +170,19 @@ def index_processes(count: int) -> int:
     return min(os.cpu_count() or 1, 4) if count >= PARALLEL_INDEXING else 1
 
 
+@dataclass(frozen=True)
+class PreparedIndex:
+    """A new index generation written beside the current one but not in use yet
+    (`prepare_index`, `prepare_update`): `publish_index` makes it current, `discard_index`
+    removes it. `marketplace build` prepares the index while it builds the site, and
+    publishes it only once the site is built too, so a failed build changes neither."""
+
+    folder: Path
+    snapshot_hash: str | None
+    based_on: str | None = None
+    """The generation an update was written from; None for an index built from nothing."""
+
+
 def build_index(
     index_root: Path, documents: Iterable[PartnerDocument], snapshot_hash: str | None = None
 ) -> Path:
@@ -181,6 +194,13 @@ def build_index(
     `snapshot_hash`, the `content_hash` of the partner snapshot the documents come from, is
     kept in the index's folder (`WhooshSearch.built_from`), so it swaps in with the index.
     """
+    return publish_index(index_root, prepare_index(index_root, documents, snapshot_hash))
+
+
+def prepare_index(
+    index_root: Path, documents: Iterable[PartnerDocument], snapshot_hash: str | None = None
+) -> PreparedIndex:
+    """`build_index` up to the swap: the new index, written and precomputed, not in use."""
     index_root.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix="building-", dir=index_root))
     try:
@@ -193,11 +213,39 @@ def build_index(
         writer.commit()
         created.close()
         precompute(building, documents, processes=procs)
-        with _generations_locked(index_root):
-            return _swap_in(index_root, building, snapshot_hash)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+    return PreparedIndex(building, snapshot_hash)
+
+
+def publish_index(index_root: Path, prepared: PreparedIndex) -> Path:
+    """Make a prepared index current (atomically, as `build_index` does); returns its folder.
+    An update whose generation is no longer current (another build swapped one in since) is
+    discarded with `IndexChanged` rather than undo that build's changes."""
+    try:
+        with _generations_locked(index_root):
+            current = current_index(index_root)
+            if prepared.based_on is not None and (
+                current is None or current.name != prepared.based_on
+            ):
+                raise IndexChanged(
+                    f"the search index in {index_root} changed while this update was written; "
+                    "build again"
+                )
+            return _swap_in(index_root, prepared.folder, prepared.snapshot_hash)
+    except BaseException:
+        discard_index(prepared)
+        raise
+
+
+def discard_index(prepared: PreparedIndex) -> None:
+    """Remove a prepared index that will not be used (its build failed)."""
+    shutil.rmtree(prepared.folder, ignore_errors=True)
+
+
+class IndexChanged(RuntimeError):
+    """The index generation an update was written from is no longer the current one."""
 
 
 def update_index(
@@ -221,34 +269,61 @@ def update_index(
     another. Without `snapshot_hash`, the current generation's is kept. `FileNotFoundError`
     without a current index of this `INDEX_VERSION`.
     """
-    changed, removed_slugs = list(changed), list(removed_slugs)
-    if not index_root.is_dir():
-        raise FileNotFoundError(f"no index in {index_root} to update; build one")
     # Held throughout: the generation read here is still current when this one replaces it
     # (a build or another update swapping in meanwhile would be lost, or its folder deleted).
     with _generations_locked(index_root):
-        current = current_index(index_root)
-        if current is None or not index_is_current(index_root):
-            raise FileNotFoundError(f"no current index in {index_root} to update; build one")
-        previous = _Partners.load(current)
-        if previous is None:
-            raise FileNotFoundError(f"{current} has no {PARTNERS_FILE}; build the index")
-        if snapshot_hash is None:  # the partners stay those of the snapshot recorded
-            snapshot_hash = recorded_with_index(index_root, SNAPSHOT_HASH_FILE)
-        records = {record["slug"]: record for record in previous.records.values()}
-        for slug in removed_slugs:
-            records.pop(slug, None)
-        records.update((document.slug, _record(document)) for document in changed)
-        building = Path(tempfile.mkdtemp(prefix="building-", dir=index_root))
+        prepared = _prepare_update(index_root, changed, removed_slugs, snapshot_hash)
         try:
-            _write_update(current, building, changed, removed_slugs)
-            # One process: no fork inside `marketplace serve`'s threads; the segments to read
-            # are the new one and the one MERGE_SMALL may have merged small ones into.
-            _write_precomputed(building, records, processes=1)
-            return _swap_in(index_root, building, snapshot_hash)
+            return _swap_in(index_root, prepared.folder, prepared.snapshot_hash)
         except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
+            discard_index(prepared)
             raise
+
+
+def prepare_update(
+    index_root: Path,
+    changed: Iterable[PartnerDocument],
+    removed_slugs: Iterable[str] = (),
+    snapshot_hash: str | None = None,
+) -> PreparedIndex:
+    """`update_index` up to the swap; `publish_index` swaps it in only if the generation it
+    was written from is still current."""
+    with _generations_locked(index_root):
+        return _prepare_update(index_root, changed, removed_slugs, snapshot_hash)
+
+
+def _prepare_update(
+    index_root: Path,
+    changed: Iterable[PartnerDocument],
+    removed_slugs: Iterable[str],
+    snapshot_hash: str | None,
+) -> PreparedIndex:
+    """The update's new generation, written; called with `_generations_locked` held."""
+    changed, removed_slugs = list(changed), list(removed_slugs)
+    if not index_root.is_dir():
+        raise FileNotFoundError(f"no index in {index_root} to update; build one")
+    current = current_index(index_root)
+    if current is None or not index_is_current(index_root):
+        raise FileNotFoundError(f"no current index in {index_root} to update; build one")
+    previous = _Partners.load(current)
+    if previous is None:
+        raise FileNotFoundError(f"{current} has no {PARTNERS_FILE}; build the index")
+    if snapshot_hash is None:  # the partners stay those of the snapshot recorded
+        snapshot_hash = recorded_with_index(index_root, SNAPSHOT_HASH_FILE)
+    records = {record["slug"]: record for record in previous.records.values()}
+    for slug in removed_slugs:
+        records.pop(slug, None)
+    records.update((document.slug, _record(document)) for document in changed)
+    building = Path(tempfile.mkdtemp(prefix="building-", dir=index_root))
+    try:
+        _write_update(current, building, changed, removed_slugs)
+        # One process: no fork inside `marketplace serve`'s threads; the segments to read
+        # are the new one and the one MERGE_SMALL may have merged small ones into.
+        _write_precomputed(building, records, processes=1)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return PreparedIndex(building, snapshot_hash, based_on=current.name)
 
 
 DELETED_SHARE_TO_REBUILD = 0.1

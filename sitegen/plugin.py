@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -74,6 +73,13 @@ _MARKERS = {
     "<!-- marketplace:newest -->": newest_partners_html,
     "<!-- marketplace:browse -->": browse_links_html,
 }
+
+
+def _same_size(path: Path, source: Path) -> bool:
+    try:
+        return path.stat().st_size == source.stat().st_size
+    except OSError:
+        return False
 
 
 def _shell_uri(depth: int) -> str:
@@ -269,22 +275,28 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self.page_urls = []
         record, kept = self._reusable()
         partner_urls = {partner_url(listing.slug): listing.slug for listing in self.site.listings}
+        live = self.reuse.live_root if self.reuse is not None else None
         for page in iter_site_pages(self.site, kept):
-            target = site_dir / page.url / "index.html"
             if isinstance(page, KeptPage):
-                assert self.reuse is not None and self.reuse.previous_pages is not None
-                # The page's whole folder moves back: one rename, where moving the file
-                # would make a folder here and leave an empty one to remove (rmdir cost
-                # 0.4 ms a folder, 9 s of a 10,000-partner rebuild).
-                target.parent.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.reuse.previous_pages / page.url, target.parent)
+                # Left where it is in the live site, which the build publishes this staging
+                # folder over (`marketplace_app.staging`): named as kept, not copied.
+                assert self.reuse is not None and live is not None
+                self.reuse.kept_paths.add(f"{page.url}index.html")
                 self.reuse.kept += 1
+                if record is not None:
+                    record.files[page.slug] = file_stamp(live / page.url / "index.html") or ""
             else:
                 self._write_page(site_dir, page)
-            if record is not None and page.url in partner_urls:
-                record.files[partner_urls[page.url]] = file_stamp(target) or ""
+                if self.reuse is not None and page.url in partner_urls:
+                    # Stamped once published (the live file may stay, if it is the same).
+                    self.reuse.written[partner_urls[page.url]] = f"{page.url}index.html"
             self.page_urls.append(page.url)
         for url, source in self._logo_sources.items():
+            # Named by their content's hash: a live logo of that name and size is this one.
+            if live is not None and _same_size(live / url, source):
+                assert self.reuse is not None
+                self.reuse.kept_paths.add(url)
+                continue
             (site_dir / url).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, site_dir / url)
         site_url = config.site_url or "/"
@@ -293,8 +305,8 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         if self.config.language == SITE_LANGUAGES[0]:
             self._write(site_dir / "partners.json", partners_json(self.site, site_url))
         self._write_sitemap(site_dir, site_url)
-        if self.reuse is not None and record is not None:
-            record.write(self.reuse.record_file)
+        if self.reuse is not None:
+            self.reuse.record = record
 
     def _reusable(self) -> tuple[OutputRecord | None, Callable[[Listing], bool] | None]:
         """The record this build will leave (None without `reuse`), and which partners'
@@ -310,7 +322,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         )
         record = OutputRecord(fingerprint)
         record.keys = {listing.slug: page_key(site, listing) for listing in site.listings}
-        previous, folder = self.reuse.previous, self.reuse.previous_pages
+        previous, folder = self.reuse.previous, self.reuse.live_root
         if previous is None or folder is None or previous.fingerprint != record.fingerprint:
             return record, None
 
@@ -331,10 +343,11 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self._write(site_dir / "sitemap.xml", sitemap)
         (site_dir / "sitemap.xml.gz").write_bytes(gzip.compress(sitemap.encode(), mtime=0))
 
-    def _write_page(self, site_dir: Path, page: GeneratedPage) -> None:
+    def _write_page(self, site_dir: Path, page: GeneratedPage) -> Path:
         target = site_dir / page.url / "index.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self._shells[page.depth].fill(page), encoding="utf-8")
+        return target
 
     @staticmethod
     def _write(path: Path, text: str) -> None:

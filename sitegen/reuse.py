@@ -7,11 +7,12 @@ the code, the templates, the translations, the catalog and the theme page around
 build records, per partner, a key over the first group (`page_key`) and, once, a
 fingerprint of the second (`code_fingerprint`, the catalog, and the digest of the theme shell
 the pages were filled into), and the file it wrote (inode, size, time: another writer's page
-is not taken for this build's). The next build moves the previous partner pages aside before
-MkDocs empties the site folder, and moves back each page whose key, file and the fingerprint
-are unchanged instead of rendering it again. Anything else (a change to the catalog, a
-template, the code, the library versions, mkdocs.yml or a hand-written page that changes the
-theme shell) renders every partner page, as does a missing or unreadable record.
+is not taken for this build's). The next build, which writes into a staging folder, leaves
+each live page whose key, file and the fingerprint are unchanged where it is instead of
+rendering it again, and publishes the rest over it (`marketplace_app.staging`). Anything else
+(a change to the catalog, a template, the code, the library versions, mkdocs.yml or a
+hand-written page that changes the theme shell) renders every partner page, as does a missing
+or unreadable record.
 
 Browse and facet pages, the exports and the sitemap are always made again: they are a small
 part of the build, and each depends on many listings.
@@ -145,14 +146,33 @@ def file_stamp(path: Path) -> str | None:
 
 @dataclass
 class PageReuse:
-    """Where one site language's build finds the previous partner pages and their record.
+    """Where one site language's build finds the previous partner pages and their record,
+    and what it kept of them.
 
-    Set on the plugin by `marketplace_app.build`; the build moved the previous build's
-    partner page folder to `previous_pages` and removed `record_file` (a build that stops
-    half-way must not leave a record that describes pages it did not write)."""
+    Set on the plugin by `marketplace_app.build`, which builds into a staging folder and
+    then publishes it over the live site (`marketplace_app.staging`). A partner page whose
+    key, file and fingerprint are unchanged stays in the live site untouched: the plugin
+    names it in `kept_paths` rather than writing it, and leaves the new `record` for the
+    build to write once the site is published (a build that fails leaves the live pages
+    and their record as they were)."""
 
     record_file: Path
-    previous_pages: Path | None
+    live_root: Path | None
+    """The language's live site folder (None: nothing to keep, every page is rendered)."""
     previous: OutputRecord | None
     kept: int = 0
-    """Partner pages moved back from the previous build (set by the plugin)."""
+    """Partner pages kept from the previous build (set by the plugin)."""
+    kept_paths: set[str] = field(default_factory=set)
+    """Files of the live site this build keeps, relative to `live_root`: partner pages and
+    logos (set by the plugin)."""
+    written: dict[str, str] = field(default_factory=dict)
+    """Slug -> the partner page this build wrote, relative to the language's folder; stamped
+    into `record` once published (set by the plugin)."""
+    record: OutputRecord | None = None
+    """What this build's partner pages were written from (set by the plugin)."""
+
+    def stamp_written(self, published_root: Path) -> None:
+        """Record the files of the pages written, as published under `published_root`."""
+        if self.record is not None:
+            for slug, page in self.written.items():
+                self.record.files[slug] = file_stamp(published_root / page) or ""

@@ -136,10 +136,20 @@ def test_a_catalog_change_renders_every_partner_page(listings: Path, tmp_path: P
     assert again.pages_kept == len(list(listing_files(listings))) * len(SITE_LANGUAGES)
 
 
-def test_a_build_that_stopped_half_way_leaves_no_record_to_trust(
+def test_a_build_that_fails_leaves_the_live_site_index_and_records_as_they_were(
     listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A step failing after MkDocs wrote every page (the sitemap, here) leaves the site the
+    last good build published, file for file: the build wrote into a staging folder, which is
+    gone. The index prepared meanwhile is not swapped in, and the records still describe the
+    live pages, so the next build keeps them."""
     _build(listings, tmp_path / "out")
+    site = tmp_path / "out" / "site"
+    before = _files(site)
+    index_before = search.whoosh_engine.current_index(index_root(tmp_path / "out" / "instance"))
+    edited = listings / f"{EDITED}.yaml"
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace("\nsummary: ", "\nsummary: Never published. ", 1), "utf-8")
     import sitegen.plugin
 
     def broken(*_arguments: object) -> None:
@@ -149,15 +159,22 @@ def test_a_build_that_stopped_half_way_leaves_no_record_to_trust(
     with pytest.raises(OSError, match="disk full"):
         _build(listings, tmp_path / "out")
     monkeypatch.undo()
-    assert _build(listings, tmp_path / "out").pages_kept == 0
+    assert _files(site) == before
+    assert not list(site.glob(".build-*"))
+    instance = tmp_path / "out" / "instance"
+    assert search.whoosh_engine.current_index(index_root(instance)) == index_before
+    assert not list(index_root(instance).glob("building-*"))
+    assert "Never published" not in json.dumps(_search(tmp_path / "out", "Never published"))
+    again = _build(listings, tmp_path / "out")
+    assert again.pages_kept == (len(list(listing_files(listings))) - 1) * len(SITE_LANGUAGES)
+    assert EDITED in _search(tmp_path / "out", "Never published")
 
 
-def test_a_build_refused_before_writing_keeps_the_previous_partner_pages(
+def test_a_build_refused_before_writing_keeps_the_live_site(
     listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """MkDocs refusing its configuration (a typo in mkdocs.yml while `serve --watch` runs)
-    stops the build before it writes anything: the partner pages moved aside for reuse go
-    back, so the site keeps them, and no scratch folder is left in the site."""
+    stops the build: the live site is untouched and no scratch folder is left in it."""
     _build(listings, tmp_path / "out")
     site = tmp_path / "out" / "site"
     before = _files(site)
@@ -171,4 +188,5 @@ def test_a_build_refused_before_writing_keeps_the_previous_partner_pages(
     monkeypatch.undo()
     assert _files(site) == before
     assert not list(site.glob(".build-*"))
-    assert _build(listings, tmp_path / "out").pages_kept == 0  # no record left to trust
+    kept = _build(listings, tmp_path / "out").pages_kept
+    assert kept == len(list(listing_files(listings))) * len(SITE_LANGUAGES)
