@@ -102,7 +102,9 @@ def encode_snapshot(catalog: Catalog, listings: Iterable[Listing], built_at: dat
         "content_hash": _content_hash(content),
         **content,
     }
-    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+    # Not indented: Python's encoder is three times slower indenting (0.5 s at 10,000 partners).
+    encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return encoded.encode("utf-8") + b"\n"
 
 
 def decode_snapshot(data: bytes, source: str = "the partner snapshot") -> PartnerSnapshot:

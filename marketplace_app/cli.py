@@ -225,9 +225,10 @@ def build_command(listings_dir: Path, site_dir: Path, instance: Path, site_url: 
 
 class SourceWatcher:
     """While `serve` runs: notices a change to the listings folder (listings, logos, the
-    catalog), the hand-written pages or the MkDocs configuration, and runs `marketplace build`
-    again, which keeps what did not change (unchanged partner pages, the index updated for
-    the changed partners only: `marketplace_app.build`).
+    catalog), the hand-written pages, the translations or the MkDocs configuration, and runs
+    `marketplace build` again, which keeps what did not change (unchanged partner pages, the
+    index updated for the changed partners only: `marketplace_app.build`) and publishes the
+    new site only once it is whole (`marketplace_app.staging`): pages answer throughout.
 
     Changes are reported by the kernel (inotify, through watchdog, which MkDocs' own `serve`
     uses): polling 10,000 listings' files cost 40-100 ms of CPU per look, a third of a core
@@ -268,7 +269,15 @@ class SourceWatcher:
                 if self.only is None or touched & self.only:
                     watcher._event.set()
 
-        for folder in (self.paths.listings_dir, self.paths.mkdocs_config.parent / "site_src"):
+        from marketplace.i18n import LOCALE_DIR
+
+        # The translations too: the site's words are in them (the backend reads them at start).
+        watched = (
+            self.paths.listings_dir,
+            self.paths.mkdocs_config.parent / "site_src",
+            LOCALE_DIR,
+        )
+        for folder in watched:
             if folder.is_dir():
                 self._observer.schedule(Changed(), str(folder.resolve()), recursive=True)
         for parent in {str(Path(config).parent) for config in self._configs}:

@@ -76,8 +76,16 @@ def test_serve_builds_again_when_a_listing_changes(served: tuple[Path, str]) -> 
     edited.write_text(text.replace("\nsummary: ", "\nsummary: Zanzibarquux edited. ", 1), "utf-8")
     (listings / f"{REMOVED}.yaml").unlink()
 
-    # The snapshot is written last: once the backend has read it, the build is done.
-    _until(lambda: _snapshot_hash(address) not in (built_from, None), 90)
+    # The snapshot is written last: once the backend has read it, the build is done. Every
+    # page asked for meanwhile is there: the build writes aside and publishes when whole.
+    answers: list[int] = []
+
+    def done() -> bool:
+        answers.extend(_get(address + page)[0] for page in ("", "partners/contoso-cloud/", "ru/"))
+        return _snapshot_hash(address) not in (built_from, None)
+
+    _until(done, 90)
+    assert set(answers) == {200}, answers
     hits = json.loads(_get(f"{address}api/v1/search?q=Zanzibarquux")[1])["hits"]
     assert [hit["slug"] for hit in hits] == [EDITED]
     assert "Zanzibarquux edited." in _get(f"{address}partners/{EDITED}/")[1]
@@ -105,3 +113,22 @@ def test_the_watcher_sees_each_change_once(tmp_path: Path) -> None:
     assert not watcher.changed(timeout=0.5)
     (listings / f"{REMOVED}.yaml").unlink()
     assert watcher.changed(timeout=5)
+
+
+def test_the_watcher_watches_listings_pages_configuration_and_translations(
+    tmp_path: Path,
+) -> None:
+    from marketplace.i18n import LOCALE_DIR
+
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
+    watcher = SourceWatcher(paths)
+    watcher.observe()
+    watched = {Path(emitter.watch.path) for emitter in watcher._observer.emitters}
+    assert {
+        listings.resolve(),
+        (paths.mkdocs_config.parent / "site_src").resolve(),
+        LOCALE_DIR.resolve(),
+        paths.mkdocs_config.parent.resolve(),  # mkdocs.yml and mkdocs.ru.yml
+    } <= watched
