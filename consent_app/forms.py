@@ -21,8 +21,18 @@ from wtforms import (
 from wtforms.validators import AnyOf, DataRequired, Email, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from consent_app.i18n import form_translations
 
-class DecisionForm(FlaskForm):  # type: ignore[misc]
+
+class Form(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type information
+    """A form of these pages: Flask-WTF's, with WTForms' messages read once per language."""
+
+    class Meta(FlaskForm.Meta):  # type: ignore[misc]
+        def get_translations(self, form: FlaskForm) -> object:
+            return form_translations()
+
+
+class DecisionForm(Form):
     """Accept or decline an invitation, with separate DA and POR choices."""
 
     decision = StringField(validators=[DataRequired(), AnyOf(["accept", "decline"])])
@@ -37,24 +47,24 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
     seen_delegated_admin = HiddenField()
 
 
-class SignInForm(FlaskForm):  # type: ignore[misc]
+class SignInForm(Form):
     """Ask for a sign-in link."""
 
     email = EmailField(validators=[DataRequired(), Email(), Length(max=254)])
 
 
-class ConfirmForm(FlaskForm):  # type: ignore[misc]
+class ConfirmForm(Form):
     """A button that only needs its CSRF token (use a sign-in link, sign out)."""
 
 
-class RevokeDelegatedAdminForm(FlaskForm):  # type: ignore[misc]
+class RevokeDelegatedAdminForm(Form):
     """Revoke the DA partner the page showed."""
 
     partner = HiddenField(validators=[DataRequired()])
     confirm = BooleanField()  # the second step: the customer confirms the partner's access ends
 
 
-class PartnerOfRecordForm(FlaskForm):  # type: ignore[misc]
+class PartnerOfRecordForm(Form):
     """Name a partner of record from those the customer worked with, or clear it."""
 
     partner = SelectField(choices=[], validate_choice=True)
@@ -62,7 +72,7 @@ class PartnerOfRecordForm(FlaskForm):  # type: ignore[misc]
     confirm_clear = BooleanField()  # clearing asks for this confirmation
 
 
-class ContactPartnerForm(FlaskForm):  # type: ignore[misc]
+class ContactPartnerForm(Form):
     """A visitor's "Contact this partner" (README: Leads): the details and consent, checked by
     `consent_app.leads.contact_details` (each problem shown beside its field)."""
 
@@ -77,13 +87,13 @@ class ContactPartnerForm(FlaskForm):  # type: ignore[misc]
     website = StringField()
 
 
-class LeadStatusForm(FlaskForm):  # type: ignore[misc]
+class LeadStatusForm(Form):
     """A partner records how a lead is going (`consent_app.leads.set_lead_status` checks it)."""
 
     status = SelectField(choices=[], validate_choice=False)
 
 
-class NewInvitationForm(FlaskForm):  # type: ignore[misc]
+class NewInvitationForm(Form):
     """A partner's new invitation (README: Partner overview). Only the CSRF token is checked
     here: every field goes to the partner API's own checks (`consent_app.invitation_form`),
     so the form and the API refuse the same things with the same words. The per-service
@@ -109,27 +119,27 @@ class NewInvitationForm(FlaskForm):  # type: ignore[misc]
     send_token = HiddenField()
 
 
-class CancelInvitationForm(FlaskForm):  # type: ignore[misc]
+class CancelInvitationForm(Form):
     """Cancel a pending invitation: the box confirms it."""
 
     confirm = BooleanField()
 
 
-class EndDelegatedAdminForm(FlaskForm):  # type: ignore[misc]
+class EndDelegatedAdminForm(Form):
     """A partner ends its own delegated administration of a customer (the confirmation step's
     button; the tenant is in the address)."""
 
     confirm = BooleanField(false_values=(False, "false", "", "0", "off", "no"))
 
 
-class RevokeKeyForm(FlaskForm):  # type: ignore[misc]
+class RevokeKeyForm(Form):
     """A partner revokes one of its API keys (the key is in the address): the box confirms
     that programs using it stop working."""
 
     confirm = BooleanField(false_values=(False, "false", "", "0", "off", "no"))
 
 
-class WebhookForm(FlaskForm):  # type: ignore[misc]
+class WebhookForm(Form):
     """Register a webhook endpoint (README: Webhooks): `url` and the `events` ticked. Only the
     CSRF token is checked here: `consent_app.webhooks` checks the fields, as for the API."""
 
@@ -137,7 +147,7 @@ class WebhookForm(FlaskForm):  # type: ignore[misc]
     events = SelectMultipleField(choices=[], validate_choice=False)
 
 
-class DeleteWebhookForm(FlaskForm):  # type: ignore[misc]
+class DeleteWebhookForm(Form):
     """Delete a webhook endpoint, once the box is ticked."""
 
     confirm = BooleanField()

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
-from marketplace.files import write_whole
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
 from marketplace.urls import logo_url, partner_url
 from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
@@ -116,12 +115,39 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     (`build_site`), so the steps overlap on a machine with more than one core; their seconds
     in the report are each step's own, which is why they may add up to more than the build.
     """
+    check_site_dir(paths)
     with _one_build_at_a_time(paths):
         return _build(paths, progress)
 
 
+class UnsafeSiteDir(ValueError):
+    """The site folder holds what the build reads or keeps (the project, the listings, the
+    instance folder): publishing into it would replace or mix up their files."""
+
+
+def check_site_dir(paths: BuildPaths) -> None:
+    """`UnsafeSiteDir` when the site folder is, or holds, the listings, the instance folder,
+    the hand-written pages or the folder of the MkDocs configuration (`--site-dir .`)."""
+    site = paths.site_dir.resolve()
+    project = paths.mkdocs_config.parent
+    for name, folder in (
+        ("the listings", paths.listings_dir),
+        ("the instance folder", paths.instance_dir),
+        ("the hand-written pages", project / "site_src"),
+        ("the MkDocs configuration", project),
+    ):
+        held = folder.resolve()
+        if held == site or site in held.parents:
+            raise UnsafeSiteDir(
+                f"the site folder {paths.site_dir} holds {name} ({folder}); give the site a "
+                "folder of its own, such as ./site"
+            )
+
+
 BUILD_LOCK_FILE_NAME = "build.lock"
 """In the instance folder: held by the build running over it (see `_one_build_at_a_time`)."""
+SITE_LOCK_FILE_NAME = ".build.lock"
+"""In the site folder: held by the build publishing into it."""
 
 
 @contextlib.contextmanager
@@ -132,8 +158,14 @@ def _one_build_at_a_time(paths: BuildPaths) -> Iterator[None]:
     import fcntl
 
     paths.instance_dir.mkdir(parents=True, exist_ok=True)
-    with open(paths.instance_dir / BUILD_LOCK_FILE_NAME, "a") as lock:
+    paths.site_dir.mkdir(parents=True, exist_ok=True)
+    # The site folder's too: two instance folders building into one site folder take turns.
+    with (
+        open(paths.instance_dir / BUILD_LOCK_FILE_NAME, "a") as lock,
+        open(paths.site_dir / SITE_LOCK_FILE_NAME, "a") as site_lock,
+    ):
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(site_lock.fileno(), fcntl.LOCK_EX)
         yield
 
 
@@ -164,7 +196,12 @@ def _build(paths: BuildPaths, progress: Progress) -> BuildReport:
     # index, then the snapshot: a backend that sees this snapshot finds the site and index of
     # the same build.
     progress(f"Publishing the site into {paths.site_dir}…")
-    site.publish()
+    try:
+        site.publish()
+    except BaseException:
+        _discard(index)
+        site.discard()
+        raise
     publish_search_index(paths, index)
     _record_site_url(paths, site.site_url)
     catalog, listings = loaded
@@ -405,39 +442,18 @@ class StagedSite:
             prefix = "" if folder == Path(".") else folder.as_posix() + "/"
             kept.update(prefix + path for path in reuse.kept_paths)
         # Gone before the pages change: a publish that stops half-way (a full disk) leaves no
-        # record to trust, and the next build renders every page and looks at every file.
-        manifest = self.paths.instance_dir / SITE_FILES_FILE_NAME
-        previous = _read_manifest(manifest, self.paths.site_dir)
-        manifest.unlink(missing_ok=True)
+        # record to trust, and the next build renders every page.
         for _folder, reuse in self.reuses:
             reuse.record_file.unlink(missing_ok=True)
-        published = publish(self.staging, self.paths.site_dir, kept, previous)
+        publish(self.staging, self.paths.site_dir, kept)
         for folder, reuse in self.reuses:
             reuse.stamp_written(self.paths.site_dir / folder)
             if reuse.record is not None:
                 reuse.record.write(reuse.record_file)
-        document = {"site_dir": str(self.paths.site_dir.resolve()), "files": sorted(published)}
-        encoded = json.dumps(document, separators=(",", ":")).encode()
-        write_whole(manifest, lambda handle: handle.write(encoded))
 
     def discard(self) -> None:
         """Remove the staged site (a later step of the build failed)."""
         shutil.rmtree(self.staging, ignore_errors=True)
-
-
-SITE_FILES_FILE_NAME = "site_files.json"
-"""In the instance folder: every file the last build published into the site folder."""
-
-
-def _read_manifest(manifest: Path, site_dir: Path) -> list[str] | None:
-    """The files the last build published into `site_dir`; None when not known."""
-    try:
-        document = json.loads(manifest.read_text(encoding="utf-8"))
-        if document["site_dir"] != str(site_dir.resolve()):
-            return None
-        return [str(name) for name in document["files"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def build_site(
@@ -581,9 +597,11 @@ def inputs_newer_than(paths: BuildPaths) -> bool:
     """True when the site, index or partner snapshot is missing (or the index or snapshot is of
     another format version), the site was built for another site URL than `paths.site_url`
     (when given), or any listing or page changed since they were built."""
+    from marketplace_app.staging import MANIFEST
     from search.whoosh_engine import index_is_current, index_root
 
-    marker = paths.site_dir / "index.html"
+    # Written by every publish (an unchanged index.html is left as it was).
+    marker = paths.site_dir / MANIFEST
     if not marker.exists() or not index_is_current(index_root(paths.instance_dir)):
         return True
     if paths.site_url is not None and built_site_url(paths) != paths.site_url:

@@ -23,6 +23,7 @@ from marketplace.validate import ValidationReport, validate_directory
 from marketplace_app.build import (
     BuildFailed,
     BuildPaths,
+    UnsafeSiteDir,
     build,
     inputs_newer_than,
     site_configs,
@@ -201,6 +202,8 @@ def _build_or_exit(paths: BuildPaths, keep_serving: bool = False) -> None:
             return
         click.echo("Build stopped: fix the listings above first.", err=True)
         sys.exit(1)
+    except UnsafeSiteDir as error:
+        raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot write the build output: {error}") from None
     click.echo(report.describe(), err=True)

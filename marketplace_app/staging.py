@@ -10,41 +10,69 @@ Why not swap the whole folder with one rename: the site folder may be a mount po
 a static server reads), which cannot be renamed, and an unchanged partner page is not copied
 into the staging folder at all (10,000 of them per language): the build names it as kept
 instead. So publishing merges: every staged file replaces its live counterpart with one rename
-(a visitor gets the old page or the new one, never a missing or half-written one), then
-whatever the build neither staged nor kept is removed. A staged file equal to the live one is
-dropped rather than moved, so unchanged pages keep their file (and a static host its caches).
+(a visitor gets the old page or the new one, never a missing or half-written one). A staged
+file equal to the live one (bytes and permissions) is dropped rather than moved, so unchanged
+pages keep their file (and a static host its caches).
+
+What the build no longer makes (a removed partner's pages, an old logo) is removed using the
+list of files the previous publish left, kept in the site folder itself (`MANIFEST`), never by
+guessing: a file the build did not publish (an operator's `robots.txt`, `lost+found` on a
+volume, anything in a folder given by mistake) is never deleted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import stat
 from collections.abc import Collection
 from pathlib import Path
 
+from marketplace.files import write_whole
 
-def publish(
-    staging: Path, live: Path, kept: Collection[str], previous: Collection[str] | None = None
-) -> set[str]:
-    """Move everything in `staging` into `live` and remove from `live` every file that is
-    neither staged nor in `kept` (paths relative to `live`, "/"-separated); `staging` is gone
-    afterwards. Returns every file of the published site.
+MANIFEST = ".marketplace-site.json"
+"""In the site folder: every file the last publish left there (the backend never serves names
+starting with a dot; static hosts should not either)."""
 
-    With `previous`, what the last publish returned, only those of its files neither staged
-    nor kept now are removed, instead of walking the whole live folder (0.4 s at 10,000
-    partners); without it, names starting with a dot at the top of `live` (scratch folders of
-    a build, `.well-known` put there by an operator) are all that is left alone."""
+
+def publish(staging: Path, live: Path, kept: Collection[str]) -> None:
+    """Move everything in `staging` into `live`, and remove from `live` the files the last
+    publish left that are neither staged nor in `kept` (paths relative to `live`,
+    "/"-separated); `staging` is gone afterwards. A file that cannot be removed stays listed
+    in the manifest, so the next publish tries again."""
     live.mkdir(parents=True, exist_ok=True)
-    published = set(_files(staging))
+    manifest = live / MANIFEST
+    previous = read_manifest(live)
+    published = set(_files(staging)) | set(kept)
+    published.discard(MANIFEST)
+    # Before anything moves, the manifest names every file that may be there once this
+    # publish stops, wherever it stops: the next one then removes what it does not make.
+    _write_manifest(manifest, published | previous)
     _merge(staging, live)
     shutil.rmtree(staging, ignore_errors=True)
-    published.update(kept)
-    if previous is None:
-        _sweep(live, live, published)
-    else:
-        for name in set(previous) - published:
-            _remove_file(live, name)
-    return published
+    left = {name for name in previous - published if not _remove_file(live, name)}
+    _write_manifest(manifest, published | left)
+
+
+def read_manifest(live: Path) -> set[str]:
+    """The files the last publish left in `live` (empty when it has no readable manifest)."""
+    try:
+        files = json.loads((live / MANIFEST).read_text(encoding="utf-8"))["files"]
+        return {name for name in files if isinstance(name, str) and _relative(name)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _relative(name: str) -> bool:
+    """A path inside the folder: a manifest edited to name `../x` or `/x` removes nothing."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and ".." not in parts and "" not in parts
+
+
+def _write_manifest(manifest: Path, files: set[str]) -> None:
+    encoded = json.dumps({"files": sorted(files)}, separators=(",", ":")).encode()
+    write_whole(manifest, lambda handle: handle.write(encoded))
 
 
 def _files(folder: Path, prefix: str = "") -> list[str]:
@@ -66,13 +94,16 @@ def _merge(staging: Path, live: Path) -> None:
             target = live / entry.name
             if entry.is_dir(follow_symlinks=False):
                 if target.is_dir() and not target.is_symlink():
+                    mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
+                    if stat.S_IMODE(target.stat().st_mode) != mode:
+                        os.chmod(target, mode)  # a static server may read as another user
                     _merge(Path(entry.path), target)
                     continue
                 _remove(target)
                 # A folder the live site does not have yet (a new partner's, or everything on
                 # a first build): one rename for the whole folder.
                 os.rename(entry.path, target)
-            elif _same_content(entry, target):
+            elif _same_file(entry, target):
                 # Left as it is: a static host's caches (ETag, Last-Modified) stay valid, and
                 # most of a rebuild's browse pages and theme files are unchanged.
                 os.unlink(entry.path)
@@ -82,34 +113,18 @@ def _merge(staging: Path, live: Path) -> None:
                 os.replace(entry.path, target)
 
 
-def _sweep(folder: Path, live: Path, published: set[str]) -> bool:
-    """Remove the files under `folder` not `published`, and folders left empty; True when
-    `folder` itself is now empty."""
-    empty = True
-    prefix = "" if folder == live else folder.relative_to(live).as_posix() + "/"
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            name = prefix + entry.name
-            if not prefix and entry.name.startswith("."):
-                empty = False
-            elif entry.is_dir(follow_symlinks=False):
-                if _sweep(Path(entry.path), live, published):
-                    os.rmdir(entry.path)
-                else:
-                    empty = False
-            elif name in published:
-                empty = False
-            else:
-                os.unlink(entry.path)
-    return empty
-
-
-def _remove_file(live: Path, name: str) -> None:
-    """Remove `name` from `live`, and the folders it leaves empty."""
+def _remove_file(live: Path, name: str) -> bool:
+    """Remove `name` from `live`, and the folders it leaves empty; False when it is still
+    there (it could not be removed)."""
     path = live / name
-    if path.is_dir() and not path.is_symlink():
-        return  # a file then, a folder now: something else's
-    path.unlink(missing_ok=True)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            return True  # a file then, a folder now: not this file any more
+        path.unlink(missing_ok=True)
+    except NotADirectoryError:  # a folder on its way is a file now
+        return True
+    except OSError:
+        return False
     for folder in path.parents:
         if folder == live:
             break
@@ -117,15 +132,20 @@ def _remove_file(live: Path, name: str) -> None:
             folder.rmdir()
         except OSError:  # not empty (or gone)
             break
+    return True
 
 
-def _same_content(staged: os.DirEntry[str], live: Path) -> bool:
+def _same_file(staged: os.DirEntry[str], live: Path) -> bool:
+    """True when `live` is a file with the bytes and permissions of `staged`."""
     try:
-        if staged.stat().st_size != live.stat(follow_symlinks=False).st_size:
+        new, old = staged.stat(follow_symlinks=False), live.stat(follow_symlinks=False)
+        if not stat.S_ISREG(old.st_mode) or new.st_size != old.st_size:
             return False
-        with open(staged.path, "rb") as new, open(live, "rb") as old:
-            return new.read() == old.read()
-    except OSError:  # not a file there, or gone
+        if stat.S_IMODE(new.st_mode) != stat.S_IMODE(old.st_mode):
+            return False
+        with open(staged.path, "rb") as new_file, open(live, "rb") as old_file:
+            return new_file.read() == old_file.read()
+    except OSError:  # gone meanwhile
         return False
 
 

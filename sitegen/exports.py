@@ -49,7 +49,8 @@ def partners_json(site: SiteInput, site_url: str) -> str:
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "partners": partners,
     }
-    return json.dumps(document, ensure_ascii=False, indent=1)
+    # Not indented: Python's encoder is several times slower indenting (1 s at 10,000).
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def atom_feed(site: SiteInput, site_url: str, title: str) -> str:

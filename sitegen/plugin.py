@@ -75,9 +75,11 @@ _MARKERS = {
 }
 
 
-def _same_size(path: Path, source: Path) -> bool:
+def _same_bytes(path: Path, source: Path) -> bool:
     try:
-        return path.stat().st_size == source.stat().st_size
+        return path.stat().st_size == source.stat().st_size and (
+            path.read_bytes() == source.read_bytes()
+        )
     except OSError:
         return False
 
@@ -292,8 +294,8 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
                     self.reuse.written[partner_urls[page.url]] = f"{page.url}index.html"
             self.page_urls.append(page.url)
         for url, source in self._logo_sources.items():
-            # Named by their content's hash: a live logo of that name and size is this one.
-            if live is not None and _same_size(live / url, source):
+            # Named by their content's hash; compared all the same (a damaged file is mended).
+            if live is not None and _same_bytes(live / url, source):
                 assert self.reuse is not None
                 self.reuse.kept_paths.add(url)
                 continue

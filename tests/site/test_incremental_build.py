@@ -190,3 +190,61 @@ def test_a_build_refused_before_writing_keeps_the_live_site(
     assert not list(site.glob(".build-*"))
     kept = _build(listings, tmp_path / "out").pages_kept
     assert kept == len(list(listing_files(listings))) * len(SITE_LANGUAGES)
+
+
+def test_a_failed_publish_leaves_no_prepared_index(
+    listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _build(listings, tmp_path / "out")
+    instance = tmp_path / "out" / "instance"
+    index_before = search.whoosh_engine.current_index(index_root(instance))
+    edited = listings / f"{EDITED}.yaml"
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace("\nsummary: ", "\nsummary: Edited. ", 1), "utf-8")
+    import marketplace_app.staging
+
+    def full_disk(*_arguments: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(marketplace_app.staging, "_merge", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        _build(listings, tmp_path / "out")
+    monkeypatch.undo()
+    assert search.whoosh_engine.current_index(index_root(instance)) == index_before
+    assert not list(index_root(instance).glob("building-*"))
+    assert not list((tmp_path / "out" / "site").glob(".build-*"))
+
+
+def test_after_a_build_nothing_is_stale(listings: Path, tmp_path: Path) -> None:
+    """`serve` builds at start only when something changed since the last build: a build
+    that left index.html as it was (unchanged) still counts as the last build."""
+    paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
+    build(paths)
+    edited = listings / f"{EDITED}.yaml"
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace("\nwebsite: ", "\nwebsite: https://edited.example\n#", 1))
+    assert marketplace_app.build.inputs_newer_than(paths)
+    build(paths)
+    assert not marketplace_app.build.inputs_newer_than(paths)
+
+
+@pytest.mark.parametrize("given", [".", "site_src", "listings", "instance", ".."])
+def test_a_site_folder_holding_the_project_is_refused(
+    given: str, listings: Path, tmp_path: Path
+) -> None:
+    """`--site-dir .` would publish the site over the project: refused before anything is
+    written (MkDocs used to refuse it; it no longer sees the site folder itself)."""
+    project = tmp_path / "project"
+    shutil.copytree(Path(marketplace_app.build.PROJECT_ROOT) / "site_src", project / "site_src")
+    shutil.copy(marketplace_app.build.MKDOCS_CONFIG, project / "mkdocs.yml")
+    shutil.copytree(listings, project / "listings")
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    paths = BuildPaths(
+        project / "listings",
+        project / given,
+        project / "instance",
+        mkdocs_config=project / "mkdocs.yml",
+    )
+    with pytest.raises(marketplace_app.build.UnsafeSiteDir, match="folder of its own"):
+        build(paths)
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
