@@ -283,7 +283,7 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
             "--port",
             str(port),
             "--threads",
-            os.environ.get("LOAD_THREADS", "16"),
+            "16",
             "--instance",
             environment["MARKETPLACE_INSTANCE"],
             "--site-dir",
@@ -295,7 +295,7 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
             sys.executable,
             "-c",
             f"import waitress, {module} as m; waitress.serve(m.{name}, host='127.0.0.1', "
-            f"port={port}, threads={os.environ.get('LOAD_THREADS', '16')}, _quiet=True)",
+            f"port={port}, threads=16, _quiet=True)",
         ]
     # The server's output goes to a file: a pipe nobody reads fills up and blocks the server.
     log = tempfile.NamedTemporaryFile(prefix=f"{kind}-", suffix=".log", delete=False)  # noqa: SIM115
