@@ -170,7 +170,7 @@ POOL_SIZE = 20
 """Connections a process keeps open: as many as its threads use at once (`serve`'s and a
 gunicorn worker's request threads, mail and webhook delivery). SQLAlchemy's default keeps 5 and
 opens and closes the others request by request: under load, opening SQLite connections (the
-file, WAL and pragmas) took a tenth of an accept's time. Twice as many may be open briefly."""
+file, WAL and pragmas) took a tenth of an accept's time. Ten more may be open briefly."""
 
 
 class Database:
@@ -180,7 +180,7 @@ class Database:
         self.url = url
         self.audit_key = audit_key
         if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:"):
-            engine_options = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE} | engine_options
+            engine_options = {"pool_size": POOL_SIZE, "max_overflow": 10} | engine_options
         self.engine = create_engine(url, **engine_options)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
