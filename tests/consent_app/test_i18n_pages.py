@@ -143,3 +143,32 @@ def test_the_customer_page_in_russian(market: Marketplace, contoso: str) -> None
     assert "Партнёр с делегированным администрированием:" in account
     assert "\N{NARROW NO-BREAK SPACE}г., " in account  # "с 12 марта 2026 г., 14:05 UTC"
     assert 'href="/ru/partners/contoso-cloud/"' in account  # partner links stay in Russian
+
+
+@pytest.mark.parametrize(
+    ("language", "required", "address"),
+    [
+        ("ru", "Обязательное поле.", "Неверный адрес электронной почты."),
+        ("en", "This field is required.", "Invalid email address."),
+    ],
+)
+def test_the_form_library_s_own_messages_in_the_request_s_language(
+    market: Marketplace, language: str, required: str, address: str
+) -> None:
+    """WTForms' messages (its validators' defaults) come from its catalog, read once per
+    language for the whole process (`consent_app.i18n.form_translations`): each request still
+    gets its own language's."""
+    from werkzeug.datastructures import MultiDict
+
+    from consent_app.forms import SignInForm
+
+    for _ in range(2):  # the second time from the cache
+        with market.app.test_request_context("/signin", headers={"Accept-Language": language}):
+            empty = SignInForm(formdata=MultiDict({"email": ""}), meta={"csrf": False})
+            assert not empty.validate()
+            assert empty.email.errors == [required]
+            wrong = SignInForm(
+                formdata=MultiDict({"email": "not-an-address"}), meta={"csrf": False}
+            )
+            assert not wrong.validate()
+            assert wrong.email.errors == [address]
