@@ -49,7 +49,9 @@ def publish(staging: Path, live: Path, kept: Collection[str]) -> None:
     # Before anything moves, the manifest names every file that may be there once this
     # publish stops, wherever it stops: the next one then removes what it does not make.
     _write_manifest(manifest, published | previous)
-    _merge(staging, live)
+    # Pages last: a page never goes live before a new stylesheet, script or image it names.
+    _merge(staging, live, pages=False)
+    _merge(staging, live, pages=True)
     shutil.rmtree(staging, ignore_errors=True)
     left = {name for name in previous - published if not _remove_file(live, name)}
     _write_manifest(manifest, published | left)
@@ -88,7 +90,8 @@ def _files(folder: Path, prefix: str = "") -> list[str]:
     return found
 
 
-def _merge(staging: Path, live: Path) -> None:
+def _merge(staging: Path, live: Path, pages: bool) -> None:
+    """Move the files of `staging` into `live`: the HTML pages (`pages`) or all others."""
     with os.scandir(staging) as entries:
         for entry in entries:
             target = live / entry.name
@@ -97,12 +100,14 @@ def _merge(staging: Path, live: Path) -> None:
                     mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
                     if stat.S_IMODE(target.stat().st_mode) != mode:
                         os.chmod(target, mode)  # a static server may read as another user
-                    _merge(Path(entry.path), target)
+                    _merge(Path(entry.path), target, pages)
                     continue
                 _remove(target)
                 # A folder the live site does not have yet (a new partner's, or everything on
                 # a first build): one rename for the whole folder.
                 os.rename(entry.path, target)
+            elif entry.name.endswith(".html") != pages:
+                continue
             elif _same_file(entry, target):
                 # Left as it is: a static host's caches (ETag, Last-Modified) stay valid, and
                 # most of a rebuild's browse pages and theme files are unchanged.

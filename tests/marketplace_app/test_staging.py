@@ -147,3 +147,25 @@ def test_a_first_publish_moves_whole_folders(tmp_path: Path) -> None:
     publish(staging, live, set())
     assert _tree(live) == {"a/b/c.html": "c", "d.html": "d"}
     assert (live / "a").stat().st_ino == folder  # renamed, not copied
+
+
+def test_pages_go_live_after_the_files_they_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = tmp_path / "site"
+    _publish(live, {"index.html": "old", "assets/old.css": "old", "partners/a/index.html": "a"})
+    moved: list[str] = []
+    real_replace = os.replace
+
+    def replace(source: str, target: Path) -> None:
+        moved.append(Path(target).relative_to(live).as_posix())
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    _publish(
+        live,
+        {"index.html": "new", "partners/a/index.html": "a2", "assets/new.css": "new"},
+    )
+    moved = [name for name in moved if name != MANIFEST]
+    assert moved[0] == "assets/new.css"
+    assert sorted(moved[1:]) == ["index.html", "partners/a/index.html"]

@@ -203,7 +203,7 @@ def test_a_failed_publish_leaves_no_prepared_index(
     edited.write_text(text.replace("\nsummary: ", "\nsummary: Edited. ", 1), "utf-8")
     import marketplace_app.staging
 
-    def full_disk(*_arguments: object) -> None:
+    def full_disk(*_arguments: object, **_options: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(marketplace_app.staging, "_merge", full_disk)
