@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from consent_app.instance import create_private
@@ -173,13 +173,24 @@ opens and closes the others request by request: under load, opening SQLite conne
 file, WAL and pragmas) took a tenth of an accept's time. Ten more may be open briefly."""
 
 
+def _pooled(url: str, engine_options: dict[str, Any]) -> bool:
+    """True when `url` gets SQLAlchemy's queue pool (a file database, a server): not an
+    in-memory SQLite database, nor a caller's own pool."""
+    if "poolclass" in engine_options or "pool" in engine_options:
+        return False
+    parsed = make_url(url)
+    # What create_engine asks; DefaultDialect has it, the Dialect interface does not say so.
+    pool_class = parsed.get_dialect().get_pool_class(parsed)  # type: ignore[attr-defined]
+    return bool(pool_class is QueuePool)
+
+
 class Database:
     """One database: an engine and sessions for reading and for writing."""
 
     def __init__(self, url: str, audit_key: bytes | None = None, **engine_options: Any) -> None:
         self.url = url
         self.audit_key = audit_key
-        if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:"):
+        if _pooled(url, engine_options):
             engine_options = {"pool_size": POOL_SIZE, "max_overflow": 10} | engine_options
         self.engine = create_engine(url, **engine_options)
         self.is_sqlite = self.engine.dialect.name == "sqlite"

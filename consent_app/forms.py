@@ -7,6 +7,7 @@ Field names are a public contract (README: Customer pages): `decision`,
 
 from __future__ import annotations
 
+from flask import current_app, has_request_context
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -29,6 +30,8 @@ class Form(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type informat
 
     class Meta(FlaskForm.Meta):  # type: ignore[misc]
         def get_translations(self, form: FlaskForm) -> object:
+            if not has_request_context() or not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
             return form_translations()
 
 

@@ -44,14 +44,21 @@ def publish(staging: Path, live: Path, kept: Collection[str]) -> None:
     live.mkdir(parents=True, exist_ok=True)
     manifest = live / MANIFEST
     previous = read_manifest(live)
-    published = set(_files(staging)) | set(kept)
+    staged = _files(staging)
+    published = set(staged) | set(kept)
     published.discard(MANIFEST)
     # Before anything moves, the manifest names every file that may be there once this
     # publish stops, wherever it stops: the next one then removes what it does not make.
     _write_manifest(manifest, published | previous)
     # Pages last: a page never goes live before a new stylesheet, script or image it names.
-    _merge(staging, live, pages=False)
-    _merge(staging, live, pages=True)
+    with_pages = {
+        "/".join(name.split("/")[:depth])
+        for name in staged
+        if name.endswith(".html")
+        for depth in range(1, name.count("/") + 1)
+    }
+    _merge(staging, live, with_pages, pages=False)
+    _merge(staging, live, with_pages, pages=True)
     shutil.rmtree(staging, ignore_errors=True)
     left = {name for name in previous - published if not _remove_file(live, name)}
     _write_manifest(manifest, published | left)
@@ -90,8 +97,9 @@ def _files(folder: Path, prefix: str = "") -> list[str]:
     return found
 
 
-def _merge(staging: Path, live: Path, pages: bool) -> None:
-    """Move the files of `staging` into `live`: the HTML pages (`pages`) or all others."""
+def _merge(staging: Path, live: Path, with_pages: set[str], pages: bool, prefix: str = "") -> None:
+    """Move the files of `staging` into `live`: the HTML pages (`pages`) or all others.
+    `with_pages`: the staged folders (relative) that hold a page, however deep."""
     with os.scandir(staging) as entries:
         for entry in entries:
             target = live / entry.name
@@ -100,8 +108,11 @@ def _merge(staging: Path, live: Path, pages: bool) -> None:
                     mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
                     if stat.S_IMODE(target.stat().st_mode) != mode:
                         os.chmod(target, mode)  # a static server may read as another user
-                    _merge(Path(entry.path), target, pages)
+                    name = prefix + entry.name
+                    _merge(Path(entry.path), target, with_pages, pages, name + "/")
                     continue
+                if (prefix + entry.name in with_pages) != pages:
+                    continue  # a new folder moves whole: with the pages if it holds one
                 _remove(target)
                 # A folder the live site does not have yet (a new partner's, or everything on
                 # a first build): one rename for the whole folder.

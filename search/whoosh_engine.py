@@ -178,7 +178,6 @@ class PreparedIndex:
     publishes it only once the site is built too, so a failed build changes neither."""
 
     folder: Path
-    snapshot_hash: str | None
     based_on: str | None = None
     """The generation an update was written from; None for an index built from nothing."""
 
@@ -213,10 +212,11 @@ def prepare_index(
         writer.commit()
         created.close()
         precompute(building, documents, processes=procs)
+        _finish(building, snapshot_hash)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    return PreparedIndex(building, snapshot_hash)
+    return PreparedIndex(building)
 
 
 def publish_index(index_root: Path, prepared: PreparedIndex) -> Path:
@@ -233,7 +233,7 @@ def publish_index(index_root: Path, prepared: PreparedIndex) -> Path:
                     f"the search index in {index_root} changed while this update was written; "
                     "build again"
                 )
-            return _swap_in(index_root, prepared.folder, prepared.snapshot_hash)
+            return _swap_in(index_root, prepared.folder)
     except BaseException:
         discard_index(prepared)
         raise
@@ -269,12 +269,13 @@ def update_index(
     another. Without `snapshot_hash`, the current generation's is kept. `FileNotFoundError`
     without a current index of this `INDEX_VERSION`.
     """
+    _check_updatable(index_root)
     # Held throughout: the generation read here is still current when this one replaces it
     # (a build or another update swapping in meanwhile would be lost, or its folder deleted).
     with _generations_locked(index_root):
         prepared = _prepare_update(index_root, changed, removed_slugs, snapshot_hash)
         try:
-            return _swap_in(index_root, prepared.folder, prepared.snapshot_hash)
+            return _swap_in(index_root, prepared.folder)
         except BaseException:
             discard_index(prepared)
             raise
@@ -288,8 +289,14 @@ def prepare_update(
 ) -> PreparedIndex:
     """`update_index` up to the swap; `publish_index` swaps it in only if the generation it
     was written from is still current."""
+    _check_updatable(index_root)
     with _generations_locked(index_root):
         return _prepare_update(index_root, changed, removed_slugs, snapshot_hash)
+
+
+def _check_updatable(index_root: Path) -> None:
+    if not index_root.is_dir():
+        raise FileNotFoundError(f"no index in {index_root} to update; build one")
 
 
 def _prepare_update(
@@ -300,8 +307,6 @@ def _prepare_update(
 ) -> PreparedIndex:
     """The update's new generation, written; called with `_generations_locked` held."""
     changed, removed_slugs = list(changed), list(removed_slugs)
-    if not index_root.is_dir():
-        raise FileNotFoundError(f"no index in {index_root} to update; build one")
     current = current_index(index_root)
     if current is None or not index_is_current(index_root):
         raise FileNotFoundError(f"no current index in {index_root} to update; build one")
@@ -320,10 +325,11 @@ def _prepare_update(
         # One process: no fork inside `marketplace serve`'s threads; the segments to read
         # are the new one and the one MERGE_SMALL may have merged small ones into.
         _write_precomputed(building, records, processes=1)
+        _finish(building, snapshot_hash)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    return PreparedIndex(building, snapshot_hash, based_on=current.name)
+    return PreparedIndex(building, based_on=current.name)
 
 
 DELETED_SHARE_TO_REBUILD = 0.1
@@ -406,13 +412,18 @@ def _generations_locked(index_root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _swap_in(index_root: Path, building: Path, snapshot_hash: str | None) -> Path:
-    """Make the index written in `building` current (see `build_index`); returns its folder.
-    Called with `_generations_locked` held."""
+def _finish(building: Path, snapshot_hash: str | None) -> None:
+    """Record what the index in `building` was written from and with, and put it on disk:
+    what is left to make it current is a rename and a symlink (`_swap_in`)."""
     if snapshot_hash is not None:
         (building / SNAPSHOT_HASH_FILE).write_text(snapshot_hash + "\n", encoding="utf-8")
     (building / INDEX_VERSION_FILE).write_text(f"{INDEX_VERSION}\n", encoding="utf-8")
     sync_folder(building)  # on disk before the link names it: no garbled index after a crash
+
+
+def _swap_in(index_root: Path, building: Path) -> Path:
+    """Make the index written in `building` (and `_finish`ed) current (see `build_index`);
+    returns its folder. Called with `_generations_locked` held."""
     previous = current_index(index_root)
     # Named under the lock, so a later swap always has a later name (never before `previous`).
     stamp = max(time.time_ns(), _generation_number(previous) + 1 if previous else 0)

@@ -172,3 +172,16 @@ def test_the_form_library_s_own_messages_in_the_request_s_language(
             )
             assert not wrong.validate()
             assert wrong.email.errors == [address]
+
+
+def test_a_form_outside_a_request_has_the_library_s_own_words(market: Marketplace) -> None:
+    """A form built with no request (a script, a shell) gets WTForms' English messages, as a
+    plain Flask-WTF form would, rather than fail looking for the request's language."""
+    from werkzeug.datastructures import MultiDict
+
+    from consent_app.forms import SignInForm
+
+    with market.app.app_context():
+        form = SignInForm(formdata=MultiDict({"email": ""}), meta={"csrf": False})
+        assert not form.validate()
+        assert form.email.errors == ["This field is required."]

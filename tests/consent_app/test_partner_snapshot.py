@@ -20,6 +20,7 @@ from marketplace.snapshot import SNAPSHOT_FILE_NAME, VERSION, read_snapshot
 from marketplace_app.build import BuildPaths, inputs_newer_than
 from marketplace_app.cli import main
 from marketplace_app.config import settings_for
+from marketplace_app.staging import MANIFEST
 from marketplace_app.wiring import backend_app
 from search.documents import partner_documents
 from search.whoosh_engine import build_index, index_root
@@ -175,12 +176,13 @@ def test_serve_rebuilds_when_the_snapshot_is_missing_or_old(tmp_path: Path) -> N
     paths = BuildPaths(EXAMPLE_LISTINGS, site, instance)
     site.mkdir()
     (site / "index.html").write_text("<h1>Partner Marketplace</h1>")
+    (site / MANIFEST).write_text('{"files": ["index.html"]}')  # what a build's publish leaves
     snapshot = install_example_snapshot(instance)
     partners = read_snapshot(snapshot)
     build_index(
         index_root(instance), partner_documents(partners.catalog, list(partners.listings.values()))
     )
-    os.utime(site / "index.html")
+    os.utime(site / MANIFEST)
     assert not inputs_newer_than(paths)
     document = json.loads(snapshot.read_text(encoding="utf-8"))
     snapshot.write_text(json.dumps({**document, "version": 0}), encoding="utf-8")

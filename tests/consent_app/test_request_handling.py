@@ -23,6 +23,7 @@ from consent_app.db import utcnow
 from consent_app.models import CustomerSession
 from consent_app.settings import SettingsError
 from marketplace.validate import load_listings
+from marketplace_app.staging import MANIFEST
 from search.documents import partner_documents
 from search.whoosh_engine import build_index
 from search.whoosh_engine import index_root as search_index_root
@@ -331,6 +332,7 @@ def _prebuilt(tmp_path: Path) -> tuple[Path, Path]:
     install_example_snapshot(instance)
     site.mkdir()
     (site / "index.html").write_text("<h1>Partner Marketplace</h1>")
+    (site / MANIFEST).write_text('{"files": ["index.html"]}')  # what a build's publish leaves
     return instance, site
 
 

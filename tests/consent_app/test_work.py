@@ -3,9 +3,12 @@ transaction that lost a race (views never catch IntegrityError themselves)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from consent_app.models import Tenant
 from consent_app.refusals import ConcurrentChange, TenantExists
@@ -85,3 +88,22 @@ def test_a_broken_rule_is_a_bug_not_a_race(market: Marketplace) -> None:
     with pytest.raises(IntegrityError):
         market.backend.run(work)
     assert len(calls) == 1
+
+
+def test_a_file_database_keeps_a_connection_per_thread(tmp_path: Path) -> None:
+    """SQLAlchemy's default pool keeps 5 connections: with more request threads it opened and
+    closed SQLite connections request by request. In-memory databases and a caller's own pool
+    are left as SQLAlchemy makes them."""
+    from consent_app.db import POOL_SIZE, Database
+
+    pooled = Database(f"sqlite:///{tmp_path / 'pooled.sqlite3'}")
+    assert pooled.engine.pool.size() == POOL_SIZE  # type: ignore[attr-defined]
+    pooled.dispose()
+    for url, options in [
+        ("sqlite://", {}),
+        (f"sqlite:///{tmp_path / 'own.sqlite3'}", {"poolclass": NullPool}),
+    ]:
+        database = Database(url, **options)
+        with database.write() as session:
+            session.execute(text("SELECT 1"))
+        database.dispose()

@@ -6,6 +6,7 @@ point)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -155,17 +156,27 @@ def test_pages_go_live_after_the_files_they_name(
     live = tmp_path / "site"
     _publish(live, {"index.html": "old", "assets/old.css": "old", "partners/a/index.html": "a"})
     moved: list[str] = []
-    real_replace = os.replace
+    real_replace, real_rename = os.replace, os.rename
 
-    def replace(source: str, target: Path) -> None:
-        moved.append(Path(target).relative_to(live).as_posix())
-        real_replace(source, target)
+    def recorded(real: Callable[[str, Path], None]) -> Callable[[str, Path], None]:
+        def move(source: str, target: Path) -> None:
+            moved.append(Path(target).relative_to(live).as_posix())
+            real(source, target)
 
-    monkeypatch.setattr(os, "replace", replace)
+        return move
+
+    monkeypatch.setattr(os, "replace", recorded(real_replace))
+    monkeypatch.setattr(os, "rename", recorded(real_rename))
     _publish(
         live,
-        {"index.html": "new", "partners/a/index.html": "a2", "assets/new.css": "new"},
+        {
+            "index.html": "new",
+            "partners/a/index.html": "a2",
+            "partners/b/index.html": "a new partner",  # a new folder holding a page
+            "assets/new.css": "new",
+            "zassets/more.css": "a new folder of assets",
+        },
     )
     moved = [name for name in moved if name != MANIFEST]
-    assert moved[0] == "assets/new.css"
-    assert sorted(moved[1:]) == ["index.html", "partners/a/index.html"]
+    assert sorted(moved[:2]) == ["assets/new.css", "zassets"]
+    assert sorted(moved[2:]) == ["index.html", "partners/a/index.html", "partners/b"]

@@ -170,5 +170,7 @@ def _unscored(result: SearchResult) -> SearchResult:
 
 
 def test_an_update_needs_a_current_index(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no current index"):
         update_index(tmp_path, [])
+    with pytest.raises(FileNotFoundError, match=r"no index in .* build one"):
+        update_index(tmp_path / "nothing-here", [])
