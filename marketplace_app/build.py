@@ -158,14 +158,20 @@ def _one_build_at_a_time(paths: BuildPaths) -> Iterator[None]:
     import fcntl
 
     paths.instance_dir.mkdir(parents=True, exist_ok=True)
-    paths.site_dir.mkdir(parents=True, exist_ok=True)
-    # The site folder's too: two instance folders building into one site folder take turns.
-    with (
-        open(paths.instance_dir / BUILD_LOCK_FILE_NAME, "a") as lock,
-        open(paths.site_dir / SITE_LOCK_FILE_NAME, "a") as site_lock,
-    ):
+    with open(paths.instance_dir / BUILD_LOCK_FILE_NAME, "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        fcntl.flock(site_lock.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def _site_folder_locked(paths: BuildPaths) -> Iterator[None]:
+    """Hold the site folder's lock too: two instance folders building into one site folder
+    take turns. Taken once the listings are valid, so a refused build creates no site folder."""
+    import fcntl
+
+    paths.site_dir.mkdir(parents=True, exist_ok=True)
+    with open(paths.site_dir / SITE_LOCK_FILE_NAME, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         yield
 
 
@@ -177,38 +183,39 @@ def _build(paths: BuildPaths, progress: Progress) -> BuildReport:
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
-    progress(f"Indexing {len(loaded[1])} partners for search…")
-    indexing = _Child(_timed, prepare_search_index, paths, loaded)
-    try:
-        site = build_site(paths, loaded, progress)
-        site_seconds = time.perf_counter() - validated
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            _discard(indexing.result()[1])
-        raise
-    try:
-        index_seconds, index = indexing.result()
-    except BaseException:
-        site.discard()
-        raise
-    # Published only now that every step succeeded: a failed build leaves the site, the
-    # index and the snapshot as the last good build left them. The site first, then the
-    # index, then the snapshot: a backend that sees this snapshot finds the site and index of
-    # the same build.
-    progress(f"Publishing the site into {paths.site_dir}…")
-    try:
-        site.publish()
-    except BaseException:
-        _discard(index)
-        site.discard()
-        raise
-    publish_search_index(paths, index)
-    _record_site_url(paths, site.site_url)
-    catalog, listings = loaded
-    write_snapshot(paths.snapshot_file, catalog, [item.listing for item in listings])
-    return BuildReport(
-        len(loaded[1]), validated - started, site_seconds, index_seconds, site.pages_kept
-    )
+    with _site_folder_locked(paths):
+        progress(f"Indexing {len(loaded[1])} partners for search…")
+        indexing = _Child(_timed, prepare_search_index, paths, loaded)
+        try:
+            site = build_site(paths, loaded, progress)
+            site_seconds = time.perf_counter() - validated
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                _discard(indexing.result()[1])
+            raise
+        try:
+            index_seconds, index = indexing.result()
+        except BaseException:
+            site.discard()
+            raise
+        # Published only now that every step succeeded: a build that failed before here
+        # leaves the site, the index and the snapshot as the last good build left them. The
+        # site first, then the index, then the snapshot: a backend that sees this snapshot
+        # finds the site and index of the same build.
+        progress(f"Publishing the site into {paths.site_dir}…")
+        try:
+            site.publish()
+        except BaseException:
+            _discard(index)
+            site.discard()
+            raise
+        publish_search_index(paths, index)
+        _record_site_url(paths, site.site_url)
+        catalog, listings = loaded
+        write_snapshot(paths.snapshot_file, catalog, [item.listing for item in listings])
+        return BuildReport(
+            len(loaded[1]), validated - started, site_seconds, index_seconds, site.pages_kept
+        )
 
 
 def _timed(step: Callable[..., Any], *arguments: object) -> tuple[float, Any]:

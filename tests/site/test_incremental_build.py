@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -248,3 +250,36 @@ def test_a_site_folder_holding_the_project_is_refused(
     with pytest.raises(marketplace_app.build.UnsafeSiteDir, match="folder of its own"):
         build(paths)
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
+
+
+def test_two_instance_folders_building_into_one_site_folder_take_turns(
+    listings: Path, tmp_path: Path
+) -> None:
+    """Each build's staging folder is in the site folder, and each removes what the last
+    publish listed: built at once, they would remove each other's files. They take turns
+    (the site folder's own lock), and the site is whole afterwards."""
+    site = tmp_path / "site"
+    builds = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "marketplace_app",
+                "build",
+                "--listings",
+                str(listings),
+                "--site-dir",
+                str(site),
+                "--instance",
+                str(tmp_path / name),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in ("instance-a", "instance-b")
+    ]
+    for process in builds:
+        _out, errors = process.communicate(timeout=180)
+        assert process.returncode == 0, errors
+    _build(listings, tmp_path / "alone")
+    assert _files(site).keys() == _files(tmp_path / "alone" / "site").keys()
