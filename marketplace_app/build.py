@@ -364,11 +364,8 @@ def prepare_search_index(
         and not index_needs_rebuild(root)
     ):
         record.files[""] = current.name
-        if (
-            not changed
-            and not removed
-            and recorded_with_index(root, SNAPSHOT_HASH_FILE) == (snapshot_hash)
-        ):
+        unchanged = recorded_with_index(root, SNAPSHOT_HASH_FILE) == snapshot_hash
+        if not changed and not removed and unchanged:
             return IndexStep(None, record)
         by_slug = {listing.slug: listing for listing in partners}
         documents = partner_documents(
