@@ -16,6 +16,7 @@ import hashlib
 import html
 import re
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,9 @@ from sitegen.reuse import (
     PageReuse,
     catalog_fingerprint,
     code_fingerprint,
+    file_mode,
     file_stamp,
+    new_file_mode,
     page_key,
 )
 
@@ -75,10 +78,14 @@ _MARKERS = {
 }
 
 
-def _same_bytes(path: Path, source: Path) -> bool:
+def _same_bytes(path: Path, source: Path, mode: int) -> bool:
+    """True when `path` holds `source`'s bytes with the permissions a new copy would get."""
     try:
-        return path.stat().st_size == source.stat().st_size and (
-            path.read_bytes() == source.read_bytes()
+        status = path.stat()
+        return (
+            status.st_size == source.stat().st_size
+            and stat.S_IMODE(status.st_mode) == mode
+            and path.read_bytes() == source.read_bytes()
         )
     except OSError:
         return False
@@ -278,6 +285,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         record, kept = self._reusable()
         partner_urls = {partner_url(listing.slug): listing.slug for listing in self.site.listings}
         live = self.reuse.live_root if self.reuse is not None else None
+        mode = new_file_mode()
         for page in iter_site_pages(self.site, kept):
             if isinstance(page, KeptPage):
                 # Left where it is in the live site, which the build publishes this staging
@@ -295,7 +303,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             self.page_urls.append(page.url)
         for url, source in self._logo_sources.items():
             # Named by their content's hash; compared all the same (a damaged file is mended).
-            if live is not None and _same_bytes(live / url, source):
+            if live is not None and _same_bytes(live / url, source, mode):
                 assert self.reuse is not None
                 self.reuse.kept_paths.add(url)
                 continue
@@ -328,11 +336,16 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         if previous is None or folder is None or previous.fingerprint != record.fingerprint:
             return record, None
 
+        mode = new_file_mode()
+
         def kept(listing: Listing) -> bool:
             slug = listing.slug
-            return previous.keys.get(slug) == record.keys[slug] and previous.files.get(
-                slug
-            ) == file_stamp(folder / partner_url(slug) / "index.html")
+            page = folder / partner_url(slug) / "index.html"
+            return (
+                previous.keys.get(slug) == record.keys[slug]
+                and previous.files.get(slug) == file_stamp(page)
+                and file_mode(page) == mode
+            )
 
         return record, kept
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import version
@@ -132,6 +134,22 @@ class OutputRecord:
         document = {"version": RECORD_VERSION, **self.__dict__}
         partial.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
         partial.replace(path)
+
+
+def new_file_mode() -> int:
+    """The permissions a file written now gets: a kept file must have them too (a site built
+    under a stricter umask would otherwise stay unreadable to a static server)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def file_mode(path: Path) -> int | None:
+    """The permission bits of a file (None when it is missing)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
 
 
 def file_stamp(path: Path) -> str | None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -283,3 +284,28 @@ def test_two_instance_folders_building_into_one_site_folder_take_turns(
         assert process.returncode == 0, errors
     _build(listings, tmp_path / "alone")
     assert _files(site).keys() == _files(tmp_path / "alone" / "site").keys()
+
+
+def test_a_rebuild_under_another_umask_leaves_every_file_readable(
+    listings: Path, tmp_path: Path
+) -> None:
+    """A build run under a strict umask (077) wrote files only its user may read; the next
+    build, under 022, must not keep them so (a static server reading as another user would
+    answer 403): kept pages and logos included."""
+    previous = os.umask(0o077)
+    try:
+        _build(listings, tmp_path / "out")
+    finally:
+        os.umask(previous)
+    os.umask(0o022)
+    try:
+        _build(listings, tmp_path / "out")
+    finally:
+        os.umask(previous)
+    site = tmp_path / "out" / "site"
+    unreadable = [
+        path.relative_to(site).as_posix()
+        for path in site.rglob("*")
+        if not path.name.startswith(".") and not path.stat().st_mode & 0o004
+    ]
+    assert unreadable == []
