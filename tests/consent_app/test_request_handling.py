@@ -3,12 +3,7 @@ floods get a clear 4xx, never a 500, and never an answer shaped by the attacker.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +24,7 @@ from search.whoosh_engine import build_index
 from search.whoosh_engine import index_root as search_index_root
 from tests.conftest import EXAMPLE_LISTINGS, install_example_snapshot
 from tests.consent_app.conftest import ADMIN, CHECKED, Marketplace, csrf_token
+from tests.serving import serve, stop
 from tests.smtp import free_port
 
 FORGED_HOST = "evil.example"
@@ -322,8 +318,9 @@ def test_default_rate_limits(market: Marketplace) -> None:
 # --- request bodies on the real server -----------------------------------------------------
 
 
-def _prebuilt(tmp_path: Path) -> tuple[Path, Path]:
-    """A site and search index `serve` finds up to date, so it starts without building."""
+def _prebuilt(tmp_path: Path) -> None:
+    """A site and search index in `tmp_path` (where `tests.serving.serve` puts them) that
+    `serve` finds up to date, so it starts without building."""
     instance, site = tmp_path / "instance", tmp_path / "site"
     catalog, loaded = load_listings(EXAMPLE_LISTINGS)
     build_index(
@@ -333,50 +330,22 @@ def _prebuilt(tmp_path: Path) -> tuple[Path, Path]:
     site.mkdir()
     (site / "index.html").write_text("<h1>Partner Marketplace</h1>")
     (site / MANIFEST).write_text('{"files": ["index.html"]}')  # what a build's publish leaves
-    return instance, site
 
 
 def test_serve_refuses_an_over_large_body_before_reading_it(tmp_path: Path) -> None:
-    instance, site = _prebuilt(tmp_path)
+    _prebuilt(tmp_path)
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "marketplace_app",
-        "serve",
-        "--listings",
-        str(EXAMPLE_LISTINGS),
-        "--site-dir",
-        str(site),
-        "--instance",
-        str(instance),
-        "--port",
-        str(port),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETPLACE_")}
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    ) as server:
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                        break
-                except OSError:
-                    assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                    assert time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.2)
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-                # Announce 100 MB, send only the headers: the answer must come without the body.
-                connection.sendall(
-                    b"POST /api/v1/invitations HTTP/1.1\r\n"
-                    b"Host: 127.0.0.1\r\n"
-                    b"Content-Type: application/json\r\n"
-                    b"Content-Length: 100000000\r\n\r\n{"
-                )
-                answer = connection.recv(4096)
-            assert answer.startswith(b"HTTP/1.1 413"), answer
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    server = serve(EXAMPLE_LISTINGS, tmp_path, port)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            # Announce 100 MB, send only the headers: the answer must come without the body.
+            connection.sendall(
+                b"POST /api/v1/invitations HTTP/1.1\r\n"
+                b"Host: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\n"
+                b"Content-Length: 100000000\r\n\r\n{"
+            )
+            answer = connection.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+    finally:
+        stop(server)

@@ -52,6 +52,13 @@ def _build(listings: Path, root: Path) -> BuildReport:
     return build(BuildPaths(listings, root / "site", root / "instance"))
 
 
+def _edit(listings: Path, field: str, before: str) -> None:
+    """Put `before` in front of the value of `field` in the edited partner's listing."""
+    edited = listings / f"{EDITED}.yaml"
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace(f"\n{field}: ", f"\n{field}: {before}", 1), "utf-8")
+
+
 @pytest.fixture
 def listings(tmp_path: Path) -> Path:
     """A copy of the example listings to edit."""
@@ -74,9 +81,7 @@ def test_a_rebuild_renders_only_the_edited_partner_and_equals_a_full_build(
         for slug in slugs
     }
 
-    edited = listings / f"{EDITED}.yaml"
-    text = edited.read_text(encoding="utf-8")
-    edited.write_text(text.replace("\nsummary: ", "\nsummary: Freshly edited. ", 1), "utf-8")
+    _edit(listings, "summary", "Freshly edited. ")
     (listings / f"{REMOVED}.yaml").unlink()
     # Two of fourteen partners changed: more than the share an index update takes.
     monkeypatch.setattr(marketplace_app.build, "INDEX_UPDATE_SHARE", 0.2)
@@ -150,9 +155,7 @@ def test_a_build_that_fails_leaves_the_live_site_index_and_records_as_they_were(
     site = tmp_path / "out" / "site"
     before = _files(site)
     index_before = search.whoosh_engine.current_index(index_root(tmp_path / "out" / "instance"))
-    edited = listings / f"{EDITED}.yaml"
-    text = edited.read_text(encoding="utf-8")
-    edited.write_text(text.replace("\nsummary: ", "\nsummary: Never published. ", 1), "utf-8")
+    _edit(listings, "summary", "Never published. ")
     import sitegen.plugin
 
     def broken(*_arguments: object) -> None:
@@ -201,9 +204,7 @@ def test_a_failed_publish_leaves_no_prepared_index(
     _build(listings, tmp_path / "out")
     instance = tmp_path / "out" / "instance"
     index_before = search.whoosh_engine.current_index(index_root(instance))
-    edited = listings / f"{EDITED}.yaml"
-    text = edited.read_text(encoding="utf-8")
-    edited.write_text(text.replace("\nsummary: ", "\nsummary: Edited. ", 1), "utf-8")
+    _edit(listings, "summary", "Edited. ")
     import marketplace_app.staging
 
     def full_disk(*_arguments: object, **_options: object) -> None:
@@ -223,9 +224,7 @@ def test_after_a_build_nothing_is_stale(listings: Path, tmp_path: Path) -> None:
     that left index.html as it was (unchanged) still counts as the last build."""
     paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
     build(paths)
-    edited = listings / f"{EDITED}.yaml"
-    text = edited.read_text(encoding="utf-8")
-    edited.write_text(text.replace("\nwebsite: ", "\nwebsite: https://edited.example\n#", 1))
+    _edit(listings, "website", "https://edited.example\n#")
     assert marketplace_app.build.inputs_newer_than(paths)
     build(paths)
     assert not marketplace_app.build.inputs_newer_than(paths)
