@@ -282,10 +282,10 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         site_dir = Path(config.site_dir)
         shutil.rmtree(site_dir / _SHELL_DIR, ignore_errors=True)
         self.page_urls = []
-        record, kept = self._reusable()
+        mode = new_file_mode()  # of every file this build writes
+        record, kept = self._reusable(mode)
         partner_urls = {partner_url(listing.slug): listing.slug for listing in self.site.listings}
         live = self.reuse.live_root if self.reuse is not None else None
-        mode = new_file_mode()
         for page in iter_site_pages(self.site, kept):
             if isinstance(page, KeptPage):
                 # Left where it is in the live site, which the build publishes this staging
@@ -318,9 +318,10 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         if self.reuse is not None:
             self.reuse.record = record
 
-    def _reusable(self) -> tuple[OutputRecord | None, Callable[[Listing], bool] | None]:
+    def _reusable(self, mode: int) -> tuple[OutputRecord | None, Callable[[Listing], bool] | None]:
         """The record this build will leave (None without `reuse`), and which partners'
-        previous pages are still current (None: render them all)."""
+        previous pages are still current (None: render them all); a kept page must have
+        `mode`, the permissions the files this build writes get."""
         if self.reuse is None or self.site is None or self.listings_dir is None:
             return None, None
         site = self.site
@@ -335,8 +336,6 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         previous, folder = self.reuse.previous, self.reuse.live_root
         if previous is None or folder is None or previous.fingerprint != record.fingerprint:
             return record, None
-
-        mode = new_file_mode()
 
         def kept(listing: Listing) -> bool:
             slug = listing.slug
