@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from marketplace.catalog import Catalog, CatalogFile
 from marketplace.files import write_whole
-from marketplace.model import Listing, ListingContext
+from marketplace.model import Listing, ListingContext, listing_json
 
 SNAPSHOT_FILE_NAME = "partners.snapshot.json"
 """The snapshot's name in the instance folder, beside the search index."""
@@ -70,41 +70,57 @@ def _catalog_json(catalog: Catalog) -> dict[str, Any]:
     return catalog.to_file().model_dump(mode="json")
 
 
-def _content_hash(content: dict[str, Any]) -> str:
-    # Over a canonical serialisation, so re-indenting the file does not change the hash.
-    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+def _canonical(value: object) -> str:
+    # Keys sorted at every level, so re-indenting or reordering the file does not change it.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _hash_of(canonical: str) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _content(catalog: Catalog, listings: Iterable[Listing]) -> dict[str, Any]:
-    return {
-        "catalog": _catalog_json(catalog),
-        "listings": [
-            listing.model_dump(mode="json")
-            for listing in sorted(listings, key=lambda listing: listing.slug)
-        ],
-    }
+def _content_hash(content: dict[str, Any]) -> str:
+    return _hash_of(_canonical(content))
+
+
+def _content_text(catalog: Catalog, listings: Iterable[Listing], canonical: bool) -> str:
+    """`{"catalog": …, "listings": […]}` as JSON text for validated listings, `canonical`
+    (keys sorted at every level: `_canonical` of the content, which the hash is over) or in
+    the models' own order (what the file holds). Put together from each listing's text
+    (`listing_json`, made once per listing) rather than encoding 10,000 listings again."""
+    ordered = sorted(listings, key=lambda listing: listing.slug)
+    catalog_data = _catalog_json(catalog)
+    catalog_text = (
+        _canonical(catalog_data)
+        if canonical
+        else json.dumps(catalog_data, ensure_ascii=False, separators=(",", ":"))
+    )
+    return (
+        f'{{"catalog":{catalog_text},"listings":['
+        + ",".join(listing_json(listing, sort_keys=canonical) for listing in ordered)
+        + "]}"
+    )
 
 
 def snapshot_content_hash(catalog: Catalog, listings: Iterable[Listing]) -> str:
     """The `content_hash` the snapshot of these listings has, whenever it is built (the search
     index records it, so `/healthz` can tell an index built from other partners)."""
-    return _content_hash(_content(catalog, listings))
+    return _hash_of(_content_text(catalog, listings, canonical=True))
 
 
 def encode_snapshot(catalog: Catalog, listings: Iterable[Listing], built_at: datetime) -> bytes:
     """The snapshot file's bytes for validated listings (in slug order)."""
-    content = _content(catalog, listings)
-    document = {
+    listings = list(listings)
+    head = {
         "format": FORMAT,
         "version": VERSION,
         "built_at": built_at.astimezone(UTC).isoformat(timespec="seconds"),
-        "content_hash": _content_hash(content),
-        **content,
+        "content_hash": snapshot_content_hash(catalog, listings),
     }
-    # Not indented: Python's encoder is three times slower indenting (0.5 s at 10,000 partners).
-    encoded = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return encoded.encode("utf-8") + b"\n"
+    encoded = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+    # One object: the head's members, then the content's ("catalog", "listings").
+    content = _content_text(catalog, listings, canonical=False)
+    return (encoded[:-1] + "," + content[1:]).encode("utf-8") + b"\n"
 
 
 def decode_snapshot(data: bytes, source: str = "the partner snapshot") -> PartnerSnapshot:

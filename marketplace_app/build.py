@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 from marketplace.catalog import SITE_LANGUAGES, Catalog
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
 from marketplace.urls import logo_url, partner_url
-from marketplace.validate import InvalidListings, LoadedListing, ValidationReport, load_listings
+from marketplace.validate import (
+    InvalidListings,
+    LoadedListing,
+    RememberedListings,
+    ValidationReport,
+    load_listings,
+)
 
 if TYPE_CHECKING:
     from search.whoosh_engine import PreparedIndex
@@ -108,8 +114,12 @@ def _quiet(step: str) -> None:
     pass
 
 
-def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
+def build(
+    paths: BuildPaths, progress: Progress = _quiet, remembered: RememberedListings | None = None
+) -> BuildReport:
     """Validate the listings and, only if they are all valid, build the site and index.
+    `remembered`: what a process that builds again and again (`marketplace_app.rebuilds`)
+    knows of the listings already (`marketplace.validate.RememberedListings`).
 
     The search index is built in a process of its own while the site languages are built
     (`build_site`), so the steps overlap on a machine with more than one core; their seconds
@@ -117,7 +127,7 @@ def build(paths: BuildPaths, progress: Progress = _quiet) -> BuildReport:
     """
     check_site_dir(paths)
     with _one_build_at_a_time(paths):
-        return _build(paths, progress)
+        return _build(paths, progress, remembered)
 
 
 class UnsafeSiteDir(ValueError):
@@ -175,11 +185,13 @@ def _site_folder_locked(paths: BuildPaths) -> Iterator[None]:
         yield
 
 
-def _build(paths: BuildPaths, progress: Progress) -> BuildReport:
+def _build(
+    paths: BuildPaths, progress: Progress, remembered: RememberedListings | None
+) -> BuildReport:
     started = time.perf_counter()
     progress(f"Validating the listings in {paths.listings_dir}…")
     try:
-        loaded = load_listings(paths.listings_dir)
+        loaded = load_listings(paths.listings_dir, remembered)
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
@@ -327,7 +339,7 @@ def prepare_search_index(
         prepare_update,
         recorded_with_index,
     )
-    from sitegen.reuse import OutputRecord, catalog_fingerprint, code_fingerprint, digest_of
+    from sitegen.reuse import OutputRecord, catalog_fingerprint, code_fingerprint, partner_key
 
     catalog, listings = loaded
     partners = [item.listing for item in listings]
@@ -341,12 +353,8 @@ def prepare_search_index(
     code = code_fingerprint(("search", "marketplace"), ("whoosh-reloaded",))
     record = OutputRecord(catalog_fingerprint(code, paths.listings_dir))
     record.keys = {
-        listing.slug: digest_of(
-            [
-                listing.model_dump(mode="json"),
-                logos.get(listing.slug),
-                published[listing.slug].isoformat(),
-            ]
+        listing.slug: partner_key(
+            listing, logos.get(listing.slug), published[listing.slug].isoformat()
         )
         for listing in partners
     }

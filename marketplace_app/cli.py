@@ -6,7 +6,6 @@ import contextlib
 import errno
 import importlib
 import json
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from click.decorators import FC
 from marketplace.catalog import CATALOG_FILE_NAME, CatalogError, load_catalog
 from marketplace.problems import FORMATTERS
 from marketplace.schema import listing_json_schema
-from marketplace.validate import ValidationReport, validate_directory
+from marketplace.validate import RememberedListings, ValidationReport, validate_directory
 from marketplace_app.build import (
     BuildFailed,
     BuildPaths,
@@ -35,6 +34,7 @@ from marketplace_app.options import (
     listings_dir_option,
     site_dir_option,
 )
+from marketplace_app.rebuilds import BuildWorker, run_worker
 
 OPERATOR_COMMANDS = ("config", "db", "tenants", "keys", "partners", "leads", "audit", "mail", "csp")
 """The operator groups `marketplace_app.operators` defines (names of its module attributes)."""
@@ -186,12 +186,15 @@ def served_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-def _build_or_exit(paths: BuildPaths, keep_serving: bool = False) -> None:
+def _build_or_exit(
+    paths: BuildPaths, keep_serving: bool = False, remembered: RememberedListings | None = None
+) -> bool:
     """Build, or say why not and exit 1. With `keep_serving` (`serve`), a failed build over a
-    previous good one only warns: the site, index and snapshot of that build stay in use, so
-    one partner's broken listing never takes the running Marketplace down."""
+    previous good one only warns (and returns False): the site, index and snapshot of that
+    build stay in use, so one partner's broken listing never takes the running Marketplace
+    down. `remembered`: as for `marketplace_app.build.build`."""
     try:
-        report = build(paths, progress=lambda step: click.echo(f"  {step}", err=True))
+        report = build(paths, lambda step: click.echo(f"  {step}", err=True), remembered)
     except BuildFailed as failure:
         report_problems(failure.report, "text")
         if keep_serving and paths.snapshot_file.exists():
@@ -199,7 +202,7 @@ def _build_or_exit(paths: BuildPaths, keep_serving: bool = False) -> None:
                 "Build stopped: fix the listings above. Serving the last good build meanwhile.",
                 err=True,
             )
-            return
+            return False
         click.echo("Build stopped: fix the listings above first.", err=True)
         sys.exit(1)
     except UnsafeSiteDir as error:
@@ -207,6 +210,7 @@ def _build_or_exit(paths: BuildPaths, keep_serving: bool = False) -> None:
     except OSError as error:
         raise click.ClickException(f"cannot write the build output: {error}") from None
     click.echo(report.describe(), err=True)
+    return True
 
 
 @main.command("build")
@@ -237,9 +241,9 @@ class SourceWatcher:
     uses): polling 10,000 listings' files cost 40-100 ms of CPU per look, a third of a core
     at two looks a second, and held up the requests served meanwhile.
 
-    The build runs as a command of its own, not in this process: it forks workers, which a
-    process serving requests on threads must not do, and it sees the code as it is on disk.
-    A failed build (a broken listing) says why and leaves the last good build in use.
+    The build runs in a process of its own that stays (`marketplace_app.rebuilds`), not in
+    this one: it forks workers, which a process serving requests on threads must not do. A
+    failed build (a broken listing) says why and leaves the last good build in use.
     """
 
     QUIET_SECONDS = 0.3
@@ -250,6 +254,7 @@ class SourceWatcher:
         from watchdog.observers import Observer
 
         self.paths = paths
+        self.worker = BuildWorker(paths)
         self._event = threading.Event()
         self._configs = {str(config.resolve()) for config, _ in site_configs(paths)}
         self._observer = Observer()
@@ -298,26 +303,14 @@ class SourceWatcher:
                 return True
 
     def rebuild(self) -> bool:
-        """Run `marketplace build` over the previous output; True when it succeeded."""
-        command = [
-            sys.executable,
-            "-m",
-            "marketplace_app",
-            "build",
-            "--listings",
-            str(self.paths.listings_dir),
-            "--site-dir",
-            str(self.paths.site_dir),
-            "--instance",
-            str(self.paths.instance_dir),
-        ]
-        if self.paths.site_url is not None:
-            command += ["--site-url", self.paths.site_url]
+        """Build again over the previous output; True when it succeeded."""
         click.echo("A listing or page changed; building again…", err=True)
-        return subprocess.run(command, check=False).returncode == 0
+        return self.worker.build()
 
     def start(self, built: Callable[[], None]) -> threading.Thread:
-        """Watch in a daemon thread; `built` is called after each successful build."""
+        """Watch in a daemon thread; `built` is called after each successful build. The
+        build process starts now, and gets ready meanwhile."""
+        self.worker.start()
 
         def watch() -> None:
             while True:
@@ -327,6 +320,33 @@ class SourceWatcher:
         thread = threading.Thread(target=watch, name="marketplace-watch", daemon=True)
         thread.start()
         return thread
+
+
+@main.command("build-worker", hidden=True)
+@listings_dir_option
+@site_dir_option
+@instance_option
+@site_url_option("else mkdocs.yml's.")
+def build_worker(listings_dir: Path, site_dir: Path, instance: Path, site_url: str | None) -> None:
+    """`serve --watch`'s build process (`marketplace_app.rebuilds`): builds when asked on its
+    input, answers on its output."""
+    import os
+
+    paths = BuildPaths(listings_dir, site_dir, instance, site_url=site_url)
+    # The answers keep the output; everything the build says goes to the error output.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def build_once(remembered: RememberedListings) -> bool:
+        try:
+            return _build_or_exit(paths, keep_serving=True, remembered=remembered)
+        except click.ClickException as error:
+            error.show()
+        except SystemExit:  # no good build to keep serving: said already
+            pass
+        return False
+
+    run_worker(paths, build_once, sys.stdin, answers)
 
 
 @main.command()

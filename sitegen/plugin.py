@@ -64,6 +64,7 @@ from sitegen.reuse import (
     file_mode,
     file_stamp,
     new_file_mode,
+    page_digest,
     page_key,
 )
 
@@ -295,11 +296,13 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
                 self.reuse.kept += 1
                 if record is not None:
                     record.files[page.slug] = file_stamp(live / page.url / "index.html") or ""
-            else:
+            elif page.url in partner_urls:
                 self._write_page(site_dir, page)
-                if self.reuse is not None and page.url in partner_urls:
+                if self.reuse is not None:
                     # Stamped once published (the live file may stay, if it is the same).
                     self.reuse.written[partner_urls[page.url]] = f"{page.url}index.html"
+            else:
+                self._write_listing_page(site_dir, page, record, mode)
             self.page_urls.append(page.url)
         for url, source in self._logo_sources.items():
             # Named by their content's hash; compared all the same (a damaged file is mended).
@@ -357,11 +360,31 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self._write(site_dir / "sitemap.xml", sitemap)
         (site_dir / "sitemap.xml.gz").write_bytes(gzip.compress(sitemap.encode(), mtime=0))
 
-    def _write_page(self, site_dir: Path, page: GeneratedPage) -> Path:
+    def _write_page(self, site_dir: Path, page: GeneratedPage, text: str | None = None) -> None:
         target = site_dir / page.url / "index.html"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self._shells[page.depth].fill(page), encoding="utf-8")
-        return target
+        if text is None:
+            text = self._shells[page.depth].fill(page)
+        target.write_text(text, encoding="utf-8")
+
+    def _write_listing_page(
+        self, site_dir: Path, page: GeneratedPage, record: OutputRecord | None, mode: int
+    ) -> None:
+        """Write a browse or facet page, unless the live one is the same (`sitegen.reuse`):
+        then it is named as kept, and its entry in the record carried over."""
+        text = self._shells[page.depth].fill(page)
+        if self.reuse is None or record is None:
+            self._write_page(site_dir, page, text)
+            return
+        path = f"{page.url}index.html"
+        digest = page_digest(text)
+        if self.reuse.unchanged_page(path, digest, mode):
+            assert self.reuse.previous is not None
+            self.reuse.kept_paths.add(path)
+            record.pages[path] = self.reuse.previous.pages[path]
+        else:
+            self._write_page(site_dir, page, text)
+            self.reuse.written_pages[path] = digest
 
     @staticmethod
     def _write(path: Path, text: str) -> None:

@@ -80,6 +80,9 @@ CASES: list[tuple[list[str], int, str]] = [
     (["build", "--site-dir", "{tmp}/afile"], USAGE, "is a file"),
     (["build", "--instance", "{tmp}/afile"], USAGE, "is a file"),
     (["build", "--colour"], USAGE, "No such option"),
+    # serve --watch's build process (hidden): the same folder options as build.
+    (["build-worker", "--site-dir", "{tmp}/afile"], USAGE, "is a file"),
+    (["build-worker", "--colour"], USAGE, "No such option"),
     # serve (a port in use: test_serve_on_a_port_in_use)
     (["serve", "--port", "0"], USAGE, "not in the range"),
     (["serve", "--port", "http"], USAGE, "'http' is not a valid integer"),

@@ -19,6 +19,7 @@ from marketplace.snapshot import (
     decode_snapshot,
     encode_snapshot,
     read_snapshot,
+    snapshot_content_hash,
     write_snapshot,
 )
 from marketplace.validate import LoadedListing
@@ -104,6 +105,9 @@ def test_the_hash_names_the_content_not_the_build_time(
     fewer = decode_snapshot(encode_snapshot(catalog, listings[1:], BUILT_AT))
     assert first.stamp.content_hash == later.stamp.content_hash
     assert first.stamp.content_hash != fewer.stamp.content_hash
+    # What the search index records is the same hash (decoding checked it against the
+    # canonical JSON of what was read back).
+    assert snapshot_content_hash(catalog, listings) == first.stamp.content_hash
 
 
 def test_rewriting_replaces_the_file_atomically(

@@ -114,6 +114,54 @@ def test_a_rebuild_renders_only_the_edited_partner_and_equals_a_full_build(
     assert REMOVED not in _search(tmp_path / "incremental", "")
 
 
+def test_a_rebuild_writes_only_the_browse_pages_whose_html_changed(
+    listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The browse and facet pages are all made again, but only those that came out different
+    are written; the others stay in the live site, as published (`OutputRecord.pages`)."""
+    import sitegen.plugin
+
+    _build(listings, tmp_path / "out")
+    site = tmp_path / "out" / "site"
+    partners = {partner_url(path.stem) for path in listing_files(listings)}
+
+    def pages() -> dict[str, tuple[int, bytes]]:  # English browse and facet pages
+        found = {}
+        for facet in FACETS:
+            for page in (site / facet.segment).rglob("index.html"):
+                url = page.parent.relative_to(site).as_posix() + "/"
+                found[url] = (page.stat().st_ino, page.read_bytes())
+        return found
+
+    before = pages()
+    written: list[str] = []
+    write_page = sitegen.plugin.MarketplacePlugin._write_page
+
+    def recording(plugin: object, site_dir: Path, page: object, text: str | None = None) -> None:
+        written.append(page.url)  # type: ignore[attr-defined]
+        write_page(plugin, site_dir, page, text)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sitegen.plugin.MarketplacePlugin, "_write_page", recording)
+    _edit(listings, "summary", "Freshly edited. ")
+    _build(listings, tmp_path / "out")  # English in this process: its writes are recorded
+    monkeypatch.undo()
+
+    after = pages()
+    changed = {url for url in after if before.get(url, (0, b""))[1] != after[url][1]}
+    assert changed, "the edited partner's browse pages show its new summary"
+    assert len(changed) < len(after) / 2
+    assert {url for url in written if url not in partners} == changed
+    for url in after.keys() - changed:
+        assert after[url][0] == before[url][0]  # the same file, not written again
+    # And the next build, with nothing changed, writes no browse page at all.
+    written.clear()
+    monkeypatch.setattr(sitegen.plugin.MarketplacePlugin, "_write_page", recording)
+    _build(listings, tmp_path / "out")
+    assert written == []
+    _build(listings, tmp_path / "full")
+    assert _files(site) == _files(tmp_path / "full" / "site")
+
+
 def _not_again(*_arguments: object) -> None:
     raise AssertionError("the index was built again instead of updated")
 

@@ -1,0 +1,157 @@
+"""How soon an edited listing shows everywhere under `marketplace serve` (it watches the listings).
+
+    python -m benchmarks.watch_latency [N ...] [--edits K] [--smoke]   (default: 10000, 4 edits)
+
+For each N: generate N listings, start `marketplace serve` on them (it builds first), then edit
+one listing's summary K times, one edit after the previous one is visible everywhere and the
+server has been idle for a second. For each edit: the seconds from writing the file until the
+new summary is in the partner's English page, its Russian page, a browse page that lists it,
+`directory.json` (the find page's data) and the search API's answer for the new word (the
+partner's hit with the new summary), and the last of those ("all"). Every address is asked
+every 0.1 s; "not 200" counts the answers that were anything but 200 meanwhile (a site
+published whole should have none). The first edit after the start is reported apart: `serve`'s
+build process may still be getting ready.
+
+`--smoke` runs on 14 listings with 2 edits (the tests do, so the script cannot rot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from benchmarks.find_page import serving
+from benchmarks.generate import generate_listings
+from marketplace.catalog import FACETS
+from marketplace.urls import partner_url
+
+SMOKE_COUNT = 14
+POLL_SECONDS = 0.1
+TIMEOUT_SECONDS = 600
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (loopback)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError:
+        return 0, ""
+
+
+def _browse_page(site: Path, slug: str) -> str:
+    """The URL (from the site root) of a browse page that lists `slug`."""
+    link = f"/{partner_url(slug)}"
+    for facet in FACETS:
+        for page in sorted((site / facet.segment).rglob("index.html")):
+            if link in page.read_text(encoding="utf-8"):
+                return page.parent.relative_to(site).as_posix() + "/"
+    raise SystemExit(f"no browse page lists {slug}")
+
+
+def _untranslated(listings: Path, start: int) -> Path:
+    """A listing without translations from the `start`-th on: its Russian page shows the
+    English summary, so the edit shows on both."""
+    files = sorted(listings.glob("[!_]*.yaml"))
+    for listing in files[start:] + files[:start]:
+        if "\ntranslations:" not in listing.read_text(encoding="utf-8"):
+            return listing
+    raise SystemExit("every listing has translations: nothing to edit in both languages")
+
+
+def _edit(listing: Path, word: str) -> None:
+    """Put `word` first in the listing's summary, instead of the previous edit's word."""
+    text = listing.read_text(encoding="utf-8")
+    start = text.index("\nsummary: ") + len("\nsummary: ")
+    end = text.index("\n", start)
+    summary = text[start:end]
+    if summary.startswith("Zq"):
+        summary = summary.split(" ", 1)[1]
+    listing.write_text(f"{text[:start]}{word} {summary}{text[end:]}", encoding="utf-8")
+
+
+def measure_edit(base: str, listing: Path, slug: str, browse: str, word: str) -> dict[str, float]:
+    """Edit `listing` and wait until `word` shows everywhere: seconds per place, and "not 200"."""
+    places = {
+        "page en": (base + partner_url(slug), lambda body: word in body),
+        "page ru": (f"{base}ru/{partner_url(slug)}", lambda body: word in body),
+        "browse": (base + browse, lambda body: word in body),
+        "directory.json": (base + "directory.json", lambda body: word in body),
+        "search": (
+            f"{base}api/v1/search?q={word}",
+            lambda body: any(
+                hit["slug"] == slug and word in hit["summary"] for hit in json.loads(body)["hits"]
+            ),
+        ),
+    }
+    seen: dict[str, float] = {}
+    failures = 0
+    started = time.monotonic()
+    _edit(listing, word)
+    while len(seen) < len(places):
+        for place, (url, shows) in places.items():
+            if place in seen:
+                continue
+            status, body = _get(url)
+            if status != 200:
+                failures += 1
+            elif shows(body):
+                seen[place] = time.monotonic() - started
+        if time.monotonic() - started > TIMEOUT_SECONDS:
+            raise SystemExit(f"the edit was not visible after {TIMEOUT_SECONDS} s: {seen}")
+        time.sleep(POLL_SECONDS)
+    return {**seen, "all": max(seen.values()), "not 200": failures}
+
+
+def main(counts: list[int], edits: int) -> None:
+    columns = ["page en", "page ru", "browse", "directory.json", "search", "all", "not 200"]
+    print(f"{'listings':>8}  {'edit':<8}" + "".join(f"{name:>15}" for name in columns))
+    for count in counts:
+        with tempfile.TemporaryDirectory(
+            prefix="watch-latency-", ignore_cleanup_errors=True
+        ) as scratch:
+            root = Path(scratch)
+            listings = generate_listings(count, root / "listings")
+            listing = _untranslated(listings, count // 2)
+            slug = listing.stem
+            started = time.monotonic()
+            with serving(listings, root) as base:
+                print(f"{count} listings: serve ready (build included) in "
+                      f"{time.monotonic() - started:.1f} s")  # fmt: skip
+                browse = _browse_page(root / "site", slug)
+                later = []
+                for number in range(edits):
+                    time.sleep(1.0)  # the server idle, as between a person's edits
+                    row = measure_edit(base, listing, slug, browse, f"Zq{number}x{count}")
+                    label = "first" if number == 0 else f"{number + 1}"
+                    cells = "".join(
+                        f"{row[name]:>15.0f}" if name == "not 200" else f"{row[name]:>14.2f}s"
+                        for name in columns
+                    )
+                    print(f"{count:>8}  {label:<8}{cells}", flush=True)
+                    if number:
+                        later.append(row["all"])
+                if later:
+                    median = statistics.median(later)
+                    print(f"{count:>8}  median of the later edits: all {median:.2f} s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("counts", nargs="*", type=int, metavar="N")
+    parser.add_argument("--edits", type=int, default=4, metavar="K")
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_COUNT} listings, 2 edits")
+    arguments = parser.parse_args()
+    if arguments.smoke:
+        main([SMOKE_COUNT], 2)
+    else:
+        main(arguments.counts or [10000], max(1, arguments.edits))

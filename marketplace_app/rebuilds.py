@@ -1,0 +1,175 @@
+"""`marketplace serve --watch`'s builds: a build process that stays, and knows the listings.
+
+Why a process of its own: `serve` answers requests on threads, and a build forks workers (the
+Russian site, the search index), which a process running threads must not do. Why one that
+stays: started afresh for each edit, a build spent most of its time on what had not changed
+(10,000 listings, one edited: ~1.5 s importing the build's libraries, ~2.5 s validating every
+listing again, the MkDocs configuration's Markdown extensions loaded again). This process
+imports them once, keeps the valid listings (`marketplace.validate.RememberedListings`: only
+files whose bytes changed are validated again) and runs `marketplace build` in itself, which
+keeps the unchanged pages and updates the index for the changed partners only
+(`marketplace_app.build`).
+
+It answers on a pipe, one JSON line per request (`{"built": true}`); what a build says
+(progress, a broken listing's problems) goes to `serve`'s error output, as before. It builds
+with the code it started with: when our code on disk changes it answers `{"restart": true}`
+and ends, and `serve` starts a new one. It ends when `serve` does (end of its input).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import IO
+
+from marketplace.validate import InvalidListings, RememberedListings, load_listings
+from marketplace_app.build import BuildPaths, site_configs
+
+BUILD_REQUEST = "build\n"
+CODE_PACKAGES = ("marketplace", "sitegen", "search", "marketplace_app")
+"""Our packages a build runs: a change to their files on disk needs a new build process."""
+WARM_UP_AFTER_SECONDS = 0.5
+"""Idle this long after starting, the process validates the listings and loads its libraries
+(so the first edit is as quick as the next; `serve` is answering by then)."""
+
+
+class BuildWorker:
+    """`serve`'s handle on the build process: `build()` asks it to build and waits."""
+
+    def __init__(self, paths: BuildPaths) -> None:
+        self.paths = paths
+        self._process: subprocess.Popen[str] | None = None
+
+    def command(self) -> list[str]:
+        """How the process is started: `marketplace build-worker` over the same folders."""
+        command = [sys.executable, "-m", "marketplace_app", "build-worker"]
+        command += ["--listings", str(self.paths.listings_dir)]
+        command += ["--site-dir", str(self.paths.site_dir)]
+        command += ["--instance", str(self.paths.instance_dir)]
+        if self.paths.site_url is not None:
+            command += ["--site-url", self.paths.site_url]
+        return command
+
+    def start(self) -> None:
+        """Start the process (it warms up while nothing is asked of it)."""
+        self._process = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,  # the answers; what it says goes to our error output
+            text=True,
+            # Not in our process group: Ctrl+C in a terminal stops `serve`, and this process
+            # ends with `serve` (its input closes) rather than with a traceback of its own.
+            start_new_session=True,
+        )
+
+    def build(self) -> bool:
+        """Build now; True when the build succeeded. A process that ended (or asks for a
+        restart, its code having changed) is replaced, once."""
+        for _attempt in range(2):
+            if self._process is None or self._process.poll() is not None:
+                self.start()
+            process = self._process
+            assert process is not None and process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(BUILD_REQUEST)
+                process.stdin.flush()
+                line = process.stdout.readline()
+            except OSError:  # it ended before or while asked
+                line = ""
+            answer = _answer(line)
+            if answer is None or answer.get("restart"):
+                self.stop()
+                continue
+            return answer.get("built") is True
+        return False
+
+    def stop(self, timeout: float = 10) -> None:
+        """End the process: its input closes, and it ends once a build it runs is done."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _answer(line: str) -> dict[str, object] | None:
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def run_worker(
+    paths: BuildPaths,
+    build_once: Callable[[RememberedListings], bool],
+    requests: IO[str],
+    answers: IO[str],
+) -> None:
+    """The build process's loop: for each request on `requests`, `build_once` and answer on
+    `answers`; until `requests` ends or our code on disk changes."""
+    from sitegen.reuse import code_fingerprint
+
+    def our_code() -> str:
+        return code_fingerprint.__wrapped__(CODE_PACKAGES, ())
+
+    started_with = our_code()
+    remembered = RememberedListings()
+    warm = False
+    parent = os.getppid()
+    while True:
+        if not warm and not _readable(requests, WARM_UP_AFTER_SECONDS):
+            _warm_up(paths, remembered)
+            warm = True
+            continue
+        if not _readable(requests, 1.0):
+            if os.getppid() != parent:  # `serve` is gone without closing our input
+                return
+            continue
+        line = requests.readline()
+        if not line:
+            return
+        if line != BUILD_REQUEST:
+            continue
+        if our_code() != started_with:
+            _reply(answers, {"restart": True})
+            return
+        warm = True
+        _reply(answers, {"built": build_once(remembered)})
+
+
+def _readable(stream: IO[str], seconds: float) -> bool:
+    return bool(select.select([stream], [], [], seconds)[0])
+
+
+def _reply(answers: IO[str], answer: dict[str, object]) -> None:
+    answers.write(json.dumps(answer) + "\n")
+    answers.flush()
+
+
+def _warm_up(paths: BuildPaths, remembered: RememberedListings) -> None:
+    """Validate the listings (remembered for the first build) and load what every build
+    loads: the build's modules and the MkDocs configurations' Markdown extensions (Pygments'
+    lexers alone take ~0.7 s). Anything wrong here is the build's to report, not this."""
+    from mkdocs.commands import build as _mkdocs_build  # noqa: F401
+    from mkdocs.config import load_config
+
+    import search.whoosh_engine  # noqa: F401
+    import sitegen.plugin  # noqa: F401
+
+    with contextlib.suppress(InvalidListings):
+        load_listings(paths.listings_dir, remembered)
+    for config, _site_dir in site_configs(paths):
+        with contextlib.suppress(Exception):
+            load_config(str(config)).plugins.on_shutdown()

@@ -1,0 +1,97 @@
+"""Validating again with `RememberedListings` checks only what changed, and reports exactly
+what validating from nothing reports (`serve --watch`'s build process relies on it)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import marketplace.validate
+from marketplace.catalog import CATALOG_FILE_NAME
+from marketplace.validate import RememberedListings, ValidationReport, validate_directory
+from tests.conftest import EXAMPLE_LISTINGS
+
+SCRIPTED_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><script>alert(1)</script></svg>'
+)
+
+
+def _outcome(report: ValidationReport) -> tuple[list[str], list[str]]:
+    return [item.listing.slug for item in report.listings], [str(p) for p in report.problems]
+
+
+@pytest.fixture
+def listings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Files written by the test are settled at once (the default waits for the file
+    # system's coarsest clock; a test of that is below).
+    monkeypatch.setattr(marketplace.validate, "SETTLED_SECONDS", 0.0)
+    folder = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, folder)
+    return folder
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_each_change_is_checked_again_and_reported_as_from_nothing(listings: Path) -> None:
+    remembered = RememberedListings()
+    files = len(list(listings.glob("*.yaml"))) - 1  # the catalog aside
+
+    def check(expected_again: int | None) -> tuple[list[str], list[str]]:
+        again = validate_directory(listings, remembered)
+        if expected_again is not None:
+            assert remembered.checked_again == expected_again
+        assert _outcome(again) == _outcome(validate_directory(listings))
+        return _outcome(again)
+
+    assert check(files) == check(0)
+    # An edit: that file only.
+    _edit(listings / "contoso-cloud.yaml", "\nsummary: ", "\nsummary: Edited. ")
+    check(1)
+    check(0)
+    # Broken, then mended: a listing with a problem is checked every time.
+    _edit(listings / "contoso-cloud.yaml", "\nslug: contoso-cloud", "\nslug: Contoso")
+    slugs, problems = check(1)
+    assert "contoso-cloud" not in slugs and problems
+    check(1)
+    _edit(listings / "contoso-cloud.yaml", "\nslug: Contoso", "\nslug: contoso-cloud")
+    assert check(1)[1] == []
+    # A logo that changed is checked again with its listing, though the listing did not change.
+    logo = "adventure-works-it.svg"
+    (listings / logo).write_bytes(SCRIPTED_SVG)
+    slugs, problems = check(1)
+    assert "adventure-works-it" not in slugs
+    assert any("script" in problem for problem in problems), problems
+    shutil.copyfile(EXAMPLE_LISTINGS / logo, listings / logo)
+    assert check(1)[1] == []
+    # A listing copying another's name: the cross-file rules see every listing, remembered
+    # or not.
+    copy = (listings / "baltic-workplace.yaml").read_text(encoding="utf-8")
+    (listings / "baltic-copy.yaml").write_text(
+        copy.replace("slug: baltic-workplace", "slug: baltic-copy"), encoding="utf-8"
+    )
+    assert check(1)[1]
+    (listings / "baltic-copy.yaml").unlink()
+    (listings / "taiga-cloud.yaml").unlink()
+    (listings / "taiga-cloud.png").unlink()
+    assert "taiga-cloud" not in check(0)[0]
+    # The catalog is what every listing is checked against: all of them again.
+    catalog = listings / CATALOG_FILE_NAME
+    catalog.write_text(catalog.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    check(files - 1)
+
+
+def test_a_file_changed_just_before_is_checked_again_next_time(
+    listings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its bytes, read after validating, might not be those validated (a write meanwhile)."""
+    monkeypatch.setattr(marketplace.validate, "SETTLED_SECONDS", 3600.0)
+    remembered = RememberedListings()
+    validate_directory(listings, remembered)
+    validate_directory(listings, remembered)
+    assert remembered.checked_again == len(list(listings.glob("*.yaml"))) - 1
