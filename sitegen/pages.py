@@ -8,7 +8,7 @@ site works from any host path, and the plugin can reuse one rendered theme shell
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -169,16 +169,29 @@ def browse_urls(facet: Facet, value: str, partners: int) -> list[str]:
     return [base if number == 1 else f"{base}page/{number}/" for number in range(1, pages + 1)]
 
 
+def _chunks(
+    facet: Facet, value: str, partners: Sequence[Listing]
+) -> list[tuple[str, Sequence[Listing]]]:
+    """(URL, the partners it lists) of each browse page of a facet value."""
+    urls = browse_urls(facet, value, len(partners))
+    return [
+        (url, partners[number * PER_PAGE : (number + 1) * PER_PAGE])
+        for number, url in enumerate(urls)
+    ]
+
+
 def browse_pages(
     site: SiteInput,
     facet: Facet,
     value: str,
     partners: Sequence[Listing],
     cards: PartnerCards | None = None,
+    skip: Collection[str] = (),
 ) -> list[GeneratedPage]:
     """The paginated list of partners with one facet value (`/services/teams/`, `/page/2/`).
 
-    `cards`: the site language's cards, shared by all the browse pages of a build."""
+    `cards`: the site language's cards, shared by all the browse pages of a build; `skip`:
+    URLs of pages not to render (kept from the previous build)."""
     cards = cards or PartnerCards(site)
     words = translations(site.language)
     value_name = _value_name(site, facet, value)
@@ -186,12 +199,13 @@ def browse_pages(
         title = words.gettext("Partners in %(value)s") % {"value": value_name}
     else:
         title = words.gettext("Partners for %(value)s") % {"value": value_name}
-    urls = browse_urls(facet, value, len(partners))
-    pages = len(urls)
+    chunks = _chunks(facet, value, partners)
+    pages = len(chunks)
     base = value_url(facet, value)
     generated = []
-    for number, url in enumerate(urls, start=1):
-        chunk = partners[(number - 1) * PER_PAGE : number * PER_PAGE]
+    for number, (url, chunk) in enumerate(chunks, start=1):
+        if url in skip:
+            continue
         depth = url.count("/")
         body = (
             environment(site.language)
@@ -259,11 +273,16 @@ def facet_index_page(
 
 @dataclass(frozen=True)
 class KeptPage:
-    """A partner page not rendered again: the previous build's is still current
-    (`sitegen.reuse`)."""
+    """A page not rendered again: the previous build's is still current (`sitegen.reuse`).
+    A partner's page (`slug`) or a browse page (`slug` None)."""
 
     url: str
-    slug: str
+    slug: str | None = None
+
+
+BrowseKept = Callable[[str, Sequence[Listing], int], bool]
+"""(a browse page's URL, the partners it lists, how many the facet value has in all) -> the
+previous build's page is still current."""
 
 
 def site_pages(site: SiteInput) -> list[GeneratedPage]:
@@ -272,12 +291,15 @@ def site_pages(site: SiteInput) -> list[GeneratedPage]:
 
 
 def iter_site_pages(
-    site: SiteInput, kept: Callable[[Listing], bool] | None = None
+    site: SiteInput,
+    kept: Callable[[Listing], bool] | None = None,
+    browse_kept: BrowseKept | None = None,
 ) -> Iterator[GeneratedPage | KeptPage]:
     """`site_pages` one page at a time: the plugin writes each page as it comes, so a build
     holds one page's HTML rather than all of them (1.3 GB per language at 50,000 partners).
 
-    A partner for whom `kept` is true gets a `KeptPage` in its place, not rendered."""
+    A partner for whom `kept` is true, and a browse page for which `browse_kept` is, gets a
+    `KeptPage` in its place, not rendered."""
     ordered = _sorted_by_name(site.listings, site.language)
     for listing in ordered:
         if kept is not None and kept(listing):
@@ -293,7 +315,14 @@ def iter_site_pages(
             for value in facet_values(listing, facet):
                 members.setdefault(value, []).append(listing)
         for value, _name, _count in counts:
-            yield from browse_pages(site, facet, value, members.get(value, []), cards)
+            partners = members.get(value, [])
+            chunks = _chunks(facet, value, partners)
+            skip = set()
+            if browse_kept is not None:
+                skip = {url for url, chunk in chunks if browse_kept(url, chunk, len(partners))}
+            rendered = iter(browse_pages(site, facet, value, partners, cards, skip))
+            for url, _chunk in chunks:
+                yield KeptPage(url) if url in skip else next(rendered)
 
 
 def page_depths(site: SiteInput) -> set[int]:

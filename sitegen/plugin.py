@@ -17,7 +17,7 @@ import html
 import re
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from sitegen.exports import (
 )
 from sitegen.i18n import count_texts
 from sitegen.pages import (
+    BrowseKept,
     GeneratedPage,
     KeptPage,
     SiteInput,
@@ -59,6 +60,7 @@ from sitegen.pages import (
 from sitegen.reuse import (
     OutputRecord,
     PageReuse,
+    browse_key,
     catalog_fingerprint,
     code_fingerprint,
     file_mode,
@@ -185,6 +187,8 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self._shells: dict[int, ShellTemplate] = {}
         self._theme_pages: list[str] = []
         self._logo_sources: dict[str, Path] = {}
+        self._browse_keys: dict[str, str] = {}
+        """Browse page URL -> its `browse_key` in this build."""
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path).parent
@@ -284,18 +288,22 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         shutil.rmtree(site_dir / _SHELL_DIR, ignore_errors=True)
         self.page_urls = []
         mode = new_file_mode()  # of every file this build writes
-        record, kept = self._reusable(mode)
+        record, kept, browse_kept = self._reusable(mode)
         partner_urls = {partner_url(listing.slug): listing.slug for listing in self.site.listings}
         live = self.reuse.live_root if self.reuse is not None else None
-        for page in iter_site_pages(self.site, kept):
+        for page in iter_site_pages(self.site, kept, browse_kept):
             if isinstance(page, KeptPage):
                 # Left where it is in the live site, which the build publishes this staging
                 # folder over (`marketplace_app.staging`): named as kept, not copied.
-                assert self.reuse is not None and live is not None
-                self.reuse.kept_paths.add(f"{page.url}index.html")
-                self.reuse.kept += 1
-                if record is not None:
-                    record.files[page.slug] = file_stamp(live / page.url / "index.html") or ""
+                assert self.reuse is not None and live is not None and record is not None
+                path = f"{page.url}index.html"
+                self.reuse.kept_paths.add(path)
+                if page.slug is None:  # a browse page
+                    assert self.reuse.previous is not None
+                    record.pages[path] = self.reuse.previous.pages[path]
+                else:
+                    self.reuse.kept += 1
+                    record.files[page.slug] = file_stamp(live / path) or ""
             elif page.url in partner_urls:
                 self._write_page(site_dir, page)
                 if self.reuse is not None:
@@ -321,12 +329,15 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         if self.reuse is not None:
             self.reuse.record = record
 
-    def _reusable(self, mode: int) -> tuple[OutputRecord | None, Callable[[Listing], bool] | None]:
-        """The record this build will leave (None without `reuse`), and which partners'
-        previous pages are still current (None: render them all); a kept page must have
-        `mode`, the permissions the files this build writes get."""
+    def _reusable(
+        self, mode: int
+    ) -> tuple[OutputRecord | None, Callable[[Listing], bool] | None, BrowseKept | None]:
+        """The record this build will leave (None without `reuse`), which partners' previous
+        pages are still current and which browse pages are (None: render them all); a kept
+        page must have `mode`, the permissions the files this build writes get."""
+        self._browse_keys = {}
         if self.reuse is None or self.site is None or self.listings_dir is None:
-            return None, None
+            return None, None, None
         site = self.site
         shells = hashlib.sha256()
         for depth in sorted(self._shells):
@@ -336,9 +347,20 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         )
         record = OutputRecord(fingerprint)
         record.keys = {listing.slug: page_key(site, listing) for listing in site.listings}
-        previous, folder = self.reuse.previous, self.reuse.live_root
-        if previous is None or folder is None or previous.fingerprint != record.fingerprint:
-            return record, None
+        reuse, previous, folder = self.reuse, self.reuse.previous, self.reuse.live_root
+        current = (
+            previous is not None and folder is not None and previous.fingerprint == fingerprint
+        )
+
+        def browse_kept(url: str, partners: Sequence[Listing], total: int) -> bool:
+            key = browse_key(url, [record.keys[listing.slug] for listing in partners], total)
+            self._browse_keys[url] = key  # for the record, kept or not
+            live = reuse.live_page(f"{url}index.html", mode) if current else None
+            return live is not None and live[0] == key
+
+        if not current:
+            return record, None, browse_kept
+        assert previous is not None and folder is not None
 
         def kept(listing: Listing) -> bool:
             slug = listing.slug
@@ -349,7 +371,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
                 and file_mode(page) == mode
             )
 
-        return record, kept
+        return record, kept, browse_kept
 
     def _write_sitemap(self, site_dir: Path, site_url: str) -> None:
         assert self.site is not None
@@ -377,14 +399,17 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             self._write_page(site_dir, page, text)
             return
         path = f"{page.url}index.html"
-        digest = page_digest(text)
-        if self.reuse.unchanged_page(path, digest, mode):
+        written = f"{self._browse_keys.get(page.url, '-')} {page_digest(text)}"
+        live = self.reuse.live_page(path, mode)
+        if live is not None and live[1] == written.split(" ")[1]:
+            # The same HTML as the live page's: left as it is, recorded with its new key.
             assert self.reuse.previous is not None
             self.reuse.kept_paths.add(path)
-            record.pages[path] = self.reuse.previous.pages[path]
+            stamp = self.reuse.previous.pages[path].split(" ")[2]
+            record.pages[path] = f"{written} {stamp}"
         else:
             self._write_page(site_dir, page, text)
-            self.reuse.written_pages[path] = digest
+            self.reuse.written_pages[path] = written
 
     @staticmethod
     def _write(path: Path, text: str) -> None:

@@ -14,12 +14,13 @@ rendering it again, and publishes the rest over it (`marketplace_app.staging`). 
 hand-written page that changes the theme shell) renders every partner page, as does a missing
 or unreadable record.
 
-Browse and facet pages, the exports and the sitemap are always made again (each depends on
-many listings), but a browse or facet page whose HTML came out the same as the one the
-previous build published (same digest, `OutputRecord.pages`) and whose live file is still that
-one is left where it is instead of written again: one edit changes a few dozen of the ~3,000
-such pages per language at 10,000 partners, and creating a page's folder and file costs about
-as much as rendering it.
+Browse pages are kept the same way, by a key over what they show that the fingerprint does
+not cover: their URL, how many partners the value has, and the page keys of the partners they
+list, in order (`browse_key`); one edit changes a few dozen of the ~3,000 browse pages per
+language at 10,000 partners. A browse or facet page rendered all the same (a new fingerprint,
+a changed count) whose HTML came out the same as the live one (same digest) is not written
+again either. `OutputRecord.pages` holds both, with the live file's stamp. The exports and
+the sitemap are always made again.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class OutputRecord:
     files: dict[str, str] = field(default_factory=dict)
     """What identifies the files written (`file_stamp`), to notice another writer's."""
     pages: dict[str, str] = field(default_factory=dict)
-    """Path of a browse or facet page -> `page_digest` of its HTML, a space, its `file_stamp`."""
+    """Path of a browse or facet page -> "<browse_key or -> <page_digest> <file_stamp>"."""
 
     @staticmethod
     def read(path: Path) -> OutputRecord | None:
@@ -152,6 +153,12 @@ def new_file_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def browse_key(url: str, partner_keys: list[str], total: int) -> str:
+    """A digest of what a browse page shows that is not in the record's fingerprint: its URL,
+    the value's partner count (pagination, headings) and the keys of the partners it lists."""
+    return hashlib.sha256(f"{url}\n{total}\n{' '.join(partner_keys)}".encode()).hexdigest()
 
 
 def page_digest(html: str) -> str:
@@ -202,26 +209,29 @@ class PageReuse:
     """Slug -> the partner page this build wrote, relative to the language's folder; stamped
     into `record` once published (set by the plugin)."""
     written_pages: dict[str, str] = field(default_factory=dict)
-    """Path of a browse or facet page this build wrote -> its `page_digest`; stamped into
-    `record.pages` once published (set by the plugin)."""
+    """Path of a browse or facet page this build wrote -> "<browse_key or -> <page_digest>";
+    stamped into `record.pages` once published (set by the plugin)."""
     record: OutputRecord | None = None
     """What this build's partner pages were written from (set by the plugin)."""
 
-    def unchanged_page(self, path: str, digest: str, mode: int) -> bool:
-        """True when the live site's page at `path` is the one the previous build published
-        with this `digest`, untouched since, and has the permissions `mode`."""
+    def live_page(self, path: str, mode: int) -> tuple[str, str] | None:
+        """(browse key or "-", page digest) of the live site's page at `path` as the previous
+        build published it; None when it is not that file any more (or has not the
+        permissions `mode` a new file would get)."""
         if self.previous is None or self.live_root is None:
-            return False
-        recorded = self.previous.pages.get(path)
-        if recorded is None or not recorded.startswith(digest + " "):
-            return False
+            return None
+        recorded = self.previous.pages.get(path, "").split(" ")
+        if len(recorded) != 3:
+            return None
         live = self.live_root / path
-        return recorded == f"{digest} {file_stamp(live)}" and file_mode(live) == mode
+        if recorded[2] != file_stamp(live) or file_mode(live) != mode:
+            return None
+        return recorded[0], recorded[1]
 
     def stamp_written(self, published_root: Path) -> None:
         """Record the files of the pages written, as published under `published_root`."""
         if self.record is not None:
             for slug, page in self.written.items():
                 self.record.files[slug] = file_stamp(published_root / page) or ""
-            for path, digest in self.written_pages.items():
-                self.record.pages[path] = f"{digest} {file_stamp(published_root / path)}"
+            for path, written in self.written_pages.items():
+                self.record.pages[path] = f"{written} {file_stamp(published_root / path)}"

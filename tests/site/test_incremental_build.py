@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,8 +118,9 @@ def test_a_rebuild_renders_only_the_edited_partner_and_equals_a_full_build(
 def test_a_rebuild_writes_only_the_browse_pages_whose_html_changed(
     listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The browse and facet pages are all made again, but only those that came out different
-    are written; the others stay in the live site, as published (`OutputRecord.pages`)."""
+    """Only the browse pages that list the edited partner are rendered and written again;
+    the others stay in the live site, as published (`OutputRecord.pages`)."""
+    import sitegen.pages
     import sitegen.plugin
 
     _build(listings, tmp_path / "out")
@@ -141,9 +143,23 @@ def test_a_rebuild_writes_only_the_browse_pages_whose_html_changed(
         written.append(page.url)  # type: ignore[attr-defined]
         write_page(plugin, site_dir, page, text)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sitegen.plugin.MarketplacePlugin, "_write_page", recording)
+    rendered: list[str] = []
+    browse_pages = sitegen.pages.browse_pages
+
+    def rendering(*arguments: Any) -> list[sitegen.pages.GeneratedPage]:
+        pages = browse_pages(*arguments)
+        rendered.extend(page.url for page in pages)
+        return pages
+
+    def record_writes_and_renders() -> None:
+        written.clear()
+        rendered.clear()
+        monkeypatch.setattr(sitegen.plugin.MarketplacePlugin, "_write_page", recording)
+        monkeypatch.setattr(sitegen.pages, "browse_pages", rendering)
+
+    record_writes_and_renders()
     _edit(listings, "summary", "Freshly edited. ")
-    _build(listings, tmp_path / "out")  # English in this process: its writes are recorded
+    _build(listings, tmp_path / "out")  # English in this process: its work is recorded
     monkeypatch.undo()
 
     after = pages()
@@ -151,13 +167,15 @@ def test_a_rebuild_writes_only_the_browse_pages_whose_html_changed(
     assert changed, "the edited partner's browse pages show its new summary"
     assert len(changed) < len(after) / 2
     assert {url for url in written if url not in partners} == changed
+    assert set(rendered) == changed
     for url in after.keys() - changed:
         assert after[url][0] == before[url][0]  # the same file, not written again
-    # And the next build, with nothing changed, writes no browse page at all.
-    written.clear()
-    monkeypatch.setattr(sitegen.plugin.MarketplacePlugin, "_write_page", recording)
+    # And the next build, with nothing changed, renders and writes no browse page at all.
+    record_writes_and_renders()
     _build(listings, tmp_path / "out")
+    monkeypatch.undo()
     assert written == []
+    assert rendered == []
     _build(listings, tmp_path / "full")
     assert _files(site) == _files(tmp_path / "full" / "site")
 
