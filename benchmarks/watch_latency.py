@@ -7,8 +7,10 @@ one listing's summary K times, one edit after the previous one is visible everyw
 server has been idle for a second. For each edit: the seconds from writing the file until the
 new summary is in the partner's English page, its Russian page, a browse page that lists it,
 `directory.json` (the find page's data) and the search API's answer for the new word (the
-partner's hit with the new summary), and the last of those ("all"). Every address is asked
-every 0.1 s; "not 200" counts the answers that were anything but 200 meanwhile (a site
+partner's hit with the new summary), and the last of those ("all"); "build" is how long the
+build took by its own account (`serve`'s log): the rest of "all" is noticing the change (0.3 s
+of quiet first), the backend taking up the new snapshot, and the polling. Every address is
+asked every 0.1 s; "not 200" counts the answers that were anything but 200 meanwhile (a site
 published whole should have none). The first edit after the start is reported apart: `serve`'s
 build process may still be getting ready.
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import statistics
 import tempfile
 import time
@@ -77,6 +81,12 @@ def _edit(listing: Path, word: str) -> None:
     listing.write_text(f"{text[:start]}{word} {summary}{text[end:]}", encoding="utf-8")
 
 
+def _last_build_seconds(log: Path) -> float:
+    """The last build's "built in N s", from `serve`'s log (nan when it is not there yet)."""
+    found = re.findall(r"; built in ([0-9.]+) s", log.read_text(encoding="utf-8"))
+    return float(found[-1]) if found else math.nan
+
+
 def measure_edit(base: str, listing: Path, slug: str, browse: str, word: str) -> dict[str, float]:
     """Edit `listing` and wait until `word` shows everywhere: seconds per place, and "not 200"."""
     places = {
@@ -111,7 +121,8 @@ def measure_edit(base: str, listing: Path, slug: str, browse: str, word: str) ->
 
 
 def main(counts: list[int], edits: int) -> None:
-    columns = ["page en", "page ru", "browse", "directory.json", "search", "all", "not 200"]
+    columns = ["page en", "page ru", "browse", "directory.json", "search", "all", "build"]
+    columns.append("not 200")
     print(f"{'listings':>8}  {'edit':<8}" + "".join(f"{name:>15}" for name in columns))
     for count in counts:
         with tempfile.TemporaryDirectory(
@@ -130,6 +141,7 @@ def main(counts: list[int], edits: int) -> None:
                 for number in range(edits):
                     time.sleep(1.0)  # the server idle, as between a person's edits
                     row = measure_edit(base, listing, slug, browse, f"Zq{number}x{count}")
+                    row["build"] = _last_build_seconds(root / "serve.log")
                     label = "first" if number == 0 else f"{number + 1}"
                     cells = "".join(
                         f"{row[name]:>15.0f}" if name == "not 200" else f"{row[name]:>14.2f}s"

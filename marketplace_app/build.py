@@ -96,13 +96,16 @@ class BuildReport:
     index_seconds: float
     pages_kept: int = 0
     """Partner pages (all languages) kept from the previous build: nothing they show changed."""
+    total_seconds: float = 0.0
+    """The whole build, publishing included (the steps above overlap)."""
 
     def describe(self) -> str:
         """One line for the operator."""
         kept = f" ({self.pages_kept} unchanged partner pages kept)" if self.pages_kept else ""
         return (
             f"{self.listings} listings: validated in {self.validate_seconds:.1f} s, site in "
-            f"{self.site_seconds:.1f} s{kept}, search index in {self.index_seconds:.1f} s"
+            f"{self.site_seconds:.1f} s{kept}, search index in {self.index_seconds:.1f} s; "
+            f"built in {self.total_seconds:.1f} s"
         )
 
 
@@ -226,7 +229,12 @@ def _build(
         catalog, listings = loaded
         write_snapshot(paths.snapshot_file, catalog, [item.listing for item in listings])
         return BuildReport(
-            len(loaded[1]), validated - started, site_seconds, index_seconds, site.pages_kept
+            len(loaded[1]),
+            validated - started,
+            site_seconds,
+            index_seconds,
+            site.pages_kept,
+            time.perf_counter() - started,
         )
 
 

@@ -159,17 +159,28 @@ def _reply(answers: IO[str], answer: dict[str, object]) -> None:
 
 
 def _warm_up(paths: BuildPaths, remembered: RememberedListings) -> None:
-    """Validate the listings (remembered for the first build) and load what every build
-    loads: the build's modules and the MkDocs configurations' Markdown extensions (Pygments'
-    lexers alone take ~0.7 s). Anything wrong here is the build's to report, not this."""
+    """Validate the listings (remembered for the first build) and make what every build
+    would make first: the build's modules, the MkDocs configurations' Markdown extensions
+    (Pygments' lexers alone take ~0.7 s), the page templates of each language, each listing's
+    JSON text. Anything wrong here is the build's to report, not this."""
     from mkdocs.commands import build as _mkdocs_build  # noqa: F401
     from mkdocs.config import load_config
 
     import search.whoosh_engine  # noqa: F401
     import sitegen.plugin  # noqa: F401
+    from marketplace.catalog import SITE_LANGUAGES
+    from marketplace.model import listing_json
+    from sitegen.i18n import environment
 
     with contextlib.suppress(InvalidListings):
-        load_listings(paths.listings_dir, remembered)
+        _catalog, loaded = load_listings(paths.listings_dir, remembered)
+        for item in loaded:
+            listing_json(item.listing)
+            listing_json(item.listing, sort_keys=True)
     for config, _site_dir in site_configs(paths):
         with contextlib.suppress(Exception):
             load_config(str(config)).plugins.on_shutdown()
+    for language in SITE_LANGUAGES:
+        templates = environment(language)
+        for name in templates.list_templates():
+            templates.get_template(name)
