@@ -19,6 +19,7 @@ and ends, and `serve` starts a new one. It ends when `serve` does (end of its in
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -131,6 +132,7 @@ def run_worker(
     while True:
         if not warm and not _readable(requests, WARM_UP_AFTER_SECONDS):
             _warm_up(paths, remembered)
+            _settle()
             warm = True
             continue
         if not _readable(requests, 1.0):
@@ -147,6 +149,16 @@ def run_worker(
             return
         warm = True
         _reply(answers, {"built": build_once(remembered)})
+        _settle()
+
+
+def _settle() -> None:
+    """Collect the last build's garbage, then set what stays (the listings, their JSON, the
+    modules) aside from the cyclic garbage collector (`gc.freeze`), between builds: a full
+    collection walks those ~340,000 objects at 10,000 listings (0.2 s), and did so in the
+    middle of builds; the build's forked processes no longer touch their pages either."""
+    gc.collect()
+    gc.freeze()
 
 
 def _readable(stream: IO[str], seconds: float) -> bool:

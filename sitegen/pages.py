@@ -56,6 +56,11 @@ class SiteInput:
     updated: dict[str, datetime] = field(default_factory=dict)  # slug -> last change
     backend_url: str = "/"
     """Where the backend is: "/" when it serves this site, else its full URL (`backend_url`)."""
+    counted: dict[str, list[tuple[str, str, int]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """`facet_counts` by facet name, once counted: the pages, the page depths and the
+    exports all ask for them (~0.1 s per facet and language at 10,000 partners)."""
 
 
 def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]:
@@ -236,8 +241,16 @@ def facet_counts(site: SiteInput, facet: Facet) -> list[tuple[str, str, int]]:
     """(value, display name, partner count) for every value of a facet, by display name.
 
     Catalog facets list every catalog value (a service nobody offers yet still has a page
-    saying so); regions and languages list only the values some partner has.
+    saying so); regions and languages list only the values some partner has. Counted once per
+    `site` (`SiteInput.counted`): the list returned is shared, not to be changed.
     """
+    counted = site.counted.get(facet.name)
+    if counted is None:
+        counted = site.counted[facet.name] = _facet_counts(site, facet)
+    return counted
+
+
+def _facet_counts(site: SiteInput, facet: Facet) -> list[tuple[str, str, int]]:
     counts: dict[str, int] = {}
     if facet.in_catalog:
         counts = dict.fromkeys(getattr(site.catalog, facet.segment), 0)
