@@ -81,10 +81,20 @@ def _edit(listing: Path, word: str) -> None:
     listing.write_text(f"{text[:start]}{word} {summary}{text[end:]}", encoding="utf-8")
 
 
-def _last_build_seconds(log: Path) -> float:
-    """The last build's "built in N s", from `serve`'s log (nan when it is not there yet)."""
-    found = re.findall(r"; built in ([0-9.]+) s", log.read_text(encoding="utf-8"))
-    return float(found[-1]) if found else math.nan
+def _builds(log: Path) -> list[float]:
+    """Every build's "built in N s" so far, from `serve`'s log."""
+    return [float(s) for s in re.findall(r"; built in ([0-9.]+) s", log.read_text("utf-8"))]
+
+
+def _next_build_seconds(log: Path, before: int) -> float:
+    """The seconds of the first build after the `before` first ones, once it is logged (the
+    edit shows before the build has written its last file and said so)."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while len(builds := _builds(log)) <= before:
+        if time.monotonic() > deadline:
+            return math.nan
+        time.sleep(POLL_SECONDS)
+    return builds[before]
 
 
 def measure_edit(base: str, listing: Path, slug: str, browse: str, word: str) -> dict[str, float]:
@@ -140,8 +150,9 @@ def main(counts: list[int], edits: int) -> None:
                 later = []
                 for number in range(edits):
                     time.sleep(1.0)  # the server idle, as between a person's edits
+                    before = len(_builds(root / "serve.log"))
                     row = measure_edit(base, listing, slug, browse, f"Zq{number}x{count}")
-                    row["build"] = _last_build_seconds(root / "serve.log")
+                    row["build"] = _next_build_seconds(root / "serve.log", before)
                     label = "first" if number == 0 else f"{number + 1}"
                     cells = "".join(
                         f"{row[name]:>15.0f}" if name == "not 200" else f"{row[name]:>14.2f}s"

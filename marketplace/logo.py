@@ -129,8 +129,9 @@ _CSS_LOADERS = (
 )
 
 
-def logo_problems(path: Path) -> list[str]:
-    """Everything wrong with the logo file at `path` (an empty list when it is fine)."""
+def logo_problems(path: Path, checked: list[bytes] | None = None) -> list[str]:
+    """Everything wrong with the logo file at `path` (an empty list when it is fine); the
+    bytes checked are appended to `checked` (what a verdict is about, for whoever keeps it)."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -138,6 +139,8 @@ def logo_problems(path: Path) -> list[str]:
     if size > MAX_LOGO_BYTES:
         return [f"logo is {size // 1024} KB; at most {MAX_LOGO_BYTES // 1024} KB are allowed"]
     content = path.read_bytes()
+    if checked is not None:
+        checked.append(content)
     suffix = path.suffix.lower()
     if suffix == ".svg":
         return svg_problems(content)

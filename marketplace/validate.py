@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import multiprocessing
 import os
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +38,8 @@ class LoadedListing:
     name_position: tuple[int, int] = (1, 1)
     translated_name_positions: tuple[tuple[str, tuple[int, int]], ...] = ()
     """(language, position) of each `translations.<language>.name`."""
+    source_digest: str = ""
+    """A digest of the bytes validated: the listing file's and its logo's (`source_digest`)."""
 
     @property
     def logo_path(self) -> Path | None:
@@ -93,11 +95,12 @@ def listing_files(directory: Path) -> Iterator[Path]:
         yield directory / name
 
 
-@dataclass(frozen=True)
-class _Remembered:
-    listing_bytes: bytes
-    logo_bytes: bytes | None
-    loaded: LoadedListing
+def source_digest(listing_bytes: bytes, logo_bytes: bytes | None) -> str:
+    """What a listing's validity was decided on: its file's bytes and its logo's."""
+    digest = hashlib.sha256(listing_bytes)
+    if logo_bytes is not None:
+        digest.update(b"\0logo\0" + logo_bytes)
+    return digest.hexdigest()
 
 
 class RememberedListings:
@@ -105,75 +108,51 @@ class RememberedListings:
     only the files that changed since (`marketplace serve --watch`'s build process: validating
     10,000 listings costs ~5 s of CPU, one edited listing a few milliseconds).
 
-    A listing is taken as validated when its file and its logo hold the same bytes as then
-    (compared, not trusted to a modification time: two writes within one clock tick look the
-    same) and the catalog is the same; a listing that had a problem is always checked again,
-    and so is one changed just before or while it was validated (`remember`).
-    The cross-file rules (unique slugs and names) are checked over every listing each time.
+    A listing is taken as validated when its file and its logo hold the bytes that were
+    validated (`LoadedListing.source_digest`, a digest of what `validate_file` read, not of a
+    second read that a write or a re-pointed link in between could make different; nor a
+    modification time, which two writes within one clock tick share) and the catalog file is
+    the same. A listing that had a problem is always checked again. The cross-file rules
+    (unique slugs and names) are checked over every listing each time.
     """
 
     def __init__(self) -> None:
         self._catalog_bytes: bytes | None = None
-        self._valid: dict[Path, _Remembered] = {}
+        self._valid: dict[Path, LoadedListing] = {}
         self.checked_again = 0
         """How many listing files the last validation had to check (the others were known)."""
-
-    def _known(self, catalog_bytes: bytes) -> dict[Path, _Remembered]:
-        if catalog_bytes != self._catalog_bytes:
-            self._catalog_bytes, self._valid = catalog_bytes, {}
-        return self._valid
 
     def split(
         self, catalog_bytes: bytes, paths: list[Path]
     ) -> tuple[dict[Path, LoadedListing], list[Path]]:
-        """The listings among `paths` known valid as they are, and the files to check."""
-        known = self._known(catalog_bytes)
-        current: dict[Path, LoadedListing] = {}
+        """The listings among `paths` known valid as they are, and the files to check; the
+        catalog's bytes are those read before it was loaded for this validation."""
+        if catalog_bytes != self._catalog_bytes:
+            self._catalog_bytes, self._valid = catalog_bytes, {}
+        known: dict[Path, LoadedListing] = {}
         again: list[Path] = []
         for path in paths:
-            remembered = known.get(path)
-            if remembered is not None and _bytes_of(path) == remembered.listing_bytes:
-                logo = remembered.loaded.logo_path
-                if logo is None or _bytes_of(logo) == remembered.logo_bytes:
-                    current[path] = remembered.loaded
-                    continue
-            again.append(path)
+            loaded = self._valid.get(path)
+            if loaded is not None and _current_digest(loaded) == loaded.source_digest:
+                known[path] = loaded
+            else:
+                again.append(path)
+        self._valid = dict(known)  # files gone, changed or now invalid: forgotten
         self.checked_again = len(again)
-        return current, again
+        return known, again
 
-    def remember(self, paths: list[Path], valid: dict[Path, LoadedListing], since: float) -> None:
-        """Keep what `paths` hold now: the valid ones among them (`valid`, validated from
-        `since`, a `time.time()`) are known until they change; every other file is forgotten.
-
-        A file changed less than `SETTLED_SECONDS` before `since` is not kept: the bytes read
-        now might not be the ones validated (a write during the validation), and a change
-        time is only as fine as its file system's clock. It is simply checked again next time.
-        """
-        for path in paths:
-            self._valid.pop(path, None)
-            loaded = valid.get(path)
-            if loaded is None:
-                continue
-            logo = loaded.logo_path
-            listing_bytes = _bytes_of(path)
-            logo_bytes = None if logo is None else _bytes_of(logo)
-            if listing_bytes is None or (logo is not None and logo_bytes is None):
-                continue
-            # Read first, then asked when last changed: unchanged since before the validation
-            # began means the bytes just read are the ones it checked.
-            if all(_changed_before(file, since - SETTLED_SECONDS) for file in (path, logo) if file):
-                self._valid[path] = _Remembered(listing_bytes, logo_bytes, loaded)
+    def remember(self, valid: dict[Path, LoadedListing]) -> None:
+        """Keep listings just validated (until their bytes change)."""
+        self._valid.update(valid)
 
 
-SETTLED_SECONDS = 2.0
-"""See `RememberedListings.remember`: more than the coarsest change-time clock (1 s)."""
-
-
-def _changed_before(path: Path, moment: float) -> bool:
-    try:
-        return path.stat().st_ctime < moment
-    except OSError:
-        return False
+def _current_digest(loaded: LoadedListing) -> str | None:
+    listing_bytes = _bytes_of(loaded.path)
+    logo = loaded.logo_path
+    logo_bytes = None if logo is None else _bytes_of(logo)
+    if listing_bytes is None or (logo is not None and logo_bytes is None):
+        return None
+    return source_digest(listing_bytes, logo_bytes)
 
 
 def _bytes_of(path: Path) -> bytes | None:
@@ -212,13 +191,12 @@ def validate_directory(
     if remembered is not None:
         known, again = remembered.split(catalog_bytes or b"", paths)
     checked: dict[Path, LoadedListing] = {}
-    started = time.time()
     for path, (loaded, problems) in zip(again, _validate_files(again, catalog), strict=True):
         report.problems.extend(problems)
         if loaded is not None:
             checked[path] = loaded
     if remembered is not None:
-        remembered.remember(again, checked, started)
+        remembered.remember(checked)
     valid = [known.get(path) or checked.get(path) for path in paths]
     report.listings = _distinct_partners([item for item in valid if item], report.problems)
     report.problems.sort()
@@ -366,7 +344,8 @@ def validate_file(path: Path, catalog: Catalog) -> tuple[LoadedListing | None, l
     except ValidationError as error:
         for loc, message, as_key in describe_validation_error(error, Listing):
             problems.append(at(document.locate(loc, key=as_key), message, _field_label(loc)))
-    for loc, message in _relational_problems(document.value, path, catalog):
+    logo_checked: list[bytes] = []
+    for loc, message in _relational_problems(document.value, path, catalog, logo_checked):
         problems.append(at(document.locate(loc), message, _field_label(loc)))
     for loc, message in _translated_offer_problems(document.value):
         problems.append(at(document.locate(loc, key=True), message, _field_label(loc)))
@@ -377,7 +356,14 @@ def validate_file(path: Path, catalog: Catalog) -> tuple[LoadedListing | None, l
         for language, translation in listing.translations.items()
         if translation.name is not None
     )
-    return LoadedListing(listing, path, document.locate(("name",)), translated_names), []
+    logo_bytes = logo_checked[0] if logo_checked else None
+    return LoadedListing(
+        listing,
+        path,
+        document.locate(("name",)),
+        translated_names,
+        source_digest(raw, logo_bytes),
+    ), []
 
 
 def _field_label(loc: tuple[Any, ...]) -> str:
@@ -392,9 +378,10 @@ def _strings(value: Any) -> list[str]:
 
 
 def _relational_problems(
-    data: dict[str, Any], path: Path, catalog: Catalog
+    data: dict[str, Any], path: Path, catalog: Catalog, logo_checked: list[bytes]
 ) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """Rules that relate fields to each other or to files; tolerant of badly typed fields."""
+    """Rules that relate fields to each other or to files; tolerant of badly typed fields.
+    The logo's bytes, once checked, are appended to `logo_checked`."""
     slug = data.get("slug")
     if isinstance(slug, str) and slug != path.stem:
         yield (
@@ -418,7 +405,8 @@ def _relational_problems(
 
     logo = data.get("logo")
     if isinstance(logo, str):
-        yield from ((("logo",), message) for message in _logo_name_problems(logo, path))
+        problems = _logo_name_problems(logo, path, logo_checked)
+        yield from ((("logo",), message) for message in problems)
 
     services = set(_strings(data.get("services")))
     offers = data.get("offers")
@@ -562,7 +550,7 @@ def _translated_offer_problems(data: dict[str, Any]) -> Iterator[tuple[tuple[Any
                 )
 
 
-def _logo_name_problems(logo: str, listing_path: Path) -> list[str]:
+def _logo_name_problems(logo: str, listing_path: Path, checked: list[bytes]) -> list[str]:
     stem, dot, extension = logo.rpartition(".")
     expected = listing_path.stem
     if not dot or f".{extension.lower()}" not in LOGO_EXTENSIONS or "/" in logo or "\\" in logo:
@@ -572,4 +560,4 @@ def _logo_name_problems(logo: str, listing_path: Path) -> list[str]:
         ]
     if stem != expected:
         return [f"logo must be named {expected}.{extension} (after the slug)"]
-    return logo_problems(listing_path.with_name(logo))
+    return logo_problems(listing_path.with_name(logo), checked)

@@ -252,7 +252,7 @@ class _Child:
     Fork, not spawn: the child starts with the validated listings in memory (copy on write),
     where spawn would import everything again and pickle 10,000 listings over a pipe. No
     thread of ours runs when it forks: `serve` builds before it starts serving, and later
-    runs `marketplace build` as a command of its own (`cli.SourceWatcher`).
+    builds in a process of its own (`marketplace_app.rebuilds`), which runs no thread.
     """
 
     def __init__(self, function: Callable[..., Any], *arguments: object) -> None:
@@ -297,6 +297,8 @@ class _Child:
         return value
 
 
+INDEX_CODE = (("search", "marketplace"), ("whoosh-reloaded",))
+"""The packages and libraries whose code makes the search index (`code_fingerprint`)."""
 INDEX_RECORD_FILE_NAME = "index_partners.json"
 """In the instance folder: what the search index was last built or updated from, per partner."""
 INDEX_UPDATE_SHARE = 0.1
@@ -358,8 +360,8 @@ def prepare_search_index(
     root = index_root(paths.instance_dir)
 
     previous = OutputRecord.read(paths.instance_dir / INDEX_RECORD_FILE_NAME)
-    code = code_fingerprint(("search", "marketplace"), ("whoosh-reloaded",))
-    record = OutputRecord(catalog_fingerprint(code, paths.listings_dir))
+    code = code_fingerprint(*INDEX_CODE)
+    record = OutputRecord(catalog_fingerprint(code, catalog))
     record.keys = {
         listing.slug: partner_key(
             listing, logos.get(listing.slug), published[listing.slug].isoformat()

@@ -232,10 +232,11 @@ def build_command(listings_dir: Path, site_dir: Path, instance: Path, site_url: 
 
 class SourceWatcher:
     """While `serve` runs: notices a change to the listings folder (listings, logos, the
-    catalog), the hand-written pages, the translations or the MkDocs configuration, and runs
-    `marketplace build` again, which keeps what did not change (unchanged partner pages, the
-    index updated for the changed partners only: `marketplace_app.build`) and publishes the
-    new site only once it is whole (`marketplace_app.staging`): pages answer throughout.
+    catalog), the hand-written pages, the translations or the MkDocs configuration, and has
+    the build run again (`marketplace_app.rebuilds`), which keeps what did not change
+    (unchanged partner and browse pages, the index updated for the changed partners only:
+    `marketplace_app.build`) and publishes the new site only once it is whole
+    (`marketplace_app.staging`): pages answer throughout.
 
     Changes are reported by the kernel (inotify, through watchdog, which MkDocs' own `serve`
     uses): polling 10,000 listings' files cost 40-100 ms of CPU per look, a third of a core
@@ -262,17 +263,29 @@ class SourceWatcher:
 
     def observe(self) -> None:
         """Start receiving change events (from now on; an edit before is not seen)."""
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog import events
 
         watcher = self
+        # Changes only: the kernel is not even asked for opens and reads. A build reads every
+        # listing and logo (twice at 10,000 listings: ~60,000 events), which this process
+        # then spent a second of CPU turning into events to ignore, beside the build.
+        changes: list[type[events.FileSystemEvent]] = [
+            events.FileCreatedEvent,
+            events.FileModifiedEvent,
+            events.FileClosedEvent,  # after a write
+            events.FileDeletedEvent,
+            events.FileMovedEvent,
+            events.DirCreatedEvent,
+            events.DirModifiedEvent,
+            events.DirDeletedEvent,
+            events.DirMovedEvent,
+        ]
 
-        class Changed(FileSystemEventHandler):
+        class Changed(events.FileSystemEventHandler):
             def __init__(self, only: set[str] | None = None) -> None:
                 self.only = only
 
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in ("opened", "closed_no_write"):
-                    return  # read, not changed (the build reads every listing)
+            def on_any_event(self, event: events.FileSystemEvent) -> None:
                 touched = {str(event.src_path), str(getattr(event, "dest_path", "") or "")}
                 if self.only is None or touched & self.only:
                     watcher._event.set()
@@ -287,9 +300,13 @@ class SourceWatcher:
         )
         for folder in watched:
             if folder.is_dir():
-                self._observer.schedule(Changed(), str(folder.resolve()), recursive=True)
+                self._observer.schedule(
+                    Changed(), str(folder.resolve()), recursive=True, event_filter=changes
+                )
         for parent in {str(Path(config).parent) for config in self._configs}:
-            self._observer.schedule(Changed(self._configs), parent, recursive=False)
+            self._observer.schedule(
+                Changed(self._configs), parent, recursive=False, event_filter=changes
+            )
         self._observer.start()
 
     def changed(self, timeout: float = 0) -> bool:
@@ -331,6 +348,7 @@ def build_worker(listings_dir: Path, site_dir: Path, instance: Path, site_url: s
     """`serve --watch`'s build process (`marketplace_app.rebuilds`): builds when asked on its
     input, answers on its output."""
     import os
+    import traceback
 
     paths = BuildPaths(listings_dir, site_dir, instance, site_url=site_url)
     # The answers keep the output; everything the build says goes to the error output.
@@ -344,9 +362,15 @@ def build_worker(listings_dir: Path, site_dir: Path, instance: Path, site_url: s
             error.show()
         except SystemExit:  # no good build to keep serving: said already
             pass
+        except Exception:  # a broken template, say: the next edit may mend it
+            click.echo(traceback.format_exc().rstrip(), err=True)
+            click.echo("Build failed (above). Serving the last good build meanwhile.", err=True)
         return False
 
-    run_worker(paths, build_once, sys.stdin, answers)
+    # Read unbuffered: the process waits for input with select(), which cannot see lines a
+    # buffered reader has already taken in.
+    requests = os.fdopen(sys.stdin.fileno(), "rb", buffering=0, closefd=False)
+    run_worker(paths, build_once, requests, answers)
 
 
 @main.command()

@@ -29,11 +29,12 @@ from collections.abc import Callable
 from typing import IO
 
 from marketplace.validate import InvalidListings, RememberedListings, load_listings
-from marketplace_app.build import BuildPaths, site_configs
+from marketplace_app.build import INDEX_CODE, BuildPaths, site_configs
 
 BUILD_REQUEST = "build\n"
 CODE_PACKAGES = ("marketplace", "sitegen", "search", "marketplace_app")
-"""Our packages a build runs: a change to their files on disk needs a new build process."""
+"""Our packages a build runs: a change to their files on disk (or a new version of a library
+the site or the index is made with) needs a new build process."""
 WARM_UP_AFTER_SECONDS = 0.5
 """Idle this long after starting, the process validates the listings and loads its libraries
 (so the first edit is as quick as the next; `serve` is answering by then)."""
@@ -45,6 +46,12 @@ class BuildWorker:
     def __init__(self, paths: BuildPaths) -> None:
         self.paths = paths
         self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process's id while it runs."""
+        running = self._process is not None and self._process.poll() is None
+        return self._process.pid if running and self._process is not None else None
 
     def command(self) -> list[str]:
         """How the process is started: `marketplace build-worker` over the same folders."""
@@ -64,7 +71,9 @@ class BuildWorker:
             stdout=subprocess.PIPE,  # the answers; what it says goes to our error output
             text=True,
             # Not in our process group: Ctrl+C in a terminal stops `serve`, and this process
-            # ends with `serve` (its input closes) rather than with a traceback of its own.
+            # ends with `serve` (its input closes) rather than with a traceback of its own;
+            # a build it is running then finishes first (and publishes), holding the build
+            # lock until it has.
             start_new_session=True,
         )
 
@@ -89,11 +98,12 @@ class BuildWorker:
             return answer.get("built") is True
         return False
 
-    def stop(self, timeout: float = 10) -> None:
-        """End the process: its input closes, and it ends once a build it runs is done."""
+    def stop(self, timeout: float = 10) -> int | None:
+        """End the process: its input closes, and it ends once a build it runs is done (killed
+        after `timeout` seconds). Its exit status (None: there was none)."""
         process, self._process = self._process, None
         if process is None:
-            return
+            return None
         with contextlib.suppress(OSError):
             assert process.stdin is not None
             process.stdin.close()
@@ -102,6 +112,9 @@ class BuildWorker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+        return process.returncode
 
 
 def _answer(line: str) -> dict[str, object] | None:
@@ -115,17 +128,24 @@ def _answer(line: str) -> dict[str, object] | None:
 def run_worker(
     paths: BuildPaths,
     build_once: Callable[[RememberedListings], bool],
-    requests: IO[str],
+    requests: IO[bytes],
     answers: IO[str],
 ) -> None:
-    """The build process's loop: for each request on `requests`, `build_once` and answer on
-    `answers`; until `requests` ends or our code on disk changes."""
-    from sitegen.reuse import code_fingerprint
+    """The build process's loop: for each request on `requests` (unbuffered), `build_once`
+    and answer on `answers`; until `requests` ends or our code on disk changes."""
+
+    # Imported here: `marketplace validate` loads this module (the command line), not sitegen.
+    from sitegen.reuse import PAGE_LIBRARIES, code_fingerprint
 
     def our_code() -> str:
-        return code_fingerprint.__wrapped__(CODE_PACKAGES, ())
+        return code_fingerprint.__wrapped__(CODE_PACKAGES, (*PAGE_LIBRARIES, *INDEX_CODE[1]))
 
     started_with = our_code()
+    # The fingerprints the builds record, taken now, before the modules load: were the code
+    # to change meanwhile, they describe older code than runs (so the next process renders
+    # again), never newer (pages of old code kept as new).
+    code_fingerprint()
+    code_fingerprint(*INDEX_CODE)
     remembered = RememberedListings()
     warm = False
     parent = os.getppid()
@@ -142,7 +162,7 @@ def run_worker(
         line = requests.readline()
         if not line:
             return
-        if line != BUILD_REQUEST:
+        if line.decode(errors="replace") != BUILD_REQUEST:
             continue
         if our_code() != started_with:
             _reply(answers, {"restart": True})
@@ -161,7 +181,7 @@ def _settle() -> None:
     gc.freeze()
 
 
-def _readable(stream: IO[str], seconds: float) -> bool:
+def _readable(stream: IO[bytes], seconds: float) -> bool:
     return bool(select.select([stream], [], [], seconds)[0])
 
 

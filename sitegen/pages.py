@@ -57,7 +57,7 @@ class SiteInput:
     backend_url: str = "/"
     """Where the backend is: "/" when it serves this site, else its full URL (`backend_url`)."""
     counted: dict[str, list[tuple[str, str, int]]] = field(
-        default_factory=dict, compare=False, repr=False
+        default_factory=dict, init=False, compare=False, repr=False
     )
     """`facet_counts` by facet name, once counted: the pages, the page depths and the
     exports all ask for them (~0.1 s per facet and language at 10,000 partners)."""

@@ -343,7 +343,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         for depth in sorted(self._shells):
             shells.update(self._shells[depth].digest.encode())
         fingerprint = catalog_fingerprint(
-            code_fingerprint(), self.listings_dir, site.language, shells.hexdigest()
+            code_fingerprint(), site.catalog, site.language, shells.hexdigest()
         )
         record = OutputRecord(fingerprint)
         record.keys = {listing.slug: page_key(site, listing) for listing in site.listings}

@@ -34,7 +34,7 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
-from marketplace.catalog import CATALOG_FILE_NAME
+from marketplace.catalog import Catalog
 from marketplace.model import Listing, listing_json
 from sitegen.pages import SiteInput, contact_url
 
@@ -75,12 +75,15 @@ def code_fingerprint(
     return digest.hexdigest()
 
 
-def catalog_fingerprint(code: str, listings_dir: Path, *more: str) -> str:
-    """A `code_fingerprint` with the listings' catalog (its names are on every page and in
-    every search document) and any `more` (the site language, a theme shell's digest)."""
+def catalog_fingerprint(code: str, catalog: Catalog, *more: str) -> str:
+    """A `code_fingerprint` with the catalog (its names are on every page and in every search
+    document) and any `more` (the site language, a theme shell's digest). The catalog as the
+    build loaded it, not the file as it is now: a catalog saved during a build must not stand
+    for the pages rendered from the one before."""
     digest = hashlib.sha256(code.encode())
-    catalog = listings_dir / CATALOG_FILE_NAME
-    digest.update(catalog.read_bytes() if catalog.is_file() else b"")
+    loaded = catalog.to_file().model_dump(mode="json")
+    # Keys in catalog order: the order of its values is shown (a partner's services, say).
+    digest.update(json.dumps(loaded, ensure_ascii=False).encode())
     for part in more:
         digest.update(b"\n" + part.encode())
     return digest.hexdigest()

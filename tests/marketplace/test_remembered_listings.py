@@ -23,10 +23,7 @@ def _outcome(report: ValidationReport) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def listings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    # Files written by the test are settled at once (the default waits for the file
-    # system's coarsest clock; a test of that is below).
-    monkeypatch.setattr(marketplace.validate, "SETTLED_SECONDS", 0.0)
+def listings(tmp_path: Path) -> Path:
     folder = tmp_path / "listings"
     shutil.copytree(EXAMPLE_LISTINGS, folder)
     return folder
@@ -86,12 +83,27 @@ def test_each_change_is_checked_again_and_reported_as_from_nothing(listings: Pat
     check(files - 1)
 
 
-def test_a_file_changed_just_before_is_checked_again_next_time(
+def test_what_is_remembered_is_the_verdict_on_the_bytes_validated(
     listings: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its bytes, read after validating, might not be those validated (a write meanwhile)."""
-    monkeypatch.setattr(marketplace.validate, "SETTLED_SECONDS", 3600.0)
+    """A logo swapped for a scripted one right after it was validated (a write, or a link
+    re-pointed, during the validation) is checked again next time, not taken as valid."""
     remembered = RememberedListings()
-    validate_directory(listings, remembered)
-    validate_directory(listings, remembered)
-    assert remembered.checked_again == len(list(listings.glob("*.yaml"))) - 1
+    validate_file = marketplace.validate.validate_file
+    logo = listings / "adventure-works-it.svg"
+
+    def swapped_after(path: Path, catalog: object) -> object:
+        outcome = validate_file(path, catalog)  # type: ignore[arg-type]
+        if path.name == "adventure-works-it.yaml":
+            scripted = listings.parent / "scripted.svg"
+            scripted.write_bytes(SCRIPTED_SVG)
+            logo.unlink()
+            logo.symlink_to(scripted)
+        return outcome
+
+    monkeypatch.setattr(marketplace.validate, "validate_file", swapped_after)
+    assert validate_directory(listings, remembered).ok
+    monkeypatch.undo()
+    again = validate_directory(listings, remembered)
+    assert remembered.checked_again == 1
+    assert not again.ok and any("script" in str(problem) for problem in again.problems)

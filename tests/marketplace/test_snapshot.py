@@ -3,6 +3,7 @@ models, and refused (with what to run) when it is missing, old, edited or not a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -105,9 +106,22 @@ def test_the_hash_names_the_content_not_the_build_time(
     fewer = decode_snapshot(encode_snapshot(catalog, listings[1:], BUILT_AT))
     assert first.stamp.content_hash == later.stamp.content_hash
     assert first.stamp.content_hash != fewer.stamp.content_hash
-    # What the search index records is the same hash (decoding checked it against the
-    # canonical JSON of what was read back).
-    assert snapshot_content_hash(catalog, listings) == first.stamp.content_hash
+    # The hash is over the canonical JSON of the catalog and the listings as the models dump
+    # them (put together from per-listing texts by the writer: the same text).
+    canonical = json.dumps(
+        {
+            "catalog": catalog.to_file().model_dump(mode="json"),
+            "listings": [
+                listing.model_dump(mode="json")
+                for listing in sorted(listings, key=lambda listing: listing.slug)
+            ],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    expected = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    assert snapshot_content_hash(catalog, listings) == first.stamp.content_hash == expected
 
 
 def test_rewriting_replaces_the_file_atomically(

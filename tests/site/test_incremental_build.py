@@ -15,6 +15,7 @@ import pytest
 
 import marketplace_app.build
 import search.whoosh_engine
+import sitegen.plugin
 from marketplace.catalog import CATALOG_FILE_NAME, FACETS, SITE_LANGUAGES
 from marketplace.urls import partner_url, value_url
 from marketplace.validate import listing_files, load_listings
@@ -200,14 +201,54 @@ def _first_service_page(listings: Path) -> str:
     return value_url(FACETS[0], edited.services[0])
 
 
+TEAMS = "Teams (chat and meetings)"
+
+
+def _rename_teams(listings: Path, name: str) -> None:
+    catalog = listings / CATALOG_FILE_NAME
+    text = catalog.read_text(encoding="utf-8")
+    catalog.write_text(text.replace(f"en: {TEAMS}", f"en: {name}", 1), encoding="utf-8")
+
+
 def test_a_catalog_change_renders_every_partner_page(listings: Path, tmp_path: Path) -> None:
     _build(listings, tmp_path / "out")
     catalog = listings / CATALOG_FILE_NAME
+    # A comment changes nothing any page shows: everything is kept.
     catalog.write_text(catalog.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    every = len(list(listing_files(listings))) * len(SITE_LANGUAGES)
+    assert _build(listings, tmp_path / "out").pages_kept == every
+    _rename_teams(listings, "Teams renamed here")
     assert _build(listings, tmp_path / "out").pages_kept == 0
+    teams = tmp_path / "out" / "site" / "services" / "teams" / "index.html"
+    assert "Teams renamed here" in teams.read_text(encoding="utf-8")
     # Unchanged again: everything is kept.
-    again = _build(listings, tmp_path / "out")
-    assert again.pages_kept == len(list(listing_files(listings))) * len(SITE_LANGUAGES)
+    assert _build(listings, tmp_path / "out").pages_kept == every
+
+
+def test_a_catalog_saved_during_a_build_is_not_taken_for_the_one_it_rendered(
+    listings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages are rendered from the catalog validated at the start; one saved later is the
+    next build's, which must not keep pages made with the one before."""
+    import sitegen.reuse
+
+    _build(listings, tmp_path / "out")
+    fingerprint = sitegen.reuse.catalog_fingerprint
+
+    def saved_meanwhile(*arguments: Any) -> str:
+        if TEAMS in (listings / CATALOG_FILE_NAME).read_text(encoding="utf-8"):
+            _rename_teams(listings, "Teams saved during the build")
+        return fingerprint(*arguments)
+
+    monkeypatch.setattr(sitegen.reuse, "catalog_fingerprint", saved_meanwhile)
+    monkeypatch.setattr(sitegen.plugin, "catalog_fingerprint", saved_meanwhile)
+    _edit(listings, "summary", "Edited. ")
+    _build(listings, tmp_path / "out")
+    monkeypatch.undo()
+    teams = tmp_path / "out" / "site" / "services" / "teams" / "index.html"
+    assert "Teams saved during the build" not in teams.read_text(encoding="utf-8")
+    _build(listings, tmp_path / "out")  # the save's build
+    assert "Teams saved during the build" in teams.read_text(encoding="utf-8")
 
 
 def test_a_build_that_fails_leaves_the_live_site_index_and_records_as_they_were(

@@ -1,0 +1,64 @@
+"""`serve --watch`'s build process (`marketplace_app.rebuilds`): it builds when asked, says
+no for a broken listing and stays, is replaced when it died, and ends when `serve` does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from marketplace.urls import partner_url
+from marketplace_app.build import BuildPaths, build
+from marketplace_app.rebuilds import BuildWorker
+from tests.conftest import EXAMPLE_LISTINGS
+
+EDITED = "adventure-works-it"
+
+
+def _set_summary(listings: Path, summary: str) -> None:
+    edited = listings / f"{EDITED}.yaml"
+    lines = edited.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = [f"summary: {summary}\n" if line.startswith("summary: ") else line for line in lines]
+    edited.write_text("".join(lines), encoding="utf-8")
+
+
+def test_the_build_process_builds_refuses_stays_and_ends(tmp_path: Path) -> None:
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
+    build(paths)  # what `serve` does before it serves
+    page = tmp_path / "site" / partner_url(EDITED) / "index.html"
+    worker = BuildWorker(paths)
+    worker.start()
+    try:
+        _set_summary(listings, "First edit through the build process.")
+        assert worker.build() is True
+        assert "First edit through the build process." in page.read_text(encoding="utf-8")
+        first = worker.pid
+        assert first is not None
+
+        # A broken listing: no build, the last good site stays, the process too.
+        (listings / f"{EDITED}.yaml").write_text("slug: [unclosed\n", encoding="utf-8")
+        assert worker.build() is False
+        assert "First edit through the build process." in page.read_text(encoding="utf-8")
+        assert worker.pid == first
+
+        _set_summary_from_examples(listings)
+        _set_summary(listings, "Mended by the partner today.")
+        assert worker.build() is True
+        assert "Mended by the partner today." in page.read_text(encoding="utf-8")
+
+        # Died (killed, out of memory…): the next build starts a new one.
+        os.kill(first, signal.SIGKILL)
+        _set_summary(listings, "After a new process.")
+        assert worker.build() is True
+        assert "After a new process." in page.read_text(encoding="utf-8")
+        assert worker.pid not in (None, first)
+    finally:
+        status = worker.stop()
+    assert status == 0  # ended by itself once its input closed, not killed
+
+
+def _set_summary_from_examples(listings: Path) -> None:
+    shutil.copyfile(EXAMPLE_LISTINGS / f"{EDITED}.yaml", listings / f"{EDITED}.yaml")
