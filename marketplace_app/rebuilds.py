@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable
 from typing import IO
 
-from marketplace.validate import InvalidListings, RememberedListings, load_listings
+from marketplace.validate import RememberedListings, load_listings
 from marketplace_app.build import INDEX_CODE, BuildPaths, site_configs
 
 BUILD_REQUEST = "build\n"
@@ -92,7 +92,16 @@ class BuildWorker:
             except OSError:  # it ended before or while asked
                 line = ""
             answer = _answer(line)
-            if answer is None or answer.get("restart"):
+            if answer is None:
+                status = self.stop()
+                print(
+                    f"The build process ended without an answer (exit status {status}); "
+                    "starting a new one.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                continue
+            if answer.get("restart"):  # our code changed on disk
                 self.stop()
                 continue
             return answer.get("built") is True
@@ -204,7 +213,7 @@ def _warm_up(paths: BuildPaths, remembered: RememberedListings) -> None:
     from marketplace.model import listing_json
     from sitegen.i18n import environment
 
-    with contextlib.suppress(InvalidListings):
+    with contextlib.suppress(Exception):  # InvalidListings, an unreadable folder…
         _catalog, loaded = load_listings(paths.listings_dir, remembered)
         for item in loaded:
             listing_json(item.listing)
@@ -213,6 +222,7 @@ def _warm_up(paths: BuildPaths, remembered: RememberedListings) -> None:
         with contextlib.suppress(Exception):
             load_config(str(config)).plugins.on_shutdown()
     for language in SITE_LANGUAGES:
-        templates = environment(language)
-        for name in templates.list_templates():
-            templates.get_template(name)
+        with contextlib.suppress(Exception):
+            templates = environment(language)
+            for name in templates.list_templates():
+                templates.get_template(name)
