@@ -70,6 +70,7 @@ def test_a_partner_sends_a_priced_offer_with_da_and_sees_it_accepted(
     served: tuple[str, Marketplace], browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import Select
 
     base, market = served
@@ -159,7 +160,11 @@ def test_a_partner_sends_a_priced_offer_with_da_and_sees_it_accepted(
     confirm = re.search(rf"{re.escape(base)}leads/confirm/[A-Za-z0-9_-]+", mail.body)
     assert confirm is not None
     browser.get(confirm.group())
-    browser.find_element(By.CSS_SELECTOR, "main button[type=submit]").click()
+    button = browser.find_element(By.CSS_SELECTOR, "main button[type=submit]")
+    button.click()
+    # The confirmation page names Contoso too: wait for the answer to the click, or the next
+    # navigation may race the form's and lose (seen once in a full run).
+    wait.until(expected_conditions.staleness_of(button))
     wait.until(lambda driver: "Contoso" in driver.find_element(By.TAG_NAME, "h1").text)
     browser.get(base + "partner/")
     browser.find_element(By.LINK_TEXT, "Leads").click()
