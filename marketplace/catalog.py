@@ -19,6 +19,7 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marketplace.errors import describe_validation_error
+from marketplace.files import plain_file
 from marketplace.yamlsource import LocatedDocument, Position, YamlProblem, parse_document
 
 TranslationLanguage = Literal["ru"]
@@ -175,6 +176,9 @@ class CatalogError(Exception):
 def load_catalog(path: Path) -> Catalog:
     """Read and check the catalog file; raise CatalogError with located problems."""
     shown = str(path)
+    if path.is_symlink() or (path.exists() and not plain_file(path)):
+        problem = "the catalog must be a file itself, not a link or a special file"
+        raise CatalogError([(shown, 1, 1, problem)])
     try:
         document = parse_document(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -1,8 +1,10 @@
-"""Files written whole or not at all (the partner snapshot, the search index's own files)."""
+"""Files written whole or not at all (the partner snapshot, the search index's own files), and
+the one rule for files read from a partner's pull request (`plain_file`)."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,3 +27,16 @@ def write_whole(path: Path, write: Callable[[IO[bytes]], object], mode: int = 0o
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def plain_file(path: Path) -> bool:
+    """True when `path` is a regular file itself, not a link nor a device, pipe or folder.
+
+    A pull request can add symbolic links: a "logo" linking to /dev/zero made validation read
+    forever (and hang every partner's CI); one linking to a file elsewhere on the build
+    machine would be published as that partner's logo. Partners add files, so only files
+    are read."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False

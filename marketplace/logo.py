@@ -31,6 +31,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 from PIL import Image
 
+from marketplace.files import plain_file
+
 MAX_LOGO_BYTES = 256 * 1024
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 _XLINK_NAMESPACE = "http://www.w3.org/1999/xlink"
@@ -133,9 +135,11 @@ def logo_problems(path: Path, checked: list[bytes] | None = None) -> list[str]:
     """Everything wrong with the logo file at `path` (an empty list when it is fine); the
     bytes checked are appended to `checked` (what a verdict is about, for whoever keeps it)."""
     try:
-        size = path.stat().st_size
+        size = path.lstat().st_size
     except FileNotFoundError:
         return [f"logo file {path.name!r} not found beside the listing"]
+    if not plain_file(path):
+        return [f"logo file {path.name!r} must be the image itself, not a link or a special file"]
     if size > MAX_LOGO_BYTES:
         return [f"logo is {size // 1024} KB; at most {MAX_LOGO_BYTES // 1024} KB are allowed"]
     content = path.read_bytes()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from marketplace.catalog import CATALOG_FILE_NAME
+from marketplace.files import plain_file
 from marketplace.model import LOGO_EXTENSIONS
 from marketplace.problems import Problem
 from marketplace.yamlsource import YamlProblem, parse_document
@@ -90,6 +91,8 @@ def _maintainers_in(text: str) -> set[str] | None:
 
 def _maintainers_position(file: Path) -> tuple[int, int]:
     """Where `maintainers` is written in a listing (1, 1 when it cannot be found)."""
+    if not plain_file(file):  # a link (to /dev/zero, say): validation refuses it
+        return (1, 1)
     try:
         document = parse_document(file.read_text(encoding="utf-8"))
         return document.locate(("maintainers",))
@@ -163,7 +166,9 @@ def ownership_problems(listings_dir: Path, user: str, base: str) -> list[Problem
         if name.endswith((".yaml", ".yml")) and change.status == "D":
             continue  # added and removed again on the branch: nothing reaches the base
         current = root / listing_path
-        after = _maintainers_in(current.read_text(encoding="utf-8")) if current.is_file() else None
+        after = None
+        if plain_file(current):
+            after = _maintainers_in(current.read_text(encoding="utf-8"))
         if after is None:
             if change.path == listing_path:
                 continue  # the listing itself is broken: validation reports why

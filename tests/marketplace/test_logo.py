@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -292,3 +293,21 @@ def test_svg_stylesheet_processing_instruction_is_refused() -> None:
 def test_not_svg_at_all() -> None:
     assert svg_problems(b"<html></html>") == ["SVG logo's root element must be <svg>"]
     assert svg_problems(b"\x89PNG")[0].startswith("SVG logo is not well-formed XML")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("target", ["/dev/zero", "elsewhere.png"])
+def test_a_logo_that_is_a_link_is_refused_unread(
+    listings: ListingsFolder, tmp_path: Path, target: str
+) -> None:
+    """A pull request can add links: one to /dev/zero made validation read forever (every
+    partner's CI hung); one to an image elsewhere on the build machine would be published."""
+    listings.write_variant("industries: [retail]", "industries: [retail]\nlogo: acme.png")
+    if target == "elsewhere.png":
+        (tmp_path / target).write_bytes(png_bytes())
+        target = str(tmp_path / target)
+    (listings.root / "acme.png").symlink_to(target)
+    assert listings.problems() == [
+        "acme.yaml:16:7: logo: logo file 'acme.png' must be the image itself, not a link or "
+        "a special file"
+    ]

@@ -143,3 +143,17 @@ def test_a_base_git_does_not_know_is_a_clear_error(repo: Path) -> None:
 def test_both_options_or_neither(repo: Path) -> None:
     result = CliRunner().invoke(main, ["validate", "listings", "--changed-by", "alice"])
     assert result.exit_code == 2 and "go together" in result.output
+
+
+@pytest.mark.timeout(60)
+def test_a_listing_replaced_by_a_link_is_refused_not_read(repo: Path) -> None:
+    """A pull request replacing a listing with a link to /dev/zero: CI answers, it does not
+    read forever (the link itself is refused by validation)."""
+    listing = repo / "listings" / "acme.yaml"
+    listing.unlink()
+    listing.symlink_to("/dev/zero")
+    commit(repo)
+    result = check("alice")
+    assert result.exit_code == 1
+    messages = [str(problem["message"]) for problem in problems(result)]
+    assert "a listing must be a file itself, not a link or a special file" in messages

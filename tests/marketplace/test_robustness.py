@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketplace.catalog import Catalog
+from marketplace.catalog import CATALOG_FILE_NAME, Catalog
 from marketplace.validate import validate_file
 from tests.conftest import VALID_LISTING, ListingsFolder, own_cpu_time
 
@@ -192,3 +193,23 @@ def test_never_raises_on_any_value_in_any_field(
     path = tmp_path / "acme.yaml"
     path.write_text(text, encoding="utf-8")
     validate_file(path, example_catalog)
+
+
+@pytest.mark.timeout(30)
+def test_a_listing_or_catalog_that_is_a_link_is_refused_unread(
+    listings: ListingsFolder, tmp_path: Path
+) -> None:
+    """Links in a pull request are refused, not followed (a link to /dev/zero read forever)."""
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(VALID_LISTING, encoding="utf-8")
+    refused = "acme.yaml:1:1: a listing must be a file itself, not a link or a special file"
+    for target in (elsewhere, Path("/dev/zero")):
+        (listings.root / "acme.yaml").unlink(missing_ok=True)
+        (listings.root / "acme.yaml").symlink_to(target)
+        assert listings.problems() == [refused]
+    catalog = listings.root / CATALOG_FILE_NAME
+    catalog.unlink()
+    catalog.symlink_to("/dev/zero")
+    assert listings.problems() == [
+        f"{CATALOG_FILE_NAME}:1:1: the catalog must be a file itself, not a link or a special file"
+    ]
