@@ -8,6 +8,7 @@ their English and Russian names come from the maintained `pycountry` package.
 from __future__ import annotations
 
 import gettext
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,7 +177,7 @@ class CatalogError(Exception):
 def load_catalog(path: Path) -> Catalog:
     """Read and check the catalog file; raise CatalogError with located problems."""
     shown = str(path)
-    if path.is_symlink() or (path.exists() and not plain_file(path)):
+    if os.path.lexists(path) and not plain_file(path):  # missing: said below
         problem = "the catalog must be a file itself, not a link or a special file"
         raise CatalogError([(shown, 1, 1, problem)])
     try:

@@ -50,8 +50,8 @@ class BuildWorker:
     @property
     def pid(self) -> int | None:
         """The process's id while it runs."""
-        running = self._process is not None and self._process.poll() is None
-        return self._process.pid if running and self._process is not None else None
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
 
     def command(self) -> list[str]:
         """How the process is started: `marketplace build-worker` over the same folders."""

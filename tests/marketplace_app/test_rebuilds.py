@@ -44,7 +44,7 @@ def test_the_build_process_builds_refuses_stays_and_ends(tmp_path: Path) -> None
         assert "First edit through the build process." in page.read_text(encoding="utf-8")
         assert worker.pid == first
 
-        _set_summary_from_examples(listings)
+        _restore_the_example(listings)
         _set_summary(listings, "Mended by the partner today.")
         assert worker.build() is True
         assert "Mended by the partner today." in page.read_text(encoding="utf-8")
@@ -60,5 +60,5 @@ def test_the_build_process_builds_refuses_stays_and_ends(tmp_path: Path) -> None
     assert status == 0  # ended by itself once its input closed, not killed
 
 
-def _set_summary_from_examples(listings: Path) -> None:
+def _restore_the_example(listings: Path) -> None:
     shutil.copyfile(EXAMPLE_LISTINGS / f"{EDITED}.yaml", listings / f"{EDITED}.yaml")
