@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Connection,
+    bindparam,
     column,
     exists,
     func,
@@ -45,12 +46,18 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent_app.addresses import ascii_domain
-from consent_app.db import AUDIT_KEY, UtcDateTime, session_now, utcnow
+from consent_app.db import (
+    AUDIT_KEY,
+    UtcDateTime,
+    insert_row,
+    per_dialect,
+    run,
+    session_now,
+    utcnow,
+)
 from consent_app.models import (
     INVITATION_STATES,
     AuditChainHead,
@@ -240,6 +247,21 @@ class _HeldHead:
     moved: bool = False
 
 
+def _locking_upsert(insert: Any) -> Any:
+    upsert = insert(AuditChainHead).values(chain=bindparam("chain"), seq=0, hash=GENESIS)
+    return upsert.on_conflict_do_update(
+        index_elements=["chain"], set_={"chain": upsert.excluded.chain}
+    ).returning(AuditChainHead.seq, AuditChainHead.hash)
+
+
+_HEAD = per_dialect(_locking_upsert)
+_MOVE_HEAD = (
+    update(AuditChainHead)
+    .where(AuditChainHead.chain == bindparam("head"))
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
+
+
 def _lock_head(session: Session, chain: str) -> _HeldHead:
     """The chain's head, created if new and locked until the transaction ends, in one
     statement: an upsert that touches the row (the row lock PostgreSQL's ON CONFLICT DO UPDATE
@@ -256,14 +278,8 @@ def _lock_head(session: Session, chain: str) -> _HeldHead:
     held: dict[str, _HeldHead] = session.info.setdefault(_HEADS, {})
     if chain in held:
         return held[chain]
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    upsert = insert(AuditChainHead).values(chain=chain, seq=0, hash=GENESIS)
-    seq, head_hash = session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["chain"], set_={"chain": upsert.excluded.chain}
-        ).returning(AuditChainHead.seq, AuditChainHead.hash)
-    ).one()
-    held[chain] = _HeldHead(seq, head_hash)
+    stored = run(session, _HEAD(session), {"chain": chain}).one()
+    held[chain] = _HeldHead(stored.seq, stored.hash)
     return held[chain]
 
 
@@ -273,11 +289,7 @@ def write_heads(session: Session) -> None:
     held: dict[str, _HeldHead] = session.info.get(_HEADS, {})
     for chain, head in held.items():
         if head.moved:
-            session.execute(
-                update(AuditChainHead)
-                .where(AuditChainHead.chain == chain)
-                .values(seq=head.seq, hash=head.hash)
-            )
+            run(session, _MOVE_HEAD, {"head": chain, "seq": head.seq, "hash": head.hash})
             head.moved = False
 
 
@@ -341,8 +353,7 @@ def record(
     )
     event.hash = event_hash(key, event)
     head.seq, head.hash, head.moved = event.seq, event.hash, True
-    session.add(event)
-    return event
+    return insert_row(session, event)
 
 
 def _pseudonymized_actor(session: Session, subject: str, actor: Actor) -> tuple[str, str | None]:

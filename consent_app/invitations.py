@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from consent_app import webhooks
@@ -451,13 +451,16 @@ def partner_invitations(
     return list(session.execute(query).scalars())
 
 
+_LINKED = (
+    select(Invitation, InvitationLink)
+    .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
+    .where(InvitationLink.token_hash == bindparam("token_hash"))
+)
+
+
 def link_invitation(session: Session, token: str) -> tuple[Invitation, InvitationLink] | None:
     """The invitation a secret link opens, or None for an unknown link."""
-    row = session.execute(
-        select(Invitation, InvitationLink)
-        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
-        .where(InvitationLink.token_hash == token_hash(token))
-    ).one_or_none()
+    row = session.execute(_LINKED, {"token_hash": token_hash(token)}).one_or_none()
     return (row[0], row[1]) if row else None
 
 

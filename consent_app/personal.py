@@ -29,12 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from consent_app.db import AUDIT_KEY
+from consent_app.db import AUDIT_KEY, per_dialect, run
 from consent_app.models import AuditSubject, PersonalDatum
 
 REFERENCE = re.compile(r"pd:[0-9a-f]{24}")
@@ -59,10 +57,6 @@ class Personal:
     def admin_address(cls, email: str) -> Personal:
         """An admin's e-mail address."""
         return cls(email, EMAIL, email)
-
-
-def _insert(session: Session) -> Any:
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _key(session: Session) -> bytes:
@@ -102,6 +96,13 @@ def _forget_refs(session: Session) -> None:
     session.info.pop(_KNOWN_REFS, None)
 
 
+_SUBJECT = select(AuditSubject.ref).where(AuditSubject.domain == bindparam("domain"))
+_SUBJECT_LOCKED = _SUBJECT.with_for_update()
+_NEW_SUBJECT = per_dialect(
+    lambda insert: insert(AuditSubject).on_conflict_do_nothing(index_elements=["domain"])
+)
+
+
 def subject_ref(session: Session, domain: str, now: datetime, *, lock: bool = False) -> str:
     """The audit subject of a tenant domain, created on first use; with `lock`, its row is
     held until the transaction ends (removal and new invitations to the domain take turns).
@@ -112,27 +113,41 @@ def subject_ref(session: Session, domain: str, now: datetime, *, lock: bool = Fa
     known = _known_refs(session)
     if not lock and ("subject", domain) in known:
         return known["subject", domain]
-    query = select(AuditSubject.ref).where(AuditSubject.domain == domain)
-    if lock:
-        query = query.with_for_update()
-    ref = session.execute(query).scalar_one_or_none()
+    query = _SUBJECT_LOCKED if lock else _SUBJECT
+    ref: str | None = run(session, query, {"domain": domain}).scalar_one_or_none()
     if ref is None:
         made = secrets.token_hex(12)
-        new = _insert(session)(AuditSubject).values(
-            ref=made, domain=domain, created_at=now, mac=subject_mac(_key(session), made, domain)
-        )
-        session.execute(new.on_conflict_do_nothing(index_elements=["domain"]))
-        ref = session.execute(query).scalar_one()
+        mac = subject_mac(_key(session), made, domain)
+        new = {"ref": made, "domain": domain, "created_at": now, "mac": mac}
+        run(session, _NEW_SUBJECT(session), new)
+        ref = run(session, query, {"domain": domain}).scalar_one()
     known["subject", domain] = ref
     return ref
 
 
 def live_subject(session: Session, domain: str, *, lock: bool = False) -> str | None:
     """The audit subject a tenant domain has now, if the log ever named it."""
-    query = select(AuditSubject.ref).where(AuditSubject.domain == domain)
-    if lock:
-        query = query.with_for_update()
-    return session.execute(query).scalar_one_or_none()
+    query = _SUBJECT_LOCKED if lock else _SUBJECT
+    return run(session, query, {"domain": domain}).scalar_one_or_none()
+
+
+_DATUM = select(PersonalDatum.ref).where(
+    PersonalDatum.subject_ref == bindparam("subject_ref"),
+    PersonalDatum.kind == bindparam("kind"),
+    PersonalDatum.admin == bindparam("admin"),
+    PersonalDatum.value == bindparam("value"),
+)
+# A conflict sets a column to itself, so the row comes back.
+_NEW_DATUM = per_dialect(
+    lambda insert: (
+        insert(PersonalDatum)
+        .on_conflict_do_update(
+            index_elements=["subject_ref", "kind", "admin", "value"],
+            set_={"kind": PersonalDatum.kind},
+        )
+        .returning(PersonalDatum.ref)
+    )
+)
 
 
 def datum_ref(session: Session, subject: str, datum: Personal) -> str:
@@ -143,32 +158,18 @@ def datum_ref(session: Session, subject: str, datum: Personal) -> str:
     key = ("datum", subject, datum.kind, datum.admin, datum.value)
     if key in known:
         return known[key]
-    query = select(PersonalDatum.ref).where(
-        PersonalDatum.subject_ref == subject,
-        PersonalDatum.kind == datum.kind,
-        PersonalDatum.admin == datum.admin,
-        PersonalDatum.value == datum.value,
-    )
+    given = {"subject_ref": subject, "kind": datum.kind, "admin": datum.admin, "value": datum.value}
     # A known value is read, not upserted: an upsert would lock its row until the commit
     # (PostgreSQL), making transactions that name the same person wait for each other.
-    found = session.execute(query).scalar_one_or_none()
+    found: str | None = run(session, _DATUM, given).scalar_one_or_none()
     if found is not None:
         known[key] = found
         return found
     # New: insert it, and a transaction inserting it at the same moment gets the stored
-    # reference back (a conflict sets a column to itself and returns the row).
+    # reference back.
     ref = f"pd:{secrets.token_hex(12)}"
-    new = _insert(session)(PersonalDatum).values(
-        ref=ref,
-        subject_ref=subject,
-        kind=datum.kind,
-        value=datum.value,
-        admin=datum.admin,
-        mac=datum_mac(_key(session), ref, subject, datum.kind, datum.admin, datum.value),
-    )
-    unique = ["subject_ref", "kind", "admin", "value"]
-    upsert = new.on_conflict_do_update(index_elements=unique, set_={"kind": PersonalDatum.kind})
-    known[key] = session.execute(upsert.returning(PersonalDatum.ref)).scalar_one()
+    mac = datum_mac(_key(session), ref, subject, datum.kind, datum.admin, datum.value)
+    known[key] = run(session, _NEW_DATUM(session), {**given, "ref": ref, "mac": mac}).scalar_one()
     return known[key]
 
 

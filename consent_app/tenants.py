@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from consent_app.addresses import tenant_name
 from consent_app.audit import Actor, record
-from consent_app.db import session_now
+from consent_app.db import run, session_now
 from consent_app.models import Invitation, Tenant, TenantAdmin
 from consent_app.personal import NAME, Personal
 from consent_app.refusals import InvalidInput, TenantExists
@@ -24,10 +24,12 @@ def find_tenant(session: Session, domain: str) -> Tenant | None:
     return session.execute(select(Tenant).where(Tenant.domain == domain)).scalar_one_or_none()
 
 
+_ADMIN_EMAILS = select(TenantAdmin.email).where(TenantAdmin.tenant_id == bindparam("tenant_id"))
+
+
 def admin_emails(session: Session, tenant_id: int) -> list[str]:
     """The tenant's verified administrator addresses."""
-    query = select(TenantAdmin.email).where(TenantAdmin.tenant_id == tenant_id)
-    return sorted(session.execute(query).scalars())
+    return sorted(run(session, _ADMIN_EMAILS, {"tenant_id": tenant_id}).scalars())
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor, record
@@ -197,14 +197,19 @@ def register_endpoint(
     return endpoint, secret
 
 
+_PARTNER_ENDPOINTS = (
+    select(WebhookEndpoint)
+    .where(
+        WebhookEndpoint.partner_slug == bindparam("partner_slug"),
+        WebhookEndpoint.deleted_at.is_(None),
+    )
+    .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+)
+
+
 def partner_endpoints(session: Session, partner_slug: str) -> list[WebhookEndpoint]:
     """The partner's live endpoints, oldest first."""
-    query = (
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.partner_slug == partner_slug, WebhookEndpoint.deleted_at.is_(None))
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    )
-    return list(session.execute(query).scalars())
+    return list(session.execute(_PARTNER_ENDPOINTS, {"partner_slug": partner_slug}).scalars())
 
 
 _LIVE_ENDPOINTS = "webhook_endpoints"

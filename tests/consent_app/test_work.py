@@ -107,3 +107,36 @@ def test_a_file_database_keeps_a_connection_per_thread(tmp_path: Path) -> None:
         with database.write() as session:
             session.execute(text("SELECT 1"))
         database.dispose()
+
+
+def test_a_row_inserted_at_once_gets_its_defaults_and_key(market: Marketplace) -> None:
+    """`insert_row` writes an appended row with one INSERT, in the transaction: the object
+    stays out of the session, with its column defaults and generated key filled in."""
+    from sqlalchemy import inspect
+
+    from consent_app.db import insert_row, utcnow
+
+    with market.backend.write() as session:
+        tenant = insert_row(
+            session, Tenant(domain="rows.example", name="Rows", created_at=utcnow())
+        )
+        assert tenant.cloud == "global" and isinstance(tenant.id, int)
+        assert inspect(tenant).transient  # nothing tracks it: no flush will write it again
+        assert session.get(Tenant, tenant.id).domain == "rows.example"  # type: ignore[union-attr]
+    # A constraint speaks at once, inside the transaction, not at its commit.
+    with pytest.raises(IntegrityError), market.backend.write() as session:
+        insert_row(session, Tenant(domain="rows.example", name="Again", created_at=utcnow()))
+        pytest.fail("the INSERT was not made at once")
+    assert tenants(market) == 1
+
+
+def test_a_statement_built_once_sees_what_the_session_holds_unwritten(market: Marketplace) -> None:
+    """`run` writes what the session holds before its statement, as an ORM query would."""
+    from sqlalchemy import bindparam
+
+    from consent_app.db import run, utcnow
+
+    named = select(func.count(Tenant.id)).where(Tenant.domain == bindparam("domain"))
+    with market.backend.write() as session:
+        session.add(Tenant(domain="pending.example", name="P", created_at=utcnow()))
+        assert run(session, named, {"domain": "pending.example"}).scalar_one() == 1
