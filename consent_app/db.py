@@ -83,7 +83,7 @@ def per_dialect(build: Callable[[Any], Executable]) -> Callable[[Session], Execu
     return statement
 
 
-Row = TypeVar("Row")
+Model = TypeVar("Model")
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,10 @@ def _insert_of(model: type[Any]) -> _Insert:
         columns = []
         for attribute in mapper.column_attrs:
             column = attribute.columns[0]
+            if column.server_default is not None or not (
+                column.default is None or column.default.is_scalar
+            ):  # every column is given, so only a scalar default can stand in for None
+                raise TypeError(f"insert_row: {column} has a default it cannot fill in")
             default = column.default.arg if column.default is not None else None
             columns.append((attribute.key, column.key, default))
         (primary,) = mapper.primary_key
@@ -115,7 +119,7 @@ def _insert_of(model: type[Any]) -> _Insert:
     return found
 
 
-def insert_row(session: Session, row: Row) -> Row:
+def insert_row(session: Session, row: Model) -> Model:
     """Write a new model object's row now, in the session's transaction, with one INSERT
     (`run`); the object stays outside the session, its defaults and generated key filled in.
     For rows a transaction only appends (audit events, role rows, outbox messages): the unit
