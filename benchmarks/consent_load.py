@@ -2,6 +2,7 @@
 
     python -m benchmarks.consent_load [--server serve|gunicorn] [--db sqlite|postgresql]
                                       [--concurrency 1,8,32] [--per-client 20] [--smoke]
+                                      [--mail-apart]
     python -m benchmarks.consent_load --in-process [--accepts 300] [--profile] [--smoke]
 
 `--in-process` measures the CPU one accept with delegated admin and partner of record costs in
@@ -24,7 +25,9 @@ It prints throughput, median and p99 latency and errors per step, then checks: a
 partner per tenant, every accepted invitation has its audit events and its two mails (customer
 and partner) delivered, and the audit chains verify. Rate limits are off (one client address
 sends everything). The client runs in this process, so it shares the 2 cores with the server.
-Exit status 1 when an invariant fails or a step completed no request. `--smoke` runs serve +
+`--mail-apart` starts the server with `MARKETPLACE_MAIL_DELIVERY=off` and
+`marketplace mail send --every 0.2` beside it: the mail is composed and sent by a process of
+its own, not by the server's mail thread. Exit status 1 when an invariant fails or a step completed no request. `--smoke` runs serve +
 SQLite with 2 clients and 6 requests per step (after 5 accepts in process), and fails on any
 error as well (the tests run it, so the script cannot rot).
 """
@@ -522,6 +525,31 @@ def wait_for_outbox(installation: Installation, timeout: float = 120) -> None:
 # --- one configuration ------------------------------------------------------------------------
 
 
+@contextmanager
+def mail_sender(environment: dict[str, str], apart: bool) -> Iterator[dict[str, str]]:
+    """With `apart`, the server's environment with mail delivery off, and meanwhile
+    `marketplace mail send --every` delivering in a process of its own; else as it is."""
+    if not apart:
+        yield environment
+        return
+    environment = {**environment, "MARKETPLACE_MAIL_DELIVERY": "off"}
+    process = subprocess.Popen(
+        [str(BIN / "marketplace"), "mail", "send", "--every", "0.2"],
+        cwd=PROJECT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield environment
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def run(
     server_kind: str,
     db_kind: str,
@@ -529,6 +557,7 @@ def run(
     per_client: int,
     site: Path,
     at_least: int = 40,
+    mail_apart: bool = False,
 ) -> tuple[list[Step], list[str]]:
     """Every step's figures and every problem found, for one server and database."""
     steps: list[Step] = []
@@ -544,8 +573,9 @@ def run(
             installation = seed(root, url, first, site)
             port = free_port()
             partners = list(DA_OFFERS)
-            with server(
-                server_kind, "marketplace_app.wsgi:app", installation.environment(port), port
+            with (
+                mail_sender(installation.environment(port), mail_apart) as environment,
+                server(server_kind, "marketplace_app.wsgi:app", environment, port),
             ):
                 for level, numbers in plans:
                     work = [(n, partners[n % len(partners)]) for n in numbers]
@@ -715,6 +745,12 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=20)
     parser.add_argument("--smoke", action="store_true", help="serve + SQLite, 6 requests per step")
     parser.add_argument(
+        "--mail-apart",
+        action="store_true",
+        help="the server with MARKETPLACE_MAIL_DELIVERY=off, `marketplace mail send --every` "
+        "delivering beside it",
+    )
+    parser.add_argument(
         "--in-process", action="store_true", help="CPU per accept in this process, then stop"
     )
     parser.add_argument("--accepts", type=int, default=300, help="accepts measured in process")
@@ -739,7 +775,9 @@ def main() -> None:
         site = build_site(shared)
         for server_kind in servers:
             for db_kind in dbs:
-                steps, found = run(server_kind, db_kind, levels, per_client, site, at_least)
+                steps, found = run(
+                    server_kind, db_kind, levels, per_client, site, at_least, args.mail_apart
+                )
                 problems += found
                 if args.smoke:
                     problems += [f"{s.name}: {s.errors} errors" for s in steps if s.errors]

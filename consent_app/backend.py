@@ -129,22 +129,27 @@ class Backend:
         )
 
     def background_round(self) -> DeliveryReport:
-        """What the background thread does each round: record expired invitations in the
-        audit log (at most once a minute), then deliver due mail."""
+        """What the background thread does each round: record expired invitations and ended
+        grants in the audit log (at most once a minute), then deliver due mail, unless
+        delivery is `off` here (another process sends it: `marketplace mail send --every`)."""
         now = time.monotonic()
         if now - self._last_expiry >= EXPIRY_INTERVAL:
             self._last_expiry = now
             self.run(expire_invitations)
             self.run(sweep_delegated_admin)
+        if self.settings.mail_delivery == "off":
+            return DeliveryReport(0, 0, 0)
         return self.deliver_now()
 
     def start_background(self) -> None:
         """Start the background thread now (the server does, so mail left unsent by a
-        previous run goes out without waiting for new mail)."""
+        previous run goes out without waiting for new mail). With delivery `off` it only
+        records expiries; neither mail nor webhooks are sent from this process."""
         if self._worker is None:
             self._worker = MailWorker(self.background_round)
         self._worker.kick()
-        self._start_webhook_worker()
+        if self.settings.mail_delivery != "off":
+            self._start_webhook_worker()
 
     def deliver_soon(self) -> None:
         """Start delivery as the settings say: a background thread, right here, or not at all."""

@@ -11,12 +11,15 @@ error, as click answers it), never a traceback (README: Command line).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import astuple, dataclass
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +33,7 @@ from marketplace_app.options import instance_option
 
 if TYPE_CHECKING:
     from consent_app.backend import Backend
+    from consent_app.outbox import DeliveryReport
     from consent_app.settings import Settings
     from marketplace_app.config import Configuration
 
@@ -668,28 +672,66 @@ def mail() -> None:
     """The outbox."""
 
 
+@dataclass(frozen=True)
+class _Delivered:
+    """What one `mail send` round delivered: mail until none was due, then webhooks."""
+
+    mail: DeliveryReport
+    webhooks: DeliveryReport
+
+    @property
+    def anything(self) -> bool:
+        """True when the round sent, failed or gave up anything."""
+        return any(astuple(self.mail) + astuple(self.webhooks))
+
+    def lines(self) -> list[str]:
+        mail, hooks = self.mail, self.webhooks
+        return [
+            f"Sent {mail.sent} message(s); {mail.failed} failed and will be retried; "
+            f"{mail.undeliverable} can never be delivered (see `marketplace mail status`).",
+            f"Webhooks: {hooks.sent} delivered; {hooks.failed} failed and will be retried; "
+            f"{hooks.undeliverable} given up.",
+        ]
+
+
+def _deliver_due(backend: Backend) -> _Delivered:
+    from consent_app.outbox import DeliveryReport
+
+    sent = failed = undeliverable = 0
+    while True:
+        report = backend.deliver_now()
+        sent, failed = sent + report.sent, failed + report.failed
+        undeliverable += report.undeliverable
+        if report.sent + report.failed + report.undeliverable == 0 or report.failed:
+            break
+    hooks = backend.deliver_webhooks_now(every_due=True)  # partners' webhooks go out too
+    return _Delivered(DeliveryReport(sent, failed, undeliverable), hooks)
+
+
 @mail.command("send")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Keep delivering, a round every SECONDS, until stopped: the delivery process for "
+    "servers started with MARKETPLACE_MAIL_DELIVERY=off. Says only what a round delivered.",
+)
 @installation
-def mail_send(settings: Settings) -> None:
+def mail_send(settings: Settings, every: float | None) -> None:
     """Deliver every message that is due now (SMTP, or .eml files in <instance>/mail)."""
     with opened(settings) as backend:
-        sent = failed = undeliverable = 0
-        while True:
-            report = backend.deliver_now()
-            sent, failed = sent + report.sent, failed + report.failed
-            undeliverable += report.undeliverable
-            if report.sent + report.failed + report.undeliverable == 0 or report.failed:
-                break
-        hooks = backend.deliver_webhooks_now(every_due=True)  # partners' webhooks go out too
-    click.echo(
-        f"Sent {sent} message(s); {failed} failed and will be retried; "
-        f"{undeliverable} can never be delivered (see `marketplace mail status`)."
-    )
-    click.echo(
-        f"Webhooks: {hooks.sent} delivered; {hooks.failed} failed and will be retried; "
-        f"{hooks.undeliverable} given up."
-    )
-    sys.exit(1 if failed or undeliverable else 0)
+        if every is None:
+            delivered = _deliver_due(backend)
+            for line in delivered.lines():
+                click.echo(line)
+            sys.exit(1 if delivered.mail.failed or delivered.mail.undeliverable else 0)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                delivered = _deliver_due(backend)
+                if delivered.anything:
+                    for line in delivered.lines():
+                        click.echo(line)
+                time.sleep(every)
 
 
 @mail.command("status")

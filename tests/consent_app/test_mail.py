@@ -100,6 +100,56 @@ def test_background_delivery(app_factory: Callable[..., Flask]) -> None:
         assert len(received.messages) == 1
 
 
+def test_with_delivery_off_another_process_sends_the_mail(
+    app_factory: Callable[..., Flask],
+) -> None:
+    """`MARKETPLACE_MAIL_DELIVERY=off`: a server's background thread (started by `serve`, and
+    by gunicorn's `post_fork`, whatever the setting) records expiries but sends nothing;
+    `marketplace mail send --every` in a process of its own does, until it is stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from consent_app.outbox import DeliveryReport
+
+    with smtp_server() as (url, received):
+        market = smtp_app(app_factory, url, delivery="off")
+        backend = market.backend
+        backend.start_background()
+        market.add_tenant()
+        market.invite(market.key())
+        assert backend.background_round() == DeliveryReport(0, 0)
+        time.sleep(0.3)
+        assert not received.messages and outbox_status(backend.database).unsent == 1
+        settings = backend.settings
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "marketplace_app", "mail", "send", "--every", "0.2"],
+            env={
+                **os.environ,
+                "MARKETPLACE_INSTANCE": str(settings.instance_dir),
+                "MARKETPLACE_DATABASE_URL": settings.database_url,
+                "MARKETPLACE_SMTP_URL": url,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not received.messages and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(received.messages) == 1
+            time.sleep(0.5)  # a round after it: nothing more to say
+            sender.send_signal(signal.SIGINT)
+            output, _ = sender.communicate(timeout=30)
+        finally:
+            sender.kill()
+        assert sender.returncode == 0, output
+        assert output.count("Sent 1 message(s)") == 1 and "Sent 0" not in output, output
+    assert outbox_status(backend.database).unsent == 0
+
+
 def test_mail_folder_is_idempotent_per_message_id(tmp_path: Path) -> None:
     folder = MailFolder(tmp_path / "mail")
     folder.send("<1.2@x>", "a@b.example", b"Subject: one\n\nbody\n")
