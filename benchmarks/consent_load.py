@@ -27,9 +27,10 @@ and partner) delivered, and the audit chains verify. Rate limits are off (one cl
 sends everything). The client runs in this process, so it shares the 2 cores with the server.
 `--mail-apart` starts the server with `MARKETPLACE_MAIL_DELIVERY=off` and
 `marketplace mail send --every 0.2` beside it: the mail is composed and sent by a process of
-its own, not by the server's mail thread. Exit status 1 when an invariant fails or a step completed no request. `--smoke` runs serve +
-SQLite with 2 clients and 6 requests per step (after 5 accepts in process), and fails on any
-error as well (the tests run it, so the script cannot rot).
+its own, not by the server's mail thread. Exit status 1 when an invariant fails or a step
+completed no request. `--smoke` runs serve + SQLite with 2 clients and 6 requests per step
+(after 5 accepts in process), and fails on any error as well (the tests run it, so the
+script cannot rot).
 """
 
 from __future__ import annotations

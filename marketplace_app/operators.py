@@ -15,6 +15,7 @@ import contextlib
 import getpass
 import json
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -725,13 +726,29 @@ def mail_send(settings: Settings, every: float | None) -> None:
             for line in delivered.lines():
                 click.echo(line)
             sys.exit(1 if delivered.mail.failed or delivered.mail.undeliverable else 0)
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
+        _keep_delivering(backend, every)
+
+
+def _keep_delivering(backend: Backend, every: float) -> None:
+    """`mail send --every`: a round every `every` seconds until SIGINT or SIGTERM (a service
+    manager's stop), then exit status 0. A round that fails (the database unreachable) says
+    why in one line and the next round tries again: the service stays up."""
+
+    def stop(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            try:
                 delivered = _deliver_due(backend)
+            except Exception as error:  # the next round tries again
+                click.echo(f"mail send: this round failed, trying again: {error}", err=True)
+            else:
                 if delivered.anything:
                     for line in delivered.lines():
                         click.echo(line)
-                time.sleep(every)
+            time.sleep(every)
 
 
 @mail.command("status")

@@ -105,7 +105,8 @@ def test_with_delivery_off_another_process_sends_the_mail(
 ) -> None:
     """`MARKETPLACE_MAIL_DELIVERY=off`: a server's background thread (started by `serve`, and
     by gunicorn's `post_fork`, whatever the setting) records expiries but sends nothing;
-    `marketplace mail send --every` in a process of its own does, until it is stopped."""
+    `marketplace mail send --every` in a process of its own does, until it is stopped (exit
+    status 0)."""
     import os
     import signal
     import subprocess
@@ -141,7 +142,7 @@ def test_with_delivery_off_another_process_sends_the_mail(
                 time.sleep(0.05)
             assert len(received.messages) == 1
             time.sleep(0.5)  # a round after it: nothing more to say
-            sender.send_signal(signal.SIGINT)
+            sender.send_signal(signal.SIGTERM)  # a service manager stopping it
             output, _ = sender.communicate(timeout=30)
         finally:
             sender.kill()
