@@ -177,6 +177,12 @@ class Backend:
             )
         return report
 
+    def start_webhook_delivery(self) -> None:
+        """Deliver webhooks from a thread of this process, whatever `mail_delivery` says
+        (`marketplace mail send --every`, the delivery process beside servers that send
+        nothing)."""
+        self._start_webhook_worker()
+
     def _start_webhook_worker(self) -> None:
         # A thread of its own: a slow partner endpoint must not hold up the mail.
         if self._webhook_worker is None:

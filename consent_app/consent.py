@@ -202,6 +202,18 @@ def find_locked_tenant(session: Session, domain: str) -> Tenant | None:
 # --- changing the roles ------------------------------------------------------------------------
 
 
+_END_ROLE = {
+    model: update(model)
+    .where(
+        model.tenant_id == bindparam("tenant_id"),
+        model.partner_slug == bindparam("partner"),
+        model.ended_at.is_(None),
+    )
+    .values(ended_at=bindparam("at"), ended_by=bindparam("by"), end_reason=bindparam("why"))
+    for model in (DelegatedAdminGrant, PartnerOfRecord)
+}
+
+
 def end_role(
     session: Session,
     model: type[DelegatedAdminGrant] | type[PartnerOfRecord],
@@ -211,16 +223,12 @@ def end_role(
     reason: str,
     now: datetime,
 ) -> None:
-    ended = session.execute(
-        update(model)
-        .where(
-            model.tenant_id == tenant_id,
-            model.partner_slug == partner,
-            model.ended_at.is_(None),
-        )
-        .values(ended_at=now, ended_by=actor.label, end_reason=reason)
+    ended = run(
+        session,
+        _END_ROLE[model],
+        {"tenant_id": tenant_id, "partner": partner, "at": now, "by": actor.label, "why": reason},
     )
-    if ended.rowcount != 1:  # type: ignore[attr-defined]
+    if ended.rowcount != 1:
         raise RoleChanged(f"{model.__tablename__}: {partner} no longer holds the role")
 
 
@@ -548,7 +556,6 @@ def apply_decision(
     )
     webhooks.decision_made(uow, invitation, outcome, before, grant)
     _mail_decision(uow, invitation, tenant, decider, outcome, grant)
-    session.flush()  # gives the event its id
     return Applied(invitation, tenant, outcome, event.id)
 
 
@@ -677,7 +684,6 @@ def end_delegated_admin(
     _tell_customers_da_ended(uow, tenant, partner_slug, reason)
     if reason != "ended_by_partner":
         _notify_role_ended(uow, partner_slug, tenant, "delegated_admin", reason)
-    session.flush()  # gives the event its id
     return event.id
 
 
@@ -730,7 +736,6 @@ def set_partner_of_record(
     }
     for email in admin_emails(session, tenant.id):
         uow.mail(email, "partner_of_record_changed_customer", context, about=tenant.domain)
-    session.flush()  # gives the event its id
     return event.id
 
 

@@ -88,7 +88,7 @@ Model = TypeVar("Model")
 
 @dataclass(frozen=True)
 class _Insert:
-    statement: Executable  # INSERT INTO the table, every column given
+    statement: Executable  # INSERT INTO the table
     columns: tuple[tuple[str, str, Any], ...]  # attribute, column, scalar default (or None)
     key: str | None  # the autoincremented primary key's attribute, if any
 
@@ -105,7 +105,7 @@ def _insert_of(model: type[Any]) -> _Insert:
             column = attribute.columns[0]
             if column.server_default is not None or not (
                 column.default is None or column.default.is_scalar
-            ):  # every column is given, so only a scalar default can stand in for None
+            ):  # the object is to say what the row holds: only a scalar default can
                 raise TypeError(f"insert_row: {column} has a default it cannot fill in")
             default = column.default.arg if column.default is not None else None
             columns.append((attribute.key, column.key, default))
@@ -131,7 +131,9 @@ def insert_row(session: Session, row: Model) -> Model:
         if value is None and default is not None:
             value = default
             setattr(row, attribute, value)
-        if attribute != insert.key or value is not None:
+        # None is left out, so the column is NULL: given None, a JSON column would hold the
+        # JSON text 'null' (and `payload IS NULL` would no longer find it).
+        if value is not None:
             values[column] = value
     result = run(session, insert.statement, values)
     if insert.key is not None and getattr(row, insert.key) is None:

@@ -63,9 +63,10 @@ logger_class = RedactingLogger
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Each worker delivers mail and records expired invitations in a background thread of its own
-    (threads do not survive fork, so this runs after it). Outbox claims keep workers from
-    sending one message twice."""
+    """Each worker records expired invitations and, unless MARKETPLACE_MAIL_DELIVERY=off (then
+    `marketplace mail send --every` does), delivers mail and webhooks in background threads of
+    its own (threads do not survive fork, so this runs after it). Outbox claims keep workers
+    from sending one message twice."""
     from consent_app.backend import backend_of
     from marketplace_app.wsgi import app
 

@@ -11,16 +11,15 @@ error, as click answers it), never a traceback (README: Command line).
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import re
 import signal
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -680,33 +679,40 @@ class _Delivered:
     mail: DeliveryReport
     webhooks: DeliveryReport
 
-    @property
-    def anything(self) -> bool:
-        """True when the round sent, failed or gave up anything."""
-        return any(astuple(self.mail) + astuple(self.webhooks))
-
     def lines(self) -> list[str]:
-        mail, hooks = self.mail, self.webhooks
+        hooks = self.webhooks
         return [
-            f"Sent {mail.sent} message(s); {mail.failed} failed and will be retried; "
-            f"{mail.undeliverable} can never be delivered (see `marketplace mail status`).",
+            _mail_line(self.mail),
             f"Webhooks: {hooks.sent} delivered; {hooks.failed} failed and will be retried; "
             f"{hooks.undeliverable} given up.",
         ]
 
 
-def _deliver_due(backend: Backend) -> _Delivered:
+def _mail_line(mail: DeliveryReport) -> str:
+    return (
+        f"Sent {mail.sent} message(s); {mail.failed} failed and will be retried; "
+        f"{mail.undeliverable} can never be delivered (see `marketplace mail status`)."
+    )
+
+
+def _deliver_mail(backend: Backend, stopping: Callable[[], bool] = lambda: False) -> DeliveryReport:
+    """Batches of due mail until none is due, one fails, or `stopping()` says so."""
     from consent_app.outbox import DeliveryReport
 
     sent = failed = undeliverable = 0
-    while True:
+    while not stopping():
         report = backend.deliver_now()
         sent, failed = sent + report.sent, failed + report.failed
         undeliverable += report.undeliverable
         if report.sent + report.failed + report.undeliverable == 0 or report.failed:
             break
+    return DeliveryReport(sent, failed, undeliverable)
+
+
+def _deliver_due(backend: Backend) -> _Delivered:
+    mail = _deliver_mail(backend)
     hooks = backend.deliver_webhooks_now(every_due=True)  # partners' webhooks go out too
-    return _Delivered(DeliveryReport(sent, failed, undeliverable), hooks)
+    return _Delivered(mail, hooks)
 
 
 @mail.command("send")
@@ -730,25 +736,28 @@ def mail_send(settings: Settings, every: float | None) -> None:
 
 
 def _keep_delivering(backend: Backend, every: float) -> None:
-    """`mail send --every`: a round every `every` seconds until SIGINT or SIGTERM (a service
-    manager's stop), then exit status 0. A round that fails (the database unreachable) says
-    why in one line and the next round tries again: the service stays up."""
+    """`mail send --every`: mail every `every` seconds, webhooks in a thread of their own (a
+    slow partner endpoint must not hold up sign-in mail), until SIGINT or SIGTERM (a service
+    manager's stop): then the batch under way is finished and marked, and the exit status is
+    0. A round that fails (the database unreachable) says why in one line; the next tries
+    again, so the service stays up."""
+    from sqlalchemy.exc import DBAPIError
 
-    def stop(_signal: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    with contextlib.suppress(KeyboardInterrupt):
-        while True:
-            try:
-                delivered = _deliver_due(backend)
-            except Exception as error:  # the next round tries again
-                click.echo(f"mail send: this round failed, trying again: {error}", err=True)
-            else:
-                if delivered.anything:
-                    for line in delivered.lines():
-                        click.echo(line)
-            time.sleep(every)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda _number, _frame: stop.set())
+    backend.start_webhook_delivery()
+    while not stop.is_set():
+        try:
+            mail = _deliver_mail(backend, stop.is_set)
+        except Exception as error:  # the next round tries again
+            reason = error.orig if isinstance(error, DBAPIError) and error.orig else error
+            first = (str(reason).strip().splitlines() or [type(reason).__name__])[0]
+            click.echo(f"mail send: this round failed, trying again: {first}", err=True)
+        else:
+            if mail.sent or mail.failed or mail.undeliverable:
+                click.echo(_mail_line(mail))
+        stop.wait(every)
 
 
 @mail.command("status")

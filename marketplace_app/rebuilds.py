@@ -80,7 +80,7 @@ class BuildWorker:
     def build(self) -> bool:
         """Build now; True when the build succeeded. A process that ended (or asks for a
         restart, its code having changed) is replaced, once."""
-        for _attempt in range(2):
+        for attempt in range(2):
             if self._process is None or self._process.poll() is not None:
                 self.start()
             process = self._process
@@ -94,9 +94,11 @@ class BuildWorker:
             answer = _answer(line)
             if answer is None:
                 status = self.stop()
+                again = (
+                    "starting a new one" if attempt == 0 else "a new one starts at the next change"
+                )
                 print(
-                    f"The build process ended without an answer (exit status {status}); "
-                    "starting a new one.",
+                    f"The build process ended without an answer (exit status {status}); {again}.",
                     file=sys.stderr,
                     flush=True,
                 )

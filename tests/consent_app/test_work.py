@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
-from consent_app.models import Tenant
+from consent_app.models import OutboxMessage, Tenant
 from consent_app.refusals import ConcurrentChange, TenantExists
 from consent_app.tenants import NewTenant, add_tenant
 from consent_app.work import ATTEMPTS, UnitOfWork
@@ -123,6 +123,16 @@ def test_a_row_inserted_at_once_gets_its_defaults_and_key(market: Marketplace) -
         assert tenant.cloud == "global" and isinstance(tenant.id, int)
         assert inspect(tenant).transient  # nothing tracks it: no flush will write it again
         assert session.get(Tenant, tenant.id).domain == "rows.example"  # type: ignore[union-attr]
+    # What the object leaves None is NULL (a JSON column given None would hold 'null').
+    with market.backend.write() as session:
+        now = utcnow()
+        fields = {"recipient": "a@rows.example", "subject": "s", "raw": "r", "payload": None}
+        message = OutboxMessage(
+            message_id="<m@rows>", created_at=now, next_attempt_at=now, **fields
+        )
+        insert_row(session, message)
+        unset = select(func.count()).where(OutboxMessage.payload.is_(None))
+        assert message.attempts == 0 and session.execute(unset).scalar_one() == 1
     # A constraint speaks at once, inside the transaction, not at its commit.
     with pytest.raises(IntegrityError), market.backend.write() as session:
         insert_row(session, Tenant(domain="rows.example", name="Again", created_at=utcnow()))
