@@ -409,8 +409,9 @@ def invitation_asks(
 
 
 _INVITATIONS = cast(Table, Invitation.__table__)
-# An UPDATE … RETURNING of the table, read as an `Invitation`: the ORM's own UPDATE with
-# RETURNING costs about three times as much Python (it prepares to synchronise the session).
+# An UPDATE … RETURNING of the table, read as an `Invitation` (one the session holds already
+# is refreshed): the ORM's own UPDATE with RETURNING costs about three times as much Python
+# (it prepares to synchronise the session).
 _CLAIM = (
     select(Invitation)
     .from_statement(
@@ -424,7 +425,7 @@ _CLAIM = (
         .returning(*_INVITATIONS.c)
     )
     .execution_options(populate_existing=True)
-)  # an object this session holds is refreshed too
+)
 
 
 _DECIDED = (
