@@ -205,7 +205,7 @@ def find_locked_tenant(session: Session, domain: str) -> Tenant | None:
 _END_ROLE = {
     model: update(model)
     .where(
-        model.tenant_id == bindparam("tenant_id"),
+        model.tenant_id == bindparam("tenant"),  # not a column's name: they are the SET's
         model.partner_slug == bindparam("partner"),
         model.ended_at.is_(None),
     )
@@ -226,7 +226,7 @@ def end_role(
     ended = run(
         session,
         _END_ROLE[model],
-        {"tenant_id": tenant_id, "partner": partner, "at": now, "by": actor.label, "why": reason},
+        {"tenant": tenant_id, "partner": partner, "at": now, "by": actor.label, "why": reason},
     )
     if ended.rowcount != 1:
         raise RoleChanged(f"{model.__tablename__}: {partner} no longer holds the role")
