@@ -263,6 +263,15 @@ def seed(root: Path, url: str, tenants: int, site: Path) -> Installation:
     return Installation(root, url, keys, site)
 
 
+def stop_group(process: subprocess.Popen[Any], stop: signal.Signals) -> None:
+    """Send `stop` to the process group `process` leads; SIGKILL it after 30 s."""
+    os.killpg(process.pid, stop)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 @contextmanager
 def server(kind: str, target: str, environment: dict[str, str], port: int) -> Iterator[None]:
     """Start `target` (the backend or the floor app) under `kind`; stop it afterwards."""
@@ -328,11 +337,7 @@ def server(kind: str, target: str, environment: dict[str, str], port: int) -> It
     try:
         yield
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process, signal.SIGTERM)
         log.close()
         Path(log.name).unlink(missing_ok=True)
 
@@ -544,11 +549,7 @@ def mail_sender(environment: dict[str, str], apart: bool) -> Iterator[dict[str, 
     try:
         yield environment
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process, signal.SIGINT)
 
 
 def run(

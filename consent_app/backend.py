@@ -149,7 +149,7 @@ class Backend:
             self._worker = MailWorker(self.background_round)
         self._worker.kick()
         if self.settings.mail_delivery != "off":
-            self._start_webhook_worker()
+            self.start_webhook_delivery()
 
     def deliver_soon(self) -> None:
         """Start delivery as the settings say: a background thread, right here, or not at all."""
@@ -178,12 +178,9 @@ class Backend:
         return report
 
     def start_webhook_delivery(self) -> None:
-        """Deliver webhooks from a thread of this process, whatever `mail_delivery` says
-        (`marketplace mail send --every`, the delivery process beside servers that send
-        nothing)."""
-        self._start_webhook_worker()
-
-    def _start_webhook_worker(self) -> None:
+        """Deliver webhooks from a thread of this process, whatever `mail_delivery` says (the
+        settings' callers check it; `marketplace mail send --every`, the delivery process
+        beside servers that send nothing, does not)."""
         # A thread of its own: a slow partner endpoint must not hold up the mail.
         if self._webhook_worker is None:
             self._webhook_worker = MailWorker(self.deliver_webhooks_now)
@@ -198,7 +195,7 @@ class Backend:
             except Exception:  # the deliveries stay and are retried
                 log.exception("inline webhook delivery failed")
         elif mode == "background":
-            self._start_webhook_worker()
+            self.start_webhook_delivery()
 
     def close(self) -> None:
         """Stop mail and webhook delivery and close database connections."""

@@ -113,13 +113,13 @@ def subject_ref(session: Session, domain: str, now: datetime, *, lock: bool = Fa
     known = _known_refs(session)
     if not lock and ("subject", domain) in known:
         return known["subject", domain]
-    query = _SUBJECT_LOCKED if lock else _SUBJECT
-    ref: str | None = run(session, query, {"domain": domain}).scalar_one_or_none()
+    ref = live_subject(session, domain, lock=lock)
     if ref is None:
         made = secrets.token_hex(12)
         mac = subject_mac(_key(session), made, domain)
         new = {"ref": made, "domain": domain, "created_at": now, "mac": mac}
         run(session, _NEW_SUBJECT(session), new)
+        query = _SUBJECT_LOCKED if lock else _SUBJECT
         ref = run(session, query, {"domain": domain}).scalar_one()
     known["subject", domain] = ref
     return ref
