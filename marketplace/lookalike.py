@@ -49,6 +49,12 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
+KEYS_KEPT = 1 << 16
+"""Names whose keys a process keeps: `marketplace serve`'s build process compares all
+partners' names at every build (10,000 listings: ~20,000 names, each key asked twice)."""
+
+
+@functools.lru_cache(maxsize=KEYS_KEPT)
 def name_key(name: str) -> str:
     """What two partner names share when a reader could take one for the other.
 
@@ -62,6 +68,7 @@ def name_key(name: str) -> str:
     return " ".join(skeleton(folded).split())
 
 
+@functools.lru_cache(maxsize=KEYS_KEPT)
 def written_key(name: str) -> str:
     """What two partner names share when they are the same name, case and compatibility forms
     (full-width letters, ligatures) aside."""

@@ -19,8 +19,8 @@ def value_url(facet: Facet, value: str) -> str:
     return f"{facet.segment}/{value.lower()}/"
 
 
-def logo_url(slug: str, source: Path) -> str:
-    """A partner's logo as the site publishes it: named by a hash of its content, so a changed
-    logo gets a new URL past every cache."""
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+def logo_url(slug: str, source: Path, content: bytes) -> str:
+    """A partner's logo as the site publishes it: named by a hash of its `content` (the bytes
+    validated, `LoadedListing.logo_url`), so a changed logo gets a new URL past every cache."""
+    digest = hashlib.sha256(content).hexdigest()[:12]
     return f"logos/{slug}-{digest}{source.suffix.lower()}"

@@ -24,6 +24,7 @@ from marketplace.model import LOGO_EXTENSIONS, Listing, ListingContext
 from marketplace.money import AmountError, currencies_in_use, parse_amount
 from marketplace.problems import Problem
 from marketplace.suggest import did_you_mean
+from marketplace.urls import logo_url
 from marketplace.yamlsource import YamlProblem, offset_position, parse_document
 
 MAX_LISTING_BYTES = 128 * 1024
@@ -41,6 +42,10 @@ class LoadedListing:
     """(language, position) of each `translations.<language>.name`."""
     source_digest: str = ""
     """A digest of the bytes validated: the listing file's and its logo's (`source_digest`)."""
+    logo_url: str | None = None
+    """Where the site publishes the logo validated (`marketplace.urls.logo_url`, named by a hash
+    of those bytes): found once, here, rather than by reading every logo again in each of a
+    build's processes (the site's languages, the search index)."""
 
     @property
     def logo_path(self) -> Path | None:
@@ -73,9 +78,13 @@ class InvalidListings(Exception):
 
 def display_path(path: Path) -> str:
     """`path` relative to the working directory when it is inside it (as CI annotations need)."""
-    absolute = path.absolute()
+    return _display_path(path, os.getcwd())
+
+
+@functools.lru_cache(maxsize=1 << 16)  # every listing's, at every build of `serve`
+def _display_path(path: Path, working_directory: str) -> str:
     try:
-        return str(absolute.relative_to(Path.cwd()))
+        return str(path.absolute().relative_to(working_directory))
     except ValueError:
         return str(path)
 
@@ -364,12 +373,16 @@ def validate_file(path: Path, catalog: Catalog) -> tuple[LoadedListing | None, l
         if translation.name is not None
     )
     logo_bytes = logo_checked[0] if logo_checked else None
+    published_logo = None
+    if listing.logo and logo_bytes is not None:
+        published_logo = logo_url(listing.slug, path.with_name(listing.logo), logo_bytes)
     return LoadedListing(
         listing,
         path,
         document.locate(("name",)),
         translated_names,
         source_digest(raw, logo_bytes),
+        published_logo,
     ), []
 
 

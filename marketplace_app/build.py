@@ -11,7 +11,7 @@ import pickle
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.history import ListingDates, listing_dates
 from marketplace.snapshot import SNAPSHOT_FILE_NAME, SnapshotError, read_snapshot, write_snapshot
-from marketplace.urls import logo_url, partner_url
+from marketplace.urls import partner_url
 from marketplace.validate import (
     InvalidListings,
     LoadedListing,
@@ -198,11 +199,13 @@ def _build(
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
+    # Found once, before the steps fork, so the site and the index date partners alike.
+    dates = listing_dates([item.path for item in loaded[1]])
     with _site_folder_locked(paths):
         progress(f"Indexing {len(loaded[1])} partners for search…")
-        indexing = _Child(_timed, prepare_search_index, paths, loaded)
+        indexing = _Child(_timed, prepare_search_index, paths, loaded, dates)
         try:
-            site = build_site(paths, loaded, progress)
+            site = build_site(paths, loaded, progress, dates)
             site_seconds = time.perf_counter() - validated
         except BaseException:
             with contextlib.suppress(BaseException):
@@ -322,7 +325,9 @@ def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedList
 
 
 def prepare_search_index(
-    paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]
+    paths: BuildPaths,
+    loaded: tuple[Catalog, list[LoadedListing]],
+    dates: Mapping[Path, ListingDates] | None = None,
 ) -> IndexStep:
     """Write the search index of the listings beside the current one, not in use yet; the
     index records the content hash of the partner snapshot of the same listings (`/healthz`
@@ -330,13 +335,13 @@ def prepare_search_index(
 
     A hit shows what the site shows: the logo at the URL the site publishes it under
     (`site_logos`) and the first-published date the site gives the partner, from the listing
-    file's history (`marketplace.history`: git, else the file's modification time).
+    file's history (`marketplace.history`: git, else the file's modification time); `dates`:
+    those the build found for the site too (None: found here).
 
     When the previous build's record (`INDEX_RECORD_FILE_NAME`) says only a few partners
     changed, and nothing all partners share did (the catalog, the search code, library
     versions), the current index is updated with just those (`prepare_update`) instead.
     """
-    from marketplace.history import listing_dates
     from marketplace.snapshot import snapshot_content_hash
     from search.documents import partner_documents
     from search.whoosh_engine import (
@@ -353,7 +358,8 @@ def prepare_search_index(
 
     catalog, listings = loaded
     partners = [item.listing for item in listings]
-    dates = listing_dates([item.path for item in listings])
+    if dates is None:
+        dates = listing_dates([item.path for item in listings])
     published = {item.listing.slug: dates[item.path].published for item in listings}
     logos = site_logos(listings)
     snapshot_hash = snapshot_content_hash(catalog, partners)
@@ -416,13 +422,8 @@ def _discard(step: IndexStep) -> None:
 
 def site_logos(listings: Iterable[LoadedListing]) -> dict[str, str]:
     """Slug -> the URL of the partner's logo relative to a site language's root, as the site
-    generator publishes it (`marketplace.urls.logo_url`). Partners without a logo are left out."""
-    logos = {}
-    for item in listings:
-        source = item.logo_path
-        if source is not None:
-            logos[item.listing.slug] = logo_url(item.listing.slug, source)
-    return logos
+    generator publishes it (`LoadedListing.logo_url`). Partners without a logo are left out."""
+    return {item.listing.slug: item.logo_url for item in listings if item.logo_url is not None}
 
 
 def site_configs(paths: BuildPaths) -> list[tuple[Path, Path]]:
@@ -479,7 +480,10 @@ class StagedSite:
 
 
 def build_site(
-    paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]], progress: Progress = _quiet
+    paths: BuildPaths,
+    loaded: tuple[Catalog, list[LoadedListing]],
+    progress: Progress = _quiet,
+    dates: Mapping[Path, ListingDates] | None = None,
 ) -> StagedSite:
     """Run MkDocs (Material theme) for every site language into a staging folder inside
     `paths.site_dir`, keeping the live site's partner pages that are still current
@@ -505,11 +509,13 @@ def build_site(
         ):
             partial = _scratch(paths, f"{language}.partial")
             progress(f"Building the {LANGUAGE_NAMES.get(language, language)} site…")
-            child = _Child(_mkdocs_build, paths, loaded, config_file, partial, reuse)
+            child = _Child(_mkdocs_build, paths, loaded, config_file, partial, reuse, dates)
             children.append((partial, site_dir, child))
         progress(f"Building the {LANGUAGE_NAMES[SITE_LANGUAGES[0]]} site…")
         try:
-            site_url, reuses[0] = _mkdocs_build(paths, loaded, root_config, staging, reuses[0])
+            site_url, reuses[0] = _mkdocs_build(
+                paths, loaded, root_config, staging, reuses[0], dates
+            )
         finally:
             outcomes: list[tuple[str, PageReuse] | BaseException] = []
             for _partial, _site_dir, child in children:
@@ -570,6 +576,7 @@ def _mkdocs_build(
     config_file: Path,
     site_dir: Path,
     reuse: PageReuse,
+    dates: Mapping[Path, ListingDates] | None = None,
 ) -> tuple[str, PageReuse]:
     """One language's MkDocs build into `site_dir`: the site URL its absolute links start
     with, and `reuse` with what the build kept of the live site (returned: from a process of
@@ -589,6 +596,7 @@ def _mkdocs_build(
     assert isinstance(plugin, MarketplacePlugin)
     plugin.listings_dir = paths.listings_dir
     plugin.preloaded = loaded
+    plugin.dates = dates
     plugin.reuse = reuse
     try:
         mkdocs_build(config)

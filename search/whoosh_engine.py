@@ -476,15 +476,22 @@ def _record(document: PartnerDocument) -> dict[str, Any]:
 
 def _kept_partners(folder: Path, records: Mapping[str, dict[str, Any]]) -> _Partners:
     """The partners (slug -> record) of the index just written in `folder`, by the docnums
-    whoosh gave them (read from the unique slug's postings: the writer processes decide)."""
+    whoosh gave them (read from the unique slug's term: the writer processes decide)."""
     by_docnum: dict[int, dict[str, Any]] = {}
     with whoosh_index.open_dir(str(folder)).searcher() as searcher:
         size = searcher.doc_count_all()
         for reader, offset in searcher.reader().leaf_readers():
-            for slug in reader.lexicon("slug"):
-                postings = reader.postings("slug", slug)
-                if postings.is_active():  # not deleted
-                    by_docnum[postings.id() + offset] = records[slug.decode("utf-8")]
+            for slug, info in reader.iter_field("slug"):
+                if info.doc_frequency() == 1:  # a partner's one document in this segment:
+                    docnum = info.min_id()  # its number is in the term's statistics
+                    if reader.is_deleted(docnum):
+                        continue
+                else:  # (not written so; read the postings, skipping deleted documents)
+                    postings = reader.postings("slug", slug)
+                    if not postings.is_active():
+                        continue
+                    docnum = postings.id()
+                by_docnum[docnum + offset] = records[slug.decode("utf-8")]
     return _Partners.of(by_docnum, size)
 
 

@@ -169,22 +169,28 @@ def page_digest(html: str) -> str:
     return hashlib.sha256(html.encode()).hexdigest()
 
 
-def file_mode(path: Path) -> int | None:
-    """The permission bits of a file (None when it is missing)."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return None
-
-
 def file_stamp(path: Path) -> str | None:
     """Inode, size and modification time of a file (None when it is missing): moving a file
     keeps them, writing it anew does not."""
     try:
-        status = path.stat()
+        status = os.stat(path)
     except OSError:
         return None
+    return _stamp(status)
+
+
+def _stamp(status: os.stat_result) -> str:
     return f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}"
+
+
+def still_file(path: Path, stamp: str | None, mode: int) -> bool:
+    """True when the file at `path` is still the one `file_stamp` gave `stamp`, with the
+    permissions `mode`: one look at the file (a build asks for every kept page's)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return False
+    return _stamp(status) == stamp and stat.S_IMODE(status.st_mode) == mode
 
 
 @dataclass
@@ -226,8 +232,7 @@ class PageReuse:
         recorded = self.previous.pages.get(path, "").split(" ")
         if len(recorded) != 3:
             return None
-        live = self.live_root / path
-        if recorded[2] != file_stamp(live) or file_mode(live) != mode:
+        if not still_file(self.live_root / path, recorded[2], mode):
             return None
         return recorded[0], recorded[1]
 
