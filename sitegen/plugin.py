@@ -110,10 +110,14 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
 def _compiled_by(environment: jinja2.Environment) -> str:
     """A digest of what in `environment` shapes a template's compiled code, its source aside:
-    its extensions and the settings Jinja's lexer, parser and code generator read."""
+    its extensions, the settings Jinja's lexer, parser and code generator read, and its filters
+    and tests (the code calls each as its kind asks: with the context or not; constant
+    arguments are filtered when compiling, so a filter is named by its function)."""
     autoescape = environment.autoescape
     settings = (
         sorted(environment.extensions),
+        _functions(environment.filters),
+        _functions(environment.tests),
         getattr(environment, "newstyle_gettext", False),  # read by the i18n extension's parser
         autoescape if isinstance(autoescape, bool) else repr(autoescape),
         environment.block_start_string,
@@ -134,6 +138,18 @@ def _compiled_by(environment: jinja2.Environment) -> str:
         type(environment).__qualname__,
     )
     return "-" + hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
+def _functions(named: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    return sorted(
+        (
+            name,
+            getattr(function, "__module__", None) or "",
+            getattr(function, "__qualname__", None) or type(function).__qualname__,
+            str(getattr(function, "jinja_pass_arg", "")),
+        )
+        for name, function in named.items()
+    )
 
 
 THEME_CODE = CompiledTemplates()
