@@ -166,6 +166,10 @@ _MARKERS = {
 }
 
 
+_LOGO_WRITTEN = "- logo"
+"""A logo's entry in `OutputRecord.pages`, before its stamp (a page's has its key and digest)."""
+
+
 def _same_bytes(path: Path, source: Path, mode: int) -> bool:
     """True when `path` holds `source`'s bytes with the permissions a new copy would get."""
     try:
@@ -403,11 +407,11 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
                 self._write_listing_page(site_dir, page, record, mode)
             self.page_urls.append(page.url)
         for url, source in self._logo_sources.items():
-            # Named by their content's hash; compared all the same (a damaged file is mended).
-            if live is not None and _same_bytes(live / url, source, mode):
-                assert self.reuse is not None
-                self.reuse.kept_paths.add(url)
-                continue
+            if self.reuse is not None and record is not None:
+                if live is not None and self._kept_logo(url, source, live, record, mode):
+                    self.reuse.kept_paths.add(url)
+                    continue
+                self.reuse.written_pages[url] = _LOGO_WRITTEN
             (site_dir / url).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, site_dir / url)
         site_url = config.site_url or "/"
@@ -460,6 +464,24 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             )
 
         return record, kept, browse_kept
+
+    def _kept_logo(
+        self, url: str, source: Path, live: Path, record: OutputRecord, mode: int
+    ) -> bool:
+        """True when the live site's copy of a logo stays, noted in `record`. Logos are named
+        by their content's hash, so a live file at the URL is current while it is the file
+        the previous build published there (its stamp: one look, not reading 4,000 logos
+        twice a build); without that record its bytes are compared (a damaged file is
+        mended either way)."""
+        assert self.reuse is not None
+        if self.reuse.live_page(url, mode) is not None:
+            assert self.reuse.previous is not None
+            record.pages[url] = self.reuse.previous.pages[url]
+            return True
+        if _same_bytes(live / url, source, mode):
+            record.pages[url] = f"{_LOGO_WRITTEN} {file_stamp(live / url)}"
+            return True
+        return False
 
     def _write_sitemap(self, site_dir: Path, site_url: str) -> None:
         assert self.site is not None

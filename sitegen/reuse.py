@@ -19,8 +19,9 @@ not cover: their URL, how many partners the value has, and the page keys of the 
 list, in order (`browse_key`); one edit changes a few dozen of the ~3,000 browse pages per
 language at 10,000 partners. A browse or facet page rendered all the same (a new fingerprint,
 a changed count) whose HTML came out the same as the live one (same digest) is not written
-again either. `OutputRecord.pages` holds both, with the live file's stamp. The exports and
-the sitemap are always made again.
+again either. `OutputRecord.pages` holds both, with the live file's stamp, and the logos
+(named by a hash of their content, so kept while the live file is the one published). The
+exports and the sitemap are always made again.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ class OutputRecord:
     files: dict[str, str] = field(default_factory=dict)
     """What identifies the files written (`file_stamp`), to notice another writer's."""
     pages: dict[str, str] = field(default_factory=dict)
-    """Path of a browse or facet page -> "<browse_key or -> <page_digest> <file_stamp>"."""
+    """Path of a browse or facet page -> "<browse_key or -> <page_digest> <file_stamp>"; of a
+    logo -> "- logo <file_stamp>"."""
 
     @staticmethod
     def read(path: Path) -> OutputRecord | None:
@@ -218,8 +220,8 @@ class PageReuse:
     """Slug -> the partner page this build wrote, relative to the language's folder; stamped
     into `record` once published (set by the plugin)."""
     written_pages: dict[str, str] = field(default_factory=dict)
-    """Path of a browse or facet page this build wrote -> "<browse_key or -> <page_digest>";
-    stamped into `record.pages` once published (set by the plugin)."""
+    """Path of a browse or facet page (or logo) this build wrote -> "<browse_key or ->
+    <page_digest>" ("- logo"); stamped into `record.pages` once published (set by the plugin)."""
     record: OutputRecord | None = None
     """What this build's partner pages were written from (set by the plugin)."""
 
