@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select, update
@@ -30,7 +30,7 @@ from consent_app.refusals import (
 from consent_app.tokens import matches, new_token, token_hash
 from marketplace.catalog import Catalog
 from marketplace.model import Listing
-from marketplace.snapshot import SnapshotStamp, read_snapshot
+from marketplace.snapshot import PartnerSnapshot, SnapshotStamp, read_snapshot
 
 KEY_PREFIX = "mpk"
 _KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{16}})_([A-Za-z0-9_-]{{43}})$")
@@ -44,6 +44,8 @@ class PartnerDirectory:
     catalog: Catalog
     listings: dict[str, Listing]
     snapshot: SnapshotStamp | None = None
+    read_from: PartnerSnapshot | None = field(default=None, repr=False, compare=False)
+    """The snapshot read (None when made in code): the next read reuses what did not change."""
 
     def get(self, slug: str) -> Listing | None:
         """The partner's listing, or None when it is not listed (any more)."""
@@ -60,11 +62,15 @@ class PartnerDirectory:
         return entry.name.in_language(language) if entry else service
 
 
-def load_partner_directory(snapshot_file: Path) -> PartnerDirectory:
+def load_partner_directory(
+    snapshot_file: Path, previous: PartnerDirectory | None = None
+) -> PartnerDirectory:
     """The partners of the snapshot `marketplace build` wrote (`SnapshotError` when there is
-    none or it cannot be read; `SnapshotMissing` says to run the build)."""
-    snapshot = read_snapshot(snapshot_file)
-    return PartnerDirectory(snapshot.catalog, snapshot.listings, snapshot.stamp)
+    none or it cannot be read; `SnapshotMissing` says to run the build). `previous`: the
+    directory read before, whose unchanged listings are taken as they are
+    (`marketplace.snapshot.decode_snapshot`)."""
+    snapshot = read_snapshot(snapshot_file, previous.read_from if previous else None)
+    return PartnerDirectory(snapshot.catalog, snapshot.listings, snapshot.stamp, snapshot)
 
 
 @dataclass(frozen=True)

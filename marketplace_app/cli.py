@@ -469,7 +469,8 @@ def serve(
             # The site and index are files the server reads as asked (the searcher reopens
             # on a new index); the partners come from the snapshot, read once, so read again.
             with contextlib.suppress(SnapshotError):
-                backend_of(app).directory = load_partner_directory(snapshot)
+                backend = backend_of(app)
+                backend.directory = load_partner_directory(snapshot, backend.directory)
 
         watcher.start(reload_partners)
     if demo:

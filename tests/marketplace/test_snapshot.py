@@ -204,3 +204,52 @@ def test_garbage_is_not_a_snapshot(tmp_path: Path) -> None:
         path.write_bytes(data)
         with pytest.raises(SnapshotError, match="marketplace build"):
             read_snapshot(path)
+
+
+def _rehashed(path: Path, change: Change) -> None:
+    """`change` the file's content and give it the hash of the new content (a new build)."""
+    from marketplace.snapshot import _content_hash
+
+    document = json.loads(path.read_text(encoding="utf-8"))
+    change(document)
+    content = {"catalog": document["catalog"], "listings": document["listings"]}
+    document["content_hash"] = _content_hash(content)
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+
+
+def test_reading_again_takes_the_unchanged_listings_as_they_were(written: Path) -> None:
+    """`serve --watch` reads each build's snapshot: a listing stored as before is the same
+    model, a changed one is validated again (and refused when invalid), and a changed catalog
+    has every listing validated again."""
+    first = read_snapshot(written)
+    slugs = list(first.listings)
+    edited, other = slugs[0], slugs[1]
+
+    def edit_summary(document: dict[str, Any]) -> None:
+        document["listings"][0]["summary"] = "Edited since the first build."
+
+    _rehashed(written, edit_summary)
+    second = read_snapshot(written, first)
+    assert second.listings[edited] is not first.listings[edited]
+    assert second.listings[edited].summary == "Edited since the first build."
+    assert all(second.listings[slug] is first.listings[slug] for slug in slugs[1:])
+    assert second.catalog is first.catalog
+    assert second == read_snapshot(written)  # the same as read from nothing
+
+    def invalid(document: dict[str, Any]) -> None:
+        document["listings"][1]["services"] = ["no-such-service"]
+
+    _rehashed(written, invalid)
+    with pytest.raises(SnapshotError, match="does not hold valid partners"):
+        read_snapshot(written, second)
+
+    def catalog_changed(document: dict[str, Any]) -> None:
+        document["listings"][1]["services"] = first.listings[other].services
+        services = document["catalog"]["services"]  # in another order: another catalog
+        document["catalog"]["services"] = dict(reversed(list(services.items())))
+
+    _rehashed(written, catalog_changed)
+    third = read_snapshot(written, second)
+    assert third.catalog is not second.catalog
+    assert all(third.listings[slug] is not second.listings[slug] for slug in slugs)
+    assert third == read_snapshot(written)
