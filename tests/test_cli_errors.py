@@ -6,6 +6,7 @@ bad arguments through CliRunner, and a few in a process of their own."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -304,6 +305,35 @@ def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
     assert result.returncode == MISTAKE, result.stderr
     assert result.stderr.splitlines()[-1] == "Error: Address already in use", result.stderr
+
+
+def test_serve_with_a_broken_listing_and_nothing_built_says_why_and_stops(
+    tmp_path: Path,
+) -> None:
+    """The first build runs in `serve --watch`'s build process: with nothing built before,
+    a broken listing stops `serve` with the listing's problem, as `marketplace build` would."""
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    (listings / "contoso-cloud.yaml").write_text("slug: [unclosed\n", encoding="utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run(
+        "serve",
+        "--listings",
+        str(listings),
+        "--site-dir",
+        str(tmp_path / "site"),
+        "--instance",
+        str(tmp_path / "instance"),
+        "--port",
+        str(port),
+    )
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.returncode == MISTAKE, result.stderr
+    assert "contoso-cloud.yaml" in result.stderr and "1 problem(s) in 1 file(s)" in result.stderr
+    assert result.stderr.splitlines()[-1] == "Build stopped: fix the listings above first."
+    assert "Serving" not in result.stderr
 
 
 @pytest.mark.slow
