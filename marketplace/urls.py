@@ -19,8 +19,13 @@ def value_url(facet: Facet, value: str) -> str:
     return f"{facet.segment}/{value.lower()}/"
 
 
-def logo_url(slug: str, source: Path, content: bytes) -> str:
-    """A partner's logo as the site publishes it: named by a hash of its `content` (the bytes
-    validated, `LoadedListing.logo_url`), so a changed logo gets a new URL past every cache."""
-    digest = hashlib.sha256(content).hexdigest()[:12]
-    return f"logos/{slug}-{digest}{source.suffix.lower()}"
+def logo_digest(content: bytes) -> str:
+    """The SHA-256 (hex) of a logo's bytes: what `logo_url` names it by."""
+    return hashlib.sha256(content).hexdigest()
+
+
+def logo_url(slug: str, source: Path, digest: str) -> str:
+    """A partner's logo as the site publishes it: named by the `logo_digest` of its content
+    (the bytes validated, `LoadedListing.logo_digest`), so a changed logo gets a new URL past
+    every cache."""
+    return f"logos/{slug}-{digest[:12]}{source.suffix.lower()}"

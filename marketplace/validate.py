@@ -24,7 +24,7 @@ from marketplace.model import LOGO_EXTENSIONS, Listing, ListingContext
 from marketplace.money import AmountError, currencies_in_use, parse_amount
 from marketplace.problems import Problem
 from marketplace.suggest import did_you_mean
-from marketplace.urls import logo_url
+from marketplace.urls import logo_digest, logo_url
 from marketplace.yamlsource import YamlProblem, offset_position, parse_document
 
 MAX_LISTING_BYTES = 128 * 1024
@@ -42,15 +42,23 @@ class LoadedListing:
     """(language, position) of each `translations.<language>.name`."""
     source_digest: str = ""
     """A digest of the bytes validated: the listing file's and its logo's (`source_digest`)."""
-    logo_url: str | None = None
-    """Where the site publishes the logo validated (`marketplace.urls.logo_url`, named by a hash
-    of those bytes): found once, here, rather than by reading every logo again in each of a
-    build's processes (the site's languages, the search index)."""
+    logo_digest: str | None = None
+    """The SHA-256 of the logo's bytes validated (`marketplace.urls.logo_digest`): found once,
+    here, rather than by reading every logo again in each of a build's processes (the site's
+    languages, the search index); the site publishes only those bytes under it."""
 
     @property
     def logo_path(self) -> Path | None:
         """The logo file beside the listing, if it names one."""
         return self.path.with_name(self.listing.logo) if self.listing.logo else None
+
+    @property
+    def logo_url(self) -> str | None:
+        """Where the site publishes the logo validated (`marketplace.urls.logo_url`)."""
+        source = self.logo_path
+        if source is None or self.logo_digest is None:
+            return None
+        return logo_url(self.listing.slug, source, self.logo_digest)
 
 
 @dataclass
@@ -373,16 +381,13 @@ def validate_file(path: Path, catalog: Catalog) -> tuple[LoadedListing | None, l
         if translation.name is not None
     )
     logo_bytes = logo_checked[0] if logo_checked else None
-    published_logo = None
-    if listing.logo and logo_bytes is not None:
-        published_logo = logo_url(listing.slug, path.with_name(listing.logo), logo_bytes)
     return LoadedListing(
         listing,
         path,
         document.locate(("name",)),
         translated_names,
         source_digest(raw, logo_bytes),
-        published_logo,
+        None if logo_bytes is None else logo_digest(logo_bytes),
     ), []
 
 

@@ -322,9 +322,19 @@ class SourceWatcher:
     def first_build(self) -> bool:
         """Build before serving, in the build process that stays (started now): it then knows
         the listings, and the first edit is built as fast as the next (else that process
-        validates every listing again first: ~5 s at 10,000). True when it succeeded."""
+        validates every listing again first: ~5 s at 10,000). True when `serve` may go on: the
+        build succeeded, or the listings did not validate and the last good build stays (as
+        `marketplace build` would, anything else stops `serve`: a site folder refused, a full
+        disk). Ctrl+C stops the build too (it runs in a process group of its own)."""
         self.worker.start()
-        return self.worker.build()
+        try:
+            built = self.worker.build()
+        except KeyboardInterrupt:
+            self.worker.kill()
+            raise
+        if not self.worker.answer:
+            click.echo("The build at start did not finish (above).", err=True)
+        return built or self.worker.answer.get("kept") is True
 
     def rebuild(self) -> bool:
         """Build again over the previous output; True when it succeeded."""
@@ -363,9 +373,11 @@ def build_worker(listings_dir: Path, site_dir: Path, instance: Path, site_url: s
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
-    def build_once(remembered: RememberedListings) -> bool:
+    def build_once(remembered: RememberedListings) -> dict[str, object]:
         try:
-            return _build_or_exit(paths, keep_serving=True, remembered=remembered)
+            if _build_or_exit(paths, keep_serving=True, remembered=remembered):
+                return {"built": True}
+            return {"built": False, "kept": True}  # the listings: the last good build stays
         except click.ClickException as error:
             error.show()
         except SystemExit:  # no good build to keep serving: said already
@@ -376,7 +388,7 @@ def build_worker(listings_dir: Path, site_dir: Path, instance: Path, site_url: s
                 " Serving the last good build meanwhile." if paths.snapshot_file.exists() else ""
             )
             click.echo(f"Build failed (above).{meanwhile}", err=True)
-        return False
+        return {"built": False}
 
     # Read unbuffered: the process waits for input with select(), which cannot see lines a
     # buffered reader has already taken in.
@@ -456,8 +468,8 @@ def serve(
         )
         if watcher is None:
             _build_or_exit(paths, keep_serving=True)
-        elif not watcher.first_build() and not paths.snapshot_file.exists():
-            sys.exit(1)  # nothing to serve; the build process said why
+        elif not watcher.first_build():
+            sys.exit(1)  # the build process said why
     click.echo("Creating or migrating the database…", err=True)
     with opened(settings, migrate=True) as backend:
         if demo:

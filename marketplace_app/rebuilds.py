@@ -10,7 +10,8 @@ files whose bytes changed are validated again) and runs `marketplace build` in i
 keeps the unchanged pages and updates the index for the changed partners only
 (`marketplace_app.build`).
 
-It answers on a pipe, one JSON line per request (`{"built": true}`); what a build says
+It answers on a pipe, one JSON line per request (`{"built": true}`, or `{"built": false}` with
+`"kept": true` when the listings did not validate and the last good build stays); what a build says
 (progress, a broken listing's problems) goes to `serve`'s error output, as before. It builds
 with the code it started with: when our code on disk changes it answers `{"restart": true}`
 and ends, and `serve` starts a new one. It ends when `serve` does (end of its input).
@@ -23,6 +24,7 @@ import gc
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -46,6 +48,8 @@ class BuildWorker:
     def __init__(self, paths: BuildPaths) -> None:
         self.paths = paths
         self._process: subprocess.Popen[str] | None = None
+        self.answer: dict[str, object] = {}
+        """The last build's answer (empty when the process gave none)."""
 
     @property
     def pid(self) -> int | None:
@@ -78,8 +82,9 @@ class BuildWorker:
         )
 
     def build(self) -> bool:
-        """Build now; True when the build succeeded. A process that ended (or asks for a
-        restart, its code having changed) is replaced, once."""
+        """Build now; True when the build succeeded (`answer` says more). A process that ended
+        (or asks for a restart, its code having changed) is replaced, once."""
+        self.answer = {}
         for attempt in range(2):
             if self._process is None or self._process.poll() is not None:
                 self.start()
@@ -106,8 +111,23 @@ class BuildWorker:
             if answer.get("restart"):  # our code changed on disk
                 self.stop()
                 continue
+            self.answer = answer
             return answer.get("built") is True
         return False
+
+    def kill(self) -> None:
+        """End the process and what it forked at once (its process group), a build under way
+        included: it builds aside, so the live site stays as the last build published it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
     def stop(self, timeout: float = 10) -> int | None:
         """End the process: its input closes, and it ends once a build it runs is done (killed
@@ -138,12 +158,13 @@ def _answer(line: str) -> dict[str, object] | None:
 
 def run_worker(
     paths: BuildPaths,
-    build_once: Callable[[RememberedListings], bool],
+    build_once: Callable[[RememberedListings], dict[str, object]],
     requests: IO[bytes],
     answers: IO[str],
 ) -> None:
     """The build process's loop: for each request on `requests` (unbuffered), `build_once`
-    and answer on `answers`; until `requests` ends or our code on disk changes."""
+    and answer what it returns on `answers`; until `requests` ends or our code on disk
+    changes."""
 
     # Imported here: `marketplace validate` loads this module (the command line), not sitegen.
     from sitegen.reuse import PAGE_LIBRARIES, code_fingerprint
@@ -179,7 +200,7 @@ def run_worker(
             _reply(answers, {"restart": True})
             return
         warm = True
-        _reply(answers, {"built": build_once(remembered)})
+        _reply(answers, build_once(remembered))
         _settle()
 
 

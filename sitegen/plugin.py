@@ -38,7 +38,7 @@ from marketplace.history import ListingDates, listing_dates
 from marketplace.i18n import translations
 from marketplace.model import Listing
 from marketplace.problems import format_text
-from marketplace.urls import partner_url
+from marketplace.urls import logo_digest, partner_url
 from marketplace.validate import InvalidListings, LoadedListing, load_listings
 from sitegen.exports import (
     atom_feed,
@@ -110,16 +110,17 @@ class CompiledTemplates(jinja2.BytecodeCache):
 
 def _compiled_by(environment: jinja2.Environment) -> str:
     """A digest of what in `environment` shapes a template's compiled code, its source aside:
-    its extensions, the settings Jinja's lexer, parser and code generator read, and its filters
-    and tests (the code calls each as its kind asks: with the context or not; constant
-    arguments are filtered when compiling, so a filter is named by its function)."""
-    autoescape = environment.autoescape
+    its extensions, the settings and policies Jinja's lexer, parser and code generator read
+    (`ext.i18n.trimmed`, say), and its filters and tests (the code calls each as its kind asks:
+    with the context or not; constant arguments are filtered when compiling, so a filter is
+    named by its function, as are a policy's and `finalize`)."""
     settings = (
         sorted(environment.extensions),
         _functions(environment.filters),
         _functions(environment.tests),
+        sorted((name, _named(value)) for name, value in environment.policies.items()),
         getattr(environment, "newstyle_gettext", False),  # read by the i18n extension's parser
-        autoescape if isinstance(autoescape, bool) else repr(autoescape),
+        _named(environment.autoescape),
         environment.block_start_string,
         environment.block_end_string,
         environment.variable_start_string,
@@ -133,23 +134,28 @@ def _compiled_by(environment: jinja2.Environment) -> str:
         environment.newline_sequence,
         environment.keep_trailing_newline,
         environment.optimized,
-        environment.finalize is not None,
+        _named(environment.finalize),
         environment.is_async,
         type(environment).__qualname__,
     )
     return "-" + hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
 
-def _functions(named: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+def _functions(named: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return sorted(
-        (
-            name,
-            getattr(function, "__module__", None) or "",
-            getattr(function, "__qualname__", None) or type(function).__qualname__,
-            str(getattr(function, "jinja_pass_arg", "")),
-        )
+        (name, _named(function), str(getattr(function, "jinja_pass_arg", "")))
         for name, function in named.items()
     )
+
+
+def _named(value: object) -> str:
+    """`value` as the same text in every process: a function by its module and name (its
+    `repr` holds its address), anything else by its `repr`."""
+    if callable(value):
+        module = getattr(value, "__module__", None) or ""
+        name = getattr(value, "__qualname__", None) or type(value).__qualname__
+        return f"{module}.{name}"
+    return repr(value)
 
 
 THEME_CODE = CompiledTemplates()
@@ -170,14 +176,24 @@ _LOGO_WRITTEN = "- logo"
 """A logo's entry in `OutputRecord.pages`, before its stamp (a page's has its key and digest)."""
 
 
-def _same_bytes(path: Path, source: Path, mode: int) -> bool:
-    """True when `path` holds `source`'s bytes with the permissions a new copy would get."""
+def _validated_logo(source: Path, digest: str) -> bytes:
+    """The logo's bytes, which must be those validated: a logo changed since (a partner's file
+    swapped during the build) is not published under the name of the one checked."""
+    content = source.read_bytes()
+    if logo_digest(content) != digest:
+        raise PluginError(
+            f"the logo {source} changed while the site was built; build again"
+            " (`marketplace serve` does at once)"
+        )
+    return content
+
+
+def _holds_logo(path: Path, digest: str, mode: int) -> bool:
+    """True when `path` holds the logo bytes of `digest` with the permissions a new copy would
+    get."""
     try:
-        status = path.stat()
         return (
-            status.st_size == source.stat().st_size
-            and stat.S_IMODE(status.st_mode) == mode
-            and path.read_bytes() == source.read_bytes()
+            stat.S_IMODE(path.stat().st_mode) == mode and logo_digest(path.read_bytes()) == digest
         )
     except OSError:
         return False
@@ -278,7 +294,8 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         """The generated pages' URLs, once `on_post_build` has written them."""
         self._shells: dict[int, ShellTemplate] = {}
         self._theme_pages: list[str] = []
-        self._logo_sources: dict[str, Path] = {}
+        self._logo_sources: dict[str, tuple[Path, str]] = {}
+        """Logo URL -> its file and the digest of the bytes validated."""
         self._browse_keys: dict[str, str] = {}
         """Browse page URL -> its `browse_key` in this build."""
 
@@ -306,9 +323,10 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self._logo_sources = {}
         for item in loaded:
             source = item.logo_path
-            if source is not None and item.logo_url is not None:
-                logos[item.listing.slug] = item.logo_url
-                self._logo_sources[item.logo_url] = source
+            url = item.logo_url
+            if source is not None and url is not None and item.logo_digest is not None:
+                logos[item.listing.slug] = url
+                self._logo_sources[url] = (source, item.logo_digest)
         self.site = SiteInput(
             catalog=catalog,
             listings=[item.listing for item in loaded],
@@ -406,14 +424,14 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             else:
                 self._write_listing_page(site_dir, page, record, mode)
             self.page_urls.append(page.url)
-        for url, source in self._logo_sources.items():
+        for url, (source, digest) in self._logo_sources.items():
             if self.reuse is not None and record is not None:
-                if live is not None and self._kept_logo(url, source, live, record, mode):
+                if live is not None and self._kept_logo(url, digest, live, record, mode):
                     self.reuse.kept_paths.add(url)
                     continue
                 self.reuse.written_pages[url] = _LOGO_WRITTEN
             (site_dir / url).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, site_dir / url)
+            (site_dir / url).write_bytes(_validated_logo(source, digest))
         site_url = config.site_url or "/"
         self._write(site_dir / "directory.json", directory_json(self.site))
         self._write(site_dir / "feed.xml", atom_feed(self.site, site_url, config.site_name))
@@ -466,19 +484,20 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         return record, kept, browse_kept
 
     def _kept_logo(
-        self, url: str, source: Path, live: Path, record: OutputRecord, mode: int
+        self, url: str, digest: str, live: Path, record: OutputRecord, mode: int
     ) -> bool:
         """True when the live site's copy of a logo stays, noted in `record`. Logos are named
-        by their content's hash, so a live file at the URL is current while it is the file
-        the previous build published there (its stamp: one look, not reading 4,000 logos
-        twice a build); without that record its bytes are compared (a damaged file is
-        mended either way)."""
+        by their content's hash, and a build publishes only the bytes validated under it
+        (`_validated_logo`), so a live file at the URL is current while it is the file the
+        previous build published there (its stamp: one look, not reading 4,000 logos twice a
+        build; a file changed since, its stamp with it, is written again); without that record
+        its bytes are checked against the digest."""
         assert self.reuse is not None
         if self.reuse.live_page(url, mode) is not None:
             assert self.reuse.previous is not None
             record.pages[url] = self.reuse.previous.pages[url]
             return True
-        if _same_bytes(live / url, source, mode):
+        if _holds_logo(live / url, digest, mode):
             record.pages[url] = f"{_LOGO_WRITTEN} {file_stamp(live / url)}"
             return True
         return False

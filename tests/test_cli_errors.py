@@ -310,8 +310,8 @@ def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
 def test_serve_with_a_broken_listing_and_nothing_built_says_why_and_stops(
     tmp_path: Path,
 ) -> None:
-    """The first build runs in `serve --watch`'s build process: with nothing built before,
-    a broken listing stops `serve` with the listing's problem, as `marketplace build` would."""
+    """With nothing built before, a broken listing stops `serve` (whose build at start runs in
+    its build process) with the listing's problem, as `marketplace build` would."""
     listings = tmp_path / "listings"
     shutil.copytree(EXAMPLE_LISTINGS, listings)
     (listings / "contoso-cloud.yaml").write_text("slug: [unclosed\n", encoding="utf-8")
@@ -333,6 +333,30 @@ def test_serve_with_a_broken_listing_and_nothing_built_says_why_and_stops(
     assert result.returncode == MISTAKE, result.stderr
     assert "contoso-cloud.yaml" in result.stderr and "1 problem(s) in 1 file(s)" in result.stderr
     assert result.stderr.splitlines()[-1] == "Build stopped: fix the listings above first."
+    assert "Serving" not in result.stderr
+
+
+def test_serve_refuses_a_site_folder_holding_the_instance_folder(tmp_path: Path) -> None:
+    """A site folder that would publish the instance folder (its secret key, its database)
+    stops `serve`, though a partner snapshot from an earlier build is there to serve."""
+    install_example_snapshot(tmp_path / "instance")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run(
+        "serve",
+        "--listings",
+        str(EXAMPLE_LISTINGS),
+        "--site-dir",
+        str(tmp_path),
+        "--instance",
+        str(tmp_path / "instance"),
+        "--port",
+        str(port),
+    )
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.returncode == MISTAKE, result.stderr
+    assert "holds the instance folder" in result.stderr
     assert "Serving" not in result.stderr
 
 

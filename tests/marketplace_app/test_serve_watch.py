@@ -132,3 +132,49 @@ def test_the_watcher_watches_listings_pages_configuration_and_translations(
         LOCALE_DIR.resolve(),
         paths.mkdocs_config.parent.resolve(),  # mkdocs.yml and mkdocs.ru.yml
     } <= watched
+
+
+def test_ctrl_c_during_the_build_at_start_stops_the_build_process(tmp_path: Path) -> None:
+    """`serve`'s build at start runs in its build process, a process group of its own (so
+    Ctrl+C later does not reach a build under way): Ctrl+C while `serve` waits for it ends
+    that process and what it forked, and nothing is published."""
+    import signal
+
+    from benchmarks.generate import generate_listings
+
+    listings = generate_listings(1000, tmp_path / "listings")  # a build of ~10 s
+    watcher = SourceWatcher(BuildPaths(listings, tmp_path / "site", tmp_path / "instance"))
+    building: list[int | None] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        building.append(watcher.worker.pid)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 4.0)  # past its imports and the validation
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            watcher.first_build()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    [group] = building
+    assert group is not None and watcher.worker.pid is None
+    _until(lambda: not _running_in_group(group), 5)  # nothing of its process group is left
+    assert not (tmp_path / "site" / "index.html").exists()
+    assert not (tmp_path / "instance" / "partners.snapshot.json").exists()
+
+
+def _running_in_group(group: int) -> list[int]:
+    """The processes of process group `group` that have not ended (a zombie has: where no
+    init process reaps orphans, as in some containers, they stay listed)."""
+    running = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, process_group = fields[0], int(fields[2])
+        if process_group == group and state not in ("Z", "X"):
+            running.append(int(stat_file.parent.name))
+    return running

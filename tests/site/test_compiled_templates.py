@@ -79,8 +79,10 @@ def test_a_template_is_compiled_again_when_its_source_or_environment_differs(
 
     def render(**options: Any) -> str:
         filters: dict[str, Callable[..., str]] = options.pop("filters", {"shout": str.upper})
+        policies: dict[str, Any] = options.pop("policies", {})
         environment = _environment(cache, sources, **options)
         environment.filters.update(filters)
+        environment.policies.update(policies)
         return environment.get_template("page.html").render(value="hi")
 
     assert render() == "<B> HI"
@@ -101,3 +103,8 @@ def test_a_template_is_compiled_again_when_its_source_or_environment_differs(
     assert len(compiled) == 4
     assert render() == "HI!"  # the first environment's code, kept beside the others
     assert len(compiled) == 4
+    # A policy a constant is filtered by when compiling (truncate's leeway).
+    sources["page.html"] = "{{ 'abcdefghijklmnop' | truncate(12) }}"
+    assert render() == "abcdefghijklmnop"  # within the default leeway of 5
+    assert render(policies={"truncate.leeway": 0}) == "abcdefghi..."
+    assert len(compiled) == 6

@@ -432,13 +432,13 @@ def test_a_rebuild_keeps_published_logos_and_mends_a_damaged_one(
     before = {logo.name: logo.stat().st_ino for logo in logos}
     damaged.write_bytes(b"not the logo")
     compared: list[str] = []
-    same_bytes = sitegen.plugin._same_bytes
+    holds_logo = sitegen.plugin._holds_logo
 
-    def counted(path: Path, source: Path, mode: int) -> bool:
+    def counted(path: Path, digest: str, mode: int) -> bool:
         compared.append(path.name)
-        return same_bytes(path, source, mode)
+        return holds_logo(path, digest, mode)
 
-    monkeypatch.setattr(sitegen.plugin, "_same_bytes", counted)
+    monkeypatch.setattr(sitegen.plugin, "_holds_logo", counted)
     slug = replaced.name.rsplit("-", 1)[0]
     source = listings / _logo_file(listings, replaced.name)
     source.write_bytes(source.read_bytes() + b"\n")
@@ -461,3 +461,34 @@ def _logo_file(listings: Path, published: str) -> str:
     """The listing folder's file a published logo name ("<slug>-<hash>.<ext>") was copied from."""
     slug = published.rsplit("-", 1)[0]
     return next(path.name for path in listings.glob(f"{slug}.*") if path.suffix != ".yaml")
+
+
+def test_a_logo_swapped_after_validation_is_not_published(
+    listings: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The site publishes only the logo bytes validated: one a partner swaps for a scripted
+    SVG while the build runs (after its validation) stops the build, and nothing of it is
+    published."""
+    from mkdocs.exceptions import Abort
+
+    from marketplace.history import listing_dates
+
+    _build(listings, tmp_path / "out")
+    site = tmp_path / "out" / "site"
+    before = _files(site)
+    logo = listings / _logo_file(listings, sorted((site / "logos").iterdir())[0].name)
+    logo.write_bytes(logo.read_bytes() + b"\n")  # a new logo, validated by the next build
+
+    def swapped_after_validation(paths: list[Path]) -> object:
+        logo.write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+        return listing_dates(paths)
+
+    monkeypatch.setattr(marketplace_app.build, "listing_dates", swapped_after_validation)
+    with pytest.raises(Abort):  # MkDocs' end of a build a plugin stopped, having logged why
+        _build(listings, tmp_path / "out")
+    assert f"the logo {logo} changed while the site was built" in caplog.text
+    assert _files(site) == before
+    assert not any(b"alert(1)" in content for content in _files(site).values())
