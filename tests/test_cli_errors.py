@@ -285,26 +285,39 @@ def test_a_mistake_in_a_process_of_its_own(
     assert result.stderr.splitlines()[-1].startswith("Error:") and says in result.stderr
 
 
+def _serve_stopped(listings: Path, site: Path, instance: Path, port: int) -> str:
+    """`marketplace serve` run until it stops by itself (it must): what it said, once it is
+    known to have said so without a traceback and with the status of a mistake."""
+    result = run(
+        "serve",
+        "--listings",
+        str(listings),
+        "--site-dir",
+        str(site),
+        "--instance",
+        str(instance),
+        "--port",
+        str(port),
+    )
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.returncode == MISTAKE, result.stderr
+    return result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.mark.slow
 def test_serve_on_a_port_in_use(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run(
-            "serve",
-            "--listings",
-            str(EXAMPLE_LISTINGS),
-            "--site-dir",
-            str(tmp_path / "site"),
-            "--instance",
-            str(tmp_path / "instance"),
-            "--port",
-            str(port),
-        )
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.returncode == MISTAKE, result.stderr
-    assert result.stderr.splitlines()[-1] == "Error: Address already in use", result.stderr
+        said = _serve_stopped(EXAMPLE_LISTINGS, tmp_path / "site", tmp_path / "instance", port)
+    assert said.splitlines()[-1] == "Error: Address already in use", said
 
 
 def test_serve_with_a_broken_listing_and_nothing_built_says_why_and_stops(
@@ -315,49 +328,19 @@ def test_serve_with_a_broken_listing_and_nothing_built_says_why_and_stops(
     listings = tmp_path / "listings"
     shutil.copytree(EXAMPLE_LISTINGS, listings)
     (listings / "contoso-cloud.yaml").write_text("slug: [unclosed\n", encoding="utf-8")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = run(
-        "serve",
-        "--listings",
-        str(listings),
-        "--site-dir",
-        str(tmp_path / "site"),
-        "--instance",
-        str(tmp_path / "instance"),
-        "--port",
-        str(port),
-    )
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.returncode == MISTAKE, result.stderr
-    assert "contoso-cloud.yaml" in result.stderr and "1 problem(s) in 1 file(s)" in result.stderr
-    assert result.stderr.splitlines()[-1] == "Build stopped: fix the listings above first."
-    assert "Serving" not in result.stderr
+    said = _serve_stopped(listings, tmp_path / "site", tmp_path / "instance", _free_port())
+    assert "contoso-cloud.yaml" in said and "1 problem(s) in 1 file(s)" in said
+    assert said.splitlines()[-1] == "Build stopped: fix the listings above first."
+    assert "Serving" not in said
 
 
 def test_serve_refuses_a_site_folder_holding_the_instance_folder(tmp_path: Path) -> None:
     """A site folder that would publish the instance folder (its secret key, its database)
     stops `serve`, though a partner snapshot from an earlier build is there to serve."""
     install_example_snapshot(tmp_path / "instance")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = run(
-        "serve",
-        "--listings",
-        str(EXAMPLE_LISTINGS),
-        "--site-dir",
-        str(tmp_path),
-        "--instance",
-        str(tmp_path / "instance"),
-        "--port",
-        str(port),
-    )
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.returncode == MISTAKE, result.stderr
-    assert "holds the instance folder" in result.stderr
-    assert "Serving" not in result.stderr
+    said = _serve_stopped(EXAMPLE_LISTINGS, tmp_path, tmp_path / "instance", _free_port())
+    assert "holds the instance folder" in said
+    assert "Serving" not in said
 
 
 @pytest.mark.slow
