@@ -3,6 +3,7 @@ site tests (one build per test session: it takes a few seconds)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -81,3 +82,18 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = root / "site"
     build(BuildPaths(listings_dir=listings, site_dir=site, instance_dir=root / "instance"))
     return site
+
+
+def site_files(site: Path) -> dict[str, bytes]:
+    """Every file of a site; partners.json without its "generated" time (two builds of the
+    same listings compare equal)."""
+    files = {}
+    for path in sorted(site.rglob("*")):
+        if path.is_file():
+            content = path.read_bytes()
+            if path.name == "partners.json":
+                document = json.loads(content)
+                document.pop("generated")
+                content = json.dumps(document).encode()
+            files[path.relative_to(site).as_posix()] = content
+    return files

@@ -4,7 +4,6 @@ whose source, or whose environment's compiling settings, changed is compiled aga
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from marketplace_app.build import BuildPaths, build
 from sitegen.plugin import THEME_CODE, CompiledTemplates
 from tests.conftest import EXAMPLE_LISTINGS
+from tests.site.conftest import site_files
 
 
 def _compiled_names(monkeypatch: pytest.MonkeyPatch, cache: CompiledTemplates) -> list[str]:
@@ -33,19 +33,6 @@ def _compiled_names(monkeypatch: pytest.MonkeyPatch, cache: CompiledTemplates) -
     return names
 
 
-def _files(site: Path) -> dict[str, bytes]:
-    files = {}
-    for path in sorted(site.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            content = path.read_bytes()
-            if path.name == "partners.json":  # without the time it was generated
-                document = json.loads(content)
-                document.pop("generated")
-                content = json.dumps(document).encode()
-            files[path.relative_to(site).as_posix()] = content
-    return files
-
-
 def test_a_build_with_the_theme_compiled_renders_what_compiling_it_renders(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,7 +45,7 @@ def test_a_build_with_the_theme_compiled_renders_what_compiling_it_renders(
     warm = BuildPaths(EXAMPLE_LISTINGS, tmp_path / "warm" / "site", tmp_path / "warm" / "instance")
     build(warm)
     assert compiled == []
-    assert _files(warm.site_dir) == _files(cold.site_dir)
+    assert site_files(warm.site_dir) == site_files(cold.site_dir)
 
 
 def _environment(

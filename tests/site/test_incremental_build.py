@@ -23,6 +23,7 @@ from marketplace_app.build import BuildPaths, BuildReport, build
 from search.engine import SearchQuery
 from search.whoosh_engine import WhooshSearch, index_root
 from tests.conftest import EXAMPLE_LISTINGS
+from tests.site.conftest import site_files
 
 EDITED = "adventure-works-it"
 REMOVED = "baltic-workplace"
@@ -34,20 +35,6 @@ def _language_root(site: Path, language: str) -> Path:
 
 def _partner_page(site: Path, language: str, slug: str) -> Path:
     return _language_root(site, language) / partner_url(slug) / "index.html"
-
-
-def _files(site: Path) -> dict[str, bytes]:
-    """Every file of a site; partners.json without its "generated" time."""
-    files = {}
-    for path in sorted(site.rglob("*")):
-        if path.is_file():
-            content = path.read_bytes()
-            if path.name == "partners.json":
-                document = json.loads(content)
-                document.pop("generated")
-                content = json.dumps(document).encode()
-            files[path.relative_to(site).as_posix()] = content
-    return files
 
 
 def _build(listings: Path, root: Path) -> BuildReport:
@@ -107,7 +94,7 @@ def test_a_rebuild_renders_only_the_edited_partner_and_equals_a_full_build(
     assert REMOVED not in directory
 
     _build(listings, tmp_path / "full")
-    assert _files(site) == _files(tmp_path / "full" / "site")
+    assert site_files(site) == site_files(tmp_path / "full" / "site")
     # The index was updated, not built again, and answers as the full build's does.
     for words in ("Freshly edited", "baltic", "teams", ""):
         incremental = _search(tmp_path / "incremental", words)
@@ -178,7 +165,7 @@ def test_a_rebuild_writes_only_the_browse_pages_whose_html_changed(
     assert written == []
     assert rendered == []
     _build(listings, tmp_path / "full")
-    assert _files(site) == _files(tmp_path / "full" / "site")
+    assert site_files(site) == site_files(tmp_path / "full" / "site")
 
 
 def _not_again(*_arguments: object) -> None:
@@ -260,7 +247,7 @@ def test_a_build_that_fails_leaves_the_live_site_index_and_records_as_they_were(
     live pages, so the next build keeps them."""
     _build(listings, tmp_path / "out")
     site = tmp_path / "out" / "site"
-    before = _files(site)
+    before = site_files(site)
     index_before = search.whoosh_engine.current_index(index_root(tmp_path / "out" / "instance"))
     _edit(listings, "summary", "Never published. ")
     import sitegen.plugin
@@ -272,7 +259,7 @@ def test_a_build_that_fails_leaves_the_live_site_index_and_records_as_they_were(
     with pytest.raises(OSError, match="disk full"):
         _build(listings, tmp_path / "out")
     monkeypatch.undo()
-    assert _files(site) == before
+    assert site_files(site) == before
     assert not list(site.glob(".build-*"))
     instance = tmp_path / "out" / "instance"
     assert search.whoosh_engine.current_index(index_root(instance)) == index_before
@@ -290,7 +277,7 @@ def test_a_build_refused_before_writing_keeps_the_live_site(
     stops the build: the live site is untouched and no scratch folder is left in it."""
     _build(listings, tmp_path / "out")
     site = tmp_path / "out" / "site"
-    before = _files(site)
+    before = site_files(site)
 
     def refused(*_arguments: object) -> tuple[str, int]:
         raise RuntimeError("Aborted with a configuration error!")
@@ -299,7 +286,7 @@ def test_a_build_refused_before_writing_keeps_the_live_site(
     with pytest.raises(RuntimeError, match="configuration error"):
         _build(listings, tmp_path / "out")
     monkeypatch.undo()
-    assert _files(site) == before
+    assert site_files(site) == before
     assert not list(site.glob(".build-*"))
     kept = _build(listings, tmp_path / "out").pages_kept
     assert kept == len(list(listing_files(listings))) * len(SITE_LANGUAGES)
@@ -389,7 +376,7 @@ def test_two_instance_folders_building_into_one_site_folder_take_turns(
         _out, errors = process.communicate(timeout=180)
         assert process.returncode == 0, errors
     _build(listings, tmp_path / "alone")
-    assert _files(site).keys() == _files(tmp_path / "alone" / "site").keys()
+    assert site_files(site).keys() == site_files(tmp_path / "alone" / "site").keys()
 
 
 def test_a_rebuild_under_another_umask_leaves_every_file_readable(
@@ -454,7 +441,7 @@ def test_a_rebuild_keeps_published_logos_and_mends_a_damaged_one(
     for logo in logos[2:]:
         assert logo.stat().st_ino == before[logo.name]
     _build(listings, tmp_path / "full")
-    assert _files(site) == _files(tmp_path / "full" / "site")
+    assert site_files(site) == site_files(tmp_path / "full" / "site")
 
 
 def _logo_file(listings: Path, published: str) -> str:
@@ -478,7 +465,7 @@ def test_a_logo_swapped_after_validation_is_not_published(
 
     _build(listings, tmp_path / "out")
     site = tmp_path / "out" / "site"
-    before = _files(site)
+    before = site_files(site)
     logo = listings / _logo_file(listings, sorted((site / "logos").iterdir())[0].name)
     logo.write_bytes(logo.read_bytes() + b"\n")  # a new logo, validated by the next build
 
@@ -490,5 +477,5 @@ def test_a_logo_swapped_after_validation_is_not_published(
     with pytest.raises(Abort):  # MkDocs' end of a build a plugin stopped, having logged why
         _build(listings, tmp_path / "out")
     assert f"the logo {logo} changed while the site was built" in caplog.text
-    assert _files(site) == before
-    assert not any(b"alert(1)" in content for content in _files(site).values())
+    assert site_files(site) == before
+    assert not any(b"alert(1)" in content for content in site_files(site).values())
