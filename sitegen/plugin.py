@@ -18,6 +18,7 @@ import re
 import shutil
 import stat
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -277,6 +278,95 @@ FIND_FACETS_MARKER = "MARKETPLACE_FIND_FACETS"
 (`sitegen.exports.find_facets`): with the search API it needs nothing else from the site."""
 
 
+def site_input(
+    loaded: tuple[Catalog, list[LoadedListing]],
+    language: str,
+    dates: Mapping[Path, ListingDates],
+    search_api: str,
+) -> tuple[SiteInput, dict[str, tuple[Path, str]]]:
+    """What one language's generated pages are made from, and its logos: URL -> the file and
+    the digest of the bytes validated."""
+    catalog, listings = loaded
+    logos = {}
+    logo_sources = {}
+    for item in listings:
+        source = item.logo_path
+        url = item.logo_url
+        if source is not None and url is not None and item.logo_digest is not None:
+            logos[item.listing.slug] = url
+            logo_sources[url] = (source, item.logo_digest)
+    site = SiteInput(
+        catalog=catalog,
+        listings=[item.listing for item in listings],
+        language=language,
+        logos=logos,
+        published={item.listing.slug: dates[item.path].published for item in listings},
+        updated={item.listing.slug: dates[item.path].updated for item in listings},
+        backend_url=backend_url(search_api),
+    )
+    return site, logo_sources
+
+
+_LISTING_PARTS: dict[str, Callable[[SiteInput, int], str]] = {
+    **_MARKERS,
+    FIND_FACETS_MARKER: lambda site, _depth: html.escape(find_facets_json(site)),
+}
+"""What the hand-written pages show of the listings, by marker: made for a page `depth` deep."""
+
+
+class ListingMarkers:
+    """The parts of the hand-written pages that one MkDocs run made from the listings (the
+    newest partners, the browse links, the find page's facets), by their digest: those pages
+    are the same for other listings while every part comes out the same (`same_for`)."""
+
+    def __init__(self) -> None:
+        self.used: list[tuple[str, int, str]] = []
+        """(marker, page depth, digest of the text put in its place), in the order made."""
+
+    def use(self, site: SiteInput, marker: str, depth: int) -> str:
+        """The text for `marker` on a page `depth` deep, noted as used."""
+        text = _LISTING_PARTS[marker](site, depth)
+        self.used.append((marker, depth, hashlib.sha256(text.encode()).hexdigest()))
+        return text
+
+    def same_for(self, site: SiteInput) -> bool:
+        """True when `site`'s listings make every part used the same."""
+        again = ListingMarkers()
+        for marker, depth, _digest in self.used:
+            again.use(site, marker, depth)
+        return again.used == self.used
+
+
+@dataclass
+class LanguageShell:
+    """What one language's MkDocs run made that the listings change only through `markers`:
+    the theme shells the generated pages are filled into, the hand-written pages and theme
+    files it wrote (relative to the language's folder), the site's address and name.
+
+    `serve --watch`'s build process keeps it (`marketplace_app.build.RememberedSite`): while
+    it is `current_for` the listings, an edit re-makes the generated pages and exports
+    (`GeneratedPages`) without running MkDocs again."""
+
+    language: str
+    site_url: str
+    site_name: str
+    shells: dict[int, ShellTemplate]
+    theme_pages: list[str]
+    """The hand-written pages' URLs, for the sitemap."""
+    theme_files: list[str]
+    markers: ListingMarkers
+
+    def current_for(self, site: SiteInput) -> bool:
+        """True when MkDocs would make the same for `site`: its generated pages are as deep
+        as these shells, and the hand-written pages show the same of its listings."""
+        return page_depths(site) == set(self.shells) and self.markers.same_for(site)
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every file under `folder`, relative to it ("/"-separated)."""
+    return [path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()]
+
+
 class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
     """Adds the partner, browse and facet pages, logos and exports to the MkDocs build."""
 
@@ -297,8 +387,10 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self._theme_pages: list[str] = []
         self._logo_sources: dict[str, tuple[Path, str]] = {}
         """Logo URL -> its file and the digest of the bytes validated."""
-        self._browse_keys: dict[str, str] = {}
-        """Browse page URL -> its `browse_key` in this build."""
+        self._markers = ListingMarkers()
+        self.shell: LanguageShell | None = None
+        """What this build's MkDocs run made (once `on_post_build` has run), for builds that
+        make only the generated pages again (`GeneratedPages`)."""
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path).parent
@@ -320,22 +412,8 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         dates = self.dates
         if dates is None:
             dates = listing_dates([item.path for item in loaded])
-        logos = {}
-        self._logo_sources = {}
-        for item in loaded:
-            source = item.logo_path
-            url = item.logo_url
-            if source is not None and url is not None and item.logo_digest is not None:
-                logos[item.listing.slug] = url
-                self._logo_sources[url] = (source, item.logo_digest)
-        self.site = SiteInput(
-            catalog=catalog,
-            listings=[item.listing for item in loaded],
-            language=language,
-            logos=logos,
-            published={item.listing.slug: dates[item.path].published for item in loaded},
-            updated={item.listing.slug: dates[item.path].updated for item in loaded},
-            backend_url=backend_url(self.config.search_api),
+        self.site, self._logo_sources = site_input(
+            (catalog, loaded), language, dates, self.config.search_api
         )
         return config
 
@@ -374,15 +452,16 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files
     ) -> str:
         assert self.site is not None
-        for marker, render in _MARKERS.items():
+        depth = page.url.count("/")
+        for marker in _MARKERS:
             if marker in markdown:
-                markdown = markdown.replace(marker, render(self.site, page.url.count("/")))
+                markdown = markdown.replace(marker, self._markers.use(self.site, marker, depth))
         markdown = COUNT_TEXTS_MARKER.sub(
             lambda found: html.escape(count_texts(found[1], self.config.language)), markdown
         )
         if FIND_FACETS_MARKER in markdown:
             markdown = markdown.replace(
-                FIND_FACETS_MARKER, html.escape(find_facets_json(self.site))
+                FIND_FACETS_MARKER, self._markers.use(self.site, FIND_FACETS_MARKER, 0)
             )
         return markdown.replace(SEARCH_API_MARKER, html.escape(self.config.search_api))
 
@@ -399,7 +478,51 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         assert self.site is not None
         site_dir = Path(config.site_dir)
         shutil.rmtree(site_dir / _SHELL_DIR, ignore_errors=True)
-        self.page_urls = []
+        self.shell = LanguageShell(
+            language=self.config.language,
+            site_url=config.site_url or "/",
+            site_name=config.site_name,
+            shells=self._shells,
+            theme_pages=self._theme_pages,
+            # What MkDocs wrote: the generated pages come next.
+            theme_files=sorted(_files_under(site_dir)),
+            markers=self._markers,
+        )
+        pages = GeneratedPages(self.shell, self.site, self._logo_sources, self.reuse)
+        self.page_urls = pages.write(site_dir)
+
+    def on_serve(
+        self, server: LiveReloadServer, /, *, config: MkDocsConfig, builder: Any
+    ) -> LiveReloadServer:
+        # Editing a listing rebuilds the site like editing a page does.
+        if self.listings_dir is not None:
+            server.watch(str(self.listings_dir))
+        return server
+
+
+class GeneratedPages:
+    """Writes one language's generated pages (partners, browse and facet pages), its logos
+    and exports into a built site folder, filling the theme shells of `shell`; keeps what
+    `reuse` allows of the live site (`sitegen.reuse`)."""
+
+    def __init__(
+        self,
+        shell: LanguageShell,
+        site: SiteInput,
+        logo_sources: dict[str, tuple[Path, str]],
+        reuse: PageReuse | None,
+    ) -> None:
+        self.shell = shell
+        self.site = site
+        self._logo_sources = logo_sources
+        """Logo URL -> its file and the digest of the bytes validated."""
+        self.reuse = reuse
+        self._browse_keys: dict[str, str] = {}
+        """Browse page URL -> its `browse_key` in this build."""
+
+    def write(self, site_dir: Path) -> list[str]:
+        """Write the pages; their URLs, in the order written."""
+        page_urls: list[str] = []
         mode = new_file_mode()  # of every file this build writes
         record, kept, browse_kept = self._reusable(mode)
         partner_urls = {partner_url(listing.slug): listing.slug for listing in self.site.listings}
@@ -424,7 +547,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
                     self.reuse.written[partner_urls[page.url]] = f"{page.url}index.html"
             else:
                 self._write_listing_page(site_dir, page, record, mode)
-            self.page_urls.append(page.url)
+            page_urls.append(page.url)
         for url, (source, digest) in self._logo_sources.items():
             if self.reuse is not None and record is not None:
                 if live is not None and self._kept_logo(url, digest, live, record, mode):
@@ -433,14 +556,15 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
                 self.reuse.written_pages[url] = _LOGO_WRITTEN
             (site_dir / url).parent.mkdir(parents=True, exist_ok=True)
             (site_dir / url).write_bytes(_validated_logo(source, digest))
-        site_url = config.site_url or "/"
+        site_url = self.shell.site_url
         self._write(site_dir / "directory.json", directory_json(self.site))
-        self._write(site_dir / "feed.xml", atom_feed(self.site, site_url, config.site_name))
-        if self.config.language == SITE_LANGUAGES[0]:
+        self._write(site_dir / "feed.xml", atom_feed(self.site, site_url, self.shell.site_name))
+        if self.shell.language == SITE_LANGUAGES[0]:
             self._write(site_dir / "partners.json", partners_json(self.site, site_url))
-        self._write_sitemap(site_dir, site_url)
+        self._write_sitemap(site_dir, site_url, page_urls)
         if self.reuse is not None:
             self.reuse.record = record
+        return page_urls
 
     def _reusable(
         self, mode: int
@@ -449,12 +573,12 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         pages are still current and which browse pages are (None: render them all); a kept
         page must have `mode`, the permissions the files this build writes get."""
         self._browse_keys = {}
-        if self.reuse is None or self.site is None or self.listings_dir is None:
+        if self.reuse is None:
             return None, None, None
         site = self.site
         shells = hashlib.sha256()
-        for depth in sorted(self._shells):
-            shells.update(self._shells[depth].digest.encode())
+        for depth in sorted(self.shell.shells):
+            shells.update(self.shell.shells[depth].digest.encode())
         fingerprint = catalog_fingerprint(
             code_fingerprint(), site.catalog, site.language, shells.hexdigest()
         )
@@ -503,10 +627,9 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             return True
         return False
 
-    def _write_sitemap(self, site_dir: Path, site_url: str) -> None:
-        assert self.site is not None
-        urls = [url for url in self._theme_pages if not url.endswith(".html")]
-        urls += self.page_urls
+    def _write_sitemap(self, site_dir: Path, site_url: str, page_urls: list[str]) -> None:
+        urls = [url for url in self.shell.theme_pages if not url.endswith(".html")]
+        urls += page_urls
         dates = {f"partners/{slug}/": when for slug, when in self.site.updated.items()}
         sitemap = sitemap_xml(site_url, urls, dates)
         self._write(site_dir / "sitemap.xml", sitemap)
@@ -516,7 +639,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         target = site_dir / page.url / "index.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         if text is None:
-            text = self._shells[page.depth].fill(page)
+            text = self.shell.shells[page.depth].fill(page)
         target.write_text(text, encoding="utf-8")
 
     def _write_listing_page(
@@ -524,7 +647,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
     ) -> None:
         """Write a browse or facet page, unless the live one is the same (`sitegen.reuse`):
         then it is named as kept, and its entry in the record carried over."""
-        text = self._shells[page.depth].fill(page)
+        text = self.shell.shells[page.depth].fill(page)
         if self.reuse is None or record is None:
             self._write_page(site_dir, page, text)
             return
@@ -544,11 +667,3 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
     @staticmethod
     def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
-
-    def on_serve(
-        self, server: LiveReloadServer, /, *, config: MkDocsConfig, builder: Any
-    ) -> LiveReloadServer:
-        # Editing a listing rebuilds the site like editing a page does.
-        if self.listings_dir is not None:
-            server.watch(str(self.listings_dir))
-        return server

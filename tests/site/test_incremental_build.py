@@ -125,7 +125,7 @@ def test_a_rebuild_writes_only_the_browse_pages_whose_html_changed(
 
     before = pages()
     written: list[str] = []
-    write_page = sitegen.plugin.MarketplacePlugin._write_page
+    write_page = sitegen.plugin.GeneratedPages._write_page
 
     def recording(plugin: object, site_dir: Path, page: object, text: str | None = None) -> None:
         written.append(page.url)  # type: ignore[attr-defined]
@@ -142,7 +142,7 @@ def test_a_rebuild_writes_only_the_browse_pages_whose_html_changed(
     def record_writes_and_renders() -> None:
         written.clear()
         rendered.clear()
-        monkeypatch.setattr(sitegen.plugin.MarketplacePlugin, "_write_page", recording)
+        monkeypatch.setattr(sitegen.plugin.GeneratedPages, "_write_page", recording)
         monkeypatch.setattr(sitegen.pages, "browse_pages", rendering)
 
     record_writes_and_renders()
