@@ -14,7 +14,15 @@ asked every 0.1 s; "not 200" counts the answers that were anything but 200 meanw
 published whole should have none). The first edit after the start is reported apart: `serve`'s
 build process may still be getting ready.
 
-`--smoke` runs on 14 listings with 2 edits (the tests do, so the script cannot rot).
+`--git` makes the listings folder a git checkout with every listing committed, as the
+Marketplace's own listings folder is (partners send pull requests): a listing is then dated by
+its commits (`marketplace.history`), so an edit not yet committed leaves its first-published
+date as it was. In a plain folder (the default) the dates are the files' modification times:
+the edited listing becomes the newest partner at every edit, which changes the home page's
+"newest partners" and so needs the hand-written pages made again (MkDocs) at every build.
+
+`--smoke` runs on 14 listings with 2 edits, in a plain folder and in a git checkout (the tests
+do, so the script cannot rot).
 """
 
 from __future__ import annotations
@@ -22,8 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -130,7 +141,20 @@ def measure_edit(base: str, listing: Path, slug: str, browse: str, word: str) ->
     return {**seen, "all": max(seen.values()), "not 200": failures}
 
 
-def main(counts: list[int], edits: int) -> None:
+def _commit_all(folder: Path) -> None:
+    """Make `folder` a git repository with every file in it committed."""
+    git = shutil.which("git")
+    if git is None:
+        raise SystemExit("--git needs git on the PATH")
+    identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid"}
+    identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "listings"]):
+        subprocess.run(
+            [git, *command], cwd=folder, check=True, env={**os.environ, **identity}, timeout=600
+        )
+
+
+def main(counts: list[int], edits: int, git: bool = False) -> None:
     columns = ["page en", "page ru", "browse", "directory.json", "search", "all", "build"]
     columns.append("not 200")
     print(f"{'listings':>8}  {'edit':<8}" + "".join(f"{name:>15}" for name in columns))
@@ -140,11 +164,14 @@ def main(counts: list[int], edits: int) -> None:
         ) as scratch:
             root = Path(scratch)
             listings = generate_listings(count, root / "listings")
+            if git:
+                _commit_all(listings)
             listing = _untranslated(listings, count // 2)
             slug = listing.stem
             started = time.monotonic()
             with serving(listings, root) as base:
-                print(f"{count} listings: serve ready (build included) in "
+                folder = "a git checkout" if git else "a plain folder"
+                print(f"{count} listings in {folder}: serve ready (build included) in "
                       f"{time.monotonic() - started:.1f} s")  # fmt: skip
                 browse = _browse_page(root / "site", slug)
                 later = []
@@ -172,9 +199,11 @@ if __name__ == "__main__":
     )
     parser.add_argument("counts", nargs="*", type=int, metavar="N")
     parser.add_argument("--edits", type=int, default=4, metavar="K")
+    parser.add_argument("--git", action="store_true", help="the listings in a git checkout")
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_COUNT} listings, 2 edits")
     arguments = parser.parse_args()
     if arguments.smoke:
         main([SMOKE_COUNT], 2)
+        main([SMOKE_COUNT], 2, git=True)
     else:
-        main(arguments.counts or [10000], max(1, arguments.edits))
+        main(arguments.counts or [10000], max(1, arguments.edits), arguments.git)

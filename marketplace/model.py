@@ -12,7 +12,7 @@ import json
 import re
 import unicodedata
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -531,8 +531,34 @@ def facet_values(listing: Listing, facet: Facet) -> list[str]:
     return values
 
 
-_LISTING_JSON: dict[int, dict[bool, str]] = {}
-"""id(listing) -> {sorted: its JSON text}, while the listing lives (see `listing_json`)."""
+_DERIVED: dict[int, dict[Hashable, Any]] = {}
+"""id(listing) -> what was derived from it, by key, while the listing lives (see `derived`)."""
+DERIVED_PER_LISTING = 16
+"""At most this many values are kept per listing (the oldest goes first)."""
+Derived = TypeVar("Derived")
+
+
+def derived(listing: Listing, key: Hashable, make: Callable[[], Derived]) -> Derived:
+    """`make()`: a value made from `listing` and from what `key` holds, which must be all else
+    the value depends on. Made once per listing object and key, and kept while the listing
+    lives: a listing is frozen, and `serve --watch`'s build process keeps its listings from
+    one build to the next (only an edited file's listing is a new object), so its builds make
+    again only what an edit changed. A build asks for a listing's JSON text, page keys and
+    export rows in each site language, the index and the snapshot: tens of microseconds each,
+    over a second per build at 10,000 listings."""
+    memo_key = id(listing)
+    memo = _DERIVED.get(memo_key)
+    if memo is None:
+        memo = _DERIVED[memo_key] = {}
+        # Forgotten with the listing, before its id can be another object's.
+        weakref.finalize(listing, _DERIVED.pop, memo_key, None)
+    try:
+        value: Derived = memo[key]
+    except KeyError:
+        if len(memo) >= DERIVED_PER_LISTING:  # keys of an older catalog, site URL…
+            del memo[next(iter(memo))]
+        value = memo[key] = make()
+    return value
 
 
 def listing_json(listing: Listing, sort_keys: bool = False) -> str:
@@ -540,22 +566,12 @@ def listing_json(listing: Listing, sort_keys: bool = False) -> str:
     model's order (what the snapshot and `partners.json` carry: the order partners wrote
     their prices and translations in stays), or with every object's keys sorted
     (`sort_keys`: the canonical text the snapshot's content hash, the site's page keys and the
-    index's keys are computed over).
-
-    Made once per listing object (a listing is frozen) and kept while it lives: a build asks
-    for it in each site language, the index and the snapshot, and `serve --watch`'s build
-    process keeps its listings from one build to the next (pydantic's dump and the encoder:
-    ~60 µs a listing, over half a second per use at 10,000 listings).
+    index's keys are computed over). Made once per listing object (`derived`): pydantic's
+    dump and the encoder take ~60 µs a listing.
     """
-    key = id(listing)
-    texts = _LISTING_JSON.get(key)
-    if texts is None:
-        texts = _LISTING_JSON[key] = {}
-        # Forgotten with the listing, before its id can be another object's.
-        weakref.finalize(listing, _LISTING_JSON.pop, key, None)
-    text = texts.get(sort_keys)
-    if text is None:
+
+    def make() -> str:
         data = listing.model_dump(mode="json")
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
-        texts[sort_keys] = text
-    return text
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
+
+    return derived(listing, ("json", sort_keys), make)

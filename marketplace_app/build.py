@@ -4,6 +4,7 @@ and the partner snapshot the backend reads (`marketplace.snapshot`)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import multiprocessing
 import os
@@ -12,7 +13,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from marketplace.validate import (
 
 if TYPE_CHECKING:
     from search.whoosh_engine import PreparedIndex
+    from sitegen.plugin import LanguageShell
     from sitegen.reuse import OutputRecord, PageReuse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -118,12 +120,45 @@ def _quiet(step: str) -> None:
     pass
 
 
+@dataclass
+class RememberedSite:
+    """The site the last build published, as a process that builds again and again keeps it:
+    what each language's MkDocs run made (`sitegen.plugin.LanguageShell`), a digest of what
+    MkDocs read besides the listings (`site_sources`) and the stamp of every file it wrote, as
+    published. While all three still hold, a build after an edit to the listings writes only
+    the generated pages and exports again, without MkDocs (`_generated_pages_again`)."""
+
+    sources: str
+    shells: list[LanguageShell]
+    """Per site language, the root first."""
+    stamps: dict[str, str]
+    """Each file MkDocs wrote (relative to the site folder) -> its `file_stamp` once published."""
+
+    def still_live(self, site_dir: Path) -> bool:
+        """True when every file MkDocs wrote is still the one published (nothing removed or
+        replaced it on the live site since)."""
+        from sitegen.reuse import new_file_mode, still_file
+
+        mode = new_file_mode()
+        return all(still_file(site_dir / path, stamp, mode) for path, stamp in self.stamps.items())
+
+
+@dataclass
+class RememberedBuild:
+    """What a process that builds again and again (`marketplace_app.rebuilds`) knows from
+    its builds before: the valid listings (`marketplace.validate.RememberedListings`) and the
+    site last published."""
+
+    listings: RememberedListings = field(default_factory=RememberedListings)
+    site: RememberedSite | None = None
+
+
 def build(
-    paths: BuildPaths, progress: Progress = _quiet, remembered: RememberedListings | None = None
+    paths: BuildPaths, progress: Progress = _quiet, remembered: RememberedBuild | None = None
 ) -> BuildReport:
     """Validate the listings and, only if they are all valid, build the site and index.
-    `remembered`: what a process that builds again and again (`marketplace_app.rebuilds`)
-    knows of the listings already (`marketplace.validate.RememberedListings`).
+    `remembered`: what a process that builds again and again knows from its builds before
+    (`RememberedBuild`); this build's site replaces what it knows of the site once published.
 
     The search index is built in a process of its own while the site languages are built
     (`build_site`), so the steps overlap on a machine with more than one core; their seconds
@@ -190,12 +225,14 @@ def _site_folder_locked(paths: BuildPaths) -> Iterator[None]:
 
 
 def _build(
-    paths: BuildPaths, progress: Progress, remembered: RememberedListings | None
+    paths: BuildPaths, progress: Progress, remembered: RememberedBuild | None
 ) -> BuildReport:
     started = time.perf_counter()
     progress(f"Validating the listings in {paths.listings_dir}…")
     try:
-        loaded = load_listings(paths.listings_dir, remembered)
+        loaded = load_listings(
+            paths.listings_dir, remembered.listings if remembered is not None else None
+        )
     except InvalidListings as error:
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
@@ -205,7 +242,7 @@ def _build(
         progress(f"Indexing {len(loaded[1])} partners for search…")
         indexing = _Child(_timed, prepare_search_index, paths, loaded, dates)
         try:
-            site = build_site(paths, loaded, progress, dates)
+            site = build_site(paths, loaded, progress, dates, remembered)
             site_seconds = time.perf_counter() - validated
         except BaseException:
             with contextlib.suppress(BaseException):
@@ -227,6 +264,8 @@ def _build(
             _discard(index)
             site.discard()
             raise
+        if remembered is not None:
+            remembered.site = site.remembered()
         publish_search_index(paths, index)
         _record_site_url(paths, site.site_url)
         catalog, listings = loaded
@@ -449,6 +488,10 @@ class StagedSite:
     """The site URL its absolute links start with."""
     reuses: list[tuple[Path, PageReuse]]
     """Per language (the root first): its folder relative to the site's, and what it kept."""
+    sources: str
+    """`site_sources` when the build started."""
+    shells: list[LanguageShell]
+    """Per language (the root first): what its MkDocs run made (`RememberedSite`)."""
 
     @property
     def pages_kept(self) -> int:
@@ -474,6 +517,21 @@ class StagedSite:
             if reuse.record is not None:
                 reuse.record.write(reuse.record_file)
 
+    def remembered(self) -> RememberedSite | None:
+        """What a process that builds again keeps of this site, once published (None: a file
+        MkDocs wrote is missing from the live site)."""
+        from sitegen.reuse import file_stamp
+
+        stamps = {}
+        for (folder, _reuse), shell in zip(self.reuses, self.shells, strict=True):
+            for name in shell.theme_files:
+                path = (folder / name).as_posix()
+                stamp = file_stamp(self.paths.site_dir / path)
+                if stamp is None:
+                    return None
+                stamps[path] = stamp
+        return RememberedSite(self.sources, self.shells, stamps)
+
     def discard(self) -> None:
         """Remove the staged site (a later step of the build failed)."""
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -484,6 +542,7 @@ def build_site(
     loaded: tuple[Catalog, list[LoadedListing]],
     progress: Progress = _quiet,
     dates: Mapping[Path, ListingDates] | None = None,
+    remembered: RememberedBuild | None = None,
 ) -> StagedSite:
     """Run MkDocs (Material theme) for every site language into a staging folder inside
     `paths.site_dir`, keeping the live site's partner pages that are still current
@@ -492,6 +551,9 @@ def build_site(
     English in this process, each other language at the same time in a process of its own,
     into a scratch folder (`_scratch`) of its own: MkDocs empties its output folder first, and
     the English one holds the other languages, so they are moved into it when English is done.
+
+    With `remembered` (a process that builds again and again), the site it last published is
+    made again without MkDocs when only the listings changed (`_generated_pages_again`).
     """
     configs = site_configs(paths)
     for leftover in paths.site_dir.glob(".build-*"):  # of a build that was killed
@@ -502,7 +564,29 @@ def build_site(
         for (_config, site_dir), language in zip(configs, SITE_LANGUAGES, strict=True)
     ]
     (root_config, root_dir), *others = configs
+    folders = [site_dir.relative_to(root_dir) for _config, site_dir in configs]
+    # Before MkDocs reads them: were they to change during the build, the next one sees it.
+    sources = site_sources(paths)
+    if remembered is not None:
+        # Forgotten until this build is published: a build that fails knows nothing after.
+        last, remembered.site = remembered.site, None
+        if last is not None and last.sources == sources and last.still_live(paths.site_dir):
+            try:
+                shells = _generated_pages_again(last, loaded, dates, staging, folders, reuses)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            if shells is not None:
+                return StagedSite(
+                    paths,
+                    staging,
+                    shells[0].site_url,
+                    list(zip(folders, reuses, strict=True)),
+                    sources,
+                    shells,
+                )
     children = []
+    shells = []
     try:
         for (config_file, site_dir), language, reuse in zip(
             others, SITE_LANGUAGES[1:], reuses[1:], strict=True
@@ -513,11 +597,12 @@ def build_site(
             children.append((partial, site_dir, child))
         progress(f"Building the {LANGUAGE_NAMES[SITE_LANGUAGES[0]]} site…")
         try:
-            site_url, reuses[0] = _mkdocs_build(
+            site_url, reuses[0], shell = _mkdocs_build(
                 paths, loaded, root_config, staging, reuses[0], dates
             )
+            shells.append(shell)
         finally:
-            outcomes: list[tuple[str, PageReuse] | BaseException] = []
+            outcomes: list[tuple[str, PageReuse, LanguageShell] | BaseException] = []
             for _partial, _site_dir, child in children:
                 try:
                     outcomes.append(child.result())
@@ -528,7 +613,8 @@ def build_site(
         ):
             if isinstance(outcome, BaseException):
                 raise outcome
-            reuses[number] = outcome[1]  # what the language's process kept
+            _site_url, reuses[number], shell = outcome  # what the language's process kept
+            shells.append(shell)
             target = staging / site_dir.relative_to(root_dir)
             shutil.rmtree(target, ignore_errors=True)
             partial.replace(target)
@@ -538,8 +624,63 @@ def build_site(
     finally:
         for partial, _site_dir, _child in children:  # not moved into place: a step failed
             shutil.rmtree(partial, ignore_errors=True)
-    folders = [site_dir.relative_to(root_dir) for _config, site_dir in configs]
-    return StagedSite(paths, staging, site_url, list(zip(folders, reuses, strict=True)))
+    return StagedSite(
+        paths, staging, site_url, list(zip(folders, reuses, strict=True)), sources, shells
+    )
+
+
+def site_sources(paths: BuildPaths) -> str:
+    """A digest of what the MkDocs runs read besides the listings: the configurations, the
+    hand-written pages and the theme overrides (`site_src`); with the code and libraries
+    (a process that builds again and again starts anew when they change) and the
+    environment, that is all that shapes what MkDocs writes."""
+    digest = hashlib.sha256()
+    files = [config for config, _site_dir in site_configs(paths)]
+    files += sorted((paths.mkdocs_config.parent / "site_src").rglob("*"))
+    for path in files:
+        if path.is_file():
+            digest.update(f"{path}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _generated_pages_again(
+    last: RememberedSite,
+    loaded: tuple[Catalog, list[LoadedListing]],
+    dates: Mapping[Path, ListingDates] | None,
+    staging: Path,
+    folders: list[Path],
+    reuses: list[PageReuse],
+) -> list[LanguageShell] | None:
+    """Write every language's generated pages, logos and exports into `staging` without
+    MkDocs, filled into the theme shells of the site `last` remembers, whose hand-written
+    pages and theme files stay as published (named as kept). None, having written nothing,
+    when MkDocs would make something else for these listings (a hand-written page shows the
+    newest partners, say, or the browse pages go a level deeper).
+
+    Why: under `serve --watch` an edit to one listing changes no file MkDocs writes, and
+    MkDocs's run (its configuration, the theme's files, the hand-written pages and the shells)
+    was about a third of each language's build at 10,000 partners. Both languages are written
+    here, in this process, so what the process keeps between builds (each listing's page key
+    and JSON) serves both."""
+    from sitegen.plugin import GeneratedPages, site_input
+
+    if dates is None:
+        dates = listing_dates([item.path for item in loaded[1]])
+    inputs = []
+    for shell in last.shells:
+        site, logos = site_input(loaded, shell.language, dates, shell.search_api)
+        if not shell.current_for(site):
+            return None
+        inputs.append((site, logos))
+    for shell, (site, logos), folder, reuse in zip(
+        last.shells, inputs, folders, reuses, strict=True
+    ):
+        target = staging / folder
+        target.mkdir(parents=True, exist_ok=True)
+        GeneratedPages(shell, site, logos, reuse).write(target)
+        reuse.kept_paths.update(shell.theme_files)
+    return last.shells
 
 
 def _scratch(paths: BuildPaths, purpose: str) -> Path:
@@ -577,10 +718,11 @@ def _mkdocs_build(
     site_dir: Path,
     reuse: PageReuse,
     dates: Mapping[Path, ListingDates] | None = None,
-) -> tuple[str, PageReuse]:
+) -> tuple[str, PageReuse, LanguageShell]:
     """One language's MkDocs build into `site_dir`: the site URL its absolute links start
-    with, and `reuse` with what the build kept of the live site (returned: from a process of
-    its own, the changes the plugin made to it come back only so)."""
+    with, `reuse` with what the build kept of the live site (returned: from a process of its
+    own, the changes the plugin made to it come back only so) and what MkDocs made
+    (`RememberedSite`)."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -602,7 +744,8 @@ def _mkdocs_build(
         mkdocs_build(config)
     finally:
         config.plugins.on_shutdown()
-    return str(config.site_url or ""), reuse
+    assert plugin.shell is not None
+    return str(config.site_url or ""), reuse, plugin.shell
 
 
 def _record_site_url(paths: BuildPaths, site_url: str) -> None:

@@ -18,10 +18,11 @@ from click.decorators import FC
 from marketplace.catalog import CATALOG_FILE_NAME, CatalogError, load_catalog
 from marketplace.problems import FORMATTERS
 from marketplace.schema import listing_json_schema
-from marketplace.validate import RememberedListings, ValidationReport, validate_directory
+from marketplace.validate import ValidationReport, validate_directory
 from marketplace_app.build import (
     BuildFailed,
     BuildPaths,
+    RememberedBuild,
     UnsafeSiteDir,
     build,
     inputs_newer_than,
@@ -187,7 +188,7 @@ def served_url(host: str, port: int) -> str:
 
 
 def _build_or_exit(
-    paths: BuildPaths, keep_serving: bool = False, remembered: RememberedListings | None = None
+    paths: BuildPaths, keep_serving: bool = False, remembered: RememberedBuild | None = None
 ) -> bool:
     """Build, or say why not and exit 1. With `keep_serving` (`serve`), a failed build over a
     previous good one only warns (and returns False): the site, index and snapshot of that
@@ -373,7 +374,7 @@ def build_worker(listings_dir: Path, site_dir: Path, instance: Path, site_url: s
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
-    def build_once(remembered: RememberedListings) -> dict[str, object]:
+    def build_once(remembered: RememberedBuild) -> dict[str, object]:
         try:
             if _build_or_exit(paths, keep_serving=True, remembered=remembered):
                 return {"built": True}

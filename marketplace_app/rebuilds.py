@@ -30,8 +30,8 @@ import sys
 from collections.abc import Callable
 from typing import IO
 
-from marketplace.validate import RememberedListings, load_listings
-from marketplace_app.build import INDEX_CODE, BuildPaths, site_configs
+from marketplace.validate import load_listings
+from marketplace_app.build import INDEX_CODE, BuildPaths, RememberedBuild, site_configs
 
 BUILD_REQUEST = "build\n"
 CODE_PACKAGES = ("marketplace", "sitegen", "search", "marketplace_app")
@@ -158,7 +158,7 @@ def _answer(line: str) -> dict[str, object] | None:
 
 def run_worker(
     paths: BuildPaths,
-    build_once: Callable[[RememberedListings], dict[str, object]],
+    build_once: Callable[[RememberedBuild], dict[str, object]],
     requests: IO[bytes],
     answers: IO[str],
 ) -> None:
@@ -178,7 +178,7 @@ def run_worker(
     # again), never newer (pages of old code kept as new).
     code_fingerprint()
     code_fingerprint(*INDEX_CODE)
-    remembered = RememberedListings()
+    remembered = RememberedBuild()
     warm = False
     parent = os.getppid()
     while True:
@@ -222,7 +222,7 @@ def _reply(answers: IO[str], answer: dict[str, object]) -> None:
     answers.flush()
 
 
-def _warm_up(paths: BuildPaths, remembered: RememberedListings) -> None:
+def _warm_up(paths: BuildPaths, remembered: RememberedBuild) -> None:
     """Validate the listings (remembered for the first build) and make what every build
     would make first: the build's modules, the MkDocs configurations' Markdown extensions
     (Pygments' lexers alone take ~0.7 s), the page templates of each language, each listing's
@@ -237,7 +237,7 @@ def _warm_up(paths: BuildPaths, remembered: RememberedListings) -> None:
     from sitegen.i18n import environment
 
     with contextlib.suppress(Exception):  # InvalidListings, an unreadable folder…
-        _catalog, loaded = load_listings(paths.listings_dir, remembered)
+        _catalog, loaded = load_listings(paths.listings_dir, remembered.listings)
         for item in loaded:
             listing_json(item.listing)
             listing_json(item.listing, sort_keys=True)

@@ -5,6 +5,7 @@ All are pure functions of the listings returning text; the plugin writes them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from marketplace.catalog import FACETS, WORLDWIDE
 from marketplace.i18n import SOURCE_LANGUAGE
-from marketplace.model import facet_values, listing_json
+from marketplace.model import Listing, derived, facet_values, listing_json
 from marketplace.urls import partner_url
 from sitegen.i18n import facet_label, shown_in_english
 from sitegen.pages import SiteInput, facet_counts
@@ -25,8 +26,8 @@ FEED_SIZE = 50
 """Entries in the Atom feed: the most recently updated listings."""
 
 
-def _epoch() -> datetime:
-    return datetime.fromtimestamp(0, tz=UTC)
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
+"""The date of a listing the build knows no date of."""
 
 
 def partners_json(site: SiteInput, site_url: str) -> str:
@@ -35,18 +36,27 @@ def partners_json(site: SiteInput, site_url: str) -> str:
     Shape: {"version": 1, "generated": ISO time, "partners": [listing fields as in the YAML
     format, plus "url", "logo_url" (or null), "published", "updated"]}, sorted by slug.
     """
-    partners: list[str] = []
-    for listing in sorted(site.listings, key=lambda item: item.slug):
-        logo = site.logos.get(listing.slug)
+
+    def row(listing: Listing, logo: str | None, published: datetime, updated: datetime) -> str:
         added = {
             "url": site_url + partner_url(listing.slug),
             "logo_url": site_url + logo if logo else None,
-            "published": site.published.get(listing.slug, _epoch()).isoformat(),
-            "updated": site.updated.get(listing.slug, _epoch()).isoformat(),
+            "published": published.isoformat(),
+            "updated": updated.isoformat(),
         }
-        # The listing's JSON text is made once per listing (`listing_json`); the fields
-        # added here follow its own in the same object.
-        partners.append(listing_json(listing)[:-1] + "," + _compact(added)[1:])
+        # The fields added here follow the listing's own in the same object.
+        return listing_json(listing)[:-1] + "," + _compact(added)[1:]
+
+    partners: list[str] = []
+    for listing in sorted(site.listings, key=lambda item: item.slug):
+        more = (
+            site.logos.get(listing.slug),
+            site.published.get(listing.slug, _EPOCH),
+            site.updated.get(listing.slug, _EPOCH),
+        )
+        # Made once per listing and what else it shows (`derived`): 10,000 rows, each build.
+        key = ("partners.json", site_url, *more)
+        partners.append(derived(listing, key, lambda: row(listing, *more)))  # noqa: B023
     head = {
         "version": PARTNERS_JSON_VERSION,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -55,7 +65,7 @@ def partners_json(site: SiteInput, site_url: str) -> str:
     return _compact(head)[:-1] + ',"partners":[' + ",".join(partners) + "]}"
 
 
-def _compact(value: dict[str, Any]) -> str:
+def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -63,10 +73,10 @@ def atom_feed(site: SiteInput, site_url: str, title: str) -> str:
     """An Atom feed of the most recently added or updated listings, in the site's language."""
     recent = sorted(
         site.listings,
-        key=lambda listing: (site.updated.get(listing.slug, _epoch()), listing.slug),
+        key=lambda listing: (site.updated.get(listing.slug, _EPOCH), listing.slug),
         reverse=True,
     )[:FEED_SIZE]
-    newest = site.updated.get(recent[0].slug, _epoch()) if recent else _epoch()
+    newest = site.updated.get(recent[0].slug, _EPOCH) if recent else _EPOCH
     entries = []
     for listing in recent:
         name, summary, _ = listing.text(site.language)
@@ -83,8 +93,8 @@ def atom_feed(site: SiteInput, site_url: str, title: str) -> str:
             f"<title{name_lang}>{escape(name)}</title>"
             f"<link href={quoteattr(url)}/>"
             f"<id>{escape(url)}</id>"
-            f"<published>{site.published.get(listing.slug, _epoch()).isoformat()}</published>"
-            f"<updated>{site.updated.get(listing.slug, _epoch()).isoformat()}</updated>"
+            f"<published>{site.published.get(listing.slug, _EPOCH).isoformat()}</published>"
+            f"<updated>{site.updated.get(listing.slug, _EPOCH).isoformat()}</updated>"
             f"<summary{summary_lang}>{escape(summary)}</summary>"
             "</entry>"
         )
@@ -147,28 +157,26 @@ def directory_json(site: SiteInput) -> str:
     keep the facet part small; the summary is most of what remains.
     """
     facets = find_facets(site)
+    facets_text = _compact(facets)
     index_of = [
         {value: position for position, (value, _) in enumerate(facet["values"])} for facet in facets
     ]
-    partners = []
-    for listing in sorted(
-        site.listings, key=lambda item: (item.text(site.language)[0].casefold(), item.slug)
-    ):
+
+    def row(listing: Listing, published: datetime | None, logo: str | None) -> str:
         name, summary, _ = listing.text(site.language)
-        published = site.published.get(listing.slug)
         flags = (
             DA * listing.delegated_admin
             + TRIAL * any(offer.type == "trial" for offer in listing.offers)
             + NAME_IN_ENGLISH * shown_in_english(name, listing.name, site.language)
             + SUMMARY_IN_ENGLISH * shown_in_english(summary, listing.summary, site.language)
         )
-        partners.append(
+        return _compact(
             [
                 listing.slug,
                 name,
                 summary,
                 published.astimezone(UTC).date().isoformat() if published else "",
-                site.logos.get(listing.slug),
+                logo,
                 flags,
                 [
                     [index_of[number][value] for value in facet_values(listing, facet)]
@@ -176,8 +184,23 @@ def directory_json(site: SiteInput) -> str:
                 ],
             ]
         )
-    document = {"version": DIRECTORY_JSON_VERSION, "facets": facets, "partners": partners}
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+    # A row is made once per listing and what else it depends on (`derived`); its value
+    # indices depend on the facets' values, named by a digest of them.
+    facets_digest = hashlib.sha256(facets_text.encode()).hexdigest()
+    partners = []
+    for listing in sorted(
+        site.listings, key=lambda item: (item.text(site.language)[0].casefold(), item.slug)
+    ):
+        published = site.published.get(listing.slug)
+        logo = site.logos.get(listing.slug)
+        key = ("directory.json", site.language, facets_digest, published, logo)
+        partners.append(derived(listing, key, lambda: row(listing, published, logo)))  # noqa: B023
+    # What json.dumps makes of {"version": …, "facets": …, "partners": […]}, compact.
+    return (
+        f'{{"version":{DIRECTORY_JSON_VERSION},"facets":{facets_text},'
+        f'"partners":[{",".join(partners)}]}}'
+    )
 
 
 def sitemap_xml(site_url: str, urls: Sequence[str], dates: dict[str, datetime]) -> str:

@@ -349,7 +349,9 @@ class LanguageShell:
 
     language: str
     site_url: str
+    """As MkDocs has it ("" when the configuration gives none)."""
     site_name: str
+    search_api: str
     shells: dict[int, ShellTemplate]
     theme_pages: list[str]
     """The hand-written pages' URLs, for the sitemap."""
@@ -480,8 +482,9 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         shutil.rmtree(site_dir / _SHELL_DIR, ignore_errors=True)
         self.shell = LanguageShell(
             language=self.config.language,
-            site_url=config.site_url or "/",
+            site_url=config.site_url or "",
             site_name=config.site_name,
+            search_api=self.config.search_api,
             shells=self._shells,
             theme_pages=self._theme_pages,
             # What MkDocs wrote: the generated pages come next.
@@ -556,7 +559,7 @@ class GeneratedPages:
                 self.reuse.written_pages[url] = _LOGO_WRITTEN
             (site_dir / url).parent.mkdir(parents=True, exist_ok=True)
             (site_dir / url).write_bytes(_validated_logo(source, digest))
-        site_url = self.shell.site_url
+        site_url = self.shell.site_url or "/"
         self._write(site_dir / "directory.json", directory_json(self.site))
         self._write(site_dir / "feed.xml", atom_feed(self.site, site_url, self.shell.site_name))
         if self.shell.language == SITE_LANGUAGES[0]:

@@ -36,7 +36,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from marketplace.catalog import Catalog
-from marketplace.model import Listing, listing_json
+from marketplace.model import Listing, derived, listing_json
 from sitegen.pages import SiteInput, contact_url
 
 RECORD_VERSION = 2
@@ -90,12 +90,17 @@ def catalog_fingerprint(code: str, catalog: Catalog, *more: str) -> str:
     return digest.hexdigest()
 
 
-def partner_key(listing: Listing, *more: object) -> str:
+def partner_key(listing: Listing, *more: str | None) -> str:
     """The key of one partner's output: a digest of the listing (`listing_json`) and `more`
-    (JSON-able: its logo URL, dates, what else the output shows of it)."""
-    digest = hashlib.sha256(listing_json(listing, sort_keys=True).encode())
-    digest.update(json.dumps(more, ensure_ascii=False, separators=(",", ":")).encode())
-    return digest.hexdigest()
+    (its logo URL, dates, what else the output shows of it). Made once per listing and
+    `more` (`marketplace.model.derived`)."""
+
+    def make() -> str:
+        digest = hashlib.sha256(listing_json(listing, sort_keys=True).encode())
+        digest.update(json.dumps(more, ensure_ascii=False, separators=(",", ":")).encode())
+        return digest.hexdigest()
+
+    return derived(listing, ("partner key", more), make)
 
 
 def page_key(site: SiteInput, listing: Listing) -> str:

@@ -1,0 +1,178 @@
+"""A process that builds again and again (`serve --watch`'s) writes an edit's pages without
+MkDocs while nothing MkDocs makes would change (`marketplace_app.build.RememberedSite`), and
+what it publishes equals a build from nothing; anything MkDocs would make differently runs
+MkDocs again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import marketplace_app.build
+from marketplace.catalog import SITE_LANGUAGES
+from marketplace_app.build import BuildPaths, RememberedBuild, build
+from tests.conftest import EXAMPLE_LISTINGS
+from tests.site.conftest import site_files
+
+EDITED = "adventure-works-it"
+BOTH = sorted(["mkdocs.yml", "mkdocs.ru.yml"])
+"""What a build that runs MkDocs runs it for: every language."""
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> BuildPaths:
+    """A copy of the project's site sources and example listings, built into `tmp_path`."""
+    project = tmp_path / "project"
+    root = Path(marketplace_app.build.PROJECT_ROOT)
+    shutil.copytree(root / "site_src", project / "site_src")
+    for config in ("mkdocs.yml", "mkdocs.ru.yml"):
+        shutil.copy(root / config, project / config)
+    shutil.copytree(EXAMPLE_LISTINGS, project / "listings")
+    return BuildPaths(
+        project / "listings",
+        tmp_path / "site",
+        tmp_path / "instance",
+        mkdocs_config=project / "mkdocs.yml",
+    )
+
+
+def _edit(paths: BuildPaths, words: str, keep_dates: bool = True) -> None:
+    """Put `words` in front of the edited partner's summary; with `keep_dates`, the file keeps
+    its modification time, so the listing keeps its dates (as a git checkout's uncommitted
+    edit does: the listings folder here is no repository)."""
+    edited = paths.listings_dir / f"{EDITED}.yaml"
+    before = edited.stat()
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(text.replace("\nsummary: ", f"\nsummary: {words} ", 1), "utf-8")
+    if keep_dates:
+        os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _full_build(paths: BuildPaths, tmp_path: Path) -> dict[str, bytes]:
+    """The files of a build of the same sources from nothing."""
+    full = BuildPaths(
+        paths.listings_dir,
+        tmp_path / "full" / "site",
+        tmp_path / "full" / "instance",
+        mkdocs_config=paths.mkdocs_config,
+    )
+    build(full)
+    return site_files(full.site_dir)
+
+
+@pytest.fixture
+def mkdocs_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The languages MkDocs builds from now on (in this process or a forked one)."""
+    runs: list[str] = []
+    mkdocs_build = marketplace_app.build._mkdocs_build
+
+    def counted(paths: BuildPaths, loaded: Any, config_file: Path, *more: Any) -> Any:
+        runs.append(config_file.name)
+        return mkdocs_build(paths, loaded, config_file, *more)
+
+    # Counted before a language's process forks: it runs in build_site's own process.
+    monkeypatch.setattr(marketplace_app.build, "_Child", _InProcess)
+    monkeypatch.setattr(marketplace_app.build, "_mkdocs_build", counted)
+    return runs
+
+
+class _InProcess:
+    """`_Child` run at once in this process (so the test sees what it calls)."""
+
+    def __init__(self, function: Any, *arguments: object) -> None:
+        try:
+            self._value = (True, function(*arguments))
+        except BaseException as error:
+            self._value = (False, error)
+
+    def result(self) -> Any:
+        succeeded, value = self._value
+        if not succeeded:
+            raise value
+        return value
+
+
+def test_an_edit_is_written_without_mkdocs_and_equals_a_full_build(
+    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str]
+) -> None:
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    assert sorted(mkdocs_runs) == BOTH
+    assert remembered.site is not None
+
+    for number in range(2):
+        _edit(paths, f"Edit{number}.")
+        report = build(paths, remembered=remembered)
+        assert sorted(mkdocs_runs) == BOTH, "MkDocs ran again"
+        assert report.pages_kept == 13 * len(SITE_LANGUAGES)
+        assert remembered.site is not None
+        page = paths.site_dir / "partners" / EDITED / "index.html"
+        assert f"Edit{number}." in page.read_text(encoding="utf-8")
+    assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
+
+
+def _newest_changes(paths: BuildPaths) -> None:
+    # A new modification time: the listing is the newest now, which the home page shows.
+    _edit(paths, "Newest.", keep_dates=False)
+
+
+def _page_changes(paths: BuildPaths) -> None:
+    page = paths.mkdocs_config.parent / "site_src" / "en" / "get-listed.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nA new paragraph.\n", "utf-8")
+    _edit(paths, "Page.")
+
+
+def _live_theme_file_changes(paths: BuildPaths) -> None:
+    (paths.site_dir / "404.html").write_text("replaced on the live site", "utf-8")
+    _edit(paths, "Theme.")
+
+
+def _live_theme_file_goes(paths: BuildPaths) -> None:
+    (paths.site_dir / "ru" / "404.html").unlink()
+    _edit(paths, "Gone.")
+
+
+@pytest.mark.parametrize(
+    "change", [_newest_changes, _page_changes, _live_theme_file_changes, _live_theme_file_goes]
+)
+def test_what_mkdocs_would_make_differently_runs_mkdocs(
+    change: Any, paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str]
+) -> None:
+    """A hand-written page that shows the listings differently (the newest partners), a
+    changed hand-written page, or a file MkDocs wrote changed or removed on the live site
+    since: MkDocs runs again, and the site equals a full build."""
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    change(paths)
+    build(paths, remembered=remembered)
+    assert sorted(mkdocs_runs) == sorted(BOTH * 2)
+    assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
+
+
+def test_a_failed_build_forgets_the_site(
+    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that fails after the site was written (the index, here) publishes nothing and
+    forgets what it knew of the site: the next build runs MkDocs."""
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    _edit(paths, "Failed.")
+
+    def broken(*_arguments: object) -> None:
+        raise OSError("no space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(marketplace_app.build, "prepare_search_index", broken)
+        with pytest.raises(OSError, match="no space"):
+            build(paths, remembered=remembered)
+    assert remembered.site is None
+    page = paths.site_dir / "partners" / EDITED / "index.html"
+    assert "Failed." not in page.read_text(encoding="utf-8")
+
+    build(paths, remembered=remembered)
+    assert sorted(mkdocs_runs) == sorted(BOTH * 2)
+    assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
