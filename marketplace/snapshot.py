@@ -111,14 +111,20 @@ def snapshot_content_hash(catalog: Catalog, listings: Iterable[Listing]) -> str:
     return _hash_of(_content_text(catalog, listings, canonical=True))
 
 
-def encode_snapshot(catalog: Catalog, listings: Iterable[Listing], built_at: datetime) -> bytes:
-    """The snapshot file's bytes for validated listings (in slug order)."""
+def encode_snapshot(
+    catalog: Catalog,
+    listings: Iterable[Listing],
+    built_at: datetime,
+    content_hash: str | None = None,
+) -> bytes:
+    """The snapshot file's bytes for validated listings (in slug order). `content_hash`:
+    their `snapshot_content_hash`, when the caller found it already (None: found here)."""
     listings = list(listings)
     head = {
         "format": FORMAT,
         "version": VERSION,
         "built_at": built_at.astimezone(UTC).isoformat(timespec="seconds"),
-        "content_hash": snapshot_content_hash(catalog, listings),
+        "content_hash": content_hash or snapshot_content_hash(catalog, listings),
     }
     encoded = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
     # One object: the head's members, then the content's ("catalog", "listings").
@@ -192,10 +198,15 @@ def decode_snapshot(
 
 
 def write_snapshot(
-    path: Path, catalog: Catalog, listings: Iterable[Listing], built_at: datetime | None = None
+    path: Path,
+    catalog: Catalog,
+    listings: Iterable[Listing],
+    built_at: datetime | None = None,
+    content_hash: str | None = None,
 ) -> None:
-    """Write the snapshot atomically: readers see the old file or the new one, never half."""
-    data = encode_snapshot(catalog, listings, built_at or datetime.now(UTC))
+    """Write the snapshot atomically: readers see the old file or the new one, never half.
+    `content_hash`: as for `encode_snapshot`."""
+    data = encode_snapshot(catalog, listings, built_at or datetime.now(UTC), content_hash)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_whole(path, lambda handle: handle.write(data))
 

@@ -47,12 +47,14 @@ class LoadedListing:
     here, rather than by reading every logo again in each of a build's processes (the site's
     languages, the search index); the site publishes only those bytes under it."""
 
-    @property
+    # Cached: a build asks each language's and the index's process, and `serve --watch`'s
+    # build process keeps its loaded listings from one build to the next.
+    @functools.cached_property
     def logo_path(self) -> Path | None:
         """The logo file beside the listing, if it names one."""
         return self.path.with_name(self.listing.logo) if self.listing.logo else None
 
-    @property
+    @functools.cached_property
     def logo_url(self) -> str | None:
         """Where the site publishes the logo validated (`marketplace.urls.logo_url`)."""
         source = self.logo_path

@@ -269,7 +269,8 @@ def _build(
         publish_search_index(paths, index)
         _record_site_url(paths, site.site_url)
         catalog, listings = loaded
-        write_snapshot(paths.snapshot_file, catalog, [item.listing for item in listings])
+        partners = [item.listing for item in listings]
+        write_snapshot(paths.snapshot_file, catalog, partners, content_hash=index.snapshot_hash)
         return BuildReport(
             len(loaded[1]),
             validated - started,
@@ -355,6 +356,9 @@ class IndexStep:
 
     prepared: PreparedIndex | None
     record: OutputRecord
+    snapshot_hash: str
+    """The content hash of the partner snapshot of the same listings (the index records it):
+    the snapshot the build writes need not find it again."""
 
 
 def build_search_index(paths: BuildPaths, loaded: tuple[Catalog, list[LoadedListing]]) -> None:
@@ -429,14 +433,16 @@ def prepare_search_index(
         record.files[""] = current.name
         unchanged = recorded_with_index(root, SNAPSHOT_HASH_FILE) == snapshot_hash
         if not changed and not removed and unchanged:
-            return IndexStep(None, record)
+            return IndexStep(None, record, snapshot_hash)
         by_slug = {listing.slug: listing for listing in partners}
         documents = partner_documents(
             catalog, [by_slug[slug] for slug in changed], logos, published
         )
-        return IndexStep(prepare_update(root, documents, removed, snapshot_hash), record)
+        return IndexStep(
+            prepare_update(root, documents, removed, snapshot_hash), record, snapshot_hash
+        )
     documents = partner_documents(catalog, partners, logos, published)
-    return IndexStep(prepare_index(root, documents, snapshot_hash), record)
+    return IndexStep(prepare_index(root, documents, snapshot_hash), record, snapshot_hash)
 
 
 def publish_search_index(paths: BuildPaths, step: IndexStep) -> None:
