@@ -148,9 +148,15 @@ def _commit_all(folder: Path) -> None:
         raise SystemExit("--git needs git on the PATH")
     identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid"}
     identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    # Whatever the user's git configuration says of signing and hooks.
+    settings = ["-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}"]
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "listings"]):
         subprocess.run(
-            [git, *command], cwd=folder, check=True, env={**os.environ, **identity}, timeout=600
+            [git, *settings, *command],
+            cwd=folder,
+            check=True,
+            env={**os.environ, **identity},
+            timeout=600,
         )
 
 

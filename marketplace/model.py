@@ -534,7 +534,7 @@ def facet_values(listing: Listing, facet: Facet) -> list[str]:
 _DERIVED: dict[int, dict[Hashable, Any]] = {}
 """id(listing) -> what was derived from it, by key, while the listing lives (see `derived`)."""
 DERIVED_PER_LISTING = 16
-"""At most this many values are kept per listing (the oldest goes first)."""
+"""At most this many values are kept per listing (the least recently used goes first)."""
 Derived = TypeVar("Derived")
 
 
@@ -553,11 +553,12 @@ def derived(listing: Listing, key: Hashable, make: Callable[[], Derived]) -> Der
         # Forgotten with the listing, before its id can be another object's.
         weakref.finalize(listing, _DERIVED.pop, memo_key, None)
     try:
-        value: Derived = memo[key]
+        value: Derived = memo.pop(key)
     except KeyError:
-        if len(memo) >= DERIVED_PER_LISTING:  # keys of an older catalog, site URL…
+        value = make()
+        while len(memo) >= DERIVED_PER_LISTING:  # the least recently used: an older catalog's…
             del memo[next(iter(memo))]
-        value = memo[key] = make()
+    memo[key] = value  # last: the most recently used
     return value
 
 

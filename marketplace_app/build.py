@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import stat
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -133,14 +134,25 @@ class RememberedSite:
     """Per site language, the root first."""
     stamps: dict[str, str]
     """Each file MkDocs wrote (relative to the site folder) -> its `file_stamp` once published."""
+    folder_modes: dict[str, int]
+    """Each folder holding them (relative) -> its permissions once published (publishing sets
+    a staged folder's; a folder of MkDocs's files alone is not staged again)."""
 
     def still_live(self, site_dir: Path) -> bool:
-        """True when every file MkDocs wrote is still the one published (nothing removed or
-        replaced it on the live site since)."""
+        """True when every file MkDocs wrote is still the one published, and the folders
+        holding them have their permissions (nothing changed them on the live site since)."""
         from sitegen.reuse import new_file_mode, still_file
 
         mode = new_file_mode()
-        return all(still_file(site_dir / path, stamp, mode) for path, stamp in self.stamps.items())
+        if not all(still_file(site_dir / path, stamp, mode) for path, stamp in self.stamps.items()):
+            return False
+        try:
+            return all(
+                stat.S_IMODE(os.stat(site_dir / folder).st_mode) == folder_mode
+                for folder, folder_mode in self.folder_modes.items()
+            )
+        except OSError:
+            return False
 
 
 @dataclass
@@ -494,10 +506,11 @@ class StagedSite:
     """The site URL its absolute links start with."""
     reuses: list[tuple[Path, PageReuse]]
     """Per language (the root first): its folder relative to the site's, and what it kept."""
-    sources: str
-    """`site_sources` when the build started."""
-    shells: list[LanguageShell]
-    """Per language (the root first): what its MkDocs run made (`RememberedSite`)."""
+    sources: str | None
+    """`site_sources` when the build started (None: not asked for, or unknown)."""
+    shells: list[LanguageShell] | None
+    """Per language (the root first): what its MkDocs run made (`RememberedSite`); None when
+    a language's cannot be made again without MkDocs."""
 
     @property
     def pages_kept(self) -> int:
@@ -528,7 +541,10 @@ class StagedSite:
         MkDocs wrote is missing from the live site)."""
         from sitegen.reuse import file_stamp
 
+        if self.sources is None or self.shells is None:
+            return None
         stamps = {}
+        folder_modes = {}
         for (folder, _reuse), shell in zip(self.reuses, self.shells, strict=True):
             for name in shell.theme_files:
                 path = (folder / name).as_posix()
@@ -536,7 +552,14 @@ class StagedSite:
                 if stamp is None:
                     return None
                 stamps[path] = stamp
-        return RememberedSite(self.sources, self.shells, stamps)
+                for parent in (folder / name).parents[:-1]:
+                    if parent.as_posix() not in folder_modes:
+                        try:
+                            status = os.stat(self.paths.site_dir / parent)
+                        except OSError:
+                            return None
+                        folder_modes[parent.as_posix()] = stat.S_IMODE(status.st_mode)
+        return RememberedSite(self.sources, self.shells, stamps, folder_modes)
 
     def discard(self) -> None:
         """Remove the staged site (a later step of the build failed)."""
@@ -572,27 +595,32 @@ def build_site(
     (root_config, root_dir), *others = configs
     folders = [site_dir.relative_to(root_dir) for _config, site_dir in configs]
     # Before MkDocs reads them: were they to change during the build, the next one sees it.
-    sources = site_sources(paths)
+    sources = site_sources(paths) if remembered is not None else None
     if remembered is not None:
         # Forgotten until this build is published: a build that fails knows nothing after.
         last, remembered.site = remembered.site, None
-        if last is not None and last.sources == sources and last.still_live(paths.site_dir):
+        if (
+            last is not None
+            and sources is not None
+            and last.sources == sources
+            and last.still_live(paths.site_dir)
+        ):
             try:
-                shells = _generated_pages_again(last, loaded, dates, staging, folders, reuses)
+                replayed = _generated_pages_again(last, loaded, dates, staging, folders, reuses)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            if shells is not None:
+            if replayed is not None:
                 return StagedSite(
                     paths,
                     staging,
-                    shells[0].site_url,
+                    replayed[0].site_url,
                     list(zip(folders, reuses, strict=True)),
                     sources,
-                    shells,
+                    replayed,
                 )
     children = []
-    shells = []
+    shells: list[LanguageShell | None] = []
     try:
         for (config_file, site_dir), language, reuse in zip(
             others, SITE_LANGUAGES[1:], reuses[1:], strict=True
@@ -608,7 +636,7 @@ def build_site(
             )
             shells.append(shell)
         finally:
-            outcomes: list[tuple[str, PageReuse, LanguageShell] | BaseException] = []
+            outcomes: list[tuple[str, PageReuse, LanguageShell | None] | BaseException] = []
             for _partial, _site_dir, child in children:
                 try:
                     outcomes.append(child.result())
@@ -630,23 +658,42 @@ def build_site(
     finally:
         for partial, _site_dir, _child in children:  # not moved into place: a step failed
             shutil.rmtree(partial, ignore_errors=True)
+    replayable = [shell for shell in shells if shell is not None]
     return StagedSite(
-        paths, staging, site_url, list(zip(folders, reuses, strict=True)), sources, shells
+        paths,
+        staging,
+        site_url,
+        list(zip(folders, reuses, strict=True)),
+        sources,
+        replayable if len(replayable) == len(shells) else None,
     )
 
 
-def site_sources(paths: BuildPaths) -> str:
-    """A digest of what the MkDocs runs read besides the listings: the configurations, the
-    hand-written pages and the theme overrides (`site_src`); with the code and libraries
-    (a process that builds again and again starts anew when they change) and the
-    environment, that is all that shapes what MkDocs writes."""
-    digest = hashlib.sha256()
+SITE_ENVIRONMENT_PREFIX = "MARKETPLACE_"
+"""The environment variables the MkDocs configurations read start so (`!ENV`)."""
+
+
+def site_sources(paths: BuildPaths) -> str | None:
+    """A digest of what the MkDocs runs read besides the listings: the build's folders and
+    address, the environment the configurations read, the configurations, the hand-written
+    pages and the theme overrides (`site_src`, through symbolic links too); with the code and
+    libraries (a process that builds again and again starts anew when they change), that is
+    all that shapes what MkDocs writes. None when a file cannot be read (unknown)."""
+    digest = hashlib.sha256(f"{paths!r}\n".encode())
+    for name, value in sorted(os.environ.items()):
+        if name.startswith(SITE_ENVIRONMENT_PREFIX):
+            digest.update(f"{name}={value}\n".encode())
     files = [config for config, _site_dir in site_configs(paths)]
-    files += sorted((paths.mkdocs_config.parent / "site_src").rglob("*"))
-    for path in files:
-        if path.is_file():
+    for folder, _folders, names in sorted(
+        os.walk(paths.mkdocs_config.parent / "site_src", followlinks=True)
+    ):
+        files += [Path(folder, name) for name in sorted(names)]
+    try:
+        for path in files:
             digest.update(f"{path}\n".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
+    except OSError:  # gone since (an editor's temporary file), unreadable: unknown
+        return None
     return digest.hexdigest()
 
 
@@ -724,11 +771,11 @@ def _mkdocs_build(
     site_dir: Path,
     reuse: PageReuse,
     dates: Mapping[Path, ListingDates] | None = None,
-) -> tuple[str, PageReuse, LanguageShell]:
+) -> tuple[str, PageReuse, LanguageShell | None]:
     """One language's MkDocs build into `site_dir`: the site URL its absolute links start
     with, `reuse` with what the build kept of the live site (returned: from a process of its
     own, the changes the plugin made to it come back only so) and what MkDocs made
-    (`RememberedSite`)."""
+    (`RememberedSite`; None when it cannot be made again without MkDocs)."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -750,7 +797,6 @@ def _mkdocs_build(
         mkdocs_build(config)
     finally:
         config.plugins.on_shutdown()
-    assert plugin.shell is not None
     return str(config.site_url or ""), reuse, plugin.shell
 
 

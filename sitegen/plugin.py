@@ -480,7 +480,7 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         assert self.site is not None
         site_dir = Path(config.site_dir)
         shutil.rmtree(site_dir / _SHELL_DIR, ignore_errors=True)
-        self.shell = LanguageShell(
+        shell = LanguageShell(
             language=self.config.language,
             site_url=config.site_url or "",
             site_name=config.site_name,
@@ -491,7 +491,11 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             theme_files=sorted(_files_under(site_dir)),
             markers=self._markers,
         )
-        pages = GeneratedPages(self.shell, self.site, self._logo_sources, self.reuse)
+        # Made again without MkDocs only when no plugin after this one may write or change
+        # files once the pages are written (its files would be missing from `theme_files`).
+        last = config.plugins.events["post_build"][-1]
+        self.shell = shell if getattr(last, "__self__", None) is self else None
+        pages = GeneratedPages(shell, self.site, self._logo_sources, self.reuse)
         self.page_urls = pages.write(site_dir)
 
     def on_serve(

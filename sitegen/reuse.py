@@ -177,8 +177,9 @@ def page_digest(html: str) -> str:
 
 
 def file_stamp(path: Path) -> str | None:
-    """Inode, size and modification time of a file (None when it is missing): moving a file
-    keeps them, writing it anew does not."""
+    """Inode, size, modification and change time of a file (None when it is missing):
+    writing it anew changes them, and so does writing into it (the change time cannot be set
+    back, unlike the modification time)."""
     try:
         status = os.stat(path)
     except OSError:
@@ -187,7 +188,7 @@ def file_stamp(path: Path) -> str | None:
 
 
 def _stamp(status: os.stat_result) -> str:
-    return f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}"
+    return f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}"
 
 
 def still_file(path: Path, stamp: str | None, mode: int) -> bool:

@@ -27,7 +27,7 @@ def test_a_value_is_made_once_per_listing_and_key(
     assert made == ["a", "c", "d"]
 
 
-def test_at_most_so_many_values_are_kept_per_listing_oldest_first(
+def test_at_most_so_many_values_are_kept_per_listing_least_recently_used_first(
     loaded_examples: tuple[Catalog, list[LoadedListing]],
 ) -> None:
     listing = loaded_examples[1][2].listing
@@ -37,6 +37,12 @@ def test_at_most_so_many_values_are_kept_per_listing_oldest_first(
     assert len(kept) == DERIVED_PER_LISTING
     assert ("bounded", 0) not in kept
     assert ("bounded", DERIVED_PER_LISTING + 2) in kept
+    # Asked for again, the oldest left is kept; the next oldest goes instead.
+    assert derived(listing, ("bounded", 3), lambda: -1) == 3
+    derived(listing, "one more", lambda: 0)
+    assert ("bounded", 3) in kept
+    assert ("bounded", 4) not in kept
+    assert len(kept) == DERIVED_PER_LISTING
 
 
 def test_a_listing_copy_is_another_listing_and_a_gone_one_is_forgotten(

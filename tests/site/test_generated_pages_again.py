@@ -5,8 +5,10 @@ MkDocs again."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +138,31 @@ def _live_theme_file_goes(paths: BuildPaths) -> None:
     _edit(paths, "Gone.")
 
 
+def _live_page_written_into(paths: BuildPaths) -> None:
+    # The same size and modification time: only the change time tells.
+    page = paths.site_dir / "find" / "index.html"
+    before = page.stat()
+    text = page.read_text(encoding="utf-8")
+    page.write_text(text.replace("<body", "<BODY", 1), "utf-8")
+    os.utime(page, ns=(before.st_atime_ns, before.st_mtime_ns))
+    _edit(paths, "Written into.")
+
+
+def _live_folder_closed(paths: BuildPaths) -> None:
+    (paths.site_dir / "assets").chmod(0o700)
+    _edit(paths, "Closed.")
+
+
 @pytest.mark.parametrize(
-    "change", [_newest_changes, _page_changes, _live_theme_file_changes, _live_theme_file_goes]
+    "change",
+    [
+        _newest_changes,
+        _page_changes,
+        _live_theme_file_changes,
+        _live_theme_file_goes,
+        _live_page_written_into,
+        _live_folder_closed,
+    ],
 )
 def test_what_mkdocs_would_make_differently_runs_mkdocs(
     change: Any, paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str]
@@ -151,6 +176,67 @@ def test_what_mkdocs_would_make_differently_runs_mkdocs(
     build(paths, remembered=remembered)
     assert sorted(mkdocs_runs) == sorted(BOTH * 2)
     assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
+    assert stat.S_IMODE((paths.site_dir / "assets").stat().st_mode) == 0o777 & ~_umask()
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def test_a_plugin_after_the_marketplace_plugin_makes_every_build_run_mkdocs(
+    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str]
+) -> None:
+    """A plugin whose post-build step runs after ours may write or change files the build
+    process does not know of: such a site is always made with MkDocs (here Material's search
+    plugin, listed last, writes the search index of the hand-written pages)."""
+    for name in ("mkdocs.yml", "mkdocs.ru.yml"):
+        config = paths.mkdocs_config.with_name(name)
+        text = config.read_text(encoding="utf-8")
+        search = text[text.index("  - search") : text.index("  - marketplace:")]
+        text = text.replace(search, "", 1)
+        config.write_text(
+            text.replace("\nmarkdown_extensions:", f"\n{search}markdown_extensions:", 1)
+        )
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    assert remembered.site is None
+    _edit(paths, "Searched.")
+    build(paths, remembered=remembered)
+    assert sorted(mkdocs_runs) == sorted(BOTH * 2)
+    assert (paths.site_dir / "search" / "search_index.json").is_file()
+    assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
+
+
+def test_a_page_behind_a_symbolic_link_is_watched_too(
+    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str]
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "note.md").write_text("# A shared note\n\nFirst words.\n", "utf-8")
+    (paths.mkdocs_config.parent / "site_src" / "en" / "shared").symlink_to(shared)
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    (shared / "note.md").write_text("# A shared note\n\nOther words.\n", "utf-8")
+    _edit(paths, "Linked.")
+    build(paths, remembered=remembered)
+    assert sorted(mkdocs_runs) == sorted(BOTH * 2)
+    note = paths.site_dir / "shared" / "note" / "index.html"
+    assert "Other words." in note.read_text(encoding="utf-8")
+
+
+def test_another_site_address_runs_mkdocs(
+    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str]
+) -> None:
+    """What the build process remembers holds for the folders and address it built with."""
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    _edit(paths, "Moved.")
+    elsewhere = dataclasses.replace(paths, site_url="https://partners.example/")
+    build(elsewhere, remembered=remembered)
+    assert sorted(mkdocs_runs) == sorted(BOTH * 2)
+    assert "https://partners.example/" in (paths.site_dir / "feed.xml").read_text("utf-8")
 
 
 def test_a_failed_build_forgets_the_site(
