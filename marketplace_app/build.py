@@ -126,8 +126,10 @@ class RememberedSite:
     """The site the last build published, as a process that builds again and again keeps it:
     what each language's MkDocs run made (`sitegen.plugin.LanguageShell`), a digest of what
     MkDocs read besides the listings (`site_sources`) and the stamp of every file it wrote, as
-    published. While all three still hold, a build after an edit to the listings writes only
-    the generated pages and exports again, without MkDocs (`_generated_pages_again`)."""
+    published. While MkDocs would read the same, its files are still live (`still_live`) and
+    would be made the same for the new listings (`LanguageShell.current_for`), a build after
+    an edit to the listings writes only the generated pages and exports again, without MkDocs
+    (`_generated_pages_again`)."""
 
     sources: str
     shells: list[LanguageShell]
