@@ -7,6 +7,10 @@ URL depth gets the same theme chrome around it. So MkDocs renders one "shell" pa
 with placeholder title, description, URL and body; after the build each generated page is
 written as that shell with the placeholders filled in. The shells are then deleted. Links in the
 theme are relative to the page, which is why one shell per depth (not one per site) is needed.
+
+The writing is `GeneratedPages`, from a `LanguageShell` (the shells and what else MkDocs
+made): `serve --watch`'s build process keeps the shell, and writes an edit's pages again from
+it without MkDocs while MkDocs would make the same (`marketplace_app.build.RememberedSite`).
 """
 
 from __future__ import annotations
