@@ -671,20 +671,14 @@ def build_site(
     )
 
 
-SITE_ENVIRONMENT_PREFIX = "MARKETPLACE_"
-"""The environment variables the MkDocs configurations read start so (`!ENV`)."""
-
-
 def site_sources(paths: BuildPaths) -> str | None:
     """A digest of what the MkDocs runs read besides the listings: the build's folders and
-    address, the environment the configurations read, the configurations, the hand-written
-    pages and the theme overrides (`site_src`, through symbolic links too); with the code and
-    libraries (a process that builds again and again starts anew when they change), that is
-    all that shapes what MkDocs writes. None when a file cannot be read (unknown)."""
+    address, the configurations, the hand-written pages and the theme overrides (`site_src`,
+    through symbolic links too). With the code and libraries (a process that builds again and
+    again starts anew when they change) and the environment the configurations read (`!ENV`:
+    the process's own, set when it starts), that is all that shapes what MkDocs writes. None
+    when a file cannot be read (unknown)."""
     digest = hashlib.sha256(f"{paths!r}\n".encode())
-    for name, value in sorted(os.environ.items()):
-        if name.startswith(SITE_ENVIRONMENT_PREFIX):
-            digest.update(f"{name}={value}\n".encode())
     files = [config for config, _site_dir in site_configs(paths)]
     for folder, _folders, names in sorted(
         os.walk(paths.mkdocs_config.parent / "site_src", followlinks=True)
