@@ -1,5 +1,6 @@
-"""Files written whole or not at all (the partner snapshot, the search index's own files), and
-the one rule for files read from a partner's pull request (`plain_file`)."""
+"""Files written whole or not at all (the partner snapshot, the search index's own files), the
+one rule for files read from a partner's pull request (`plain_file`), and the files of a built
+folder (`files_under`)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,17 @@ def plain_file(path: Path) -> bool:
         return stat.S_ISREG(path.lstat().st_mode)
     except OSError:
         return False
+
+
+def files_under(folder: Path, prefix: str = "") -> list[str]:
+    """Every file under `folder`, relative to it ("/"-separated, after `prefix`): a symbolic
+    link is listed as a file, never followed."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                found += files_under(Path(entry.path), name + "/")
+            else:
+                found.append(name)
+    return found

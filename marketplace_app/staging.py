@@ -29,7 +29,7 @@ import stat
 from collections.abc import Collection
 from pathlib import Path
 
-from marketplace.files import write_whole
+from marketplace.files import files_under, write_whole
 
 MANIFEST = ".marketplace-site.json"
 """In the site folder: every file the last publish left there (the backend never serves names
@@ -44,7 +44,7 @@ def publish(staging: Path, live: Path, kept: Collection[str]) -> None:
     live.mkdir(parents=True, exist_ok=True)
     manifest = live / MANIFEST
     previous = read_manifest(live)
-    staged = _files(staging)
+    staged = files_under(staging)
     published = set(staged) | set(kept)
     published.discard(MANIFEST)
     # Before anything moves, the manifest names every file that may be there once this
@@ -82,19 +82,6 @@ def _relative(name: str) -> bool:
 def _write_manifest(manifest: Path, files: set[str]) -> None:
     encoded = json.dumps({"files": sorted(files)}, separators=(",", ":")).encode()
     write_whole(manifest, lambda handle: handle.write(encoded))
-
-
-def _files(folder: Path, prefix: str = "") -> list[str]:
-    """Every file under `folder`, relative to it."""
-    found = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            name = prefix + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                found += _files(Path(entry.path), name + "/")
-            else:
-                found.append(name)
-    return found
 
 
 def _merge(staging: Path, live: Path, with_pages: set[str], pages: bool, prefix: str = "") -> None:

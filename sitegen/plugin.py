@@ -39,6 +39,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
+from marketplace.files import files_under
 from marketplace.history import ListingDates, listing_dates
 from marketplace.i18n import translations
 from marketplace.model import Listing
@@ -368,11 +369,6 @@ class LanguageShell:
         return page_depths(site) == set(self.shells) and self.markers.same_for(site)
 
 
-def _files_under(folder: Path) -> list[str]:
-    """Every file under `folder`, relative to it ("/"-separated)."""
-    return [path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()]
-
-
 class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
     """Adds the partner, browse and facet pages, logos and exports to the MkDocs build."""
 
@@ -387,8 +383,6 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self.site: SiteInput | None = None
         self.reuse: PageReuse | None = None
         """Set by `marketplace build` when a previous build's partner pages may be kept."""
-        self.page_urls: list[str] = []
-        """The generated pages' URLs, once `on_post_build` has written them."""
         self._shells: dict[int, ShellTemplate] = {}
         self._theme_pages: list[str] = []
         self._logo_sources: dict[str, tuple[Path, str]] = {}
@@ -492,15 +486,14 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
             shells=self._shells,
             theme_pages=self._theme_pages,
             # What MkDocs wrote: the generated pages come next.
-            theme_files=sorted(_files_under(site_dir)),
+            theme_files=sorted(files_under(site_dir)),
             markers=self._markers,
         )
         # Made again without MkDocs only when no plugin after this one may write or change
         # files once the pages are written (its files would be missing from `theme_files`).
         last = config.plugins.events["post_build"][-1]
         self.shell = shell if getattr(last, "__self__", None) is self else None
-        pages = GeneratedPages(shell, self.site, self._logo_sources, self.reuse)
-        self.page_urls = pages.write(site_dir)
+        GeneratedPages(shell, self.site, self._logo_sources, self.reuse).write(site_dir)
 
     def on_serve(
         self, server: LiveReloadServer, /, *, config: MkDocsConfig, builder: Any
@@ -531,8 +524,8 @@ class GeneratedPages:
         self._browse_keys: dict[str, str] = {}
         """Browse page URL -> its `browse_key` in this build."""
 
-    def write(self, site_dir: Path) -> list[str]:
-        """Write the pages; their URLs, in the order written."""
+    def write(self, site_dir: Path) -> None:
+        """Write the pages, logos and exports."""
         page_urls: list[str] = []
         mode = new_file_mode()  # of every file this build writes
         record, kept, browse_kept = self._reusable(mode)
@@ -575,7 +568,6 @@ class GeneratedPages:
         self._write_sitemap(site_dir, site_url, page_urls)
         if self.reuse is not None:
             self.reuse.record = record
-        return page_urls
 
     def _reusable(
         self, mode: int
