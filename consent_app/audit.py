@@ -52,7 +52,7 @@ from consent_app.addresses import ascii_domain
 from consent_app.db import (
     AUDIT_KEY,
     UtcDateTime,
-    insert_row,
+    append_row,
     per_dialect,
     run,
     session_now,
@@ -301,7 +301,8 @@ def forget_head(session: Session, chain: str) -> None:
 
 @sqlalchemy_event.listens_for(Session, "before_commit")
 def _heads_before_commit(session: Session) -> None:
-    write_heads(session)
+    if not session.in_nested_transaction():  # a savepoint's release: moved outside it, kept
+        write_heads(session)
 
 
 @sqlalchemy_event.listens_for(Session, "after_transaction_end")
@@ -322,7 +323,8 @@ def record(
     invitation_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to its chain, in the caller's transaction.
+    """Append one event to its chain, in the caller's transaction (held with its other
+    appended rows until its next statement or commit, `append_row`: the event has no id).
 
     An event about a tenant goes to the chain of the tenant's audit subject, and the personal
     data it names (a customer's address and IP address, values marked `Personal` in
@@ -353,7 +355,7 @@ def record(
     )
     event.hash = event_hash(key, event)
     head.seq, head.hash, head.moved = event.seq, event.hash, True
-    return insert_row(session, event)
+    return append_row(session, event)
 
 
 def _pseudonymized_actor(session: Session, subject: str, actor: Actor) -> tuple[str, str | None]:

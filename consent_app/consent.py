@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from consent_app import webhooks
 from consent_app.audit import Actor, record
-from consent_app.db import insert_row, run, session_now
+from consent_app.db import append_row, run, session_now
 from consent_app.grants import (
     DelegatedAdminRequest,
     GrantTerms,
@@ -153,18 +153,29 @@ class RoleHolders:
         return Roles(da.partner_slug if da else None, por.partner_slug if por else None)
 
 
-_ROLE_HOLDERS = (
-    select(DelegatedAdminGrant, PartnerOfRecord)
-    .select_from(Tenant)
-    .outerjoin(
-        DelegatedAdminGrant,
-        and_(DelegatedAdminGrant.tenant_id == Tenant.id, DelegatedAdminGrant.ended_at.is_(None)),
+_Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]  # any row shape
+
+
+def _with_roles(query: _Query) -> _Query:
+    """`query` over tenants, joined to each one's DA grant not ended yet and partner of
+    record (the partial unique indexes allow one of each: one row per tenant)."""
+    return (
+        query.select_from(Tenant)
+        .outerjoin(
+            DelegatedAdminGrant,
+            and_(
+                DelegatedAdminGrant.tenant_id == Tenant.id, DelegatedAdminGrant.ended_at.is_(None)
+            ),
+        )
+        .outerjoin(
+            PartnerOfRecord,
+            and_(PartnerOfRecord.tenant_id == Tenant.id, PartnerOfRecord.ended_at.is_(None)),
+        )
     )
-    .outerjoin(
-        PartnerOfRecord,
-        and_(PartnerOfRecord.tenant_id == Tenant.id, PartnerOfRecord.ended_at.is_(None)),
-    )
-    .where(Tenant.id == bindparam("tenant_id"))
+
+
+_ROLE_HOLDERS = _with_roles(select(DelegatedAdminGrant, PartnerOfRecord)).where(
+    Tenant.id == bindparam("tenant_id")
 )
 
 
@@ -184,7 +195,12 @@ def current_roles(session: Session, tenant: Tenant | None) -> Roles:
 
 
 _LOCK_TENANT = select(Tenant.id).where(Tenant.id == bindparam("tenant_id")).with_for_update()
-_LOCKED_TENANT = select(Tenant).where(Tenant.domain == bindparam("domain")).with_for_update()
+# Only the tenant's row is locked: PostgreSQL cannot lock the nullable side of an outer join.
+_LOCKED_WITH_ROLES = (
+    _with_roles(select(Tenant, DelegatedAdminGrant, PartnerOfRecord))
+    .where(Tenant.domain == bindparam("domain"))
+    .with_for_update(of=Tenant)
+)
 
 
 def lock_tenant(session: Session, tenant: Tenant) -> None:
@@ -193,10 +209,14 @@ def lock_tenant(session: Session, tenant: Tenant) -> None:
     run(session, _LOCK_TENANT, {"tenant_id": tenant.id})
 
 
-def find_locked_tenant(session: Session, domain: str) -> Tenant | None:
-    """The tenant with this domain, its row held until commit (`lock_tenant`), in one
-    statement."""
-    return session.execute(_LOCKED_TENANT, {"domain": domain}).scalar_one_or_none()
+def locked_tenant_roles(session: Session, domain: str) -> tuple[Tenant | None, RoleHolders]:
+    """The tenant with this domain, its row held until commit (`lock_tenant`), and its roles
+    (`role_holders`), in one statement (no tenant and nobody for a domain not created yet)."""
+    row = session.execute(_LOCKED_WITH_ROLES, {"domain": domain}).first()
+    if row is None:
+        return None, RoleHolders()
+    tenant, grant, por = row
+    return tenant, RoleHolders(grant, por, session_now(session))
 
 
 # --- changing the roles ------------------------------------------------------------------------
@@ -242,8 +262,9 @@ def _start(
     now: datetime,
     **grant: Any,
 ) -> None:
-    # The partial unique index speaks here, inside the transaction.
-    insert_row(
+    # The partial unique index speaks when the row is written (`append_row`: before the
+    # transaction's next statement or its commit), inside the transaction: a lost race.
+    append_row(
         session,
         model(
             tenant_id=tenant_id,
@@ -313,7 +334,6 @@ class Applied:
     invitation: Invitation
     tenant: Tenant | None  # None after a new customer declined
     outcome: Outcome
-    receipt_event_id: int
 
 
 def _tenant_for_decision(
@@ -455,9 +475,8 @@ def apply_decision(
         check_transition(current, Status(state), By.CUSTOMER)  # says why it is not allowed
         raise InvalidState(f"This invitation is {current} and can no longer be decided.")
     partner = invitation.partner_slug
-    existing = find_locked_tenant(session, invitation.tenant_domain)
+    existing, holders = locked_tenant_roles(session, invitation.tenant_domain)
     cloud = existing.cloud if existing else Cloud.GLOBAL
-    holders = role_holders(session, existing)
     before = holders.roles()
     asks = invitation_asks(uow, invitation, existing, holders)
     outcome = decide(partner, asks, cloud, before, decision)
@@ -531,7 +550,7 @@ def apply_decision(
             record(
                 session, actor, f"{role}.{started}", partner_slug=partner, details=shown, **audit
             )
-    event = record(
+    record(
         session,
         actor,
         f"invitation.{outcome.state}",
@@ -557,7 +576,7 @@ def apply_decision(
     )
     webhooks.decision_made(uow, invitation, outcome, before, grant)
     _mail_decision(uow, invitation, tenant, decider, outcome, grant)
-    return Applied(invitation, tenant, outcome, event.id)
+    return Applied(invitation, tenant, outcome)
 
 
 def decision_mail_context(
@@ -664,16 +683,16 @@ def _notify_role_ended(
 
 def end_delegated_admin(
     uow: UnitOfWork, tenant: Tenant, partner_slug: str, actor: Actor, reason: str
-) -> int:
-    """End a partner's DA of a tenant (revoked by the customer, or ended by the partner);
-    returns the audit event's id. `NotFound` when the partner does not hold it."""
+) -> None:
+    """End a partner's DA of a tenant (revoked by the customer, or ended by the partner).
+    `NotFound` when the partner does not hold it."""
     session = uow.session
     lock_tenant(session, tenant)
     holder = active_delegated_admin(session, tenant.id)
     if holder is None or holder.partner_slug != partner_slug:
         raise NotFound(f"{partner_slug[:64]} is not the delegated admin of {tenant.domain}")
     end_role(session, DelegatedAdminGrant, tenant.id, partner_slug, actor, reason, uow.now())
-    event = record(
+    record(
         session,
         actor,
         "delegated_admin.ended",
@@ -685,7 +704,6 @@ def end_delegated_admin(
     _tell_customers_da_ended(uow, tenant, partner_slug, reason)
     if reason != "ended_by_partner":
         _notify_role_ended(uow, partner_slug, tenant, "delegated_admin", reason)
-    return event.id
 
 
 def _tell_customers_da_ended(
@@ -702,8 +720,8 @@ def _tell_customers_da_ended(
 
 def set_partner_of_record(
     uow: UnitOfWork, tenant: Tenant, partner_slug: str | None, actor: Actor
-) -> int:
-    """Name a new partner of record, or none; returns the audit event's id."""
+) -> None:
+    """Name a new partner of record, or none."""
     session = uow.session
     lock_tenant(session, tenant)
     current = active_partner_of_record(session, tenant.id)
@@ -721,7 +739,7 @@ def set_partner_of_record(
         _notify_role_ended(uow, previous, tenant, "partner_of_record", reason)
     if partner_slug is not None:
         _start(session, PartnerOfRecord, tenant.id, partner_slug, None, actor, now)
-    event = record(
+    record(
         session,
         actor,
         "partner_of_record.set" if partner_slug else "partner_of_record.cleared",
@@ -737,7 +755,6 @@ def set_partner_of_record(
     }
     for email in admin_emails(session, tenant.id):
         uow.mail(email, "partner_of_record_changed_customer", context, about=tenant.domain)
-    return event.id
 
 
 def eligible_partners_of_record(session: Session, tenant: Tenant) -> list[str]:

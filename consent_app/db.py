@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from sqlalchemy import DateTime, Engine, Executable, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, CursorResult
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -59,16 +60,19 @@ def session_now(session: Session) -> datetime:
 # layer around the connection's. A customer's decision runs about twenty, which made it most
 # of the request's CPU (benchmarks page, "One accept, in process"). The statements the busy
 # paths run are built once, with `bindparam` for what varies, and run on the session's
-# connection (`run`); rows they only append go in with one INSERT each (`insert_row`).
+# connection (`run`); the rows they only append go in together, one INSERT per table for all
+# of a transaction's (`append_row`).
 
 
 def run(
     session: Session, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> CursorResult[Any]:
     """Execute a Core statement built once (`bindparam` for what varies) in the session's
-    transaction, on its connection. What the session holds unwritten is flushed first, as an
-    ORM query would, so the statement sees every change the transaction made."""
+    transaction, on its connection. What the session holds unwritten (its objects, the rows
+    `append_row` holds) is written first, as an ORM query would, so the statement sees every
+    change the transaction made."""
     session.flush()
+    write_appended(session)
     return session.connection().execute(statement, params)
 
 
@@ -90,7 +94,6 @@ Model = TypeVar("Model")
 class _Insert:
     statement: Executable  # INSERT INTO the table
     columns: tuple[tuple[str, str, Any], ...]  # attribute, column, scalar default (or None)
-    key: str | None  # the autoincremented primary key's attribute, if any
 
 
 _INSERTS: dict[type[Any], _Insert] = {}
@@ -106,41 +109,82 @@ def _insert_of(model: type[Any]) -> _Insert:
             if column.server_default is not None or not (
                 column.default is None or column.default.is_scalar
             ):  # the object is to say what the row holds: only a scalar default can
-                raise TypeError(f"insert_row: {column} has a default it cannot fill in")
+                raise TypeError(f"append_row: {column} has a default it cannot fill in")
             default = column.default.arg if column.default is not None else None
             columns.append((attribute.key, column.key, default))
-        (primary,) = mapper.primary_key
-        autoincrement = primary.autoincrement is True or (
-            primary.autoincrement == "auto" and primary.type.python_type is int
-        )
-        key = mapper.get_property_by_column(primary).key if autoincrement else None
         table: Table = mapper.local_table
-        found = _INSERTS[model] = _Insert(table.insert(), tuple(columns), key)
+        found = _INSERTS[model] = _Insert(table.insert(), tuple(columns))
     return found
 
 
-def insert_row(session: Session, row: Model) -> Model:
-    """Write a new model object's row now, in the session's transaction, with one INSERT
-    (`run`); the object stays outside the session, its defaults and generated key filled in.
-    For rows a transaction only appends (audit events, role rows, outbox messages): the unit
-    of work costs several times the INSERT itself."""
-    insert = _insert_of(type(row))
+def _row_values(insert: _Insert, row: Any) -> dict[str, Any]:
+    """The columns a new object's INSERT gives, its scalar defaults filled in (on the object
+    too). None is left out, so the column is NULL: given None, a JSON column would hold the
+    JSON text 'null' (and `payload IS NULL` would no longer find it)."""
     values = {}
     for attribute, column, default in insert.columns:
         value = getattr(row, attribute)
         if value is None and default is not None:
             value = default
             setattr(row, attribute, value)
-        # None is left out, so the column is NULL: given None, a JSON column would hold the
-        # JSON text 'null' (and `payload IS NULL` would no longer find it).
         if value is not None:
             values[column] = value
-    result = run(session, insert.statement, values)
-    if insert.key is not None and getattr(row, insert.key) is None:
-        generated = result.inserted_primary_key
-        assert generated is not None
-        setattr(row, insert.key, generated[0])
+    return values
+
+
+_APPENDED = "appended_rows"
+"""`Session.info` key: the rows `append_row` holds for the transaction, in order."""
+
+
+def append_row(session: Session, row: Model) -> Model:
+    """Hold a new model object's row for the session's transaction: `write_appended` writes
+    what is held, one INSERT per table, before the session's next statement and before the
+    commit. For rows a transaction appends and that no other appended row refers to (audit
+    events, outbox messages, role rows): a decision appends seven, and an INSERT of each
+    costs as much Python as the rest of its row's work. The object stays outside the
+    session, its scalar defaults filled in; it gets no generated key."""
+    if session.in_nested_transaction():  # a savepoint rolled back would keep them held
+        raise RuntimeError("rows are not appended inside a savepoint")
+    insert = _insert_of(type(row))
+    session.info.setdefault(_APPENDED, []).append((insert, _row_values(insert, row)))
     return row
+
+
+def write_appended(session: Session) -> None:
+    """Write the rows `append_row` holds, table by table (none refers to another appended
+    row): a table's rows in the order they were appended, those with the same columns in one INSERT
+    (one statement for all of them on PostgreSQL, SQLite's executemany)."""
+    held: list[tuple[_Insert, dict[str, Any]]] | None = session.info.pop(_APPENDED, None)
+    if not held:
+        return
+    if session.in_nested_transaction():
+        # Written inside a savepoint, they would be lost with it: hold no rows across one.
+        raise RuntimeError("rows appended before a savepoint are written inside it")
+    tables: dict[int, list[tuple[_Insert, dict[str, Any]]]] = {}
+    for item in held:
+        tables.setdefault(id(item[0]), []).append(item)
+    connection = session.connection()
+    for rows in tables.values():
+        for _, same in groupby(rows, key=lambda item: tuple(item[1])):
+            batch = list(same)
+            connection.execute(batch[0][0].statement, [values for _, values in batch])
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _appended_before_query(execute_state: ORMExecuteState) -> None:
+    write_appended(execute_state.session)  # the statement may read them
+
+
+@event.listens_for(Session, "before_commit")
+def _appended_before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release: held for the commit
+        write_appended(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _appended_dropped(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back (a commit wrote them): they never were
+        session.info.pop(_APPENDED, None)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -5,16 +5,19 @@ GET shows and never changes anything (mail scanners open links); POST decides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from consent_app.audit import Actor
 from consent_app.backend import backend
 from consent_app.consent import (
+    Applied,
     apply_decision,
     check_tenant_is_theirs,
     grant_asked,
@@ -158,6 +161,10 @@ def _grant_asked(uow: UnitOfWork, invitation: Invitation, language: str) -> dict
     }
 
 
+Linked = tuple[Invitation, InvitationLink]
+"""An invitation with the link it was mailed by (whose recipient decides)."""
+
+
 @bp.get("/invitations/<token>")
 @limiter.limit(LINK_LIMITS)
 def show(token: str) -> ResponseReturnValue:
@@ -171,9 +178,7 @@ def show(token: str) -> ResponseReturnValue:
 @limiter.limit(LINK_LIMITS)
 def decide(token: str) -> ResponseReturnValue:
     """Accept or decline, with the DA and POR choices as ticked; all or nothing."""
-    with backend().reading() as uow:
-        found = link_invitation(uow.session, token)
-    return _decide(found)
+    return _decide(lambda session: link_invitation(session, token))
 
 
 @bp.get("/account/invitations/<public_id:invitation_id>")
@@ -181,47 +186,60 @@ def decide(token: str) -> ResponseReturnValue:
 def review(customer: Customer, invitation_id: str) -> ResponseReturnValue:
     """A signed-in admin reviews an invitation addressed to their tenant (the page their
     mailed link opens, without the link)."""
-    return _show(_own_link(customer, invitation_id))
+    with backend().reading() as uow:
+        found = _own_link(uow.session, customer, invitation_id)
+    return _show(found)
 
 
 @bp.post("/account/invitations/<public_id:invitation_id>")
 @customer_required
 def review_decide(customer: Customer, invitation_id: str) -> ResponseReturnValue:
     """The signed-in admin's decision, exactly as through the mailed link."""
-    return _decide(_own_link(customer, invitation_id))
+    return _decide(lambda session: _own_link(session, customer, invitation_id))
 
 
-def _own_link(customer: Customer, invitation_id: str) -> tuple[Invitation, InvitationLink] | None:
+def _own_link(session: Session, customer: Customer, invitation_id: str) -> Linked | None:
     """The invitation with the link it was mailed to this admin with: only an invitation to
     their own tenant, sent to them (an admin added later was not asked)."""
-    with backend().reading() as uow:
-        row = uow.session.execute(
-            select(Invitation, InvitationLink)
-            .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
-            .where(
-                Invitation.id == invitation_id,
-                Invitation.tenant_domain == customer.tenant.domain,
-                InvitationLink.email == customer.email,
-            )
-        ).first()
+    row = session.execute(
+        select(Invitation, InvitationLink)
+        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.tenant_domain == customer.tenant.domain,
+            InvitationLink.email == customer.email,
+        )
+    ).first()
     return (row[0], row[1]) if row else None
 
 
-def _show(found: tuple[Invitation, InvitationLink] | None) -> ResponseReturnValue:
+def _show(found: Linked | None) -> ResponseReturnValue:
     now = backend().clock()
     if found is None or status_of(found[0], now) != Status.PENDING:
         return _closed(found[0] if found else None, now)
     return _render(*found, DecisionForm(formdata=None))
 
 
-def _decide(found: tuple[Invitation, InvitationLink] | None) -> ResponseReturnValue:
+class _NoLink(Exception):
+    """The link (or the signed-in admin's invitation) was not found when deciding."""
+
+
+def _decide(find: Callable[[Session], Linked | None]) -> ResponseReturnValue:
+    """The decision posted for the invitation `find` reads. The link is read in the
+    decision's own transaction (one transaction, not a read before it); a page that shows
+    why nothing was decided reads it again, as it is now."""
     found_backend = backend()
-    if found is None:
-        return _closed(None, found_backend.clock())
-    invitation, link = found
+
+    def again() -> Linked | None:
+        with found_backend.reading() as uow:
+            return find(uow.session)
+
     form = DecisionForm()
     if not form.validate():
-        return _render(invitation, link, form, status=400)
+        found = again()
+        if found is None:
+            return _closed(None, found_backend.clock())
+        return _render(*found, form, status=400)
     decision = Decision(
         accept=form.decision.data == "accept",
         authorize_delegated_admin=bool(form.authorize_delegated_admin.data),
@@ -231,21 +249,34 @@ def _decide(found: tuple[Invitation, InvitationLink] | None) -> ResponseReturnVa
         auto_extend_delegated_admin=bool(form.auto_extend_delegated_admin.data),
         accept_terms=bool(form.accept_terms.data),
     )
-    actor = Actor("customer", link.email, request.remote_addr)
+
+    def work(uow: UnitOfWork) -> Applied:
+        found = find(uow.session)
+        if found is None:
+            raise _NoLink()
+        invitation, link = found
+        actor = Actor("customer", link.email, request.remote_addr)
+        return apply_decision(uow, invitation.id, link.email, decision, actor)
+
     try:
-        applied = found_backend.run(
-            lambda uow: apply_decision(uow, invitation.id, link.email, decision, actor)
-        )
+        applied = found_backend.run(work)
+    except _NoLink:
+        return _closed(None, found_backend.clock())
     except InvalidState:
         with found_backend.reading() as uow:
-            return _closed(uow.session.get(Invitation, invitation.id), uow.now())
+            found = find(uow.session)
+            return _closed(found[0] if found else None, uow.now())
     except (SovereignCloud, TenantExists) as refused:
         return _refused_page(refused)
-    except TermsNotAccepted as unticked:  # said beside the box to tick
-        form.accept_terms.errors = [refusal_text(unticked)]
-        return _render(invitation, link, form, status=status_for(unticked))
     except Refused as refused:
-        return _render(invitation, link, form, refusal_text(refused), status_for(refused))
+        found = again()
+        if found is None:
+            return _closed(None, found_backend.clock())
+        if isinstance(refused, TermsNotAccepted):  # said beside the box to tick
+            form.accept_terms.errors = [refusal_text(refused)]
+            return _render(*found, form, status=status_for(refused))
+        return _render(*found, form, refusal_text(refused), status_for(refused))
+    invitation = applied.invitation
     current = language()
     directory = found_backend.directory
     partner_name = directory.display_name(invitation.partner_slug, current)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateError
 from sqlalchemy.orm import Session
 
-from consent_app.db import insert_row, utcnow
+from consent_app.db import append_row, utcnow
 from consent_app.models import OutboxMessage
 from consent_app.settings import Settings
 from marketplace.i18n import (
@@ -143,7 +143,7 @@ def enqueue(
             tenant_ref=tenant_ref,
             **fields,
         )
-        return insert_row(session, row)
+        return append_row(session, row)
 
     if payload is not None:
         # The rendered subject is stored on delivery.

@@ -420,8 +420,7 @@ def test_a_removal_during_delivery_keeps_nothing_of_the_message(
             tenant_ref=tenant_chain(session, DOMAIN).removeprefix("tenant:"),  # type: ignore[union-attr]
             at_delivery=at_delivery,
         )
-        session.flush()
-        message_id = message.id
+        message_id = message.message_id
 
     class RemovingTransport:
         def send(self, message_id: str, recipient: str, raw: bytes) -> None:
@@ -430,8 +429,10 @@ def test_a_removal_during_delivery_keeps_nothing_of_the_message(
     report = deliver_pending(backend.database, RemovingTransport(), settings=backend.settings)
     assert report.sent == 1
     with backend.read() as session:
-        stored = session.get(OutboxMessage, message_id)
-        assert stored is not None and stored.raw == ERASED_MESSAGE
+        stored = session.execute(
+            select(OutboxMessage).where(OutboxMessage.message_id == message_id)
+        ).scalar_one()
+        assert stored.raw == ERASED_MESSAGE
         assert stored.subject == ERASED_SUBJECT and stored.payload is None
     assert [value for value in PERSONAL if value in stored_text(zebra)] == []
 

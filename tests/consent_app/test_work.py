@@ -109,35 +109,124 @@ def test_a_file_database_keeps_a_connection_per_thread(tmp_path: Path) -> None:
         database.dispose()
 
 
-def test_a_row_inserted_at_once_gets_its_defaults_and_key(market: Marketplace) -> None:
-    """`insert_row` writes an appended row with one INSERT, in the transaction: the object
-    stays out of the session, with its column defaults and generated key filled in."""
+def outbox(market: Marketplace) -> list[str]:
+    """The outbox's message ids, in the order their rows were written."""
+    with market.backend.read() as session:
+        return list(session.scalars(select(OutboxMessage.message_id).order_by(OutboxMessage.id)))
+
+
+def held_message(number: int, **fields: object) -> OutboxMessage:
+    from consent_app.db import utcnow
+
+    now = utcnow()
+    return OutboxMessage(
+        message_id=f"<m{number}@rows>",
+        created_at=now,
+        next_attempt_at=now,
+        recipient="a@rows.example",
+        subject="s",
+        raw="r",
+        **fields,
+    )
+
+
+def test_an_appended_row_is_written_before_the_next_statement_or_at_the_commit(
+    market: Marketplace,
+) -> None:
+    """`append_row` holds a row until the transaction's next statement (an ORM query, `run`)
+    or its commit: every statement sees it. The object stays out of the session with its
+    column defaults filled in; what it leaves None is NULL (not JSON 'null')."""
     from sqlalchemy import inspect
 
-    from consent_app.db import insert_row, utcnow
+    from consent_app.db import append_row, run
+
+    before = outbox(market)
+    with market.backend.write() as session:
+        message = append_row(session, held_message(1, payload=None))
+        assert message.attempts == 0 and message.id is None
+        assert inspect(message).transient  # nothing tracks it: no flush writes it again
+        unset = select(func.count()).where(OutboxMessage.payload.is_(None))
+        assert session.execute(unset).scalar_one() == 1  # an ORM query sees it
+        append_row(session, held_message(2))
+        assert run(session, select(func.count(OutboxMessage.id))).scalar_one() == len(before) + 2
+        append_row(session, held_message(3))  # then the commit writes it
+    assert outbox(market) == [*before, "<m1@rows>", "<m2@rows>", "<m3@rows>"]
+    # Rolled back, what was held is gone: a later transaction on the session writes none of it.
+    with pytest.raises(ZeroDivisionError), market.backend.write() as session:
+        append_row(session, held_message(4))
+        print(1 / 0)
+    assert len(outbox(market)) == len(before) + 3
+
+
+def test_appended_rows_go_in_with_one_insert_per_table_in_their_order(
+    market: Marketplace,
+) -> None:
+    """A transaction's held rows are written table by table, each table's rows in the order
+    they were appended, in one INSERT (SQLite's executemany; one statement on PostgreSQL)."""
+    from sqlalchemy import event
+
+    from consent_app.db import append_row, utcnow
+
+    engine = market.backend.database.engine
+    inserts: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        if statement.startswith("INSERT"):
+            inserts.append(statement.split()[2])
+
+    before = outbox(market)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with market.backend.write() as session:
+            append_row(session, held_message(1))
+            append_row(session, held_message(2))
+            append_row(session, Tenant(domain="rows.example", name="Rows", created_at=utcnow()))
+            append_row(session, held_message(3))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sorted(inserts) == ["outbox", "tenants"]
+    assert outbox(market) == [*before, "<m1@rows>", "<m2@rows>", "<m3@rows>"]
+
+
+def test_a_held_row_that_breaks_a_constraint_fails_its_transaction(market: Marketplace) -> None:
+    """The constraint speaks when the row is written, inside the transaction (before its next
+    statement): the whole transaction rolls back, as a lost race is."""
+    from consent_app.db import append_row, utcnow
 
     with market.backend.write() as session:
-        tenant = insert_row(
-            session, Tenant(domain="rows.example", name="Rows", created_at=utcnow())
-        )
-        assert tenant.cloud == "global" and isinstance(tenant.id, int)
-        assert inspect(tenant).transient  # nothing tracks it: no flush will write it again
-        assert session.get(Tenant, tenant.id).domain == "rows.example"  # type: ignore[union-attr]
-    # What the object leaves None is NULL (a JSON column given None would hold 'null').
-    with market.backend.write() as session:
-        now = utcnow()
-        fields = {"recipient": "a@rows.example", "subject": "s", "raw": "r", "payload": None}
-        message = OutboxMessage(
-            message_id="<m@rows>", created_at=now, next_attempt_at=now, **fields
-        )
-        insert_row(session, message)
-        unset = select(func.count()).where(OutboxMessage.payload.is_(None))
-        assert message.attempts == 0 and session.execute(unset).scalar_one() == 1
-    # A constraint speaks at once, inside the transaction, not at its commit.
+        append_row(session, Tenant(domain="rows.example", name="Rows", created_at=utcnow()))
     with pytest.raises(IntegrityError), market.backend.write() as session:
-        insert_row(session, Tenant(domain="rows.example", name="Again", created_at=utcnow()))
-        pytest.fail("the INSERT was not made at once")
-    assert tenants(market) == 1
+        append_row(session, held_message(1))
+        append_row(session, Tenant(domain="rows.example", name="Again", created_at=utcnow()))
+        session.execute(text("SELECT 1"))
+        pytest.fail("the held rows were not written before the statement")
+    assert tenants(market) == 1 and "<m1@rows>" not in outbox(market)
+
+
+def test_no_row_is_written_inside_a_savepoint(market: Marketplace) -> None:
+    """A savepoint rolled back would take held rows written inside it along: appending inside
+    one, or running a statement in one while rows are held, is refused loudly."""
+    from consent_app.db import append_row, utcnow
+
+    with (
+        pytest.raises(RuntimeError, match="savepoint"),
+        market.backend.write() as session,
+        session.begin_nested(),
+    ):
+        append_row(session, held_message(1))
+    with pytest.raises(RuntimeError, match="savepoint"), market.backend.write() as session:
+        append_row(session, held_message(2))
+        with session.begin_nested():
+            session.execute(text("SELECT 1"))
+    assert "<m1@rows>" not in outbox(market) and "<m2@rows>" not in outbox(market)
+    # A savepoint that runs no statement of its own (add_tenant's flush) keeps them held: its
+    # release writes nothing, the commit writes them.
+    with market.backend.write() as session:
+        append_row(session, held_message(3))
+        with session.begin_nested():
+            session.add(Tenant(domain="saved.example", name="S", created_at=utcnow()))
+            session.flush()
+    assert "<m3@rows>" in outbox(market) and tenants(market) == 1
 
 
 def test_a_statement_built_once_sees_what_the_session_holds_unwritten(market: Marketplace) -> None:
