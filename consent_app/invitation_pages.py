@@ -29,7 +29,13 @@ from consent_app.forms import DecisionForm
 from consent_app.grants import grant_end, may_extend_itself
 from consent_app.http_errors import status_for
 from consent_app.i18n import language, translate
-from consent_app.invitations import link_invitation, offer_lines, status_of, tenant_for
+from consent_app.invitations import (
+    link_invitation,
+    link_recipient,
+    offer_lines,
+    status_of,
+    tenant_for,
+)
 from consent_app.models import Invitation, InvitationLink
 from consent_app.pages import refusal_text, words_page
 from consent_app.refusals import (
@@ -163,6 +169,8 @@ def _grant_asked(uow: UnitOfWork, invitation: Invitation, language: str) -> dict
 
 Linked = tuple[Invitation, InvitationLink]
 """An invitation with the link it was mailed by (whose recipient decides)."""
+Recipient = tuple[str, str]
+"""What a decision reads of its link: the invitation's id and the address that decides."""
 
 
 @bp.get("/invitations/<token>")
@@ -178,7 +186,10 @@ def show(token: str) -> ResponseReturnValue:
 @limiter.limit(LINK_LIMITS)
 def decide(token: str) -> ResponseReturnValue:
     """Accept or decline, with the DA and POR choices as ticked; all or nothing."""
-    return _decide(lambda session: link_invitation(session, token))
+    return _decide(
+        lambda session: link_invitation(session, token),
+        lambda session: link_recipient(session, token),
+    )
 
 
 @bp.get("/account/invitations/<public_id:invitation_id>")
@@ -195,7 +206,12 @@ def review(customer: Customer, invitation_id: str) -> ResponseReturnValue:
 @customer_required
 def review_decide(customer: Customer, invitation_id: str) -> ResponseReturnValue:
     """The signed-in admin's decision, exactly as through the mailed link."""
-    return _decide(lambda session: _own_link(session, customer, invitation_id))
+
+    def recipient(session: Session) -> Recipient | None:
+        found = _own_link(session, customer, invitation_id)
+        return (found[0].id, found[1].email) if found else None
+
+    return _decide(lambda session: _own_link(session, customer, invitation_id), recipient)
 
 
 def _own_link(session: Session, customer: Customer, invitation_id: str) -> Linked | None:
@@ -224,10 +240,12 @@ class _NoLink(Exception):
     """The link (or the signed-in admin's invitation) was not found when deciding."""
 
 
-def _decide(find: Callable[[Session], Linked | None]) -> ResponseReturnValue:
-    """The decision posted for the invitation `find` reads. The link is read in the
-    decision's own transaction (one transaction, not a read before it); a page that shows
-    why nothing was decided reads it again, as it is now."""
+def _decide(
+    find: Callable[[Session], Linked | None], recipient: Callable[[Session], Recipient | None]
+) -> ResponseReturnValue:
+    """The decision posted for the invitation `find` reads. The decision's own transaction
+    reads what it needs of the link (`recipient`: one transaction, not a read before it); a
+    page that shows why nothing was decided reads the invitation (`find`), as it is now."""
     found_backend = backend()
 
     def again() -> Linked | None:
@@ -251,12 +269,12 @@ def _decide(find: Callable[[Session], Linked | None]) -> ResponseReturnValue:
     )
 
     def work(uow: UnitOfWork) -> Applied:
-        found = find(uow.session)
+        found = recipient(uow.session)
         if found is None:
             raise _NoLink()
-        invitation, link = found
-        actor = Actor("customer", link.email, request.remote_addr)
-        return apply_decision(uow, invitation.id, link.email, decision, actor)
+        invitation_id, email = found
+        actor = Actor("customer", email, request.remote_addr)
+        return apply_decision(uow, invitation_id, email, decision, actor)
 
     try:
         applied = found_backend.run(work)

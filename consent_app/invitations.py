@@ -25,6 +25,7 @@ from consent_app.consent import (
     check_tenant_is_theirs,
     invitation_asks,
 )
+from consent_app.db import run
 from consent_app.grants import (
     DelegatedAdminRequest,
     GrantTerms,
@@ -462,6 +463,19 @@ def link_invitation(session: Session, token: str) -> tuple[Invitation, Invitatio
     """The invitation a secret link opens, or None for an unknown link."""
     row = session.execute(_LINKED, {"token_hash": token_hash(token)}).one_or_none()
     return (row[0], row[1]) if row else None
+
+
+_RECIPIENT = select(InvitationLink.invitation_id, InvitationLink.email).where(
+    InvitationLink.token_hash == bindparam("token_hash")
+)
+
+
+def link_recipient(session: Session, token: str) -> tuple[str, str] | None:
+    """The id of the invitation a secret link opens and the address it was mailed to (who
+    decides), or None for an unknown link: what a decision reads of its link, without
+    loading either object (the claim returns the invitation)."""
+    row = run(session, _RECIPIENT, {"token_hash": token_hash(token)}).one_or_none()
+    return (row.invitation_id, row.email) if row else None
 
 
 def tenant_for(session: Session, invitation: Invitation) -> Tenant | None:

@@ -272,6 +272,12 @@ def test_unknown_or_tampered_links(market: Marketplace, contoso: str, path: str)
     assert "This link does not work" in page.get_data(as_text=True)
     posted = market.client.post(path, data={"decision": "accept"})
     assert posted.status_code in (400, 404)
+    # A valid form too: the decision's transaction finds no link, and says so.
+    token = csrf_token(market.client.get(market.link()).get_data(as_text=True))
+    form = {"csrf_token": token, "decision": "accept", "authorize_delegated_admin": CHECKED}
+    posted = market.client.post(path, data=form)
+    assert posted.status_code == 404
+    assert "This link does not work" in posted.get_data(as_text=True)
     assert invitation_state(market) == ["pending"]
 
 
