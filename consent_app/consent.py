@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -153,29 +153,18 @@ class RoleHolders:
         return Roles(da.partner_slug if da else None, por.partner_slug if por else None)
 
 
-_Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]  # any row shape
-
-
-def _with_roles(query: _Query) -> _Query:
-    """`query` over tenants, joined to each one's DA grant not ended yet and partner of
-    record (the partial unique indexes allow one of each: one row per tenant)."""
-    return (
-        query.select_from(Tenant)
-        .outerjoin(
-            DelegatedAdminGrant,
-            and_(
-                DelegatedAdminGrant.tenant_id == Tenant.id, DelegatedAdminGrant.ended_at.is_(None)
-            ),
-        )
-        .outerjoin(
-            PartnerOfRecord,
-            and_(PartnerOfRecord.tenant_id == Tenant.id, PartnerOfRecord.ended_at.is_(None)),
-        )
+_ROLE_HOLDERS = (
+    select(DelegatedAdminGrant, PartnerOfRecord)
+    .select_from(Tenant)
+    .outerjoin(
+        DelegatedAdminGrant,
+        and_(DelegatedAdminGrant.tenant_id == Tenant.id, DelegatedAdminGrant.ended_at.is_(None)),
     )
-
-
-_ROLE_HOLDERS = _with_roles(select(DelegatedAdminGrant, PartnerOfRecord)).where(
-    Tenant.id == bindparam("tenant_id")
+    .outerjoin(
+        PartnerOfRecord,
+        and_(PartnerOfRecord.tenant_id == Tenant.id, PartnerOfRecord.ended_at.is_(None)),
+    )
+    .where(Tenant.id == bindparam("tenant_id"))
 )
 
 
@@ -195,12 +184,7 @@ def current_roles(session: Session, tenant: Tenant | None) -> Roles:
 
 
 _LOCK_TENANT = select(Tenant.id).where(Tenant.id == bindparam("tenant_id")).with_for_update()
-# Only the tenant's row is locked: PostgreSQL cannot lock the nullable side of an outer join.
-_LOCKED_WITH_ROLES = (
-    _with_roles(select(Tenant, DelegatedAdminGrant, PartnerOfRecord))
-    .where(Tenant.domain == bindparam("domain"))
-    .with_for_update(of=Tenant)
-)
+_LOCKED_TENANT = select(Tenant).where(Tenant.domain == bindparam("domain")).with_for_update()
 
 
 def lock_tenant(session: Session, tenant: Tenant) -> None:
@@ -209,14 +193,13 @@ def lock_tenant(session: Session, tenant: Tenant) -> None:
     run(session, _LOCK_TENANT, {"tenant_id": tenant.id})
 
 
-def locked_tenant_roles(session: Session, domain: str) -> tuple[Tenant | None, RoleHolders]:
-    """The tenant with this domain, its row held until commit (`lock_tenant`), and its roles
-    (`role_holders`), in one statement (no tenant and nobody for a domain not created yet)."""
-    row = session.execute(_LOCKED_WITH_ROLES, {"domain": domain}).first()
-    if row is None:
-        return None, RoleHolders()
-    tenant, grant, por = row
-    return tenant, RoleHolders(grant, por, session_now(session))
+def find_locked_tenant(session: Session, domain: str) -> Tenant | None:
+    """The tenant with this domain, its row held until commit (`lock_tenant`), in one
+    statement. Read its roles in a statement after this one (`role_holders`), not in this
+    one: on PostgreSQL a statement sees the rows of its snapshot, taken before it waited for
+    the lock, so roles joined here would be those from before the transaction it waited for
+    (a partner of record it cleared would be seen as still named)."""
+    return session.execute(_LOCKED_TENANT, {"domain": domain}).scalar_one_or_none()
 
 
 # --- changing the roles ------------------------------------------------------------------------
@@ -475,8 +458,9 @@ def apply_decision(
         check_transition(current, Status(state), By.CUSTOMER)  # says why it is not allowed
         raise InvalidState(f"This invitation is {current} and can no longer be decided.")
     partner = invitation.partner_slug
-    existing, holders = locked_tenant_roles(session, invitation.tenant_domain)
+    existing = find_locked_tenant(session, invitation.tenant_domain)
     cloud = existing.cloud if existing else Cloud.GLOBAL
+    holders = role_holders(session, existing)  # after the lock: see `find_locked_tenant`
     before = holders.roles()
     asks = invitation_asks(uow, invitation, existing, holders)
     outcome = decide(partner, asks, cloud, before, decision)

@@ -152,8 +152,8 @@ def append_row(session: Session, row: Model) -> Model:
 
 def write_appended(session: Session) -> None:
     """Write the rows `append_row` holds, table by table (none refers to another appended
-    row): a table's rows in the order they were appended, those with the same columns in one INSERT
-    (one statement for all of them on PostgreSQL, SQLite's executemany)."""
+    row): a table's rows in the order they were appended, those with the same columns in one
+    executemany (SQLite's; psycopg's sends one INSERT a row, pipelined)."""
     held: list[tuple[_Insert, dict[str, Any]]] | None = session.info.pop(_APPENDED, None)
     if not held:
         return

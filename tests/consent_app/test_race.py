@@ -5,6 +5,7 @@ nothing is half-applied and the audit log stays consistent (README: Consent back
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
@@ -113,3 +114,48 @@ def test_concurrent_da_acceptances_leave_exactly_one_da_partner(
     ]
     da_partners = [r for r in relationships if r and r[0]["delegated_admin"]]
     assert len(da_partners) == 1 and da_partners[0][0]["tenant"] == TENANT
+
+
+def test_a_decision_that_waited_for_the_tenant_sees_the_roles_as_they_are_now(
+    market: Marketplace,
+) -> None:
+    """A decision waiting for the tenant's lock while the customer clears the partner of
+    record reads the roles after that commits: naming the partner again names it. (Read in
+    the locking statement itself, PostgreSQL's snapshot from before the wait showed the old
+    partner of record still named, and the accept named nobody.)"""
+    from consent_app.consent import set_partner_of_record
+    from consent_app.models import PartnerOfRecord
+    from consent_app.tenants import find_tenant
+    from consent_app.work import UnitOfWork
+    from tests.consent_app.conftest import OPERATOR
+
+    market.add_tenant()
+    key = market.key("contoso-cloud")
+    market.invite(key)
+    assert market.decide(market.link(ADMIN), make_partner_of_record=CHECKED).status_code == 200
+    market.invite(key)
+    link = market.link(ADMIN)
+    client = market.app.test_client()
+    token = csrf_token(client.get(link).get_data(as_text=True))
+    cleared = threading.Event()
+
+    def clear_slowly(uow: UnitOfWork) -> None:  # holds the tenant's lock a while
+        tenant = find_tenant(uow.session, TENANT)
+        assert tenant is not None
+        set_partner_of_record(uow, tenant, None, OPERATOR)
+        cleared.set()
+        time.sleep(1.0)
+
+    clearing = threading.Thread(target=market.backend.run, args=(clear_slowly,))
+    clearing.start()
+    assert cleared.wait(10)
+    time.sleep(0.2)  # the decision below starts while the clearing transaction is open
+    form = {"csrf_token": token, "decision": "accept", "make_partner_of_record": CHECKED}
+    assert client.post(link, data=form).status_code == 200
+    clearing.join()
+    with market.backend.read() as session:
+        named = session.scalars(
+            select(PartnerOfRecord.partner_slug).where(PartnerOfRecord.ended_at.is_(None))
+        ).all()
+        assert named == ["contoso-cloud"]
+        assert verify(session).ok
