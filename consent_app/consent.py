@@ -451,7 +451,8 @@ def apply_decision(
     claim = {"invitation_id": invitation_id, "now": now, "to": state, "by": decider}
     invitation = session.execute(_CLAIM, claim).scalar_one_or_none()
     if invitation is None:
-        unclaimed = session.get(Invitation, invitation_id)
+        # Read again: the session may hold the invitation as it was before the claim lost.
+        unclaimed = session.get(Invitation, invitation_id, populate_existing=True)
         if unclaimed is None:
             raise NotFound("This invitation does not exist.")
         current = status(unclaimed.state, unclaimed.expires_at, now)
