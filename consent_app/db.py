@@ -138,7 +138,7 @@ _APPENDED = "appended_rows"
 
 def append_row(session: Session, row: Model) -> Model:
     """Hold a new model object's row for the session's transaction: `write_appended` writes
-    what is held, one INSERT per table, before the session's next statement and before the
+    what is held, one executemany per table, before the session's next statement and before the
     commit. For rows a transaction appends and that no other appended row refers to (audit
     events, outbox messages, role rows): a decision appends seven, and an INSERT of each
     costs as much Python as the rest of its row's work. The object stays outside the

@@ -281,9 +281,8 @@ def _decide(
     except _NoLink:
         return _closed(None, found_backend.clock())
     except InvalidState:
-        with found_backend.reading() as uow:
-            found = find(uow.session)
-            return _closed(found[0] if found else None, uow.now())
+        found = again()
+        return _closed(found[0] if found else None, found_backend.clock())
     except (SovereignCloud, TenantExists) as refused:
         return _refused_page(refused)
     except Refused as refused:

@@ -162,7 +162,7 @@ def test_appended_rows_go_in_with_one_insert_per_table_in_their_order(
     market: Marketplace,
 ) -> None:
     """A transaction's held rows are written table by table, each table's rows in the order
-    they were appended, in one INSERT (SQLite's executemany; one statement on PostgreSQL)."""
+    they were appended, in one executemany (SQLite's; psycopg's pipelines an INSERT a row)."""
     from sqlalchemy import event
 
     from consent_app.db import append_row, utcnow
