@@ -13,11 +13,12 @@ Performance notes (measured in benchmarks/search_latency.py):
   adds those arrays (an OR of fields within a word, an AND of words) instead of walking
   whoosh's pure-Python matcher tree over every matching document: that walk was ~90% of the
   time of a broad query at 10,000 partners. The scores are whoosh's own (BM25F, boosts summed
-  as whoosh's Or/And would). The build computes the arrays of every term and writes them into
-  the index's folder (search/whoosh_scores.py), so the first query after a rebuild or a
-  restart is as fast as any; an index written before that computes a term's arrays through
-  whoosh on first use, keeps them LRU, and warms its most frequent terms in a background
-  thread when it opens.
+  as whoosh's Or/And would). The build analyses the scored fields itself, computes the arrays
+  of every term and writes them into the index's folder (search/whoosh_scores.py), so the
+  first query after a rebuild or a restart is as fast as any; whoosh indexes only the
+  unstemmed words and stores the texts. An index written before INDEX_VERSION 3 computes a
+  term's arrays through whoosh on first use, keeps them LRU, and warms its most frequent
+  terms in a background thread when it opens.
 - whoosh's readers keep one file position per file, so reads of the index files (new terms,
   the warm-up, stored fields, spelling) are serialised per searcher (`_TermScores.reading`);
   precomputed and cached arrays are used without it.
@@ -67,8 +68,10 @@ from search.engine import FILTER_FACETS, Hit, SearchQuery, SearchResult
 from search.names import NameIndex
 from search.snippets import snippet
 from search.whoosh_scores import (
-    SEGMENT_POSTINGS_PREFIX,
+    AnalysedText,
+    Analysing,
     TermScoreTable,
+    analyse,
     sync_folder,
     write_term_scores,
 )
@@ -115,30 +118,42 @@ PARALLEL_INDEXING = 1000
 
 
 def _schema() -> Schema:
+    # whoosh indexes the unstemmed words only (their lexicon gives typo variants and "did you
+    # mean") and stores what a hit shows and highlights; the build analyses and scores the
+    # per-language fields itself (search/whoosh_scores.py, `SCORED_FIELDS`).
     fields: dict[str, Any] = {
         "slug": ID(stored=True, unique=True),
         "record": STORED(),  # what a hit shows and a filter or order needs (`_fields`)
-        "words": TEXT(analyzer=PLAIN),
+        "words": TEXT(analyzer=PLAIN, phrase=False),
+        "catalog": STORED(),
     }
     for language in LANGUAGES:
-        for name in FIELD_BOOSTS:
-            stored = name in SNIPPET_CHARS
-            fields[f"{name}_{language}"] = TEXT(analyzer=ANALYZERS[language], stored=stored)
+        for name in SNIPPET_CHARS:
+            fields[f"{name}_{language}"] = STORED()
     return Schema(**fields)
 
 
 SCHEMA = _schema()
 """The one index schema."""
 
-SCORED_FIELDS = tuple(name for name, field_type in SCHEMA.items() if field_type.scorable)
-"""The fields whose terms a query scores (each language's FIELD_BOOSTS fields, and "words"
-for typo variants): the build precomputes every term's scores in them."""
+SCORED_ANALYZERS: dict[str, Analyzer] = {
+    **{
+        f"{name}_{language}": ANALYZERS[language] for language in LANGUAGES for name in FIELD_BOOSTS
+    },
+    "words": PLAIN,
+}
+"""The fields whose terms a query scores, each with its analyser: each language's
+FIELD_BOOSTS fields, and "words" for typo variants. The build precomputes every term's
+scores in them."""
+
+SCORED_FIELDS = tuple(SCORED_ANALYZERS)
 
 
 # --- building -----------------------------------------------------------------------------------
 
 
 def _fields(document: PartnerDocument) -> dict[str, Any]:
+    """What whoosh indexes and stores of a partner."""
     record = {
         "url": document.url,
         "name": document.name,
@@ -150,17 +165,27 @@ def _fields(document: PartnerDocument) -> dict[str, Any]:
         "trial": document.trial,
         "published": document.published.isoformat(),
     }
-    fields: dict[str, Any] = {"slug": document.slug, "record": record}
-    everything = [document.catalog_terms]
+    texts = {"catalog": document.catalog_terms}
     for language in LANGUAGES:
-        fields[f"name_{language}"] = document.name[language]
-        fields[f"summary_{language}"] = document.summary[language]
-        fields[f"description_{language}"] = document.description[language]
-        fields[f"catalog_{language}"] = document.catalog_terms
-        everything += [document.name[language], document.summary[language]]
-        everything.append(document.description[language])
-    fields["words"] = " ".join(everything)
-    return fields
+        texts[f"name_{language}"] = document.name[language]
+        texts[f"summary_{language}"] = document.summary[language]
+        texts[f"description_{language}"] = document.description[language]
+    return {"slug": document.slug, "record": record, "words": _scored_texts(texts)["words"]} | texts
+
+
+def _scored_texts(stored: Mapping[str, Any]) -> dict[str, str]:
+    """Each scored field's text (`SCORED_ANALYZERS`), from the texts whoosh stores of a
+    partner (`_fields`)."""
+    texts: dict[str, str] = {}
+    everything = [stored["catalog"]]
+    for language in LANGUAGES:
+        for name in FIELD_BOOSTS:
+            texts[f"{name}_{language}"] = stored[
+                "catalog" if name == "catalog" else f"{name}_{language}"
+            ]
+        everything += [stored[f"{name}_{language}"] for name in SNIPPET_CHARS]
+    texts["words"] = " ".join(everything)
+    return texts
 
 
 def index_processes(count: int) -> int:
@@ -207,11 +232,15 @@ def prepare_index(
         documents = list(documents)
         procs = index_processes(len(documents))
         writer = created.writer(procs=procs, multisegment=procs > 1, limitmb=256)
+        # The scored fields are analysed here while whoosh's writer processes index the words.
+        analysing = Analysing(SCORED_ANALYZERS)
         for document in documents:
-            writer.add_document(**_fields(document))
+            fields = _fields(document)
+            writer.add_document(**fields)
+            analysing.add(document.slug, _scored_texts(fields))
         writer.commit()
         created.close()
-        precompute(building, documents, processes=procs)
+        _write_precomputed(building, analysing.analysed(), _records(documents))
         _finish(building, snapshot_hash)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -311,20 +340,22 @@ def _prepare_update(
     if current is None or not index_is_current(index_root):
         raise FileNotFoundError(f"no current index in {index_root} to update; build one")
     previous = _Partners.load(current)
-    if previous is None:
-        raise FileNotFoundError(f"{current} has no {PARTNERS_FILE}; build the index")
+    if previous is None:  # unreadable: from the records whoosh stores
+        with whoosh_index.open_dir(str(current)).searcher() as searcher:
+            previous = _Partners.read(searcher.reader(), current)
     if snapshot_hash is None:  # the partners stay those of the snapshot recorded
         snapshot_hash = recorded_with_index(index_root, SNAPSHOT_HASH_FILE)
     records = {record["slug"]: record for record in previous.records.values()}
     for slug in removed_slugs:
         records.pop(slug, None)
-    records.update((document.slug, _record(document)) for document in changed)
+    records.update(_records(changed))
+    analysed = AnalysedText.read(current) or _analysed_from_stored(current)
+    analysed = analysed.without([*removed_slugs, *(d.slug for d in changed)])
+    analysed = analysed.joined(_analysed(changed))
     building = Path(tempfile.mkdtemp(prefix="building-", dir=index_root))
     try:
         _write_update(current, building, changed, removed_slugs)
-        # One process: no fork inside `marketplace serve`'s threads; the segments to read
-        # are the new one and the one MERGE_SMALL may have merged small ones into.
-        _write_precomputed(building, records, processes=1)
+        _write_precomputed(building, analysed, records)
         _finish(building, snapshot_hash)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -361,8 +392,7 @@ def _write_update(
 ) -> None:
     """Write into `building` the index of `current` with `changed` and `removed_slugs` applied."""
     for path in current.iterdir():
-        # whoosh's segment files and their postings as read for scoring, never rewritten
-        if path.suffix == ".seg" or path.name.startswith(SEGMENT_POSTINGS_PREFIX):
+        if path.suffix == ".seg":  # whoosh's segment files, never rewritten
             _link_or_copy(path, building / path.name)
         elif path.name.startswith("_MAIN_"):  # its table of contents
             shutil.copy2(path, building / path.name)
@@ -379,13 +409,6 @@ def _write_update(
         writer.commit(mergetype=MERGE_SMALL)
     finally:
         index.close()
-    live = {
-        f"{SEGMENT_POSTINGS_PREFIX}{segment.segment_id()}.pickle"
-        for segment in whoosh_index.open_dir(str(building))._segments()
-    }
-    for kept in building.glob(f"{SEGMENT_POSTINGS_PREFIX}*"):
-        if kept.name not in live:  # the postings of a segment merged away
-            kept.unlink()
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -454,30 +477,36 @@ def _generation_number(folder: Path) -> int:
     return int(number) if number.isdigit() else 0
 
 
-def precompute(folder: Path, documents: Sequence[PartnerDocument], processes: int = 1) -> None:
+def precompute(folder: Path, documents: Sequence[PartnerDocument]) -> None:
     """Write what queries and opening need beside the whoosh index just written in `folder`
     from `documents`: every term's scores (search/whoosh_scores.py) and the partners'
     records, facet bitsets, orders and names (`_Partners`), so neither the first query nor
     opening the index pays for them."""
-    records = {document.slug: _record(document) for document in documents}
-    _write_precomputed(folder, records, processes)
+    _write_precomputed(folder, _analysed(documents), _records(documents))
 
 
-def _write_precomputed(folder: Path, records: Mapping[str, dict[str, Any]], processes: int) -> None:
-    write_term_scores(folder, SCORED_FIELDS, processes=processes)
-    _kept_partners(folder, records).write(folder)
+def _analysed(documents: Iterable[PartnerDocument]) -> AnalysedText:
+    return analyse(SCORED_ANALYZERS, ((d.slug, _scored_texts(_fields(d))) for d in documents))
 
 
-def _record(document: PartnerDocument) -> dict[str, Any]:
-    """What a search shows and filters by of one partner, as `_Partners` keeps it."""
-    record: dict[str, Any] = _fields(document)["record"]
-    return record | {"slug": document.slug}
+def _write_precomputed(
+    folder: Path, analysed: AnalysedText, records: Mapping[str, dict[str, Any]]
+) -> None:
+    docnums, size = _live_docnums(folder)
+    write_term_scores(folder, analysed, docnums)
+    _Partners.of({docnums[slug]: record for slug, record in records.items()}, size).write(folder)
 
 
-def _kept_partners(folder: Path, records: Mapping[str, dict[str, Any]]) -> _Partners:
-    """The partners (slug -> record) of the index just written in `folder`, by the docnums
-    whoosh gave them (read from the unique slug's term: the writer processes decide)."""
-    by_docnum: dict[int, dict[str, Any]] = {}
+def _records(documents: Iterable[PartnerDocument]) -> dict[str, dict[str, Any]]:
+    """What a search shows and filters by of each partner (slug -> record), as `_Partners`
+    keeps it."""
+    return {d.slug: _fields(d)["record"] | {"slug": d.slug} for d in documents}
+
+
+def _live_docnums(folder: Path) -> tuple[dict[str, int], int]:
+    """Each partner's docnum in the whoosh index in `folder` (the writer processes decide
+    them; read from the unique slug's term), and the count of docnums (deleted ones too)."""
+    docnums: dict[str, int] = {}
     with whoosh_index.open_dir(str(folder)).searcher() as searcher:
         size = searcher.doc_count_all()
         for reader, offset in searcher.reader().leaf_readers():
@@ -491,8 +520,17 @@ def _kept_partners(folder: Path, records: Mapping[str, dict[str, Any]]) -> _Part
                     if not postings.is_active():
                         continue
                     docnum = postings.id()
-                by_docnum[docnum + offset] = records[slug.decode("utf-8")]
-    return _Partners.of(by_docnum, size)
+                docnums[slug.decode("utf-8")] = docnum + offset
+    return docnums, size
+
+
+def _analysed_from_stored(folder: Path) -> AnalysedText:
+    """The live partners' scored text analysed again from the texts whoosh stores, for an
+    index whose `AnalysedText` cannot be read (seconds at 10,000 partners)."""
+    with whoosh_index.open_dir(str(folder)).searcher() as searcher:
+        reader = searcher.reader()
+        stored = [reader.stored_fields(docnum) for docnum in reader.all_doc_ids()]
+    return analyse(SCORED_ANALYZERS, ((fields["slug"], _scored_texts(fields)) for fields in stored))
 
 
 INDEX_FOLDER = "search"
@@ -501,12 +539,13 @@ SNAPSHOT_HASH_FILE = "partner_snapshot_hash"
 """In an index's folder: the `content_hash` of the partner snapshot it was built from."""
 INDEX_VERSION_FILE = "index_version"
 """In an index's folder: the `INDEX_VERSION` it was written with."""
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 """What an index's records hold; a build raises it when they gain what a search needs, so
 `marketplace serve` rebuilds an older index (`index_is_current`).
 
 2: logo, trial, first-published date and the language of the text shown, per partner.
 3: every term's BM25F scores, precomputed (search/whoosh_scores.py).
+4: whoosh indexes the unstemmed words only; the build analyses and scores the other fields.
 """
 
 
@@ -808,6 +847,13 @@ class _Partners:
         return cls(**state)
 
 
+def _whoosh_scores(searcher: Searcher) -> bool:
+    """True for an index written before INDEX_VERSION 4, where whoosh indexed every scored
+    field (and can score them itself, through its matchers)."""
+    schema = searcher.schema
+    return all(name in schema and schema[name].scorable for name in SCORED_FIELDS)
+
+
 class _LiveCorrector(Corrector):  # type: ignore[misc]  # whoosh has no type hints
     """whoosh's corrector over a field's lexicon (ranked by distance, then frequency), but
     suggesting only words some live partner has: whoosh's lexicon keeps the words of deleted
@@ -844,6 +890,11 @@ class _OpenIndex:
         searcher = whoosh_index.open_dir(str(folder)).searcher()
         partners = _Partners.load(folder) or _Partners.read(searcher.reader(), folder)
         table = TermScoreTable.load(folder)
+        if table is None and not _whoosh_scores(searcher):
+            # The scored fields' terms are only in the build's files: score them again.
+            log.warning("scoring the partners of %s again", folder)
+            analysed = AnalysedText.read(folder) or _analysed_from_stored(folder)
+            table = TermScoreTable.computed(analysed, _live_docnums(folder)[0])
         covered = table is not None and table.covers("words")
         return cls(
             folder=folder,

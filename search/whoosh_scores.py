@@ -1,53 +1,52 @@
-"""Every term's BM25F scores, computed once when an index is built and loaded with it.
+"""Every term's BM25F scores, computed when an index is built and loaded with it.
 
 A query adds per-term score arrays instead of walking whoosh's pure-Python matchers
 (search/whoosh_engine.py, `_TermScores`). Computing a term's array through whoosh costs a
 walk over its postings, up to ~0.5 s for a few frequent words at 10,000 partners; done on
 first use it made the first queries after a rebuild or a restart slow. So the build computes
-the arrays of every term of every text field here, with NumPy over the raw postings, and
-writes them into the index's folder, where they swap in with the index:
+the arrays of every term of every scored field and writes them into the index's folder,
+where they swap in with the index:
 
 - `term_docnums.npy` (int32) and `term_scores.npy` (float32): every term's documents and
   scores, one term after another;
-- `term_table.pickle`: per field, its terms (sorted) and where each term's run starts.
+- `term_table.pickle`: per field, its terms (sorted) and where each term's run starts;
+- `analysed_text.pickle`: every partner's terms and their frequencies per scored field
+  (`AnalysedText`), so an update analyses only the partners it changes.
 
-An open index maps the two arrays from disk (several server processes share one copy in the
-page cache) and looks a term up in a dict: no lock, no whoosh read, no warm-up.
+The build analyses the scored fields itself, with the index's own analysers (`Analysing`),
+rather than have whoosh write their postings and read them back: whoosh's writer spent ~23 µs
+of CPU per posting (its token objects, a sorting pool, and reading each document's length
+back for every posting), 55 s for the 2.4 million postings of 10,000 partners on a machine
+where these arrays take a few seconds. whoosh keeps indexing the unstemmed words (their
+lexicon gives typo variants and "did you mean") and storing the texts a hit highlights, from
+which everything here can be derived again (`whoosh_engine._analysed_from_stored`).
 
-The scores are whoosh's own BM25F (whoosh.scoring.BM25F and BM25FScorer): idf from the whole
-index's document frequency and document count, the field's average length over the whole
-index, each document's length as whoosh stores it (one byte, log-quantised), and the term
-frequency. tests/search/test_whoosh_scores.py checks every term against whoosh's matcher.
-The postings are read straight from whoosh 2.7's `W3` codec blocks (whoosh-reloaded is
-pinned; the test fails, not the ranking, if a version changes them): ~6x faster than walking
-its matchers (0.15 s against 0.94 s of CPU for every term of 1,000 partners). Each segment's
-postings are also kept as read (`SEGMENT_POSTINGS_PREFIX`), so `update_index`, which adds a
-small segment (and may merge it with other small ones into a new one), reads only the segments
-it wrote. Every file is written whole or not at all (`marketplace.files.write_whole`), never
-rewritten in place.
+The scores are whoosh's own BM25F (whoosh.scoring.BM25F and BM25FScorer, default
+parameters) over the partners in the index: idf = log(N / (df + 1)) + 1 from their count and
+document frequency, the field's average length over them, each partner's length quantised to
+one byte and decoded as whoosh stores it, and the term frequency.
+tests/search/test_whoosh_scores.py checks every term against whoosh's matcher over an index
+where whoosh wrote those fields itself. Unlike whoosh's own statistics, which count replaced
+partners until their segment is merged, these count only the partners in the index, so an
+updated index scores as a full build of the same partners does. Every file is written whole
+or not at all (`marketplace.files.write_whole`), never rewritten in place.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
 import pickle
-import zlib
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import chain, repeat
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from whoosh import index as whoosh_index
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
-from whoosh.reading import SegmentReader
+from whoosh.analysis import Analyzer
 from whoosh.scoring import BM25F
-from whoosh.searching import Searcher
 from whoosh.util.numeric import _length_byte_cache
 
 from marketplace.files import write_whole
@@ -57,311 +56,174 @@ log = logging.getLogger(__name__)
 DOCNUMS_FILE = "term_docnums.npy"
 SCORES_FILE = "term_scores.npy"
 TABLE_FILE = "term_table.pickle"
+ANALYSED_FILE = "analysed_text.pickle"
 SCORE_FILES = (DOCNUMS_FILE, SCORES_FILE, TABLE_FILE)
 """In an index's folder: the precomputed per-term arrays (see the module docstring)."""
-SEGMENT_POSTINGS_PREFIX = "postings-"
-"""In an index's folder: each whoosh segment's postings as read for scoring (docnums and term
-frequencies per term), so an index updated with a new segment reads only that one."""
 
-_BYTE_TO_LENGTH = np.array(_length_byte_cache, dtype=np.float64)
-"""whoosh's decoding of a stored field-length byte (whoosh.util.numeric.byte_to_length)."""
+WEIGHTING = BM25F()
+"""whoosh's default scoring, which the arrays reproduce."""
 
-_BLOCK_HEADER = 4  # the magic number before a term's first postings block
-_INT = 4  # a block's length prefix (big-endian, negative for a term's last block)
+_LENGTH_BYTES = np.array(_length_byte_cache, dtype=np.int64)
+"""whoosh's length quantisation (whoosh.util.numeric): byte b stands for _LENGTH_BYTES[b]."""
+_LONGEST = 106374
+"""From this length on, whoosh's `length_to_byte` gives 255."""
 
 
 @dataclass
-class _FieldPostings:
-    """One field's postings in one segment, in term order, with the segment's docnums."""
+class FieldTerms:
+    """One scored field's analysed text of many partners: partner `slot`'s terms are
+    `term_ids[starts[slot]:starts[slot + 1]]` (indexes into `vocabulary`), each with its
+    frequency in that partner's text."""
 
-    terms: list[str]
-    doc_frequencies: list[int]
-    counts: np.ndarray  # postings per term
-    docnums: np.ndarray  # int32
-    frequencies: np.ndarray  # float32, as whoosh stores them
+    vocabulary: list[str]
+    starts: np.ndarray  # int64, one more than there are partners
+    term_ids: np.ndarray  # int32
+    frequencies: np.ndarray  # int32
 
-    def visible(self, deleted: frozenset[int], offset: int) -> _FieldPostings:
-        """Without the deleted documents (whoosh's segment matcher skips them), with the
-        index's docnums (the segment's plus its offset)."""
-        counts, docnums, frequencies = self.counts, self.docnums, self.frequencies
-        if deleted:
-            keep = ~np.isin(docnums, np.fromiter(deleted, np.int32, len(deleted)))
-            term_of = np.repeat(np.arange(counts.size), counts)
-            counts = np.bincount(term_of[keep], minlength=counts.size)
-            docnums, frequencies = docnums[keep], frequencies[keep]
-        return _FieldPostings(
-            self.terms, self.doc_frequencies, counts, docnums + offset, frequencies
+    def counts(self) -> np.ndarray:
+        """Each partner's number of distinct terms."""
+        return np.diff(self.starts)
+
+    def lengths(self) -> np.ndarray:
+        """Each partner's field length as whoosh counts it: its tokens."""
+        running = np.concatenate([[0], np.cumsum(self.frequencies, dtype=np.int64)])
+        lengths: np.ndarray = running[self.starts[1:]] - running[self.starts[:-1]]
+        return lengths
+
+
+@dataclass
+class AnalysedText:
+    """The scored fields' terms of every partner in an index, partner by partner (`slugs`
+    gives each slot's partner)."""
+
+    slugs: list[str]
+    fields: dict[str, FieldTerms]
+
+    def without(self, slugs: Iterable[str]) -> AnalysedText:
+        """These partners left out (slugs not here are ignored)."""
+        gone = set(slugs)
+        keep = np.array([slug not in gone for slug in self.slugs], dtype=bool)
+        if keep.all():
+            return self
+        fields = {}
+        for name, terms in self.fields.items():
+            counts = terms.counts()
+            kept_postings = np.repeat(keep, counts)
+            starts = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+            np.cumsum(counts[keep], out=starts[1:])
+            fields[name] = FieldTerms(
+                terms.vocabulary,
+                starts,
+                terms.term_ids[kept_postings],
+                terms.frequencies[kept_postings],
+            )
+        return AnalysedText([slug for slug in self.slugs if slug not in gone], fields)
+
+    def joined(self, other: AnalysedText) -> AnalysedText:
+        """These partners and then `other`'s (whose slugs must not be here)."""
+        fields = {}
+        for name, terms in self.fields.items():
+            added = other.fields[name]
+            number = {text: at for at, text in enumerate(terms.vocabulary)}
+            vocabulary = list(terms.vocabulary)
+            for text in added.vocabulary:
+                if text not in number:
+                    number[text] = len(vocabulary)
+                    vocabulary.append(text)
+            renumbered = np.array([number[text] for text in added.vocabulary], dtype=np.int32)
+            fields[name] = FieldTerms(
+                vocabulary,
+                np.concatenate([terms.starts, added.starts[1:] + terms.starts[-1]]),
+                np.concatenate([terms.term_ids, renumbered[added.term_ids]]).astype(np.int32),
+                np.concatenate([terms.frequencies, added.frequencies]),
+            )
+        return AnalysedText(self.slugs + other.slugs, fields)
+
+    def write(self, folder: Path) -> None:
+        """Keep it in an index's folder (`ANALYSED_FILE`)."""
+        write_whole(
+            folder / ANALYSED_FILE,
+            lambda out: pickle.dump(self, out, protocol=pickle.HIGHEST_PROTOCOL),
         )
 
-
-def write_term_scores(folder: Path, fields: Iterable[str], processes: int = 1) -> None:
-    """Compute every term's BM25F scores in `fields` of the whoosh index in `folder` and
-    write them into it (before the folder is swapped in); segments are read by up to
-    `processes` processes at once."""
-    fields = list(fields)
-    with whoosh_index.open_dir(str(folder)).searcher() as searcher:
-        weighting = searcher.weighting
-        if type(weighting) is not BM25F or weighting._field_B:
-            raise TypeError("precomputed scores follow whoosh's default BM25F only")
-        if searcher.is_atomic():  # one segment, or none (an index of no partners)
-            segments = [(searcher, 0)] if isinstance(searcher.reader(), SegmentReader) else []
-        else:
-            segments = searcher.subsearchers
-        per_segment: list[dict[str, _FieldPostings] | None] = []
-        for sub, _ in segments:
-            per_segment.append(_kept_postings(folder, sub.reader()))
-        unread = [number for number, kept in enumerate(per_segment) if kept is None]
-        workers = min(processes, len(unread))
-        if workers > 1:
-            # Reading the blocks is pure Python (unpickling): one segment per core.
-            with ProcessPoolExecutor(workers) as pool:
-                read = pool.map(_read_segment_of, repeat(folder), unread, repeat(fields))
-                for number, postings in zip(unread, read, strict=True):
-                    per_segment[number] = postings
-        else:
-            for number in unread:
-                per_segment[number] = _read_and_keep(folder, segments[number][0].reader(), fields)
-        visible = [
-            {
-                name: postings.visible(sub.reader().deleted_docs_set, offset)
-                for name, postings in (kept or {}).items()
-            }
-            for (sub, offset), kept in zip(segments, per_segment, strict=True)
-        ]
-        lengths = _field_lengths(segments, fields, searcher.doc_count_all())
-        _write(searcher, folder, fields, visible, lengths)
+    @classmethod
+    def read(cls, folder: Path) -> AnalysedText | None:
+        """What the build kept in `folder`; None when it is missing or cannot be read."""
+        try:
+            with (folder / ANALYSED_FILE).open("rb") as kept:
+                analysed = pickle.load(kept)  # noqa: S301 - the build's own file
+        except FileNotFoundError:
+            return None
+        except Exception:  # truncated or garbled (written without fsync before a crash)
+            log.warning("%s in %s unreadable", ANALYSED_FILE, folder)
+            return None
+        return analysed if isinstance(analysed, cls) else None
 
 
-def _postings_file(folder: Path, reader: SegmentReader) -> Path:
-    return folder / f"{SEGMENT_POSTINGS_PREFIX}{reader.segment().segment_id()}.pickle"
+class Analysing:
+    """Analyses partners' texts one after another into an `AnalysedText`: each scored
+    field through its analyser (`analyzers`: field name -> whoosh analyser), as whoosh's
+    writer would index it (terms and frequencies; stop words dropped)."""
+
+    def __init__(self, analyzers: Mapping[str, Analyzer]) -> None:
+        self._analyzers = dict(analyzers)
+        self._slugs: list[str] = []
+        self._numbers: dict[str, dict[str, int]] = {name: {} for name in self._analyzers}
+        self._term_ids = {name: array("i") for name in self._analyzers}
+        self._frequencies = {name: array("i") for name in self._analyzers}
+        self._starts = {name: array("q", [0]) for name in self._analyzers}
+
+    def add(self, slug: str, texts: Mapping[str, str]) -> None:
+        """Analyse one partner's text of every scored field (`texts`: field name -> text)."""
+        self._slugs.append(slug)
+        for name, analyzer in self._analyzers.items():
+            # mode="index": as whoosh's writer calls the analyser (formats.Frequency).
+            found = Counter(token.text for token in analyzer(texts[name], mode="index"))
+            number = self._numbers[name]
+            term_ids = self._term_ids[name]
+            for text in found:
+                at = number.get(text)
+                if at is None:
+                    at = number[text] = len(number)
+                term_ids.append(at)
+            self._frequencies[name].extend(found.values())
+            self._starts[name].append(len(term_ids))
+
+    def analysed(self) -> AnalysedText:
+        """Everything added so far."""
+        fields = {
+            name: FieldTerms(
+                list(self._numbers[name]),
+                np.frombuffer(self._starts[name], dtype=np.int64).copy(),
+                np.frombuffer(self._term_ids[name], dtype=np.int32).copy(),
+                np.frombuffer(self._frequencies[name], dtype=np.int32).copy(),
+            )
+            for name in self._analyzers
+        }
+        return AnalysedText(list(self._slugs), fields)
 
 
-def _kept_postings(folder: Path, reader: SegmentReader) -> dict[str, _FieldPostings] | None:
-    """A segment's postings as an earlier `write_term_scores` kept them (a segment never
-    changes: `update_index` links them into the new generation with the segment's file)."""
-    try:
-        with _postings_file(folder, reader).open("rb") as kept:
-            postings: dict[str, _FieldPostings] = pickle.load(kept)  # noqa: S301 - our own file
-            return postings
-    except FileNotFoundError:
-        return None
-    except Exception:  # garbled by a crash: read the segment again
-        log.warning("%s unreadable; reading its segment again", _postings_file(folder, reader))
-        return None
+def analyse(
+    analyzers: Mapping[str, Analyzer], partners: Iterable[tuple[str, Mapping[str, str]]]
+) -> AnalysedText:
+    """`Analysing` of (slug, texts) pairs."""
+    analysing = Analysing(analyzers)
+    for slug, texts in partners:
+        analysing.add(slug, texts)
+    return analysing.analysed()
 
 
-def _read_and_keep(
-    folder: Path, reader: SegmentReader, fields: list[str]
-) -> dict[str, _FieldPostings]:
-    postings = _read_segment(reader, fields)
-    write_whole(
-        _postings_file(folder, reader),
-        lambda out: pickle.dump(postings, out, protocol=pickle.HIGHEST_PROTOCOL),
-    )
-    return postings
-
-
-def sync_folder(folder: Path) -> None:
-    """Flush `folder`'s files and its entries to disk (before a rename makes it current)."""
-    for path in folder.iterdir():
-        if path.is_file():
-            with path.open("rb") as written:
-                os.fsync(written.fileno())
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _read_segment_of(folder: Path, number: int, fields: list[str]) -> dict[str, _FieldPostings]:
-    """`_read_and_keep` of the index's `number`th segment, in a worker process."""
-    with whoosh_index.open_dir(str(folder)).searcher() as searcher:
-        sub, _ = searcher.subsearchers[number]
-        return _read_and_keep(folder, sub.reader(), fields)
-
-
-def _write(
-    searcher: Searcher,
-    folder: Path,
-    fields: list[str],
-    per_segment: list[dict[str, _FieldPostings]],
-    lengths: dict[str, np.ndarray],
-) -> None:
-    weighting = searcher.weighting
-    document_count = searcher.doc_count_all()
-
-    docnum_runs: list[np.ndarray] = []
-    score_runs: list[np.ndarray] = []
-    table: dict[str, tuple[list[str], np.ndarray]] = {}
-    position = 0
-    for field_name in fields:
-        parts = [segment[field_name] for segment in per_segment if field_name in segment]
-        terms = sorted({text for part in parts for text in part.terms})
-        number = {text: at for at, text in enumerate(terms)}
-        doc_frequency = np.zeros(len(terms), dtype=np.int64)
-        term_of, docnums, frequencies = [], [], []
-        for part in parts:  # segments in docnum order: a stable sort keeps docnums ascending
-            ids = np.fromiter((number[text] for text in part.terms), np.int64, len(part.terms))
-            np.add.at(doc_frequency, ids, part.doc_frequencies)
-            term_of.append(np.repeat(ids, part.counts))
-            docnums.append(part.docnums)
-            frequencies.append(part.frequencies)
-        term_ids = np.concatenate(term_of) if term_of else np.zeros(0, dtype=np.int64)
-        order = np.argsort(term_ids, kind="stable")
-        docnum = _joined(docnums, np.int32)[order]
-        frequency = _joined(frequencies, np.float64)[order]
-        # whoosh.scoring: idf = log(N / (df + 1)) + 1 with whoosh's document frequency (which
-        # counts deleted documents too), math.log as whoosh computes it.
-        idf = np.array([math.log(document_count / (df + 1)) + 1 for df in doc_frequency.tolist()])
-        average = searcher.avg_field_length(field_name) or 1
-        scores = _bm25(
-            idf[term_ids[order]], frequency, lengths[field_name][docnum], average, weighting
-        )
-        starts = np.zeros(len(terms) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(term_ids, minlength=len(terms)), out=starts[1:])
-        table[field_name] = (terms, starts + position)
-        position += docnum.size
-        docnum_runs.append(docnum)
-        score_runs.append(scores.astype(np.float32))
-    all_docnums = _joined(docnum_runs, np.int32)
-    all_scores = _joined(score_runs, np.float32)
-    write_whole(folder / DOCNUMS_FILE, lambda out: np.save(out, all_docnums))
-    write_whole(folder / SCORES_FILE, lambda out: np.save(out, all_scores))
-    write_whole(
-        folder / TABLE_FILE, lambda out: pickle.dump(table, out, protocol=pickle.HIGHEST_PROTOCOL)
-    )
-
-
-def _bm25(
-    idf: np.ndarray, tf: np.ndarray, length: np.ndarray, average: float, model: BM25F
-) -> np.ndarray:
-    """whoosh.scoring.bm25, term by term in float64 in the same order of operations."""
-    b, k1 = float(model.B), float(model.K1)
-    scores: np.ndarray = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average)))
-    return scores
-
-
-def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-
-def _read_segment(reader: SegmentReader, fields: list[str]) -> dict[str, _FieldPostings]:
-    """Every posting of `fields` in one segment, from its W3 blocks: a term's postings come
-    in blocks of up to 128 (a length, a pickled block info, then the zlib'd pickle of the
-    docnums as deltas, the term frequencies and the positions). Reading them directly, and
-    converting each field's postings to arrays at once, is ~5x faster than a matcher per
-    term."""
-    wanted = set(fields)
-    postfile = reader._terms._postfile
-    found: dict[str, _FieldPostings] = {}
-    field_name = None
-    terms: list[str] = []
-    doc_frequencies: list[int] = []
-    counts: list[int] = []
-    deltas: list[tuple[int, ...]] = []
-    weights: list[tuple[float, ...]] = []
-
-    def finish() -> None:
-        if field_name is not None:
-            found[field_name] = _field_postings(terms, doc_frequencies, counts, deltas, weights)
-
-    for (name, term), info in reader:  # fields one after another, terms in order
-        if name != field_name:
-            finish()
-            field_name = name if name in wanted else None
-            terms, doc_frequencies, counts, deltas, weights = [], [], [], [], []
-        if field_name is None:
-            continue
-        terms.append(term.decode("utf-8"))
-        doc_frequencies.append(info.doc_frequency())
-        counts.append(_read_postings(postfile, info, deltas, weights))
-    finish()
-    return found
-
-
-def _field_postings(
-    terms: list[str],
-    doc_frequencies: list[int],
-    counts: list[int],
-    deltas: list[tuple[int, ...]],
-    weights: list[tuple[float, ...]],
-) -> _FieldPostings:
-    """One field's postings as arrays: blocks' deltas summed within each block."""
-    sizes = np.fromiter(map(len, deltas), np.int64, len(deltas))
-    flat = np.fromiter(chain.from_iterable(deltas), np.int64, int(sizes.sum()))
-    running = np.cumsum(flat)
-    # Each block's deltas start from 0: take off what the blocks before it summed to.
-    block_ends = np.cumsum(sizes)
-    before = np.concatenate([[0], running[block_ends[:-1] - 1]]) if sizes.size else sizes
-    docnums = (running - np.repeat(before, sizes)).astype(np.int32)
-    frequencies = np.fromiter(chain.from_iterable(weights), np.float32, docnums.size)
-    count = np.array(counts, dtype=np.int64)
-    return _FieldPostings(terms, doc_frequencies, count, docnums, frequencies)
-
-
-def _read_postings(
-    postfile: Any, info: Any, deltas: list[tuple[int, ...]], weights: list[tuple[float, ...]]
-) -> int:
-    """Append one term's blocks (docnum deltas, term frequencies); returns its postings."""
-    if info.is_inlined():  # whoosh inlines none with its default `inlinelimit`, but may
-        ids, frequencies, _ = info.inlined_postings()
-        previous = [0, *ids[:-1]]
-        deltas.append(tuple(docnum - before for docnum, before in zip(ids, previous, strict=True)))
-        weights.append(tuple(frequencies))
-        return len(ids)
-    position = info.extent()[0] + _BLOCK_HEADER
-    total: int = 0
-    while True:
-        length = postfile.get_int(position)
-        block = io.BytesIO(postfile.get(position + _INT, abs(length)))
-        # whoosh's own block format (its matcher unpickles the same bytes).
-        info_tuple: tuple[int, int, float, int, int, int] = pickle.load(block)  # noqa: S301
-        count, _, _, compressed, _, _ = info_tuple
-        data = block.read()
-        data = zlib.decompress(data) if compressed else data
-        ids, frequencies, _ = pickle.loads(data)  # noqa: S301
-        deltas.append(ids)
-        if frequencies is None:
-            frequencies = (1.0,) * count
-        elif isinstance(frequencies, float):
-            frequencies = (frequencies,) * count
-        weights.append(frequencies)
-        total += count
-        if length < 0:
-            return total
-        position += _INT + length
-
-
-def _field_lengths(
-    segments: list[tuple[Searcher, int]], fields: list[str], size: int
-) -> dict[str, np.ndarray]:
-    """Each field's length per docnum as whoosh's scorer sees it (decoded from its byte)."""
-    lengths = {}
-    for field_name in fields:
-        coded = np.zeros(size, dtype=np.uint8)
-        for sub, offset in segments:
-            perdoc = sub.reader()._perdoc
-            column = perdoc._cached_reader(_lenfield(field_name), LENGTHS_COLUMN)
-            if column is None:  # whoosh then uses its default length, 1
-                coded[offset : offset + sub.doc_count_all()] = 1
-                continue
-            count = min(column._count, sub.doc_count_all())
-            raw = column._dbfile.get(column._basepos, count)
-            coded[offset : offset + count] = np.frombuffer(raw, dtype=np.uint8)
-        lengths[field_name] = _BYTE_TO_LENGTH[coded]
-    return lengths
+_Table = dict[str, tuple[list[str], np.ndarray]]
+"""Per field: its terms (sorted) and where each term's run starts in the arrays."""
 
 
 class TermScoreTable:
-    """The precomputed arrays of one index, mapped from its folder."""
+    """Every term's (docnums, scores) per scored field: mapped from an index's folder
+    (`load`), or computed from an `AnalysedText` (`computed`)."""
 
-    def __init__(self, folder: Path) -> None:
-        self._docnums = np.load(folder / DOCNUMS_FILE, mmap_mode="r")
-        self._scores = np.load(folder / SCORES_FILE, mmap_mode="r")
-        with (folder / TABLE_FILE).open("rb") as table_file:
-            # Written by the build into the index's own folder, like whoosh's pickled files.
-            table: dict[str, tuple[list[str], np.ndarray]] = pickle.load(table_file)  # noqa: S301
+    def __init__(self, docnums: np.ndarray, scores: np.ndarray, table: _Table) -> None:
+        self._docnums = docnums
+        self._scores = scores
         self._starts = {name: starts.tolist() for name, (_, starts) in table.items()}
         self._terms = {
             name: {text: at for at, text in enumerate(terms)} for name, (terms, _) in table.items()
@@ -369,15 +231,25 @@ class TermScoreTable:
 
     @classmethod
     def load(cls, folder: Path) -> TermScoreTable | None:
-        """The folder's arrays; None for an index written before the build computed them, or
-        when they cannot be read (then queries score through whoosh, slower but right)."""
+        """The folder's arrays, mapped; None when the folder has none (an index written before
+        the build computed them) or they cannot be read."""
         if not (folder / TABLE_FILE).exists():
             return None
         try:
-            return cls(folder)
+            docnums = np.load(folder / DOCNUMS_FILE, mmap_mode="r")
+            scores = np.load(folder / SCORES_FILE, mmap_mode="r")
+            with (folder / TABLE_FILE).open("rb") as table_file:
+                # Written by the build into the index's own folder, like whoosh's pickled files.
+                table = pickle.load(table_file)  # noqa: S301
+            return cls(docnums, scores, table)
         except Exception:  # truncated or garbled (written without fsync before a crash)
-            log.warning("precomputed scores in %s unreadable; scored lazily", folder)
+            log.warning("precomputed scores in %s unreadable", folder)
             return None
+
+    @classmethod
+    def computed(cls, analysed: AnalysedText, docnums: Mapping[str, int]) -> TermScoreTable:
+        """The scores of `analysed`, each partner at its docnum in the whoosh index."""
+        return cls(*_score_arrays(analysed, docnums))
 
     def covers(self, field_name: str) -> bool:
         """True when `field_name`'s terms were precomputed (every term of it is here)."""
@@ -393,10 +265,98 @@ class TermScoreTable:
         return self._docnums[run], self._scores[run]
 
     def doc_frequency(self, field_name: str, text: str) -> int:
-        """How many live documents (not deleted) of a covered field have the term; whoosh's
-        own `doc_frequency` also counts deleted ones until their segment is merged."""
+        """How many partners of a covered field have the term."""
         at = self._terms[field_name].get(text)
         if at is None:
             return 0
         starts = self._starts[field_name]
         return int(starts[at + 1] - starts[at])
+
+
+def write_term_scores(folder: Path, analysed: AnalysedText, docnums: Mapping[str, int]) -> None:
+    """Compute every term's scores of `analysed` (each partner at its docnum in the whoosh
+    index in `folder`) and write them, with `analysed` itself, into `folder` (before it is
+    swapped in)."""
+    all_docnums, all_scores, table = _score_arrays(analysed, docnums)
+    write_whole(folder / DOCNUMS_FILE, lambda out: np.save(out, all_docnums))
+    write_whole(folder / SCORES_FILE, lambda out: np.save(out, all_scores))
+    write_whole(
+        folder / TABLE_FILE, lambda out: pickle.dump(table, out, protocol=pickle.HIGHEST_PROTOCOL)
+    )
+    analysed.write(folder)
+
+
+def _score_arrays(
+    analysed: AnalysedText, docnums: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray, _Table]:
+    partners = len(analysed.slugs)
+    slot_docnums = np.fromiter((docnums[slug] for slug in analysed.slugs), np.int32, partners)
+    docnum_runs: list[np.ndarray] = []
+    score_runs: list[np.ndarray] = []
+    table: _Table = {}
+    position = 0
+    for field_name, terms in analysed.fields.items():
+        doc_frequency = np.bincount(terms.term_ids, minlength=len(terms.vocabulary))
+        # The table lists the terms some partner has, sorted (a term of a partner an update
+        # removed stays in the vocabulary with none).
+        present = sorted(
+            (at for at in range(len(terms.vocabulary)) if doc_frequency[at]),
+            key=terms.vocabulary.__getitem__,
+        )
+        rank = np.full(len(terms.vocabulary), -1, dtype=np.int64)
+        rank[present] = np.arange(len(present))
+        counts = terms.counts()
+        posting_docnums = np.repeat(slot_docnums, counts)
+        lengths = terms.lengths()
+        ranks = rank[terms.term_ids]
+        order = np.lexsort((posting_docnums, ranks))  # by term, then docnum
+        # whoosh.scoring: idf = log(N / (df + 1)) + 1, math.log as whoosh computes it.
+        idf = np.array(
+            [math.log(partners / (doc_frequency[at] + 1)) + 1 for at in present], dtype=np.float64
+        )
+        # whoosh.searching.Searcher.avg_field_length, and BM25FScorer's `or 1`.
+        average = (float(lengths.sum()) / (partners or 1)) or 1
+        stored_lengths = _LENGTH_BYTES[_length_bytes(lengths)].astype(np.float64)
+        scores = _bm25(
+            idf[ranks[order]],
+            terms.frequencies[order].astype(np.float64),
+            np.repeat(stored_lengths, counts)[order],
+            average,
+        )
+        starts = np.zeros(len(present) + 1, dtype=np.int64)
+        np.cumsum(doc_frequency[present], out=starts[1:])
+        table[field_name] = ([terms.vocabulary[at] for at in present], starts + position)
+        position += order.size
+        docnum_runs.append(posting_docnums[order])
+        score_runs.append(scores.astype(np.float32))
+    return _joined(docnum_runs, np.int32), _joined(score_runs, np.float32), table
+
+
+def _length_bytes(lengths: np.ndarray) -> np.ndarray:
+    """whoosh.util.numeric.length_to_byte of every length."""
+    coded = np.searchsorted(_LENGTH_BYTES, lengths, side="left")
+    return np.where(lengths >= _LONGEST, 255, coded)
+
+
+def _bm25(idf: np.ndarray, tf: np.ndarray, length: np.ndarray, average: float) -> np.ndarray:
+    """whoosh.scoring.bm25, term by term in float64 in the same order of operations."""
+    b, k1 = float(WEIGHTING.B), float(WEIGHTING.K1)
+    scores: np.ndarray = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / average)))
+    return scores
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush `folder`'s files and its entries to disk (before a rename makes it current)."""
+    for path in folder.iterdir():
+        if path.is_file():
+            with path.open("rb") as written:
+                os.fsync(written.fileno())
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -35,7 +35,13 @@ from search.whoosh_engine import (
     precompute,
     update_index,
 )
-from search.whoosh_scores import DOCNUMS_FILE, SCORES_FILE, TABLE_FILE
+from search.whoosh_scores import (
+    ANALYSED_FILE,
+    DOCNUMS_FILE,
+    SCORES_FILE,
+    TABLE_FILE,
+    AnalysedText,
+)
 from tests.search.judged import judged_listings
 
 
@@ -158,6 +164,7 @@ def test_updates_keep_segments_and_open_files_bounded(
     engine.search(SearchQuery("migration"))
     open_files = len(os.listdir("/proc/self/fd"))
     slowest, most_segments = 0.0, 0
+    slugs = sorted(document.slug for document in documents)
     for number in range(200):
         folder = update_index(root, [_edited(documents[number % 7], f"Zyx{number}")])
         started = time.perf_counter()
@@ -168,8 +175,8 @@ def test_updates_keep_segments_and_open_files_bounded(
             # the 7 partners' first versions, in the built segment, and their latest
             # replaced versions in small segments not merged yet
             assert reader.doc_count_all() - reader.doc_count() <= 7 + 7 * most_segments
-        kept = {path.name.removeprefix("postings-") for path in folder.glob("postings-*")}
-        assert kept == {path.stem + ".pickle" for path in folder.glob("*.seg")}
+        analysed = AnalysedText.read(folder)  # each partner once: the latest version
+        assert analysed is not None and sorted(analysed.slugs) == slugs
     assert most_segments <= 8
     gc.collect()  # whoosh's searchers hold reference cycles: closed generations go with them
     assert len(os.listdir("/proc/self/fd")) <= open_files + 10
@@ -242,26 +249,48 @@ def test_an_update_keeps_the_recorded_snapshot_hash(
     assert WhooshSearch(root).built_from() == "built-from"
 
 
-@pytest.mark.parametrize("garbled", [TABLE_FILE, SCORES_FILE, DOCNUMS_FILE, PARTNERS_FILE])
-def test_garbled_precomputed_files_fall_back_to_whoosh(
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        (TABLE_FILE,),
+        (SCORES_FILE,),
+        (DOCNUMS_FILE,),
+        (PARTNERS_FILE,),
+        (ANALYSED_FILE,),
+        (SCORES_FILE, ANALYSED_FILE),
+    ],
+)
+def test_garbled_precomputed_files_are_derived_again(
     tmp_path: Path,
     documents: list[PartnerDocument],
-    garbled: str,
+    garbled: tuple[str, ...],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A precomputed file truncated (by a crash before it reached the disk) makes queries
-    take the slower path that reads whoosh, not fail."""
+    and updates derive what it held again (from the analysed text, else from the texts and
+    records whoosh stores), not fail nor answer differently."""
     root = tmp_path / "index"
     folder = build_index(root, documents)
     expected = WhooshSearch(root, warm=False).search(SearchQuery("migration training"))
-    path = folder / garbled
-    path.write_bytes(path.read_bytes()[:40])
+    for name in garbled:
+        path = folder / name
+        path.write_bytes(path.read_bytes()[:40])
     with caplog.at_level(logging.WARNING):
         engine = WhooshSearch(root, warm=False)
-        found = engine.search(SearchQuery("migration training"))
+        assert engine.search(SearchQuery("migration training")) == expected
+        update_index(root, [_edited(documents[0], "Zyxwvut")])
+        assert engine.search(SearchQuery("zyxwvut")).hits[0].slug == documents[0].slug
     assert "unreadable" in caplog.text
-    assert {hit.slug for hit in found.hits} == {hit.slug for hit in expected.hits}
-    assert found.total == expected.total
+    rebuilt = tmp_path / "rebuilt"
+    build_index(rebuilt, [_edited(documents[0], "Zyxwvut"), *documents[1:]])
+    for text in ("migration training", "zyxwvut", "teams"):
+        found, fresh = (
+            engine.search(SearchQuery(text)),
+            WhooshSearch(rebuilt).search(SearchQuery(text)),
+        )
+        assert {hit.slug: hit.score for hit in found.hits} == {
+            hit.slug: hit.score for hit in fresh.hits
+        }, text
     engine.close()
 
 

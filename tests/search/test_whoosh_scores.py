@@ -1,70 +1,112 @@
 """The build's precomputed term scores (search/whoosh_scores.py) are whoosh's own: every
-term of every scored field against whoosh's matcher, in an index of several segments with a
-deleted partner; the same queries answer the same with them as without them; and an index
-updated in place (`update_index`) keeps both true."""
+term of every scored field against whoosh's matcher over an index where whoosh wrote those
+fields itself (as indexes before INDEX_VERSION 4 did), for an index of several segments with a
+deleted partner and for an updated one; the same queries answer the same with them as through
+whoosh; and an index updated in place (`update_index`) keeps both true."""
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from whoosh import index as whoosh_index
+from whoosh.fields import ID, STORED, TEXT, Schema
 
 from marketplace.validate import load_listings
-from search.documents import partner_documents
+from search.documents import PartnerDocument, partner_documents
 from search.engine import SearchQuery, SearchResult
 from search.whoosh_engine import (
-    PARTNERS_FILE,
     SCHEMA,
-    SCORED_FIELDS,
+    SCORED_ANALYZERS,
+    SNIPPET_CHARS,
     WhooshSearch,
     _fields,
+    _scored_texts,
     _TermScores,
     build_index,
     current_index,
+    precompute,
     update_index,
 )
-from search.whoosh_scores import SCORE_FILES, TABLE_FILE, TermScoreTable, write_term_scores
+from search.whoosh_scores import TermScoreTable
 from tests.search.judged import JUDGED, judged_listings
 
 
-def _whoosh_scores(folder: Path) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
-    """Every scored term's (docnums, scores) by whoosh's matcher walk (the lazy path)."""
-    found = {}
+def _full_text_index(folder: Path, documents: Sequence[PartnerDocument]) -> None:
+    """An index of `documents` where whoosh indexes every scored field itself, as indexes
+    were written before INDEX_VERSION 4 (and with no precomputed files): the reference."""
+    fields = {"slug": ID(stored=True, unique=True), "record": STORED()}
+    for name, analyzer in SCORED_ANALYZERS.items():
+        fields[name] = TEXT(analyzer=analyzer, stored=name.rsplit("_", 1)[0] in SNIPPET_CHARS)
+    folder.mkdir(parents=True)
+    index = whoosh_index.create_in(str(folder), Schema(**fields))
+    writer = index.writer()
+    for document in documents:
+        stored = _fields(document)
+        writer.add_document(slug=document.slug, record=stored["record"], **_scored_texts(stored))
+    writer.commit()
+    index.close()
+
+
+Scores = dict[tuple[str, str], dict[str, float]]
+
+
+def _whoosh_scores(folder: Path) -> Scores:
+    """Every scored term's {slug: score} by whoosh's matcher walk over a full-text index."""
+    found: Scores = {}
     with whoosh_index.open_dir(str(folder)).searcher() as searcher:
         walk = _TermScores(searcher)
-        for field_name in SCORED_FIELDS:
+        for field_name in SCORED_ANALYZERS:
             for text in searcher.reader().lexicon(field_name):
                 term = text.decode("utf-8")
-                found[field_name, term] = walk.get(field_name, term)
+                docnums, scores = walk.get(field_name, term)
+                found[field_name, term] = {
+                    searcher.stored_fields(int(docnum))["slug"]: float(score)
+                    for docnum, score in zip(docnums, scores, strict=True)
+                }
     return found
 
 
-def _assert_table_is_whooshs(folder: Path) -> None:
-    table = TermScoreTable(folder)
-    expected = _whoosh_scores(folder)
+def _assert_scores_are_whooshs(folder: Path, documents: Sequence[PartnerDocument]) -> None:
+    """The precomputed scores of the index in `folder` are those whoosh gives the same
+    partners (`documents`) in a full-text index, term by term, partner by partner."""
+    expected = _whoosh_scores(folder.parent / f"{folder.name}-reference")
     assert len(expected) > 1000  # the test reads a real vocabulary
-    for (field_name, term), (docnums, scores) in expected.items():
+    table = TermScoreTable.load(folder)
+    assert table is not None
+    with whoosh_index.open_dir(str(folder)).searcher() as searcher:
+        slug_of = {docnum: fields["slug"] for docnum, fields in searcher.reader().iter_docs()}
+    for (field_name, term), scores in expected.items():
         assert table.covers(field_name)
         precomputed = table.get(field_name, term)
-        if docnums.size == 0:  # every posting of the term was deleted
-            assert precomputed is None or precomputed[0].size == 0, (field_name, term)
-            continue
         assert precomputed is not None, (field_name, term)
-        np.testing.assert_array_equal(precomputed[0], docnums, err_msg=f"{field_name}:{term}")
+        docnums, found = precomputed
+        assert list(docnums) == sorted(docnums), (field_name, term)  # in docnum order
+        got = {slug_of[int(d)]: float(s) for d, s in zip(docnums, found, strict=True)}
+        assert got.keys() == scores.keys(), (field_name, term)
         np.testing.assert_allclose(
-            precomputed[1], scores, rtol=2e-7, atol=0, err_msg=f"{field_name}:{term}"
+            [got[slug] for slug in scores],
+            list(scores.values()),
+            rtol=2e-7,
+            atol=0,
+            err_msg=f"{field_name}:{term}",
         )
+    precomputed_terms = sum(
+        1
+        for field_name in SCORED_ANALYZERS
+        for term in table._terms[field_name]
+        if table.doc_frequency(field_name, term)
+    )
+    assert precomputed_terms == len(expected)  # and no term whoosh does not have
     assert table.get("name_en", "no-partner-has-this-word") is None
 
 
 def test_precomputed_scores_equal_whooshs_for_every_term(tmp_path: Path) -> None:
     """Three segments (as the parallel build writes) and a deleted partner: docnums offset
-    per segment, the deleted one left out, document frequency and document count as whoosh
-    counts them (deleted documents included)."""
+    per segment, the deleted one left out of the scores and of the statistics."""
     catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
     documents = partner_documents(catalog, [item.listing for item in loaded])
     folder = tmp_path / "index"
@@ -81,14 +123,18 @@ def test_precomputed_scores_equal_whooshs_for_every_term(tmp_path: Path) -> None
     writer.commit(merge=False)
     assert len(index.reader().leaf_readers()) == 3
     index.close()
-    write_term_scores(folder, SCORED_FIELDS)
-    _assert_table_is_whooshs(folder)
+    live = [document for number, document in enumerate(documents) if number != 1]
+    precompute(folder, live)
+    _full_text_index(tmp_path / "index-reference", live)
+    _assert_scores_are_whooshs(folder, live)
 
 
-def test_a_built_index_carries_its_scores(index_root: Path) -> None:
-    folder = current_index(index_root)
-    assert folder is not None and (folder / TABLE_FILE).exists()
-    _assert_table_is_whooshs(folder)
+def test_a_built_index_carries_its_scores(tmp_path: Path) -> None:
+    catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
+    documents = partner_documents(catalog, [item.listing for item in loaded])
+    folder = build_index(tmp_path / "root", documents)
+    _full_text_index(folder.parent / f"{folder.name}-reference", documents)
+    _assert_scores_are_whooshs(folder, documents)
 
 
 QUERIES = [(judged.text, judged.language) for judged in JUDGED] + [
@@ -108,18 +154,16 @@ QUERIES = [(judged.text, judged.language) for judged in JUDGED] + [
 def test_queries_answer_the_same_with_and_without_precomputed_scores(
     tmp_path: Path, page: int
 ) -> None:
-    """Scores, order, highlights, records and suggestions are what whoosh's walk over the
-    index and its stored records give (an index from before the build kept its scores and
-    partners still answers, that way)."""
+    """Scores, order, highlights, records and suggestions are what whoosh's walk over an
+    index where it wrote every field, and its stored records, give (an index from before the
+    build kept its scores and partners still answers, that way)."""
     catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
+    documents = partner_documents(catalog, [item.listing for item in loaded])
     with_table = tmp_path / "with"
-    build_index(with_table, partner_documents(catalog, [item.listing for item in loaded]))
+    build_index(with_table, documents)
     without = tmp_path / "without"
-    shutil.copytree(with_table, without, symlinks=True)
-    folder = current_index(without)
-    assert folder is not None
-    for name in (*SCORE_FILES, PARTNERS_FILE):  # as an index written before the build kept them
-        (folder / name).unlink()
+    _full_text_index(without / "index-1", documents)
+    (without / "current").symlink_to("index-1")
     precomputed, walked = WhooshSearch(with_table), WhooshSearch(without, warm=False)
     for text, language in QUERIES:
         query = SearchQuery(text=text, language=language, page=page, per_page=5)
@@ -135,8 +179,7 @@ def test_queries_answer_the_same_with_and_without_precomputed_scores(
 
 def test_an_update_changes_adds_and_removes_partners(tmp_path: Path) -> None:
     """`update_index` (one listing edited while `serve` runs) answers as a full build of the
-    same partners would, except for scores (whoosh counts the replaced versions until the
-    next build), with precomputed scores that are still whoosh's own."""
+    same partners would, scores included, and they are still whoosh's own."""
     catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
     documents = partner_documents(catalog, [item.listing for item in loaded])
     edited = replace(documents[0], name={"en": "Zyxwvut Systems", "ru": "Зыксвут Системы"})
@@ -158,9 +201,11 @@ def test_an_update_changes_adds_and_removes_partners(tmp_path: Path) -> None:
             assert _unscored(engine.search(query)) == _unscored(rebuilt.search(query)), text
         query = SearchQuery(text=text, language=language, per_page=50)
         updated, fresh = engine.search(query), rebuilt.search(query)
-        assert {hit.slug for hit in updated.hits} == {hit.slug for hit in fresh.hits}, text
+        scores = {hit.slug: hit.score for hit in updated.hits}
+        assert scores == {hit.slug: hit.score for hit in fresh.hits}, text
         assert (updated.total, updated.facets) == (fresh.total, fresh.facets), text
-    _assert_table_is_whooshs(folder)
+    _full_text_index(folder.parent / f"{folder.name}-reference", final)
+    _assert_scores_are_whooshs(folder, final)
     engine.close()
     rebuilt.close()
 
