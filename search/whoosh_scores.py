@@ -40,12 +40,21 @@ import os
 import pickle
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from whoosh.analysis import Analyzer
+from whoosh.analysis import (
+    Analyzer,
+    CompositeAnalyzer,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
+from whoosh.lang import stemmer_for_language
 from whoosh.scoring import BM25F
 from whoosh.util.numeric import _length_byte_cache
 
@@ -160,13 +169,62 @@ class AnalysedText:
         return analysed if isinstance(analysed, cls) else None
 
 
+def token_texts(analyzer: Analyzer) -> Callable[[str], list[str]]:
+    """A function giving the token texts `analyzer` yields for a text when whoosh indexes it.
+
+    For a chain of a regular-expression tokenizer and any of lowercasing, stop words and
+    stemming (every analyser of this index), the same steps on lists of strings, each word's
+    stem kept: ~4x faster than whoosh's token objects and size-bounded stem cache. Any
+    other analyser is run as is."""
+    items = analyzer.items if isinstance(analyzer, CompositeAnalyzer) else [analyzer]
+    tokenizer, *filters = items
+    steps = [plain for step in filters if (plain := _plain_step(step)) is not None]
+    if type(tokenizer) is not RegexTokenizer or tokenizer.gaps or len(steps) < len(filters):
+        return lambda text: [token.text for token in analyzer(text, mode="index")]
+    matches = tokenizer.expression.finditer
+
+    def texts(text: str) -> list[str]:
+        words = [match.group(0) for match in matches(text)]
+        for step in steps:
+            words = step(words)
+        return words
+
+    return texts
+
+
+def _plain_step(step: Any) -> Callable[[list[str]], list[str]] | None:
+    """One whoosh filter as a function of a list of words; None for other filters."""
+    if type(step) is LowercaseFilter:
+        return lambda words: [word.lower() for word in words]
+    if type(step) is StopFilter:
+        shortest, longest, stops = step.min, step.max, step.stops
+        return lambda words: [
+            word
+            for word in words
+            if len(word) >= shortest and (longest is None or len(word) <= longest)
+            if word not in stops
+        ]
+    if type(step) is StemFilter:
+        stem = stemmer_for_language(step.lang) if step.lang else step.stemfn
+        ignore, stems = step.ignore, dict[str, str]()
+
+        def stemmed(word: str) -> str:
+            found = stems.get(word)
+            if found is None:
+                found = stems[word] = word if word in ignore else stem(word)
+            return found
+
+        return lambda words: [stemmed(word) for word in words]
+    return None
+
+
 class Analysing:
     """Analyses partners' texts one after another into an `AnalysedText`: each scored
     field through its analyser (`analyzers`: field name -> whoosh analyser), as whoosh's
     writer would index it (terms and frequencies; stop words dropped)."""
 
     def __init__(self, analyzers: Mapping[str, Analyzer]) -> None:
-        self._analyzers = dict(analyzers)
+        self._analyzers = {name: token_texts(analyzer) for name, analyzer in analyzers.items()}
         self._slugs: list[str] = []
         self._numbers: dict[str, dict[str, int]] = {name: {} for name in self._analyzers}
         self._term_ids = {name: array("i") for name in self._analyzers}
@@ -177,8 +235,7 @@ class Analysing:
         """Analyse one partner's text of every scored field (`texts`: field name -> text)."""
         self._slugs.append(slug)
         for name, analyzer in self._analyzers.items():
-            # mode="index": as whoosh's writer calls the analyser (formats.Frequency).
-            found = Counter(token.text for token in analyzer(texts[name], mode="index"))
+            found = Counter(analyzer(texts[name]))
             number = self._numbers[name]
             term_ids = self._term_ids[name]
             for text in found:

@@ -31,7 +31,7 @@ from search.whoosh_engine import (
     precompute,
     update_index,
 )
-from search.whoosh_scores import TermScoreTable
+from search.whoosh_scores import TermScoreTable, token_texts
 from tests.search.judged import JUDGED, judged_listings
 
 
@@ -219,3 +219,29 @@ def test_an_update_needs_a_current_index(tmp_path: Path) -> None:
         update_index(tmp_path, [])
     with pytest.raises(FileNotFoundError, match=r"no index in .* build one"):
         update_index(tmp_path / "nothing-here", [])
+
+
+TRICKY_TEXTS = [
+    "",
+    "   ",
+    "Migration of Exchange-Online mailboxes, e.g. 3.5 TB; v2.0.1 and U.S.A.",
+    "The THE the a an of to and or our İstanbul ǅemal ß straße ΣΊΣΥΦΟΣ",
+    "Ёлки-палки: партнёры, партнеров, партнёрами; миграции и миграцию Ё ё",
+    "snake_case __dunder__ x_y 1_000 ٣٤٥ 中文字符 日本語 émigré naïve café",
+    "it's don't O'Brien co-op a.b.c. ...dots... trailing. .leading",
+    "\u00a0non\u00a0breaking\u2003spaces\tand\ttabs\nnew\nlines",
+    "a b c d e f g h i j k l m n o p q r s t u v w x y z я ж",
+]
+
+
+@pytest.mark.parametrize("field_name", sorted(SCORED_ANALYZERS))
+def test_plain_analysis_gives_whooshs_tokens(field_name: str, tmp_path: Path) -> None:
+    """`token_texts` (what the build analyses with) yields exactly whoosh's index-time
+    tokens, on tricky texts and on every text of the judged listings."""
+    analyzer = SCORED_ANALYZERS[field_name]
+    plain = token_texts(analyzer)
+    catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
+    documents = partner_documents(catalog, [item.listing for item in loaded])
+    texts = TRICKY_TEXTS + [_scored_texts(_fields(d))[field_name] for d in documents]
+    for text in texts:
+        assert plain(text) == [token.text for token in analyzer(text, mode="index")], text
