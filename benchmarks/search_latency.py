@@ -8,17 +8,13 @@ query computes the facet counts, as the API does. Figures are
 the median and p95 latency per kind and overall, measured in process (no HTTP); "documents"
 is the time to turn the listings into search documents (descriptions' Markdown into text).
 
-The build writes every term's BM25F scores (search/whoosh_scores.py) and the partners'
-records, facet bitsets and orders into the index's folder (`precompute`); "precomputing" is
-that step's share of the index build (run again on the built index to time it), "precomputed"
-the size of what it writes (with each segment's postings as read, for `update_index`). "Cold" is
-the first time each distinct query is asked on a freshly opened index (opening it, timed
-apart as "open", is what a server does when it starts or finds a new index): the worst a
-query sees right after a rebuild or a restart. "Cold, walked" is the same on a copy of the
-index without what the build precomputed, as every index was before: the partners are read
-from whoosh's stored fields when it opens, and each term is scored on first use by walking
-whoosh's matchers (the warm-up time is its background thread scoring the most frequent
-terms in advance).
+The build analyses the scored fields, writes every term's BM25F scores
+(search/whoosh_scores.py) and the partners' records, facet bitsets and orders into the index's
+folder (`precompute`); "precomputing" is that step's share of the index build (run again on
+the built index to time it), "precomputed" the size of what it writes. "Cold" is the first
+time each distinct query is asked on a freshly opened index (opening it, timed apart as
+"open", is what a server does when it starts or finds a new index): the worst a query sees
+right after a rebuild or a restart.
 Last, one partner's summary is changed and the index updated in place (`update_index`, for
 `marketplace serve` to call when a listing is edited).
 `--smoke` asks 30 queries of 14 listings (the tests do, so the script cannot rot).
@@ -28,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import tempfile
 import time
@@ -39,15 +34,8 @@ from benchmarks.generate import generate_listings
 from marketplace.validate import load_listings
 from search.documents import partner_documents
 from search.engine import SearchQuery
-from search.whoosh_engine import (
-    PARTNERS_FILE,
-    WhooshSearch,
-    build_index,
-    index_processes,
-    precompute,
-    update_index,
-)
-from search.whoosh_scores import SCORE_FILES, SEGMENT_POSTINGS_PREFIX
+from search.whoosh_engine import PARTNERS_FILE, WhooshSearch, build_index, precompute, update_index
+from search.whoosh_scores import ANALYSED_FILE, SCORE_FILES
 
 QUERIES = {
     "plain": ["migration", "Teams", "security", "training", "dashboards", "hospital", "mail"],
@@ -96,19 +84,12 @@ def run(count: int, rounds: int = 300) -> None:
         started = time.perf_counter()
         folder = build_index(root / "index", documents)
         build_seconds = time.perf_counter() - started
-        kept_postings = list(folder.glob(f"{SEGMENT_POSTINGS_PREFIX}*"))
-        precomputed = [folder / name for name in (*SCORE_FILES, PARTNERS_FILE)] + kept_postings
+        precomputed = [folder / name for name in (*SCORE_FILES, PARTNERS_FILE, ANALYSED_FILE)]
         megabytes = sum(path.stat().st_size for path in folder.iterdir()) / 2**20
         scores_megabytes = sum(path.stat().st_size for path in precomputed) / 2**20
-        for path in kept_postings:  # as the build found them: none
-            path.unlink()
         started = time.perf_counter()
-        precompute(folder, documents, processes=index_processes(len(documents)))
+        precompute(folder, documents)
         scores_seconds = time.perf_counter() - started
-        walked_root = root / "walked"  # the same index without what the build precomputed
-        shutil.copytree(root / "index", walked_root, symlinks=True)
-        for path in precomputed:
-            (walked_root / folder.name / path.name).unlink()
         queries = []
         for _ in range(rounds):
             kind = rng.choice(list(QUERIES))
@@ -122,7 +103,6 @@ def run(count: int, rounds: int = 300) -> None:
             queries.append((kind, SearchQuery(text, filters, None, language, page, sort=sort)))
 
         open_ms, first_seen = cold_run(root / "index", queries)
-        walked_open_ms, walked = cold_run(walked_root, queries)
 
         engine = WhooshSearch(root / "index")
         engine.wait_until_warm()
@@ -136,34 +116,23 @@ def run(count: int, rounds: int = 300) -> None:
         update_seconds = time.perf_counter() - started
         after_update_ms = timed(engine, SearchQuery("zyxwvut"))  # opens the new generation
         engine.close()
-        walked_engine = WhooshSearch(walked_root)
-        started = time.perf_counter()
-        walked_engine.wait_until_warm()
-        warm_seconds = time.perf_counter() - started
-        walked_engine.close()
     print(
         f"{count} listings: index build {build_seconds:.1f} s, of which precomputing "
         f"{scores_seconds:.2f} s (documents before it {documents_seconds:.1f} s); index "
         f"{megabytes:.1f} MB, of which precomputed {scores_megabytes:.1f} MB; open "
-        f"{open_ms:.0f} ms (walked: {walked_open_ms:.0f} ms, then warm-up {warm_seconds:.1f} s); "
+        f"{open_ms:.0f} ms; "
         f"{rounds} queries with facet counts:"
     )
     header = f"  {'kind':<9} {'n':>4} {'median ms':>10} {'p95 ms':>8}"
-    print(
-        header
-        + f"   cold: {'n':>3} {'median':>7} {'max':>7}   cold, walked: {'median':>7} {'max':>7}"
-    )
+    print(header + f"   cold: {'n':>3} {'median':>7} {'max':>7}")
     for kind in [*QUERIES, "all"]:
         warm = [t for k, v in timings.items() for t in v if kind in (k, "all")]
         first = [t for k, v in first_seen.items() for t, _ in v if kind in (k, "all")]
-        first_walked = [t for k, v in walked.items() for t, _ in v if kind in (k, "all")]
         warm_median, warm_p95 = summary(warm, 0.95)
         cold_median, cold_max = summary(first, 1.0)
-        walked_median, walked_max = summary(first_walked, 1.0)
         print(
             f"  {kind:<9} {len(warm):>4} {warm_median:>10.1f} {warm_p95:>8.1f}   "
-            f"cold: {len(first):>3} {cold_median:>7.1f} {cold_max:>7.1f}   "
-            f"cold, walked: {walked_median:>7.1f} {walked_max:>7.1f}"
+            f"cold: {len(first):>3} {cold_median:>7.1f} {cold_max:>7.1f}"
         )
     slowest = max((entry for v in first_seen.values() for entry in v), default=(0.0, ""))
     print(f"  slowest cold query: {slowest[1]!r} {slowest[0]:.1f} ms")
