@@ -10,8 +10,9 @@ is the time to turn the listings into search documents (descriptions' Markdown i
 
 The build analyses the scored fields, writes every term's BM25F scores
 (search/whoosh_scores.py) and the partners' records, facet bitsets and orders into the index's
-folder (`precompute`); "precomputing" is that step's share of the index build (run again on
-the built index to time it), "precomputed" the size of what it writes. "Cold" is the first
+folder (`precompute`); "precomputing" is `precompute` run again on the built index, in one
+process (the build analyses the text beside whoosh's writer processes, so this is more than
+the step adds to a build), "precomputed" the size of what it writes. "Cold" is the first
 time each distinct query is asked on a freshly opened index (opening it, timed apart as
 "open", is what a server does when it starts or finds a new index): the worst a query sees
 right after a rebuild or a restart.

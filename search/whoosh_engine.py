@@ -293,12 +293,13 @@ def update_index(
     contents it writes anew), the changes go into a new small segment (merged with the other
     small ones as whoosh sees fit), and the precomputed scores and partners are written again
     for the whole index (every term's idf and the average lengths change with any partner;
-    only the segments written now are read). Scores count the replaced versions as whoosh
-    does (its document counts keep deleted documents) until their segment is merged, or the
-    next full build (`index_needs_rebuild` tells when one is due). Holds the index root's
-    lock throughout, so updates and builds (`build_index` locks around its swap) follow one
-    another. Without `snapshot_hash`, the current generation's is kept. `FileNotFoundError`
-    without a current index of this `INDEX_VERSION`.
+    only the changed partners' text is analysed): it scores as a full build of the same
+    partners would. Replaced versions stay in whoosh's word lexicon until their segment is
+    merged, or the next full build (`index_needs_rebuild` tells when one is due). Holds the
+    index root's lock throughout, so updates and builds (`build_index` locks around its swap)
+    follow one another. Without `snapshot_hash`, the current generation's is kept; of two
+    changed documents of one partner, the last counts. `FileNotFoundError` without a current
+    index of this `INDEX_VERSION`.
     """
     _check_updatable(index_root)
     # Held throughout: the generation read here is still current when this one replaces it
@@ -337,7 +338,9 @@ def _prepare_update(
     snapshot_hash: str | None,
 ) -> PreparedIndex:
     """The update's new generation, written; called with `_generations_locked` held."""
-    changed, removed_slugs = list(changed), list(removed_slugs)
+    # One document per partner (the last): whoosh would keep both of two added in one update.
+    changed = list({document.slug: document for document in changed}.values())
+    removed_slugs = list(removed_slugs)
     current = current_index(index_root)
     if current is None or not index_is_current(index_root):
         raise FileNotFoundError(f"no current index in {index_root} to update; build one")
@@ -367,9 +370,9 @@ def _prepare_update(
 
 DELETED_SHARE_TO_REBUILD = 0.1
 """Above this share of an index's documents deleted (replaced or removed partners whose
-postings whoosh keeps until their segment is merged), `index_needs_rebuild` says so: they still
-count in whoosh's document frequencies (idf) and cost reading. A full build is faster than
-whoosh rewriting the index in one process (22.5 s against ~12 s at 10,000 partners)."""
+words whoosh keeps until their segment is merged), `index_needs_rebuild` says so: they cost
+reading and stay in the lexicon that typo variants are looked up in. A full build is faster
+than whoosh rewriting the index in one process (22.5 s against ~12 s at 10,000 partners)."""
 
 
 def index_needs_rebuild(index_root: Path) -> bool:
@@ -849,6 +852,25 @@ class _Partners:
         return cls(**state)
 
 
+def _scored_again(folder: Path, searcher: Searcher) -> TermScoreTable | None:
+    """The scores of an index whose precomputed files cannot be read (a crash before they
+    reached the disk), computed again and, where the folder can be written, kept in it for
+    the next process that opens it; None for an index written before INDEX_VERSION 4, which
+    whoosh scores itself (`_TermScores`)."""
+    if _whoosh_scores(searcher):
+        return None
+    # The scored fields' terms are only in the build's files: seconds at 10,000 partners.
+    log.warning("scoring the partners of %s again", folder)
+    analysed = AnalysedText.read(folder) or _analysed_from_stored(folder)
+    docnums, _ = _live_docnums(folder)
+    try:
+        write_term_scores(folder, analysed, docnums)
+    except OSError as error:  # a read-only index folder, or one removed by a newer build
+        log.warning("could not keep the scores in %s: %s", folder, error)
+        return TermScoreTable.computed(analysed, docnums)
+    return TermScoreTable.load(folder) or TermScoreTable.computed(analysed, docnums)
+
+
 def _whoosh_scores(searcher: Searcher) -> bool:
     """True for an index written before INDEX_VERSION 4, where whoosh indexed every scored
     field (and can score them itself, through its matchers)."""
@@ -890,13 +912,12 @@ class _OpenIndex:
     @classmethod
     def open(cls, folder: Path) -> _OpenIndex:
         searcher = whoosh_index.open_dir(str(folder)).searcher()
-        partners = _Partners.load(folder) or _Partners.read(searcher.reader(), folder)
-        table = TermScoreTable.load(folder)
-        if table is None and not _whoosh_scores(searcher):
-            # The scored fields' terms are only in the build's files: score them again.
-            log.warning("scoring the partners of %s again", folder)
-            analysed = AnalysedText.read(folder) or _analysed_from_stored(folder)
-            table = TermScoreTable.computed(analysed, _live_docnums(folder)[0])
+        try:
+            partners = _Partners.load(folder) or _Partners.read(searcher.reader(), folder)
+            table = TermScoreTable.load(folder) or _scored_again(folder, searcher)
+        except BaseException:
+            searcher.close()
+            raise
         covered = table is not None and table.covers("words")
         return cls(
             folder=folder,

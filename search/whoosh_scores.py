@@ -93,6 +93,18 @@ class FieldTerms:
         """Each partner's number of distinct terms."""
         return np.diff(self.starts)
 
+    def compacted(self) -> FieldTerms:
+        """Without the vocabulary's terms no partner has (those only removed ones had)."""
+        used = np.unique(self.term_ids)
+        if used.size == len(self.vocabulary):
+            return self
+        return FieldTerms(
+            [self.vocabulary[at] for at in used.tolist()],
+            self.starts,
+            np.searchsorted(used, self.term_ids).astype(np.int32),
+            self.frequencies,
+        )
+
     def lengths(self) -> np.ndarray:
         """Each partner's field length as whoosh counts it: its tokens."""
         running = np.concatenate([[0], np.cumsum(self.frequencies, dtype=np.int64)])
@@ -125,7 +137,7 @@ class AnalysedText:
                 starts,
                 terms.term_ids[kept_postings],
                 terms.frequencies[kept_postings],
-            )
+            ).compacted()
         return AnalysedText([slug for slug in self.slugs if slug not in gone], fields)
 
     def joined(self, other: AnalysedText) -> AnalysedText:

@@ -38,9 +38,11 @@ from search.whoosh_engine import (
 from search.whoosh_scores import (
     ANALYSED_FILE,
     DOCNUMS_FILE,
+    SCORE_FILES,
     SCORES_FILE,
     TABLE_FILE,
     AnalysedText,
+    TermScoreTable,
 )
 from tests.search.judged import judged_listings
 
@@ -178,6 +180,9 @@ def test_updates_keep_segments_and_open_files_bounded(
         analysed = AnalysedText.read(folder)  # each partner once: the latest version
         assert analysed is not None and sorted(analysed.slugs) == slugs
     assert most_segments <= 8
+    assert analysed is not None  # the words of replaced versions are gone from it
+    assert {"zyx0", "zyx192"}.isdisjoint(analysed.fields["summary_en"].vocabulary)
+    assert "zyx199" in analysed.fields["summary_en"].vocabulary
     gc.collect()  # whoosh's searchers hold reference cycles: closed generations go with them
     assert len(os.listdir("/proc/self/fd")) <= open_files + 10
     assert slowest < 1.0  # 74-184 ms with 300 unmerged segments; a few ms here
@@ -281,6 +286,8 @@ def test_garbled_precomputed_files_are_derived_again(
         update_index(root, [_edited(documents[0], "Zyxwvut")])
         assert engine.search(SearchQuery("zyxwvut")).hits[0].slug == documents[0].slug
     assert "unreadable" in caplog.text
+    if garbled[0] in SCORE_FILES:  # the scores were kept again for the next process
+        assert TermScoreTable.load(folder) is not None
     rebuilt = tmp_path / "rebuilt"
     build_index(rebuilt, [_edited(documents[0], "Zyxwvut"), *documents[1:]])
     for text in ("migration training", "zyxwvut", "teams"):
@@ -327,3 +334,16 @@ def test_an_index_with_many_deleted_partners_asks_for_a_full_build(
     assert index_needs_rebuild(root)
     build_index(root, documents)
     assert not index_needs_rebuild(root)
+
+
+def test_two_versions_of_a_partner_in_one_update_keep_the_last(
+    tmp_path: Path, documents: list[PartnerDocument]
+) -> None:
+    root = tmp_path / "index"
+    build_index(root, documents)
+    update_index(root, [_edited(documents[0], "Oldname"), _edited(documents[0], "Newname")])
+    engine = WhooshSearch(root, warm=False)
+    assert engine.search(SearchQuery("oldname")).total == 0
+    assert [hit.slug for hit in engine.search(SearchQuery("newname")).hits] == [documents[0].slug]
+    assert engine.search(SearchQuery()).total == len(documents)
+    engine.close()
