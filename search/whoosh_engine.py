@@ -37,7 +37,6 @@ import fcntl
 import logging
 import os
 import pickle
-import re
 import shutil
 import tempfile
 import threading
@@ -82,9 +81,6 @@ log = logging.getLogger(__name__)
 LANGUAGES = ("en", "ru")
 MAX_WORDS = 32
 """Words of a query beyond this are ignored: they cannot change the ranking much."""
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
 
 def _russian_stem(word: str) -> str:
     return str(RussianStemmer().stem(word.replace("ё", "е")))
@@ -1047,7 +1043,9 @@ class WhooshSearch:
             return self._answer(opened, query)
 
     def _answer(self, opened: _OpenIndex, query: SearchQuery) -> SearchResult:
-        words = [word.casefold() for word in _WORD.findall(query.text)][:MAX_WORDS]
+        # Split and lowercased as the index's words were ("straße", "e.g", "v2.0"), not
+        # casefolded ("strasse" is no indexed word).
+        words = [token.text for token in PLAIN(query.text)][:MAX_WORDS]
         matches, suggestion = self._match(opened, words, query.language)
         if matches is not None:
             self._put_named_first(opened, matches, query.text)

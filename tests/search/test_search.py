@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,20 @@ def test_queries_and_the_warm_up_read_the_index_at_once(index_root: Path) -> Non
             thread.join()
         fresh.close()
         assert failures == []
+
+
+@pytest.mark.parametrize("query", ["Maß", "ΣΟΣ", "Straße", "e.g.", "V2.0", "ΟΔΟΣ", "İstanbul"])
+def test_query_words_are_split_and_lowercased_as_the_index_words_were(
+    tmp_path: Path, query: str
+) -> None:
+    """Not casefolded ("Straße" to "strasse", "ΟΔΟΣ" to "οδοσ") nor split at dots, which no
+    indexed word is."""
+    catalog, loaded = load_listings(EXAMPLE_LISTINGS)
+    documents = partner_documents(catalog, [item.listing for item in loaded])
+    text = "Offices on the Straße, e.g. v2.0 of the ΟΔΟΣ, ΣΟΣ and İstanbul plans, Maß."
+    documents[0] = replace(documents[0], description={"en": text, "ru": text})
+    build_index(tmp_path, documents)
+    engine = WhooshSearch(tmp_path, warm=False)
+    found = engine.search(SearchQuery(text=query))
+    assert [hit.slug for hit in found.hits] == [documents[0].slug], query
+    engine.close()
