@@ -152,6 +152,10 @@ def environment(language: str) -> jinja2.Environment:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n", ConstantMessages],
+        # The templates are the package's own files: a process that stays (`serve`'s build
+        # process) starts anew when our code changes. Checking each one's modification time
+        # at every page it renders was a stat call per page.
+        auto_reload=False,
     )
     words = translations(language)
     templates.install_gettext_translations(words, newstyle=True)  # type: ignore[attr-defined]

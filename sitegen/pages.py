@@ -61,6 +61,10 @@ class SiteInput:
     )
     """`facet_counts` by facet name, once counted: the pages, the page depths and the
     exports all ask for them (~0.1 s per facet and language at 10,000 partners)."""
+    links: dict[tuple[str, str, str], Markup] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """`value_links`' links by (root, facet name, value), once rendered."""
 
 
 def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]:
@@ -74,13 +78,32 @@ def _facet_label(site: SiteInput, facet: Facet) -> str:
 
 
 def _common(site: SiteInput, depth: int) -> dict[str, object]:
+    root = "../" * depth
     return {
-        "root": "../" * depth,
+        "root": root,
         "lang": site.language,
         "catalog": site.catalog,
         "facets": FACETS,
         "facet_values": facet_values,
+        "value_links": lambda facet, values: value_links(site, root, facet, values),
     }
+
+
+def value_links(site: SiteInput, root: str, facet: Facet, values: Iterable[str]) -> Markup:
+    """Links to the browse pages of a facet's values, by name, comma-separated, for a page
+    whose `root` is given. Each link is rendered once per page depth and kept
+    (`SiteInput.links`): a partner page lists ~30 values, the same on every page that lists
+    them, and the template's calls and escaping for each were a tenth of its time."""
+    links = []
+    for value in values:
+        key = (root, facet.name, value)
+        link = site.links.get(key)
+        if link is None:
+            link = site.links[key] = Markup('<a href="{}{}">{}</a>').format(
+                root, value_url(facet, value), _value_name(site, facet, value)
+            )
+        links.append(link)
+    return Markup(", ").join(links)
 
 
 SEARCH_API_PATH = "api/v1/search"
