@@ -82,6 +82,7 @@ LANGUAGES = ("en", "ru")
 MAX_WORDS = 32
 """Words of a query beyond this are ignored: they cannot change the ranking much."""
 
+
 def _russian_stem(word: str) -> str:
     return str(RussianStemmer().stem(word.replace("ё", "е")))
 
