@@ -61,7 +61,6 @@ from whoosh.spelling import Corrector
 from whoosh.writing import MERGE_SMALL
 
 from marketplace.catalog import WORLDWIDE
-from marketplace.files import write_whole
 from search.documents import PartnerDocument
 from search.engine import FILTER_FACETS, Hit, SearchQuery, SearchResult
 from search.names import NameIndex
@@ -71,7 +70,9 @@ from search.whoosh_scores import (
     Analysing,
     TermScoreTable,
     analyse,
+    read_pickle,
     sync_folder,
+    write_pickle,
     write_term_scores,
 )
 from search.wordforms import own_forms
@@ -167,21 +168,27 @@ def _fields(document: PartnerDocument) -> dict[str, Any]:
         texts[f"name_{language}"] = document.name[language]
         texts[f"summary_{language}"] = document.summary[language]
         texts[f"description_{language}"] = document.description[language]
-    return {"slug": document.slug, "record": record, "words": _scored_texts(texts)["words"]} | texts
+    return {"slug": document.slug, "record": record, "words": _words(texts)} | texts
 
 
-def _scored_texts(stored: Mapping[str, Any]) -> dict[str, str]:
-    """Each scored field's text (`SCORED_ANALYZERS`), from the texts whoosh stores of a
-    partner (`_fields`)."""
-    texts: dict[str, str] = {}
+def _words(stored: Mapping[str, Any]) -> str:
+    """All of a partner's text, for the unstemmed "words" field, from the texts whoosh
+    stores of it (`_fields`)."""
     everything = [stored["catalog"]]
     for language in LANGUAGES:
-        for name in FIELD_BOOSTS:
-            texts[f"{name}_{language}"] = stored[
-                "catalog" if name == "catalog" else f"{name}_{language}"
-            ]
         everything += [stored[f"{name}_{language}"] for name in SNIPPET_CHARS]
-    texts["words"] = " ".join(everything)
+    return " ".join(everything)
+
+
+def _scored_texts(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Each scored field's text (`SCORED_ANALYZERS`), from what whoosh indexes and stores of
+    a partner (`_fields`, or its stored fields: then the words are joined again)."""
+    texts: dict[str, str] = {
+        f"{name}_{language}": fields["catalog" if name == "catalog" else f"{name}_{language}"]
+        for language in LANGUAGES
+        for name in FIELD_BOOSTS
+    }
+    texts["words"] = fields["words"] if "words" in fields else _words(fields)
     return texts
 
 
@@ -233,13 +240,15 @@ def prepare_index(
         writer = created.writer(procs=procs, multisegment=procs > 1, limitmb=256)
         # The scored fields are analysed here while whoosh's writer processes index the words.
         analysing = Analysing(SCORED_ANALYZERS)
+        records = {}
         for document in documents:
             fields = _fields(document)
             writer.add_document(**fields)
             analysing.add(document.slug, _scored_texts(fields))
+            records[document.slug] = _record(fields)
         writer.commit()
         created.close()
-        _write_precomputed(building, analysing.analysed(), _records(documents))
+        _write_precomputed(building, analysing.analysed(), records)
         _finish(building, snapshot_hash)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
@@ -500,9 +509,15 @@ def _write_precomputed(
 
 
 def _records(documents: Iterable[PartnerDocument]) -> dict[str, dict[str, Any]]:
-    """What a search shows and filters by of each partner (slug -> record), as `_Partners`
-    keeps it."""
-    return {d.slug: _fields(d)["record"] | {"slug": d.slug} for d in documents}
+    """Each partner's `_record` (slug -> record)."""
+    return {d.slug: _record(_fields(d)) for d in documents}
+
+
+def _record(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What a search shows and filters by of a partner, as `_Partners` keeps it, from what
+    whoosh indexes and stores of it (`_fields`)."""
+    record: dict[str, Any] = fields["record"] | {"slug": fields["slug"]}
+    return record
 
 
 def _live_docnums(folder: Path) -> tuple[dict[str, int], int]:
@@ -828,22 +843,14 @@ class _Partners:
             "orders": self.orders,
             "names": self.names,
         }
-        write_whole(
-            folder / PARTNERS_FILE,
-            lambda out: pickle.dump(state, out, protocol=pickle.HIGHEST_PROTOCOL),
-        )
+        write_pickle(folder / PARTNERS_FILE, state)
 
     @classmethod
     def load(cls, folder: Path) -> _Partners | None:
         """What the build kept in `folder`; None for an index written before it did, or when
         the file cannot be read (then they are read from the index, as for such an index)."""
-        try:
-            with (folder / PARTNERS_FILE).open("rb") as kept:
-                state = pickle.load(kept)  # noqa: S301 - the build's own file
-        except FileNotFoundError:
-            return None
-        except Exception:  # truncated or garbled (written without fsync before a crash)
-            log.warning("%s in %s unreadable; reading the index", PARTNERS_FILE, folder)
+        state = read_pickle(folder / PARTNERS_FILE, "reading the index")
+        if state is None:
             return None
         state["records"] = _StoredRecords(*state["records"])
         return cls(**state)

@@ -162,23 +162,31 @@ class AnalysedText:
 
     def write(self, folder: Path) -> None:
         """Keep it in an index's folder (`ANALYSED_FILE`)."""
-        write_whole(
-            folder / ANALYSED_FILE,
-            lambda out: pickle.dump(self, out, protocol=pickle.HIGHEST_PROTOCOL),
-        )
+        write_pickle(folder / ANALYSED_FILE, self)
 
     @classmethod
     def read(cls, folder: Path) -> AnalysedText | None:
         """What the build kept in `folder`; None when it is missing or cannot be read."""
-        try:
-            with (folder / ANALYSED_FILE).open("rb") as kept:
-                analysed = pickle.load(kept)  # noqa: S301 - the build's own file
-        except FileNotFoundError:
-            return None
-        except Exception:  # truncated or garbled (written without fsync before a crash)
-            log.warning("%s in %s unreadable", ANALYSED_FILE, folder)
-            return None
+        analysed = read_pickle(folder / ANALYSED_FILE, "analysing the texts again")
         return analysed if isinstance(analysed, cls) else None
+
+
+def write_pickle(path: Path, kept: object) -> None:
+    """Keep `kept` in an index's folder, pickled, written whole (`write_whole`)."""
+    write_whole(path, lambda out: pickle.dump(kept, out, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def read_pickle(path: Path, instead: str) -> Any:
+    """What `write_pickle` kept at `path`; None when it is missing, or when it cannot be
+    read (logged, with what the caller does `instead`)."""
+    try:
+        with path.open("rb") as kept:
+            return pickle.load(kept)  # noqa: S301 - the build's own file
+    except FileNotFoundError:
+        return None
+    except Exception:  # truncated or garbled (written without fsync before a crash)
+        log.warning("%s in %s unreadable; %s", path.name, path.parent, instead)
+        return None
 
 
 def token_texts(analyzer: Analyzer) -> Callable[[str], list[str]]:
@@ -349,9 +357,7 @@ def write_term_scores(folder: Path, analysed: AnalysedText, docnums: Mapping[str
     all_docnums, all_scores, table = _score_arrays(analysed, docnums)
     write_whole(folder / DOCNUMS_FILE, lambda out: np.save(out, all_docnums))
     write_whole(folder / SCORES_FILE, lambda out: np.save(out, all_scores))
-    write_whole(
-        folder / TABLE_FILE, lambda out: pickle.dump(table, out, protocol=pickle.HIGHEST_PROTOCOL)
-    )
+    write_pickle(folder / TABLE_FILE, table)
     analysed.write(folder)
 
 
