@@ -1,6 +1,6 @@
 """Files written whole or not at all (the partner snapshot, the search index's own files), the
-one rule for files read from a partner's pull request (`plain_file`), and the files of a built
-folder (`files_under`)."""
+one rule for files read from a partner's pull request (`plain_file`), what tells a file
+rewritten since (`stamp`), and the files of a built folder (`files_under`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ def write_whole(path: Path, write: Callable[[IO[bytes]], object], mode: int = 0o
     renamed over it: readers see the old file or the new one, never half of one, and a
     reader that has the old one mapped keeps its pages (it is replaced, not rewritten).
     `mode`: readable by all by default (mkstemp's 0600 would hide public data)."""
+    aside = write_aside(path, write, mode)
+    try:
+        os.replace(aside, path)
+    except BaseException:
+        aside.unlink(missing_ok=True)
+        raise
+
+
+def write_aside(path: Path, write: Callable[[IO[bytes]], object], mode: int = 0o644) -> Path:
+    """`write_whole` up to the rename: the temporary file beside `path`, on disk, for the
+    caller to rename over `path` (or remove) when it is time."""
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(descriptor, mode)
@@ -24,10 +35,10 @@ def write_whole(path: Path, write: Callable[[IO[bytes]], object], mode: int = 0o
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return Path(temporary)
 
 
 def plain_file(path: Path) -> bool:
@@ -41,6 +52,47 @@ def plain_file(path: Path) -> bool:
         return stat.S_ISREG(path.lstat().st_mode)
     except OSError:
         return False
+
+
+def stamp(status: os.stat_result) -> str:
+    """What identifies one version of a file: its inode, size, modification and change time.
+    Writing the file anew, or into it, changes them; the change time cannot be set back
+    (unlike the modification time), but two writes within one tick of the kernel's clock
+    share it: see `settled_stamp`."""
+    return f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}"
+
+
+SETTLED_SECONDS = 2.0
+"""A file last changed this long before it was read cannot be changed again unseen: any later
+write gives it a later change time (`settled_stamp`)."""
+
+
+def settled_stamp(path: Path | str, reading_from_ns: int) -> str | None:
+    """The `stamp` of the plain file at `path` (not a link) if it was last changed at least
+    `SETTLED_SECONDS` before `reading_from_ns` (`time.time_ns()` taken before the file was
+    read); else None. A later `stamp` equal to it is then the same file with the same bytes,
+    as git's index trusts a file's stat data: a write after the read would carry a change time
+    after `reading_from_ns`, the clock's tick aside, so it cannot give the same stamp. A file
+    changed just before it was read (within a tick of the read, the write could share its
+    change time) gets no stamp: its bytes are compared again next time."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    if status.st_ctime_ns > reading_from_ns - SETTLED_SECONDS * 1e9:
+        return None
+    return stamp(status)
+
+
+def current_stamp(path: Path | str) -> str | None:
+    """The `stamp` of the plain file at `path` now (None for a link, a folder or no file)."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    return stamp(status) if stat.S_ISREG(status.st_mode) else None
 
 
 def files_under(folder: Path, prefix: str = "") -> list[str]:

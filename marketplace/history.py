@@ -61,9 +61,11 @@ def listing_dates(paths: list[Path]) -> dict[Path, ListingDates]:
     committed = _git_times(paths[0].parent)
     dates: dict[Path, ListingDates] = {}
     for path in paths:
-        mtime = int(path.stat().st_mtime)
-        first, last = committed.get(path.name, (mtime, mtime))
-        dates[path] = ListingDates(_utc(first), _utc(last))
+        times = committed.get(path.name)
+        if times is None:  # not committed (or not a git checkout): its modification time
+            mtime = int(path.stat().st_mtime)
+            times = (mtime, mtime)
+        dates[path] = ListingDates(_utc(times[0]), _utc(times[1]))
     return dates
 
 

@@ -61,6 +61,12 @@ class SiteInput:
     )
     """`facet_counts` by facet name, once counted: the pages, the page depths and the
     exports all ask for them (~0.1 s per facet and language at 10,000 partners)."""
+    members: dict[str, dict[str, list[Listing]]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """`facet_members` by facet name, once grouped."""
+    by_name: list[Listing] = field(default_factory=list, init=False, compare=False, repr=False)
+    """The listings in name order (`listings_by_name`), once sorted."""
     links: dict[tuple[str, str, str], Markup] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -71,6 +77,26 @@ def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]
     return sorted(
         listings, key=lambda listing: (listing.text(language)[0].casefold(), listing.slug)
     )
+
+
+def listings_by_name(site: SiteInput) -> list[Listing]:
+    """The site's listings by name in its language (sorted once per `site`; shared, not to be
+    changed)."""
+    if not site.by_name:
+        site.by_name.extend(_sorted_by_name(site.listings, site.language))
+    return site.by_name
+
+
+def facet_members(site: SiteInput, facet: Facet) -> dict[str, list[Listing]]:
+    """Each value of a facet that some partner has -> those partners, by name (grouped once
+    per `site`: the counts and the browse pages ask; shared, not to be changed)."""
+    grouped = site.members.get(facet.name)
+    if grouped is None:
+        grouped = site.members[facet.name] = {}
+        for listing in listings_by_name(site):
+            for value in facet_values(listing, facet):
+                grouped.setdefault(value, []).append(listing)
+    return grouped
 
 
 def _facet_label(site: SiteInput, facet: Facet) -> str:
@@ -277,9 +303,8 @@ def _facet_counts(site: SiteInput, facet: Facet) -> list[tuple[str, str, int]]:
     counts: dict[str, int] = {}
     if facet.in_catalog:
         counts = dict.fromkeys(getattr(site.catalog, facet.segment), 0)
-    for listing in site.listings:
-        for value in facet_values(listing, facet):
-            counts[value] = counts.get(value, 0) + 1
+    for value, partners in facet_members(site, facet).items():
+        counts[value] = len(partners)
     named = [(value, _value_name(site, facet, value), count) for value, count in counts.items()]
     return sorted(named, key=lambda item: (item[0] != WORLDWIDE, item[1].casefold()))
 
@@ -336,8 +361,7 @@ def iter_site_pages(
 
     A partner for whom `kept` is true, and a browse page for which `browse_kept` is, gets a
     `KeptPage` in its place, not rendered."""
-    ordered = _sorted_by_name(site.listings, site.language)
-    for listing in ordered:
+    for listing in listings_by_name(site):
         if kept is not None and kept(listing):
             yield KeptPage(partner_url(listing.slug), listing.slug)
         else:
@@ -346,10 +370,7 @@ def iter_site_pages(
     for facet in FACETS:
         counts = facet_counts(site, facet)
         yield facet_index_page(site, facet, counts)
-        members: dict[str, list[Listing]] = {}
-        for listing in ordered:
-            for value in facet_values(listing, facet):
-                members.setdefault(value, []).append(listing)
+        members = facet_members(site, facet)
         for value, _name, _count in counts:
             partners = members.get(value, [])
             chunks = _chunks(facet, value, partners)

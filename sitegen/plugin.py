@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import operator
 import re
 import shutil
 import stat
@@ -504,6 +505,9 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         return server
 
 
+_SLUG = operator.attrgetter("slug")
+
+
 class GeneratedPages:
     """Writes one language's generated pages (partners, browse and facet pages), its logos
     and exports into a built site folder, filling the theme shells of `shell`; keeps what
@@ -541,9 +545,10 @@ class GeneratedPages:
                 if page.slug is None:  # a browse page
                     assert self.reuse.previous is not None
                     record.pages[path] = self.reuse.previous.pages[path]
-                else:
+                else:  # `kept` found its file still the one recorded
+                    assert self.reuse.previous is not None
                     self.reuse.kept += 1
-                    record.files[page.slug] = file_stamp(live / path) or ""
+                    record.files[page.slug] = self.reuse.previous.files[page.slug]
             elif page.url in partner_urls:
                 self._write_page(site_dir, page)
                 if self.reuse is not None:
@@ -593,7 +598,8 @@ class GeneratedPages:
         )
 
         def browse_kept(url: str, partners: Sequence[Listing], total: int) -> bool:
-            key = browse_key(url, [record.keys[listing.slug] for listing in partners], total)
+            # map, not a comprehension: ~400,000 look-ups a build at 10,000 partners.
+            key = browse_key(url, list(map(record.keys.__getitem__, map(_SLUG, partners))), total)
             self._browse_keys[url] = key  # for the record, kept or not
             live = reuse.live_page(f"{url}index.html", mode) if current else None
             return live is not None and live[0] == key
@@ -604,9 +610,8 @@ class GeneratedPages:
 
         def kept(listing: Listing) -> bool:
             slug = listing.slug
-            page = folder / partner_url(slug) / "index.html"
             return previous.keys.get(slug) == record.keys[slug] and still_file(
-                page, previous.files.get(slug), mode
+                f"{folder}/{partner_url(slug)}index.html", previous.files.get(slug), mode
             )
 
         return record, kept, browse_kept
@@ -636,7 +641,9 @@ class GeneratedPages:
         dates = {f"partners/{slug}/": when for slug, when in self.site.updated.items()}
         sitemap = sitemap_xml(site_url, urls, dates)
         self._write(site_dir / "sitemap.xml", sitemap)
-        (site_dir / "sitemap.xml.gz").write_bytes(gzip.compress(sitemap.encode(), mtime=0))
+        # Level 6, not gzip's 9: at 10,000 partners 6 ms against 19 ms, for 58 KB against 50.
+        compressed = gzip.compress(sitemap.encode(), compresslevel=6, mtime=0)
+        (site_dir / "sitemap.xml.gz").write_bytes(compressed)
 
     def _write_page(self, site_dir: Path, page: GeneratedPage, text: str | None = None) -> None:
         target = site_dir / page.url / "index.html"

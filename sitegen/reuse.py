@@ -36,6 +36,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from marketplace.catalog import Catalog
+from marketplace.files import stamp as stamp_of
 from marketplace.model import Listing, derived, listing_json
 from sitegen.pages import SiteInput, contact_url
 
@@ -96,11 +97,23 @@ def partner_key(listing: Listing, *more: str | None) -> str:
     `more` (`marketplace.model.derived`)."""
 
     def make() -> str:
-        digest = hashlib.sha256(listing_json(listing, sort_keys=True).encode())
+        digest = hashlib.sha256(_listing_digest(listing).encode())
         digest.update(json.dumps(more, ensure_ascii=False, separators=(",", ":")).encode())
         return digest.hexdigest()
 
     return derived(listing, ("partner key", more), make)
+
+
+def _listing_digest(listing: Listing) -> str:
+    """A digest of the listing's canonical JSON, made once per listing: the keys of its
+    outputs (each language's page, the search index's) are digests of it and what else each
+    shows. The index's keys are made in a forked process, whose own `derived` values die with
+    it, so they are digests of this one, made in the build process, not of the whole text."""
+    return derived(
+        listing,
+        "digest",
+        lambda: hashlib.sha256(listing_json(listing, sort_keys=True).encode()).hexdigest(),
+    )
 
 
 def page_key(site: SiteInput, listing: Listing) -> str:
@@ -176,29 +189,25 @@ def page_digest(html: str) -> str:
     return hashlib.sha256(html.encode()).hexdigest()
 
 
-def file_stamp(path: Path) -> str | None:
-    """Inode, size, modification and change time of a file (None when it is missing):
-    writing it anew changes them, and so does writing into it (the change time cannot be set
-    back, unlike the modification time)."""
+def file_stamp(path: str | Path) -> str | None:
+    """The `marketplace.files.stamp` of a file (None when it is missing): a build records
+    those of the pages it publishes, to notice another writer's later."""
     try:
         status = os.stat(path)
     except OSError:
         return None
-    return _stamp(status)
+    return stamp_of(status)
 
 
-def _stamp(status: os.stat_result) -> str:
-    return f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}"
-
-
-def still_file(path: Path, stamp: str | None, mode: int) -> bool:
+def still_file(path: str | Path, stamp: str | None, mode: int) -> bool:
     """True when the file at `path` is still the one `file_stamp` gave `stamp`, with the
-    permissions `mode`: one look at the file (a build asks for every kept page's)."""
+    permissions `mode`: one look at the file (a build asks for every kept page's: 20,000 at
+    10,000 partners, so callers may pass the path as a string, without building a `Path`)."""
     try:
         status = os.stat(path)
     except OSError:
         return False
-    return _stamp(status) == stamp and stat.S_IMODE(status.st_mode) == mode
+    return stamp_of(status) == stamp and stat.S_IMODE(status.st_mode) == mode
 
 
 @dataclass
@@ -240,7 +249,7 @@ class PageReuse:
         recorded = self.previous.pages.get(path, "").split(" ")
         if len(recorded) != 3:
             return None
-        if not still_file(self.live_root / path, recorded[2], mode):
+        if not still_file(f"{self.live_root}/{path}", recorded[2], mode):
             return None
         return recorded[0], recorded[1]
 

@@ -3,14 +3,22 @@ what validating from nothing reports (`serve --watch`'s build process relies on 
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
+import marketplace.files
 import marketplace.validate
 from marketplace.catalog import CATALOG_FILE_NAME
-from marketplace.validate import RememberedListings, ValidationReport, validate_directory
+from marketplace.validate import (
+    LoadedListing,
+    RememberedListings,
+    ValidationReport,
+    validate_directory,
+)
 from tests.conftest import EXAMPLE_LISTINGS
 
 SCRIPTED_SVG = (
@@ -104,3 +112,88 @@ def test_what_is_remembered_is_the_verdict_on_the_bytes_validated(
     again = validate_directory(listings, remembered)
     assert remembered.checked_again == 1
     assert not again.ok and any("script" in str(problem) for problem in again.problems)
+
+
+def _rewrite_in_place(path: Path, old: bytes, new: bytes) -> None:
+    """Change `path`'s bytes through the same inode, to the same size, and set its
+    modification time back: only its change time tells."""
+    assert len(old) == len(new)
+    before = path.stat()
+    time.sleep(0.05)  # past a tick of the kernel's file clock
+    content = path.read_bytes()
+    assert old in content
+    with path.open("r+b") as handle:
+        handle.write(content.replace(old, new, 1))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+
+
+def test_files_unchanged_for_a_while_are_known_by_their_stamps(
+    listings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a file's bytes were found the same while it had not changed for a while, the next
+    validation looks at its stamp instead of reading it; a write in place that keeps its size
+    and modification time is still noticed (its change time), and so is a link put in its
+    place."""
+    # Every file counts as long unchanged, though the test has just copied them.
+    monkeypatch.setattr(marketplace.files, "SETTLED_SECONDS", -3600.0)
+    remembered = RememberedListings()
+    reads: list[Path] = []
+    current_digest = marketplace.validate._current_digest
+
+    def counted(loaded: LoadedListing) -> str | None:
+        reads.append(loaded.path)
+        return current_digest(loaded)
+
+    monkeypatch.setattr(marketplace.validate, "_current_digest", counted)
+
+    def check(expected_again: int) -> tuple[list[str], list[str]]:
+        reads.clear()
+        again = validate_directory(listings, remembered)
+        assert remembered.checked_again == expected_again
+        assert _outcome(again) == _outcome(validate_directory(listings))
+        return _outcome(again)
+
+    files = len(list(listings.glob("*.yaml"))) - 1  # the catalog aside
+    check(files)
+    check(0)  # the bytes compared, and the stamps kept
+    assert len(reads) == files
+    check(0)
+    assert reads == []  # known by their stamps alone
+    listing = listings / "contoso-cloud.yaml"
+    _rewrite_in_place(listing, b"\nslug: contoso-cloud", b"\nslug: Contoso-cloud")
+    slugs, problems = check(1)
+    assert "contoso-cloud" not in slugs and problems
+    _rewrite_in_place(listing, b"\nslug: Contoso-cloud", b"\nslug: contoso-cloud")
+    assert check(1)[1] == []
+    logo = listings / "adventure-works-it.svg"
+    original = logo.read_bytes()
+    check(0)
+    _rewrite_in_place(logo, b"<svg", b"<SVG")
+    assert "adventure-works-it" not in check(1)[0]
+    logo.write_bytes(original)
+    assert check(1)[1] == []
+    copy = listings.parent / "elsewhere.yaml"
+    shutil.copyfile(listing, copy)
+    listing.unlink()
+    listing.symlink_to(copy)
+    slugs, problems = check(1)
+    assert "contoso-cloud" not in slugs
+    assert any("link" in problem for problem in problems), problems
+
+
+def test_a_file_changed_just_before_it_was_read_gets_no_stamp(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.yaml"
+    fresh.write_text("slug: fresh\n", encoding="utf-8")
+    assert marketplace.files.settled_stamp(fresh, time.time_ns()) is None
+    later = time.time_ns() + int(2 * marketplace.files.SETTLED_SECONDS * 1e9)
+    assert marketplace.files.settled_stamp(fresh, later) == marketplace.files.current_stamp(fresh)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(fresh)
+    assert marketplace.files.settled_stamp(link, later) is None
+    assert marketplace.files.current_stamp(link) is None

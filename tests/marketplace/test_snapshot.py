@@ -253,3 +253,83 @@ def test_reading_again_takes_the_unchanged_listings_as_they_were(written: Path) 
     assert third.catalog is not second.catalog
     assert all(third.listings[slug] is not second.listings[slug] for slug in slugs)
     assert third == read_snapshot(written)
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _lines_rehashed(path: Path, change: Change, rehash: bool = True) -> None:
+    """`change` the content of a snapshot and write it laid out as the build writes it (one
+    listing per line), with the hash of the new content unless not `rehash`."""
+    from marketplace.snapshot import _content_hash
+
+    document = json.loads(path.read_text(encoding="utf-8"))
+    change(document)
+    content = {"catalog": document["catalog"], "listings": document["listings"]}
+    if rehash:
+        document["content_hash"] = _content_hash(content)
+    head = {key: document[key] for key in ("format", "version", "built_at", "content_hash")}
+    lines = ",\n".join(_compact(item) for item in document["listings"])
+    path.write_text(
+        f'{_compact(head)[:-1]},"catalog":{_compact(document["catalog"])},"listings":[\n'
+        f"{lines}\n]}}\n",
+        encoding="utf-8",
+    )
+
+
+def test_reading_again_decodes_only_the_lines_that_changed(
+    written: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build writes one listing per line: reading it again after an edit decodes, checks
+    and hashes that listing's line alone, and gives what reading from nothing gives; a line
+    changed, moved or dropped without a new hash is refused all the same."""
+    import marketplace.snapshot
+
+    first = read_snapshot(written)
+    assert written.read_bytes().count(b"\n") == len(first.listings) + 2
+    canonical = marketplace.snapshot._canonical
+    decoded: list[object] = []
+
+    def counted(value: object) -> str:
+        decoded.append(value)
+        return canonical(value)
+
+    monkeypatch.setattr(marketplace.snapshot, "_canonical", counted)
+    slugs = list(first.listings)
+
+    def edit_summary(document: dict[str, Any]) -> None:
+        document["listings"][0]["summary"] = "Edited since the first build."
+
+    _lines_rehashed(written, edit_summary)
+    decoded.clear()  # (the helper's own hashing)
+    second = read_snapshot(written, first)
+    assert [item["slug"] for item in decoded] == [slugs[0]]  # type: ignore[index]
+    assert second.listings[slugs[0]].summary == "Edited since the first build."
+    assert all(second.listings[slug] is first.listings[slug] for slug in slugs[1:])
+    assert second.catalog is first.catalog
+    assert second == read_snapshot(written) and second.stamp == read_snapshot(written).stamp
+
+    original = written.read_bytes()
+    lines = original.split(b"\n")
+    tampered = [
+        original.replace(b"Edited since the first build.", b"Edited since the first build!"),
+        b"\n".join([lines[0], lines[2], lines[1], *lines[3:]]),  # two listings swapped
+        b"\n".join([lines[0], *lines[2:]]),  # one dropped
+    ]
+    for data in tampered:
+        written.write_bytes(data)
+        with pytest.raises(SnapshotError, match="changed after it was built"):
+            read_snapshot(written, second)
+
+    def invalid(document: dict[str, Any]) -> None:
+        document["listings"][1]["services"] = ["no-such-service"]
+
+    written.write_bytes(original)
+    _lines_rehashed(written, invalid)
+    with pytest.raises(SnapshotError, match="does not hold valid partners"):
+        read_snapshot(written, second)
+    # Another layout of the same content (a single line) reads as well, from the whole.
+    written.write_bytes(original)
+    _rehashed(written, lambda document: None)
+    assert read_snapshot(written, second) == second

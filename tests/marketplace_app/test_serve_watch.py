@@ -5,7 +5,9 @@ backend reads are current after the edit, and a removed listing is gone from all
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -142,21 +144,39 @@ def test_ctrl_c_during_the_build_at_start_stops_the_build_process(tmp_path: Path
 
     from benchmarks.generate import generate_listings
 
-    listings = generate_listings(1000, tmp_path / "listings")  # a build of ~10 s
+    listings = generate_listings(1000, tmp_path / "listings")  # a build of 3-10 s
     watcher = SourceWatcher(BuildPaths(listings, tmp_path / "site", tmp_path / "instance"))
     building: list[int | None] = []
 
+    waiting = threading.Event()
+    waiting.set()
+
     def interrupt(signum: int, frame: object) -> None:
-        building.append(watcher.worker.pid)
-        raise KeyboardInterrupt
+        if waiting.is_set():  # (not once `first_build` is over)
+            building.append(watcher.worker.pid)
+            raise KeyboardInterrupt
+
+    def interrupt_once_under_way() -> None:
+        # Once the site is being built (in a scratch folder) beside the forked index step: a
+        # fixed delay was too short on a slow machine, or past the build on a fast one.
+        deadline = time.monotonic() + 60
+        while waiting.is_set() and time.monotonic() < deadline:
+            group = watcher.worker.pid
+            site_under_way = any((tmp_path / "site").glob(".build-*"))
+            if group is not None and site_under_way and len(_running_in_group(group)) > 1:
+                os.kill(os.getpid(), signal.SIGALRM)  # handled in the main thread
+                return
+            time.sleep(0.02)
 
     previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, 4.0)  # past its imports and the validation
+    interrupter = threading.Thread(target=interrupt_once_under_way, daemon=True)
+    interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             watcher.first_build()
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        waiting.clear()
+        interrupter.join(5)
         signal.signal(signal.SIGALRM, previous)
     [group] = building
     assert group is not None and watcher.worker.pid is None

@@ -180,3 +180,24 @@ def test_pages_go_live_after_the_files_they_name(
     moved = [name for name in moved if name != MANIFEST]
     assert sorted(moved[:2]) == ["assets/new.css", "zassets"]
     assert sorted(moved[2:]) == ["index.html", "partners/a/index.html", "partners/b"]
+
+
+def test_the_manifest_is_rewritten_only_when_the_files_change_and_dated_every_time(
+    tmp_path: Path,
+) -> None:
+    """Its time is when the site was last published (`inputs_newer_than` compares the
+    listings with it); after an edit it names the same files, so it is not written again."""
+    live = tmp_path / "site"
+    _publish(live, {"index.html": "home", "partners/a/index.html": "a"})
+    manifest = live / MANIFEST
+    os.utime(manifest, (1_000_000, 1_000_000))
+    with manifest.open("rb") as before:  # replaced, its file would have no name left
+        _publish(live, {"partners/a/index.html": "a, edited"}, kept=frozenset({"index.html"}))
+        assert os.fstat(before.fileno()).st_nlink == 1  # the same names: not written again
+        assert manifest.stat().st_mtime > 1_000_000  # but dated now
+        _publish(live, {"partners/b/index.html": "b"}, kept=frozenset({"index.html"}))
+        assert os.fstat(before.fileno()).st_nlink == 0
+    assert read_manifest(live) == {"index.html", "partners/b/index.html"}
+    manifest.unlink()
+    _publish(live, {"partners/b/index.html": "b"}, kept=frozenset({"index.html"}))
+    assert read_manifest(live) == {"index.html", "partners/b/index.html"}
