@@ -31,7 +31,7 @@ from search.whoosh_engine import (
     precompute,
     update_index,
 )
-from search.whoosh_scores import TermScoreTable, token_texts
+from search.whoosh_scores import TermScoreTable, _by_term_then_docnum, token_texts
 from tests.search.judged import JUDGED, judged_listings
 
 
@@ -245,3 +245,18 @@ def test_plain_analysis_gives_whooshs_tokens(field_name: str, tmp_path: Path) ->
     texts = TRICKY_TEXTS + [_scored_texts(_fields(d))[field_name] for d in documents]
     for text in texts:
         assert plain(text) == [token.text for token in analyzer(text, mode="index")], text
+
+
+@pytest.mark.parametrize("terms", [40, 70_000])  # ranks in 16 bits (radix sorted), and not
+def test_postings_are_ordered_by_term_then_docnum_whatever_the_docnums(terms: int) -> None:
+    """A parallel build's writer processes number the partners in another order than the
+    build analysed them in: the postings still come out by term, then docnum."""
+    generator = np.random.default_rng(18)
+    partners = 500
+    counts = generator.integers(0, 30, partners)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    ranks = generator.integers(0, terms, int(starts[-1]))
+    slot_docnums = generator.permutation(partners + 100)[:partners].astype(np.int32)
+    expected = np.lexsort((np.repeat(slot_docnums, counts), ranks))
+    found = _by_term_then_docnum(ranks, terms, slot_docnums, starts)
+    assert np.array_equal(found, expected)
