@@ -8,6 +8,7 @@ any catalog. The JSON Schema partners' editors use is generated from these class
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -560,6 +561,19 @@ def derived(listing: Listing, key: Hashable, make: Callable[[], Derived]) -> Der
             del memo[next(iter(memo))]
     memo[key] = value  # last: the most recently used
     return value
+
+
+def listing_digest(listing: Listing) -> str:
+    """The SHA-256 (hex) of the listing's canonical JSON (`listing_json` with keys sorted),
+    made once per listing object: what the keys of its outputs (each language's page, the
+    search index's) and the partner snapshot's content hash are digests of, rather than of
+    the whole text each time (the index's keys and the snapshot's hash are made in a forked
+    process, whose own `derived` values die with it: this one is made in the build process)."""
+    return derived(
+        listing,
+        "digest",
+        lambda: hashlib.sha256(listing_json(listing, sort_keys=True).encode()).hexdigest(),
+    )
 
 
 def listing_json(listing: Listing, sort_keys: bool = False) -> str:

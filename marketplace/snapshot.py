@@ -27,16 +27,17 @@ from pydantic import ValidationError
 
 from marketplace.catalog import Catalog, CatalogFile
 from marketplace.files import write_aside, write_whole
-from marketplace.model import Listing, ListingContext, listing_json
+from marketplace.model import Listing, ListingContext, listing_digest, listing_json
 
 SNAPSHOT_FILE_NAME = "partners.snapshot.json"
 """The snapshot's name in the instance folder, beside the search index."""
 FORMAT = "partner-marketplace/partners"
-VERSION = 3
+VERSION = 4
 """The format version this code writes and reads; a reader refuses any other.
 
 2: the catalog's `admin_roles` and offers' `delegated_admin_roles`.
 3: purchase offers' default `prices`, `currency` and `billing`.
+4: one listing per line; the content hash is over each part's digest (`_hash_of_parts`).
 """
 
 
@@ -68,8 +69,9 @@ class PartnerSnapshot:
         default_factory=dict, repr=False, compare=False
     )
     """A digest of each part's JSON as stored (`_part_key`) -> the model read from it and the
-    part's canonical text (`_canonical`, what the content hash is over): what the next read
-    (`decode_snapshot`'s `previous`) takes as validated and hashed already."""
+    digest of the part's canonical text (what the content hash is over, `_hash_of_parts`):
+    what the next read (`decode_snapshot`'s `previous`) takes as validated and hashed
+    already."""
 
 
 def _catalog_json(catalog: Catalog) -> dict[str, Any]:
@@ -81,18 +83,29 @@ def _canonical(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def _hash_of(canonical: str) -> str:
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _content_hash(content: dict[str, Any]) -> str:
-    return _hash_of(_canonical(content))
+def _digest(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _hash_of_parts(catalog: str, listings: Iterable[str]) -> str:
-    """The content hash from the parts' canonical texts: `_canonical` of the whole content is
-    made of them (keys sorted: "catalog" comes before "listings")."""
-    return _hash_of(f'{{"catalog":{catalog},"listings":[' + ",".join(listings) + "]}")
+    """The content hash: over the digests (`_digest`) of the parts' canonical texts
+    (`_canonical`), the catalog's and each listing's in order. Of digests rather than of the
+    whole text, so that the build finds it from each listing's digest, made once per listing
+    (`listing_digest`), and a reader from those of the lines it decodes (`_decode_lines`):
+    hashing 10,000 listings' text at every edit took 0.14 s of the build."""
+    text = "\n".join([f"catalog {catalog}", *listings])
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _content_hash(content: dict[str, Any]) -> str:
+    """The content hash of `{"catalog": …, "listings": […]}` as decoded (for listings that
+    are not a list, a hash no build gives)."""
+    listings = content["listings"]
+    if not isinstance(listings, list):
+        return f"sha256:{_digest(_canonical(content))}"
+    return _hash_of_parts(
+        _digest(_canonical(content["catalog"])), [_digest(_canonical(item)) for item in listings]
+    )
 
 
 _LISTINGS_START = ',"listings":['
@@ -116,8 +129,7 @@ def snapshot_content_hash(catalog: Catalog, listings: Iterable[Listing]) -> str:
     index records it, so `/healthz` can tell an index built from other partners)."""
     ordered = sorted(listings, key=lambda listing: listing.slug)
     return _hash_of_parts(
-        _canonical(_catalog_json(catalog)),
-        (listing_json(listing, sort_keys=True) for listing in ordered),
+        _digest(_canonical(_catalog_json(catalog))), [listing_digest(item) for item in ordered]
     )
 
 
@@ -178,10 +190,12 @@ def decode_snapshot(
     content = {"catalog": document.get("catalog"), "listings": document.get("listings")}
     content_hash = document.get("content_hash")
     items = content["listings"]
-    catalog_text = _canonical(content["catalog"])
-    texts = [_canonical(item) for item in items] if isinstance(items, list) else []
+    catalog_digest = _digest(_canonical(content["catalog"]))
+    digests = [_digest(_canonical(item)) for item in items] if isinstance(items, list) else []
     if content_hash != (
-        _hash_of_parts(catalog_text, texts) if isinstance(items, list) else _content_hash(content)
+        _hash_of_parts(catalog_digest, digests)
+        if isinstance(items, list)
+        else _content_hash(content)
     ):
         raise SnapshotError(
             f"{source} was changed after it was built (its hash differs): {rebuild}"
@@ -194,17 +208,17 @@ def decode_snapshot(
         if not isinstance(catalog, Catalog):
             catalog = Catalog.from_file(CatalogFile.model_validate(content["catalog"]))
             known = {}  # listings validated under another catalog are validated again
-        parts: dict[str, tuple[Catalog | Listing, str]] = {catalog_key: (catalog, catalog_text)}
+        parts: dict[str, tuple[Catalog | Listing, str]] = {catalog_key: (catalog, catalog_digest)}
         context = ListingContext(catalog)
         if not isinstance(items, list):
             raise TypeError("listings is not a list")
         listings = []
-        for item, text in zip(items, texts, strict=True):
+        for item, digest in zip(items, digests, strict=True):
             key = _part_key("listing", item)
             listing = known.get(key, (None, ""))[0]
             if not isinstance(listing, Listing):
                 listing = Listing.model_validate(item, context=context)
-            parts[key] = (listing, text)
+            parts[key] = (listing, digest)
             listings.append(listing)
     except (ValueError, TypeError, ValidationError) as error:
         first = str(error).splitlines()[0]
@@ -238,12 +252,12 @@ def _decode_lines(data: bytes, previous: PartnerSnapshot) -> PartnerSnapshot | N
     if (head.get("format"), head.get("version"), head.get("listings")) != (FORMAT, VERSION, []):
         return None
     catalog_key = _part_key("catalog", head.get("catalog"))
-    catalog, catalog_text = previous.parts.get(catalog_key, (None, ""))
+    catalog, catalog_digest = previous.parts.get(catalog_key, (None, ""))
     if not isinstance(catalog, Catalog):
         return None
-    parts: dict[str, tuple[Catalog | Listing, str]] = {catalog_key: (catalog, catalog_text)}
+    parts: dict[str, tuple[Catalog | Listing, str]] = {catalog_key: (catalog, catalog_digest)}
     listings: list[Listing] = []
-    texts: list[str] = []
+    digests: list[str] = []
     items = lines[1:-2]
     for number, line in enumerate(items, 1):
         if number < len(items):
@@ -251,19 +265,19 @@ def _decode_lines(data: bytes, previous: PartnerSnapshot) -> PartnerSnapshot | N
                 return None
             line = line[:-1]
         key = "listing:" + hashlib.sha256(line).hexdigest()
-        listing, text = previous.parts.get(key, (None, ""))
+        listing, digest = previous.parts.get(key, (None, ""))
         if not isinstance(listing, Listing):
             try:
                 item = json.loads(line)
                 listing = Listing.model_validate(item, context=ListingContext(catalog))
             except ValueError:  # not JSON, or not a valid listing (pydantic's error is one)
                 return None
-            text = _canonical(item)
-        parts[key] = (listing, text)
+            digest = _digest(_canonical(item))
+        parts[key] = (listing, digest)
         listings.append(listing)
-        texts.append(text)
+        digests.append(digest)
     content_hash = head.get("content_hash")
-    if content_hash != _hash_of_parts(catalog_text, texts):
+    if content_hash != _hash_of_parts(catalog_digest, digests):
         return None
     return PartnerSnapshot(
         SnapshotStamp(VERSION, content_hash, built_at),

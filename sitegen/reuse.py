@@ -37,7 +37,7 @@ from pathlib import Path
 
 from marketplace.catalog import Catalog
 from marketplace.files import stamp as stamp_of
-from marketplace.model import Listing, derived, listing_json
+from marketplace.model import Listing, derived, listing_digest
 from sitegen.pages import SiteInput, contact_url
 
 RECORD_VERSION = 2
@@ -97,23 +97,11 @@ def partner_key(listing: Listing, *more: str | None) -> str:
     `more` (`marketplace.model.derived`)."""
 
     def make() -> str:
-        digest = hashlib.sha256(_listing_digest(listing).encode())
+        digest = hashlib.sha256(listing_digest(listing).encode())
         digest.update(json.dumps(more, ensure_ascii=False, separators=(",", ":")).encode())
         return digest.hexdigest()
 
     return derived(listing, ("partner key", more), make)
-
-
-def _listing_digest(listing: Listing) -> str:
-    """A digest of the listing's canonical JSON, made once per listing: the keys of its
-    outputs (each language's page, the search index's) are digests of it and what else each
-    shows. The index's keys are made in a forked process, whose own `derived` values die with
-    it, so they are digests of this one, made in the build process, not of the whole text."""
-    return derived(
-        listing,
-        "digest",
-        lambda: hashlib.sha256(listing_json(listing, sort_keys=True).encode()).hexdigest(),
-    )
 
 
 def page_key(site: SiteInput, listing: Listing) -> str:

@@ -106,21 +106,19 @@ def test_the_hash_names_the_content_not_the_build_time(
     fewer = decode_snapshot(encode_snapshot(catalog, listings[1:], BUILT_AT))
     assert first.stamp.content_hash == later.stamp.content_hash
     assert first.stamp.content_hash != fewer.stamp.content_hash
-    # The hash is over the canonical JSON of the catalog and the listings as the models dump
-    # them (put together from per-listing texts by the writer: the same text).
-    canonical = json.dumps(
-        {
-            "catalog": catalog.to_file().model_dump(mode="json"),
-            "listings": [
-                listing.model_dump(mode="json")
-                for listing in sorted(listings, key=lambda listing: listing.slug)
-            ],
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-        sort_keys=True,
-    )
-    expected = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    # The hash is over the digests of the canonical JSON of the catalog and of each listing
+    # as the models dump them (the writer takes each listing's from `listing_digest`).
+
+    def digest(value: object) -> str:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    parts = [f"catalog {digest(catalog.to_file().model_dump(mode='json'))}"]
+    parts += [
+        digest(listing.model_dump(mode="json"))
+        for listing in sorted(listings, key=lambda listing: listing.slug)
+    ]
+    expected = "sha256:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
     assert snapshot_content_hash(catalog, listings) == first.stamp.content_hash == expected
 
 
