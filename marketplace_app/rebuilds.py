@@ -200,7 +200,16 @@ def run_worker(
             _reply(answers, {"restart": True})
             return
         warm = True
-        _reply(answers, build_once(remembered))
+        # No cyclic collection during a build (`_settle` collects after it): the build's
+        # collections of its own young objects were 6-8% of an edit's build at 10,000
+        # listings, in this process and the forked ones. A whole build's peak memory stays
+        # the same (315 and 355 MB for this process and the largest forked one, either way).
+        gc.disable()
+        try:
+            answer = build_once(remembered)
+        finally:
+            gc.enable()
+        _reply(answers, answer)
         _settle()
 
 
