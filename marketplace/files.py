@@ -57,33 +57,9 @@ def plain_file(path: Path) -> bool:
 def stamp(status: os.stat_result) -> str:
     """What identifies one version of a file: its inode, size, modification and change time.
     Writing the file anew, or into it, changes them; the change time cannot be set back
-    (unlike the modification time), but two writes within one tick of the kernel's clock
-    share it: see `settled_stamp`."""
+    (unlike the modification time), but two writes within one tick of the file system's clock
+    share it (see `marketplace.validate.RememberedListings` for how that is ruled out)."""
     return f"{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}"
-
-
-SETTLED_SECONDS = 2.0
-"""A file last changed this long before it was read cannot be changed again unseen: any later
-write gives it a later change time (`settled_stamp`)."""
-
-
-def settled_stamp(path: Path | str, reading_from_ns: int) -> str | None:
-    """The `stamp` of the plain file at `path` (not a link) if it was last changed at least
-    `SETTLED_SECONDS` before `reading_from_ns` (`time.time_ns()` taken before the file was
-    read); else None. A later `stamp` equal to it is then the same file with the same bytes,
-    as git's index trusts a file's stat data: a write after the read would carry a change time
-    after `reading_from_ns`, the clock's tick aside, so it cannot give the same stamp. A file
-    changed just before it was read (within a tick of the read, the write could share its
-    change time) gets no stamp: its bytes are compared again next time."""
-    try:
-        status = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(status.st_mode):
-        return None
-    if status.st_ctime_ns > reading_from_ns - SETTLED_SECONDS * 1e9:
-        return None
-    return stamp(status)
 
 
 def current_stamp(path: Path | str) -> str | None:

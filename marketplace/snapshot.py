@@ -190,13 +190,17 @@ def decode_snapshot(
     content = {"catalog": document.get("catalog"), "listings": document.get("listings")}
     content_hash = document.get("content_hash")
     items = content["listings"]
-    catalog_digest = _digest(_canonical(content["catalog"]))
-    digests = [_digest(_canonical(item)) for item in items] if isinstance(items, list) else []
-    if content_hash != (
-        _hash_of_parts(catalog_digest, digests)
-        if isinstance(items, list)
-        else _content_hash(content)
-    ):
+    try:
+        catalog_digest = _digest(_canonical(content["catalog"]))
+        digests = [_digest(_canonical(item)) for item in items] if isinstance(items, list) else []
+        actual = (
+            _hash_of_parts(catalog_digest, digests)
+            if isinstance(items, list)
+            else _content_hash(content)
+        )
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no build writes one
+        actual = None
+    if content_hash is None or content_hash != actual:
         raise SnapshotError(
             f"{source} was changed after it was built (its hash differs): {rebuild}"
         )
@@ -251,7 +255,10 @@ def _decode_lines(data: bytes, previous: PartnerSnapshot) -> PartnerSnapshot | N
         return None
     if (head.get("format"), head.get("version"), head.get("listings")) != (FORMAT, VERSION, []):
         return None
-    catalog_key = _part_key("catalog", head.get("catalog"))
+    try:
+        catalog_key = _part_key("catalog", head.get("catalog"))
+    except ValueError:  # a lone surrogate
+        return None
     catalog, catalog_digest = previous.parts.get(catalog_key, (None, ""))
     if not isinstance(catalog, Catalog):
         return None
@@ -270,9 +277,9 @@ def _decode_lines(data: bytes, previous: PartnerSnapshot) -> PartnerSnapshot | N
             try:
                 item = json.loads(line)
                 listing = Listing.model_validate(item, context=ListingContext(catalog))
-            except ValueError:  # not JSON, or not a valid listing (pydantic's error is one)
+                digest = _digest(_canonical(item))
+            except ValueError:  # not JSON, not a valid listing, a lone surrogate: all are
                 return None
-            digest = _digest(_canonical(item))
         parts[key] = (listing, digest)
         listings.append(listing)
         digests.append(digest)
@@ -309,6 +316,14 @@ def write_snapshot_aside(
     data = encode_snapshot(catalog, listings, datetime.now(UTC), content_hash)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_aside(path, lambda handle: handle.write(data))
+
+
+def discard_snapshots_aside(path: Path) -> None:
+    """Remove the snapshots written aside beside `path` (`write_snapshot_aside`) that were
+    never put in place: a build killed before it published (Ctrl+C, SIGTERM, a crash) leaves
+    its own. Only for a caller that knows no other build is writing one (the build's lock)."""
+    for aside in path.parent.glob(f".{path.name}.*"):
+        aside.unlink(missing_ok=True)
 
 
 def read_snapshot(path: Path, previous: PartnerSnapshot | None = None) -> PartnerSnapshot:

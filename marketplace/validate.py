@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from marketplace import lookalike
 from marketplace.catalog import CATALOG_FILE_NAME, WORLDWIDE, Catalog, CatalogError, load_catalog
 from marketplace.errors import describe_validation_error
-from marketplace.files import current_stamp, plain_file, settled_stamp
+from marketplace.files import current_stamp, plain_file
 from marketplace.logo import logo_problems
 from marketplace.model import LOGO_EXTENSIONS, Listing, ListingContext
 from marketplace.money import AmountError, currencies_in_use, parse_amount
@@ -135,19 +135,27 @@ class RememberedListings:
     validated (`LoadedListing.source_digest`, a digest of what `validate_file` read, not of a
     second read that a write or a re-pointed link in between could make different; nor a
     modification time, which two writes within one clock tick share) and the catalog file is
-    the same. Once a file's bytes have been found the same and the file had not changed for a
-    while when they were read (`marketplace.files.settled_stamp`), its stamp stands for them:
-    the next validation looks at the file (one `lstat`) instead of reading it (a build after
-    one edit read 14,000 files at 10,000 listings). A listing that had a problem is always
-    checked again. The cross-file rules (unique slugs and names) are checked over every
-    listing each time.
+    the same. A listing that had a problem is always checked again. The cross-file rules
+    (unique slugs and names) are checked over every listing each time.
+
+    Reading 14,000 files to compare their bytes was a quarter of a build after one edit at
+    10,000 listings, so a file's `stamp` stands for its bytes once it has earned it: its
+    bytes were found the same, with the same stamp before and after the read, at two
+    validations at least `TRUSTED_AFTER_SECONDS` apart. From then on one `lstat` tells that
+    it did not change. Why that is enough: a write after the second read would have to carry
+    the change time the file had before the first one, seconds earlier, which no file
+    system's clock gives (their ticks are two seconds at the coarsest); this compares no file
+    time with this machine's clock, which a network file system's may differ from.
     """
+
+    TRUSTED_AFTER_SECONDS = 3.0
 
     def __init__(self) -> None:
         self._catalog_bytes: bytes | None = None
         self._valid: dict[Path, LoadedListing] = {}
-        self._stamps: dict[Path, str] = {}
-        """Listing file -> the stamps of it and its logo, for bytes found the same."""
+        self._stamps: dict[Path, tuple[str, float, bool]] = {}
+        """Listing file -> the stamps of it and its logo when its bytes were found the same,
+        since when (`time.monotonic()`), and whether they now stand for its bytes."""
         self.checked_again = 0
         """How many listing files the last validation had to check (the others were known)."""
 
@@ -160,25 +168,27 @@ class RememberedListings:
             self._catalog_bytes, self._valid, self._stamps = catalog_bytes, {}, {}
         known: dict[Path, LoadedListing] = {}
         again: list[Path] = []
-        stamps: dict[Path, str] = {}
+        stamps: dict[Path, tuple[str, float, bool]] = {}
         for path in paths:
             loaded = self._valid.get(path)
             if loaded is None:
                 again.append(path)
                 continue
-            recorded = self._stamps.get(path)
-            if recorded is not None and _stamps_now(loaded) == recorded:
-                known[path], stamps[path] = loaded, recorded
+            recorded, since, trusted = self._stamps.get(path, ("", 0.0, False))
+            before = _stamps_now(loaded)
+            if trusted and before == recorded:
+                known[path], stamps[path] = loaded, (recorded, since, True)
                 continue
-            reading_from = time.time_ns()
-            settled = _stamps_now(loaded, settled_from=reading_from)
+            reading = time.monotonic()
             if _current_digest(loaded) != loaded.source_digest:
                 again.append(path)
                 continue
             known[path] = loaded
-            # Unchanged while its bytes were read: the stamps stand for the bytes compared.
-            if settled is not None and _stamps_now(loaded) == settled:
-                stamps[path] = settled
+            if before is not None and _stamps_now(loaded) == before:  # unchanged while read
+                if before != recorded:
+                    since = reading
+                trusted = reading - since >= self.TRUSTED_AFTER_SECONDS
+                stamps[path] = (before, since, trusted)
         # Files gone, changed or now invalid: forgotten.
         self._valid, self._stamps = dict(known), stamps
         self.checked_again = len(again)
@@ -189,22 +199,13 @@ class RememberedListings:
         self._valid.update(valid)
 
 
-def _stamps_now(loaded: LoadedListing, settled_from: int | None = None) -> str | None:
-    """The `stamp`s of a listing's file and its logo (None when either is not a plain file);
-    with `settled_from`, their `settled_stamp`s for a read starting then."""
-
-    def one(path: Path) -> str | None:
-        if settled_from is None:
-            return current_stamp(path)
-        return settled_stamp(path, settled_from)
-
-    listing_stamp = one(loaded.path)
-    if listing_stamp is None:
-        return None
+def _stamps_now(loaded: LoadedListing) -> str | None:
+    """The `stamp`s of a listing's file and its logo (None when either is not a plain file)."""
+    listing_stamp = current_stamp(loaded.path)
     logo = loaded.logo_path
-    if logo is None:
+    if listing_stamp is None or logo is None:
         return listing_stamp
-    logo_stamp = one(logo)
+    logo_stamp = current_stamp(logo)
     return None if logo_stamp is None else f"{listing_stamp} {logo_stamp}"
 
 

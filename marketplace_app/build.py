@@ -25,6 +25,7 @@ from marketplace.history import ListingDates, listing_dates
 from marketplace.snapshot import (
     SNAPSHOT_FILE_NAME,
     SnapshotError,
+    discard_snapshots_aside,
     read_snapshot,
     write_snapshot_aside,
 )
@@ -247,6 +248,7 @@ def _build(
     paths: BuildPaths, progress: Progress, remembered: RememberedBuild | None
 ) -> BuildReport:
     started = time.perf_counter()
+    discard_snapshots_aside(paths.snapshot_file)  # a killed build's (we hold the build lock)
     progress(f"Validating the listings in {paths.listings_dir}…")
     try:
         loaded = load_listings(

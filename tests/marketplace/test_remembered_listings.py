@@ -133,16 +133,8 @@ def _rewrite_in_place(path: Path, old: bytes, new: bytes) -> None:
     )
 
 
-def test_files_unchanged_for_a_while_are_known_by_their_stamps(
-    listings: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Once a file's bytes were found the same while it had not changed for a while, the next
-    validation looks at its stamp instead of reading it; a write in place that keeps its size
-    and modification time is still noticed (its change time), and so is a link put in its
-    place."""
-    # Every file counts as long unchanged, though the test has just copied them.
-    monkeypatch.setattr(marketplace.files, "SETTLED_SECONDS", -3600.0)
-    remembered = RememberedListings()
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The listings whose bytes the validations from now on read to compare them."""
     reads: list[Path] = []
     current_digest = marketplace.validate._current_digest
 
@@ -151,6 +143,20 @@ def test_files_unchanged_for_a_while_are_known_by_their_stamps(
         return current_digest(loaded)
 
     monkeypatch.setattr(marketplace.validate, "_current_digest", counted)
+    return reads
+
+
+def test_files_found_the_same_twice_a_while_apart_are_known_by_their_stamps(
+    listings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a file's bytes were found the same at two validations far enough apart, the
+    next validation looks at its stamp instead of reading it; a write in place that keeps its
+    size and modification time is still noticed (its change time), and so are a logo removed
+    and a link put in a listing's place."""
+    # "Far enough apart": any time, here, so that the test need not wait.
+    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 1e-6)
+    remembered = RememberedListings()
+    reads = _counting_reads(monkeypatch)
 
     def check(expected_again: int) -> tuple[list[str], list[str]]:
         reads.clear()
@@ -161,7 +167,9 @@ def test_files_unchanged_for_a_while_are_known_by_their_stamps(
 
     files = len(list(listings.glob("*.yaml"))) - 1  # the catalog aside
     check(files)
-    check(0)  # the bytes compared, and the stamps kept
+    check(0)  # the bytes compared, and the stamps seen
+    assert len(reads) == files
+    check(0)  # compared again, the same stamps: they stand for the bytes from now on
     assert len(reads) == files
     check(0)
     assert reads == []  # known by their stamps alone
@@ -174,10 +182,20 @@ def test_files_unchanged_for_a_while_are_known_by_their_stamps(
     logo = listings / "adventure-works-it.svg"
     original = logo.read_bytes()
     check(0)
+    check(0)
     _rewrite_in_place(logo, b"<svg", b"<SVG")
     assert "adventure-works-it" not in check(1)[0]
     logo.write_bytes(original)
     assert check(1)[1] == []
+    check(0)
+    check(0)
+    logo.unlink()
+    slugs, problems = check(1)
+    assert "adventure-works-it" not in slugs and problems
+    logo.write_bytes(original)
+    check(1)
+    check(0)
+    check(0)
     copy = listings.parent / "elsewhere.yaml"
     shutil.copyfile(listing, copy)
     listing.unlink()
@@ -187,13 +205,17 @@ def test_files_unchanged_for_a_while_are_known_by_their_stamps(
     assert any("link" in problem for problem in problems), problems
 
 
-def test_a_file_changed_just_before_it_was_read_gets_no_stamp(tmp_path: Path) -> None:
-    fresh = tmp_path / "fresh.yaml"
-    fresh.write_text("slug: fresh\n", encoding="utf-8")
-    assert marketplace.files.settled_stamp(fresh, time.time_ns()) is None
-    later = time.time_ns() + int(2 * marketplace.files.SETTLED_SECONDS * 1e9)
-    assert marketplace.files.settled_stamp(fresh, later) == marketplace.files.current_stamp(fresh)
-    link = tmp_path / "link.yaml"
-    link.symlink_to(fresh)
-    assert marketplace.files.settled_stamp(link, later) is None
-    assert marketplace.files.current_stamp(link) is None
+def test_a_stamp_stands_for_the_bytes_only_seconds_after_they_were_first_found_the_same(
+    listings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within `TRUSTED_AFTER_SECONDS`, a write could carry the change time of the one before
+    (the file system's clock ticks): the bytes are read and compared at every validation."""
+    remembered = RememberedListings()
+    reads = _counting_reads(monkeypatch)
+    files = len(list(listings.glob("*.yaml"))) - 1
+    started = time.monotonic()
+    for _ in range(4):
+        reads.clear()
+        assert validate_directory(listings, remembered).ok
+    assert time.monotonic() - started < RememberedListings.TRUSTED_AFTER_SECONDS
+    assert len(reads) == files

@@ -314,6 +314,8 @@ def test_reading_again_decodes_only_the_lines_that_changed(
         original.replace(b"Edited since the first build.", b"Edited since the first build!"),
         b"\n".join([lines[0], lines[2], lines[1], *lines[3:]]),  # two listings swapped
         b"\n".join([lines[0], *lines[2:]]),  # one dropped
+        original.replace(b"Edited since the first build.", b"Edited since the \\ud800 build."),
+        original.replace(b'"catalog":{', b'"catalog":{"x":"\\ud800",', 1),
     ]
     for data in tampered:
         written.write_bytes(data)
