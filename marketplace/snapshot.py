@@ -238,11 +238,11 @@ def decode_snapshot(
 def _decode_lines(data: bytes, previous: PartnerSnapshot) -> PartnerSnapshot | None:
     """`decode_snapshot` of a file laid out as the build writes it, under the catalog that
     `previous` was read with: a listing's line that is byte for byte one read then is that
-    listing's model and canonical text again, without decoding, validating or hashing it
-    anew (the digest of such a line is its `_part_key`: the build writes each listing as
-    that compact JSON). None for anything else (another layout or catalog, a line that is not
-    one valid listing, a hash that differs): the whole file is decoded then, and says what
-    is wrong."""
+    listing's model and the digest of its canonical text again, without decoding, validating
+    or hashing it anew (the digest of such a line is its `_part_key`: the build writes each
+    listing as that compact JSON). None for anything else (another layout or catalog, a line
+    that is not one valid listing, a hash that differs): the whole file is decoded then, and
+    says what is wrong."""
     lines = data.split(b"\n")
     if len(lines) < 3 or lines[-1] or lines[-2] != b"]}":
         return None

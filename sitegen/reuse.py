@@ -92,9 +92,9 @@ def catalog_fingerprint(code: str, catalog: Catalog, *more: str) -> str:
 
 
 def partner_key(listing: Listing, *more: str | None) -> str:
-    """The key of one partner's output: a digest of the listing (`listing_json`) and `more`
-    (its logo URL, dates, what else the output shows of it). Made once per listing and
-    `more` (`marketplace.model.derived`)."""
+    """The key of one partner's output: a digest of the listing's digest (`listing_digest`)
+    and `more` (its logo URL, dates, what else the output shows of it). Made once per listing
+    and `more` (`marketplace.model.derived`)."""
 
     def make() -> str:
         digest = hashlib.sha256(listing_digest(listing).encode())
