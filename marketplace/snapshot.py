@@ -97,15 +97,25 @@ def _hash_of_parts(catalog: str, listings: Iterable[str]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _content_hash(content: dict[str, Any]) -> str:
-    """The content hash of `{"catalog": …, "listings": […]}` as decoded (for listings that
-    are not a list, a hash no build gives)."""
+def _part_digests(content: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The digests of the canonical texts of the catalog and of each listing of
+    `{"catalog": …, "listings": […]}` as decoded; None when the listings are not a list or a
+    text holds a lone surrogate ("\\ud800"): no build writes either."""
     listings = content["listings"]
     if not isinstance(listings, list):
-        return f"sha256:{_digest(_canonical(content))}"
-    return _hash_of_parts(
-        _digest(_canonical(content["catalog"])), [_digest(_canonical(item)) for item in listings]
-    )
+        return None
+    try:
+        catalog = _digest(_canonical(content["catalog"]))
+        return catalog, [_digest(_canonical(item)) for item in listings]
+    except UnicodeEncodeError:
+        return None
+
+
+def _content_hash(content: dict[str, Any]) -> str | None:
+    """The content hash of `{"catalog": …, "listings": […]}` as decoded (None where
+    `_part_digests` is)."""
+    digests = _part_digests(content)
+    return None if digests is None else _hash_of_parts(*digests)
 
 
 _LISTINGS_START = ',"listings":['
@@ -189,21 +199,14 @@ def decode_snapshot(
         )
     content = {"catalog": document.get("catalog"), "listings": document.get("listings")}
     content_hash = document.get("content_hash")
-    items = content["listings"]
-    try:
-        catalog_digest = _digest(_canonical(content["catalog"]))
-        digests = [_digest(_canonical(item)) for item in items] if isinstance(items, list) else []
-        actual = (
-            _hash_of_parts(catalog_digest, digests)
-            if isinstance(items, list)
-            else _content_hash(content)
-        )
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no build writes one
-        actual = None
-    if content_hash is None or content_hash != actual:
+    digests = _part_digests(content)
+    if content_hash is None or digests is None or content_hash != _hash_of_parts(*digests):
         raise SnapshotError(
             f"{source} was changed after it was built (its hash differs): {rebuild}"
         )
+    catalog_digest, listing_digests = digests
+    items = content["listings"]
+    assert isinstance(items, list)  # (else no digests)
     try:
         built_at = datetime.fromisoformat(str(document.get("built_at")))
         known = previous.parts if previous is not None else {}
@@ -214,10 +217,8 @@ def decode_snapshot(
             known = {}  # listings validated under another catalog are validated again
         parts: dict[str, tuple[Catalog | Listing, str]] = {catalog_key: (catalog, catalog_digest)}
         context = ListingContext(catalog)
-        if not isinstance(items, list):
-            raise TypeError("listings is not a list")
         listings = []
-        for item, digest in zip(items, digests, strict=True):
+        for item, digest in zip(items, listing_digests, strict=True):
             key = _part_key("listing", item)
             listing = known.get(key, (None, ""))[0]
             if not isinstance(listing, Listing):
