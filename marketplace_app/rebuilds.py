@@ -86,7 +86,9 @@ class BuildWorker:
         (or asks for a restart, its code having changed) is replaced, once."""
         self.answer = {}
         for attempt in range(2):
-            if self._process is None or self._process.poll() is not None:
+            if self._process is not None and self._process.poll() is not None:
+                self.stop()  # it ended between builds: its pipes are closed before a new one
+            if self._process is None:
                 self.start()
             process = self._process
             assert process is not None and process.stdin is not None and process.stdout is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 from marketplace.urls import partner_url
@@ -51,6 +52,10 @@ def test_the_build_process_builds_refuses_stays_and_ends(tmp_path: Path) -> None
 
         # Died (killed, out of memory…): the next build starts a new one.
         os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while worker.pid is not None and time.monotonic() < deadline:  # reaped before it is asked
+            time.sleep(0.01)
+        assert worker.pid is None
         _set_summary(listings, "After a new process.")
         assert worker.build() is True
         assert "After a new process." in page.read_text(encoding="utf-8")
