@@ -9,11 +9,12 @@ any catalog. The JSON Schema partners' editors use is generated from these class
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import unicodedata
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -73,14 +74,27 @@ def _fail(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
 
 
-def _code_points(categories: tuple[str, ...], keep: str = "") -> re.Pattern[str]:
-    """A character class of every code point in `categories` except `keep`."""
-    found = [
-        chr(c)
-        for c in range(0x110000)
-        if unicodedata.category(chr(c)) in categories and chr(c) not in keep
-    ]
-    return re.compile("[" + "".join(re.escape(ch) for ch in found) + "]")
+ASSIGNED_PLANES = (range(0x40000), range(0xE0000, 0xF0000))
+"""The code points Unicode assigns characters other than private-use ones in: planes 0-3 and
+14. Planes 4-13 are unassigned (Cn) and 15-16 private use (Co), so no character there is in a
+category `_code_points` is asked for (a test checks this against every code point, so a
+Unicode version assigning one there cannot pass unnoticed)."""
+
+
+def _code_points(categories: frozenset[str], planes: tuple[range, ...]) -> list[str]:
+    """Every character of `planes` whose general category is one of `categories`, in order.
+    (One pass over the planes in C-level iterators: 0.06 s. Two list comprehensions over
+    every code point, as before, added 0.38 s to the start of every command.)"""
+    found = []
+    for plane in planes:
+        characters = list(map(chr, plane))
+        wanted = map(categories.__contains__, map(unicodedata.category, characters))
+        found += itertools.compress(characters, wanted)
+    return found
+
+
+def _character_class(characters: Iterable[str]) -> str:
+    return "[" + "".join(map(re.escape, characters)) + "]"
 
 
 # Control (Cc), invisible format (Cf: zero-width, bidi overrides) and line/paragraph separator
@@ -89,10 +103,11 @@ def _code_points(categories: tuple[str, ...], keep: str = "") -> re.Pattern[str]
 # imitate another's, or split a mail header (every character `str.splitlines()` splits on is
 # Cc, Zl or Zp). One regex search is ~20x faster than asking unicodedata about every character
 # of every listing.
-_CONTROL_OR_FORMAT = re.compile(
-    f"{_code_points(('Cc', 'Cf', 'Zl', 'Zp')).pattern}|{DEFAULT_IGNORABLE.pattern}"
+_INVISIBLE = _code_points(frozenset({"Cc", "Cf", "Zl", "Zp"}), ASSIGNED_PLANES)
+_CONTROL_OR_FORMAT = re.compile(f"{_character_class(_INVISIBLE)}|{DEFAULT_IGNORABLE.pattern}")
+_CONTROL_EXCEPT_NEWLINE_TAB = re.compile(
+    _character_class(c for c in _INVISIBLE if unicodedata.category(c) == "Cc" and c not in "\n\t")
 )
-_CONTROL_EXCEPT_NEWLINE_TAB = _code_points(("Cc",), keep="\n\t")
 
 
 def _single_line(value: str) -> str:

@@ -17,7 +17,7 @@ from marketplace.i18n import SOURCE_LANGUAGE
 from marketplace.model import Listing, derived, facet_values, listing_json
 from marketplace.urls import partner_url
 from sitegen.i18n import facet_label, shown_in_english
-from sitegen.pages import SiteInput, facet_counts
+from sitegen.pages import SiteInput, facet_counts, listings_by_name
 
 PARTNERS_JSON_VERSION = 1
 """Bumped when a field of partners.json changes meaning or disappears (additions keep it)."""
@@ -189,9 +189,7 @@ def directory_json(site: SiteInput) -> str:
     # indices depend on the facets' values, named by a digest of them.
     facets_digest = hashlib.sha256(facets_text.encode()).hexdigest()
     partners = []
-    for listing in sorted(
-        site.listings, key=lambda item: (item.text(site.language)[0].casefold(), item.slug)
-    ):
+    for listing in listings_by_name(site):
         published = site.published.get(listing.slug)
         logo = site.logos.get(listing.slug)
         key = ("directory.json", site.language, facets_digest, published, logo)

