@@ -51,6 +51,9 @@ PARTNERS_FOLDER = partner_url("x").split("/")[0]
 """The site's folder of partner pages ("partners")."""
 SITE_BUILD_FILE_NAME = "site_build.json"
 """In the instance folder: the site URL the last build wrote the site's absolute links for."""
+LISTING_DATES_FILE_NAME = "listing_dates.json"
+"""In the instance folder: the listings' commit times at the commit the last build found, so
+the next one asks git only for the commits made since (`marketplace.history`)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class BuildPaths:
     def site_build_file(self) -> Path:
         """The record of the site URL the last build used, beside the snapshot."""
         return self.instance_dir / SITE_BUILD_FILE_NAME
+
+    @property
+    def listing_dates_file(self) -> Path:
+        """The listings' commit times the last build found (`marketplace.history`)."""
+        return self.instance_dir / LISTING_DATES_FILE_NAME
 
 
 def site_url_of(url: str) -> str:
@@ -258,7 +266,7 @@ def _build(
         raise BuildFailed(error.report) from None
     validated = time.perf_counter()
     # Found once, before the steps fork, so the site and the index date partners alike.
-    dates = listing_dates([item.path for item in loaded[1]])
+    dates = listing_dates([item.path for item in loaded[1]], paths.listing_dates_file)
     index_keys(loaded[1], dates)  # made here, kept with the listings for the index step
     with _site_folder_locked(paths):
         progress(f"Indexing {len(loaded[1])} partners for search…")
@@ -429,7 +437,7 @@ def prepare_search_index(
     catalog, listings = loaded
     partners = [item.listing for item in listings]
     if dates is None:
-        dates = listing_dates([item.path for item in listings])
+        dates = listing_dates([item.path for item in listings], paths.listing_dates_file)
     published = {item.listing.slug: dates[item.path].published for item in listings}
     logos = site_logos(listings)
     snapshot_hash = snapshot_content_hash(catalog, partners)

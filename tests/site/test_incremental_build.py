@@ -469,9 +469,9 @@ def test_a_logo_swapped_after_validation_is_not_published(
     logo = listings / _logo_file(listings, sorted((site / "logos").iterdir())[0].name)
     logo.write_bytes(logo.read_bytes() + b"\n")  # a new logo, validated by the next build
 
-    def swapped_after_validation(paths: list[Path]) -> object:
+    def swapped_after_validation(paths: list[Path], dates_file: Path | None = None) -> object:
         logo.write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
-        return listing_dates(paths)
+        return listing_dates(paths, dates_file)
 
     monkeypatch.setattr(marketplace_app.build, "listing_dates", swapped_after_validation)
     with pytest.raises(Abort):  # MkDocs' end of a build a plugin stopped, having logged why
