@@ -1,6 +1,7 @@
 """How soon an edited listing shows everywhere under `marketplace serve` (it watches the listings).
 
-    python -m benchmarks.watch_latency [N ...] [--edits K] [--smoke]   (default: 10000, 4 edits)
+    python -m benchmarks.watch_latency [N ...] [--edits K] [--git [--history K]] [--smoke]
+                                       (default: 10000, 4 edits)
 
 For each N: generate N listings, start `marketplace serve` on them (it builds first), then edit
 one listing's summary K times, one edit after the previous one is visible everywhere and the
@@ -21,8 +22,13 @@ date as it was. In a plain folder (the default) the dates are the files' modific
 the edited listing becomes the newest partner at every edit, which changes the home page's
 "newest partners" and so needs the hand-written pages made again (MkDocs) at every build.
 
-`--smoke` runs on 14 listings with 2 edits, in a plain folder and in a git checkout (the tests
-do, so the script cannot rot).
+`--history K` (with `--git`) adds K commits after the first, each changing one listing (a
+comment appended), as merged pull requests do: `git log` over a folder of 10,000 listings costs
+about 13 ms per commit, which every build paid before the commit times were kept
+(`marketplace.history`).
+
+`--smoke` runs on 14 listings with 2 edits, in a plain folder and in a git checkout with a
+short history (the tests do, so the script cannot rot).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from benchmarks.find_page import serving
 from benchmarks.generate import generate_listings
 from marketplace.catalog import FACETS
 from marketplace.urls import partner_url
+from marketplace.validate import listing_files
 
 SMOKE_COUNT = 14
 POLL_SECONDS = 0.1
@@ -141,8 +148,9 @@ def measure_edit(base: str, listing: Path, slug: str, browse: str, word: str) ->
     return {**seen, "all": max(seen.values()), "not 200": failures}
 
 
-def _commit_all(folder: Path) -> None:
-    """Make `folder` a git repository with every file in it committed."""
+def _commit_all(folder: Path, history: int = 0, keep: Path | None = None) -> None:
+    """Make `folder` a git repository with every file in it committed, then `history` more
+    commits, each appending a comment to another listing than `keep`."""
     git = shutil.which("git")
     if git is None:
         raise SystemExit("--git needs git on the PATH")
@@ -150,7 +158,8 @@ def _commit_all(folder: Path) -> None:
     identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
     # Whatever the user's git configuration says of signing and hooks.
     settings = ["-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}"]
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "listings"]):
+
+    def run(*command: str) -> None:
         subprocess.run(
             [git, *settings, *command],
             cwd=folder,
@@ -159,8 +168,18 @@ def _commit_all(folder: Path) -> None:
             timeout=600,
         )
 
+    run("init", "-q")
+    run("add", "-A")
+    run("commit", "-q", "-m", "listings")
+    changed = [path for path in listing_files(folder) if path != keep]
+    for number in range(history):
+        listing = changed[number * 7 % len(changed)]
+        with listing.open("a", encoding="utf-8") as handle:
+            handle.write(f"# change {number}\n")
+        run("commit", "-q", "-m", f"change {number}", "--", listing.name)
 
-def main(counts: list[int], edits: int, git: bool = False) -> None:
+
+def main(counts: list[int], edits: int, git: bool = False, history: int = 0) -> None:
     columns = ["page en", "page ru", "browse", "directory.json", "search", "all", "build"]
     columns.append("not 200")
     print(f"{'listings':>8}  {'edit':<8}" + "".join(f"{name:>15}" for name in columns))
@@ -170,13 +189,13 @@ def main(counts: list[int], edits: int, git: bool = False) -> None:
         ) as scratch:
             root = Path(scratch)
             listings = generate_listings(count, root / "listings")
-            if git:
-                _commit_all(listings)
             listing = _untranslated(listings, count // 2)
+            if git:
+                _commit_all(listings, history, keep=listing)
             slug = listing.stem
             started = time.monotonic()
             with serving(listings, root) as base:
-                folder = "a git checkout" if git else "a plain folder"
+                folder = f"a git checkout of {history + 1} commits" if git else "a plain folder"
                 print(f"{count} listings in {folder}: serve ready (build included) in "
                       f"{time.monotonic() - started:.1f} s")  # fmt: skip
                 browse = _browse_page(root / "site", slug)
@@ -206,10 +225,20 @@ if __name__ == "__main__":
     parser.add_argument("counts", nargs="*", type=int, metavar="N")
     parser.add_argument("--edits", type=int, default=4, metavar="K")
     parser.add_argument("--git", action="store_true", help="the listings in a git checkout")
+    parser.add_argument(
+        "--history", type=int, default=0, metavar="K", help="with --git: K more commits"
+    )
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_COUNT} listings, 2 edits")
     arguments = parser.parse_args()
+    if arguments.history and not arguments.git:
+        parser.error("--history needs --git")
     if arguments.smoke:
         main([SMOKE_COUNT], 2)
-        main([SMOKE_COUNT], 2, git=True)
+        main([SMOKE_COUNT], 2, git=True, history=3)
     else:
-        main(arguments.counts or [10000], max(1, arguments.edits), arguments.git)
+        main(
+            arguments.counts or [10000],
+            max(1, arguments.edits),
+            arguments.git,
+            max(0, arguments.history),
+        )

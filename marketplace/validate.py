@@ -136,7 +136,9 @@ class RememberedListings:
     second read that a write or a re-pointed link in between could make different; nor a
     modification time, which two writes within one clock tick share) and the catalog file is
     the same. A listing that had a problem is always checked again. The cross-file rules
-    (unique slugs and names) are checked over every listing each time.
+    (unique slugs and names) are checked over every listing again unless every listing's
+    file, slug and names are what they were when the rules last found no problem
+    (`names_unchanged`): their verdict depends on nothing else.
 
     Reading 14,000 files to compare their bytes was a quarter of a build after one edit at
     10,000 listings, so a file's `stamp` stands for its bytes once it has earned it: its
@@ -158,6 +160,8 @@ class RememberedListings:
         since when (`time.monotonic()`), and whether they now stand for its bytes."""
         self.checked_again = 0
         """How many listing files the last validation had to check (the others were known)."""
+        self._names_clear: list[_Names] | None = None
+        """`_names` of the listings the cross-file rules last found no problem with."""
 
     def split(
         self, catalog_bytes: bytes, paths: list[Path]
@@ -197,6 +201,30 @@ class RememberedListings:
     def remember(self, valid: dict[Path, LoadedListing]) -> None:
         """Keep listings just validated (until their bytes change)."""
         self._valid.update(valid)
+
+    def names_unchanged(self, names: list[_Names]) -> bool:
+        """True when the cross-file rules found no problem with listings of these `names`."""
+        return names == self._names_clear
+
+    def names_checked(self, names: list[_Names], clear: bool) -> None:
+        """Note what the cross-file rules found of listings of these `names`."""
+        self._names_clear = names if clear else None
+
+
+_Names = tuple[Path, str, str, tuple[tuple[str, str | None], ...]]
+"""What the cross-file rules read of a listing: its file, slug, name and translated names."""
+
+
+def _names(valid: list[LoadedListing]) -> list[_Names]:
+    return [
+        (
+            loaded.path,
+            loaded.listing.slug,
+            loaded.listing.name,
+            tuple((language, text.name) for language, text in loaded.listing.translations.items()),
+        )
+        for loaded in valid
+    ]
 
 
 def _stamps_now(loaded: LoadedListing) -> str | None:
@@ -262,8 +290,15 @@ def validate_directory(
             checked[path] = loaded
     if remembered is not None:
         remembered.remember(checked)
-    valid = [known.get(path) or checked.get(path) for path in paths]
-    report.listings = _distinct_partners([item for item in valid if item], report.problems)
+    valid = [item for path in paths if (item := known.get(path) or checked.get(path))]
+    names = _names(valid) if remembered is not None else []
+    if remembered is not None and remembered.names_unchanged(names):
+        report.listings = valid  # 10,000 listings: ~25 ms for their names, ~125 ms for the rules
+    else:
+        found = len(report.problems)
+        report.listings = _distinct_partners(valid, report.problems)
+        if remembered is not None:
+            remembered.names_checked(names, clear=len(report.problems) == found)
     report.problems.sort()
     return report
 

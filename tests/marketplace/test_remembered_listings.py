@@ -219,3 +219,49 @@ def test_a_stamp_stands_for_the_bytes_only_seconds_after_they_were_first_found_t
         assert validate_directory(listings, remembered).ok
     assert time.monotonic() - started < RememberedListings.TRUSTED_AFTER_SECONDS
     assert len(reads) == files
+
+
+def test_the_cross_file_rules_run_again_only_when_a_name_or_file_changed(
+    listings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their verdict depends on each listing's file, slug and names only: unchanged since they
+    last found no problem, it stands; any change to them, or a problem found last time, and
+    they run again. The outcome is always what validating from nothing gives."""
+    runs: list[int] = []
+    rules = marketplace.validate._distinct_partners
+
+    def counted(valid: list[LoadedListing], problems: list[object]) -> list[LoadedListing]:
+        runs.append(len(valid))
+        return rules(valid, problems)  # type: ignore[arg-type]
+
+    remembered = RememberedListings()
+
+    def check(rules_run: bool) -> list[str]:
+        runs.clear()
+        again = validate_directory(listings, remembered)
+        assert bool(runs) == rules_run
+        assert _outcome(again) == _outcome(validate_directory(listings))
+        return _outcome(again)[1]
+
+    monkeypatch.setattr(marketplace.validate, "_distinct_partners", counted)
+    assert check(True) == []
+    assert check(False) == []
+    _edit(listings / "contoso-cloud.yaml", "\nsummary: ", "\nsummary: Edited. ")
+    assert check(False) == []  # a summary is not what the rules read
+    # A name that looks like another partner's (Cyrillic "а" in "Fabrikam"): reported, and
+    # again at the next validation, nothing having changed.
+    contoso = listings / "contoso-cloud.yaml"
+    _edit(contoso, "\nname: Contoso Cloud Services", "\nname: F\u0430brikam Migration Partners")
+    assert check(True) and check(True)
+    _edit(contoso, "\nname: F\u0430brikam Migration Partners", "\nname: Contoso Cloud Services")
+    assert check(True) == []
+    assert check(False) == []
+    # A translated name copying another partner's own name.
+    _edit(contoso, "    name: Contoso Cloud Services", "    name: Fabrikam Migration Partners")
+    assert check(True)
+    _edit(contoso, "    name: Fabrikam Migration Partners", "    name: Contoso Cloud Services")
+    assert check(True) == [] and check(False) == []
+    # A file renamed: its listing no longer validates (its slug is not its file's name), and
+    # the rules run again over the others.
+    contoso.rename(listings / "zz-contoso-cloud.yaml")
+    assert check(True)
