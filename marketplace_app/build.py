@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from marketplace.catalog import SITE_LANGUAGES, Catalog
 from marketplace.history import ListingDates, listing_dates
+from marketplace.model import Listing, derived
 from marketplace.snapshot import (
     SNAPSHOT_FILE_NAME,
     SnapshotError,
@@ -267,10 +269,10 @@ def _build(
     validated = time.perf_counter()
     # Found once, before the steps fork, so the site and the index date partners alike.
     dates = listing_dates([item.path for item in loaded[1]], paths.listing_dates_file)
-    index_keys(loaded[1], dates)  # made here, kept with the listings for the index step
+    keys = index_keys(loaded[1], dates)  # made here, kept with the listings for later builds
     with _site_folder_locked(paths):
         progress(f"Indexing {len(loaded[1])} partners for search…")
-        indexing = _Child(_timed, _index_and_snapshot, paths, loaded, dates)
+        indexing = _Child(_timed, _index_and_snapshot, paths, loaded, dates, keys)
         try:
             site = build_site(paths, loaded, progress, dates, remembered)
             site_seconds = time.perf_counter() - validated
@@ -406,6 +408,7 @@ def prepare_search_index(
     paths: BuildPaths,
     loaded: tuple[Catalog, list[LoadedListing]],
     dates: Mapping[Path, ListingDates] | None = None,
+    keys: dict[str, str] | None = None,
 ) -> IndexStep:
     """Write the search index of the listings beside the current one, not in use yet; the
     index records the content hash of the partner snapshot of the same listings (`/healthz`
@@ -414,7 +417,8 @@ def prepare_search_index(
     A hit shows what the site shows: the logo at the URL the site publishes it under
     (`site_logos`) and the first-published date the site gives the partner, from the listing
     file's history (`marketplace.history`: git, else the file's modification time); `dates`:
-    those the build found for the site too (None: found here).
+    those the build found for the site too (None: found here); `keys`: their `index_keys`,
+    when made already.
 
     When the previous build's record (`INDEX_RECORD_FILE_NAME`) says only a few partners
     changed, and nothing all partners share did (the catalog, the search code, library
@@ -446,7 +450,7 @@ def prepare_search_index(
     previous = OutputRecord.read(paths.instance_dir / INDEX_RECORD_FILE_NAME)
     code = code_fingerprint(*INDEX_CODE)
     record = OutputRecord(catalog_fingerprint(code, catalog))
-    record.keys = index_keys(listings, dates)
+    record.keys = keys if keys is not None else index_keys(listings, dates)
     changed, removed = previous.changed(record.keys) if previous else ([], [])
     current = current_index(root)
     if (
@@ -479,12 +483,13 @@ def _index_and_snapshot(
     paths: BuildPaths,
     loaded: tuple[Catalog, list[LoadedListing]],
     dates: Mapping[Path, ListingDates],
+    keys: dict[str, str],
 ) -> IndexStep:
     """A build's step beside the site: the search index (`prepare_search_index`) and the
     partner snapshot of the same listings, written aside (`IndexStep.snapshot_aside`). The
     snapshot is made here rather than in the site's process, which is the longer one after an
     edit under `serve` (encoding 10,000 listings' snapshot: ~0.1 s of its ~1.5 s)."""
-    step = prepare_search_index(paths, loaded, dates)
+    step = prepare_search_index(paths, loaded, dates, keys)
     catalog, listings = loaded
     partners = [item.listing for item in listings]
     try:
@@ -502,14 +507,23 @@ def index_keys(
 ) -> dict[str, str]:
     """Slug -> the key of what the search index holds of the partner (`partner_key`: its
     listing, logo URL and first-published date). Made once per listing object and kept with
-    it (`derived`): a build asks here before it forks its index step, so that step finds them
-    made rather than making them again in a process whose own values die with it."""
+    it (`derived`): a build makes them before it forks its index step and hands them over, so
+    that they are made in the process that stays between builds (`serve`'s build process),
+    not again in one whose own values die with it."""
     from sitegen.reuse import partner_key
+
+    def key(listing: Listing, logo: str | None, published: datetime) -> str:
+        def make() -> str:
+            return partner_key(listing, logo, published.isoformat())
+
+        # Kept by the date itself: its text, made for each of 10,000 partners at every
+        # build, was a third of the time of their keys.
+        return derived(listing, ("index key", logo, published), make)
 
     logos = site_logos(listings)
     return {
-        item.listing.slug: partner_key(
-            item.listing, logos.get(item.listing.slug), dates[item.path].published.isoformat()
+        item.listing.slug: key(
+            item.listing, logos.get(item.listing.slug), dates[item.path].published
         )
         for item in listings
     }
@@ -770,13 +784,14 @@ def _generated_pages_again(
     was about a third of each language's build at 10,000 partners. Both languages are written
     here, in this process, so what the process keeps between builds (each listing's page key
     and JSON) serves both."""
-    from sitegen.plugin import GeneratedPages, site_input
+    from sitegen.plugin import GeneratedPages, listing_facts, site_input
 
     if dates is None:
         dates = listing_dates([item.path for item in loaded[1]])
+    facts = listing_facts(loaded, dates)
     inputs = []
     for shell in last.shells:
-        site, logos = site_input(loaded, shell.language, dates, shell.search_api)
+        site, logos = site_input(loaded, shell.language, dates, shell.search_api, facts)
         if not shell.current_for(site):
             return None
         inputs.append((site, logos))

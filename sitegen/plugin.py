@@ -24,6 +24,7 @@ import shutil
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -284,33 +285,53 @@ FIND_FACETS_MARKER = "MARKETPLACE_FIND_FACETS"
 (`sitegen.exports.find_facets`): with the search API it needs nothing else from the site."""
 
 
+@dataclass(frozen=True)
+class ListingFacts:
+    """What every site language's pages show alike of the listings: logo URLs (and the file
+    and validated digest behind each), first-published and last-updated dates, by slug."""
+
+    logos: dict[str, str]
+    logo_sources: dict[str, tuple[Path, str]]
+    published: dict[str, datetime]
+    updated: dict[str, datetime]
+
+
+def listing_facts(
+    loaded: tuple[Catalog, list[LoadedListing]], dates: Mapping[Path, ListingDates]
+) -> ListingFacts:
+    """The `ListingFacts` of the listings (found once for all languages of a build)."""
+    facts = ListingFacts({}, {}, {}, {})
+    for item in loaded[1]:
+        slug, source, url = item.listing.slug, item.logo_path, item.logo_url
+        if source is not None and url is not None and item.logo_digest is not None:
+            facts.logos[slug] = url
+            facts.logo_sources[url] = (source, item.logo_digest)
+        when = dates[item.path]
+        facts.published[slug], facts.updated[slug] = when.published, when.updated
+    return facts
+
+
 def site_input(
     loaded: tuple[Catalog, list[LoadedListing]],
     language: str,
     dates: Mapping[Path, ListingDates],
     search_api: str,
+    facts: ListingFacts | None = None,
 ) -> tuple[SiteInput, dict[str, tuple[Path, str]]]:
     """What one language's generated pages are made from, and its logos: URL -> the file and
-    the digest of the bytes validated."""
-    catalog, listings = loaded
-    logos = {}
-    logo_sources = {}
-    for item in listings:
-        source = item.logo_path
-        url = item.logo_url
-        if source is not None and url is not None and item.logo_digest is not None:
-            logos[item.listing.slug] = url
-            logo_sources[url] = (source, item.logo_digest)
+    the digest of the bytes validated. `facts`: the `listing_facts` of `loaded` and `dates`,
+    when found already (for another language)."""
+    facts = facts or listing_facts(loaded, dates)
     site = SiteInput(
-        catalog=catalog,
-        listings=[item.listing for item in listings],
+        catalog=loaded[0],
+        listings=[item.listing for item in loaded[1]],
         language=language,
-        logos=logos,
-        published={item.listing.slug: dates[item.path].published for item in listings},
-        updated={item.listing.slug: dates[item.path].updated for item in listings},
+        logos=facts.logos,
+        published=facts.published,
+        updated=facts.updated,
         backend_url=backend_url(search_api),
     )
-    return site, logo_sources
+    return site, facts.logo_sources
 
 
 _LISTING_PARTS: dict[str, Callable[[SiteInput, int], str]] = {
