@@ -14,6 +14,7 @@ listings with this module, so the two never disagree on when a partner was first
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -35,9 +36,13 @@ GitTimes = dict[str, tuple[int, int]]
 """File name -> (first commit time, last commit time), for the files of one folder."""
 
 DATES_FILE_VERSION = 1
+_COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+"""A commit id as git prints it (SHA-1, or SHA-256)."""
+_TIMES = range(-(2**35), 2**35)
+"""Commit times believed from a kept file (seconds: beyond, `datetime` cannot hold them)."""
 
 
-def _git(folder: Path, *arguments: str) -> str | None:
+def _git(folder: Path, *arguments: str, timeout: float = 60) -> str | None:
     """What git prints for `arguments`, run in `folder`; None when it fails or is absent."""
     git = shutil.which("git")
     if git is None:
@@ -49,7 +54,7 @@ def _git(folder: Path, *arguments: str) -> str | None:
             capture_output=True,
             text=True,
             check=True,
-            timeout=600,
+            timeout=timeout,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
@@ -57,9 +62,25 @@ def _git(folder: Path, *arguments: str) -> str | None:
 
 def _git_times(folder: Path, revisions: str) -> GitTimes | None:
     """The commit times of the files in `folder` over the commits of `revisions` (a commit:
-    its whole history; "A..B": the commits after A up to B); None when git cannot tell."""
+    its whole history; "A..B": the commits after A up to B); None when git cannot tell.
+
+    `--full-history`: every commit that changed a file counts, on whichever branch. git's
+    default leaves out a side branch whose merge changed nothing in the folder (the same
+    change made on both), and which side it leaves out depends on the commits asked for, so
+    the times of A, then of A..B, would not add up to those of B."""
     output = _git(
-        folder, "log", "--format=%x00%ct", "--name-only", "--relative", revisions, "--", "."
+        folder,
+        "log",
+        "--full-history",
+        "--format=%x00%ct",
+        "--name-only",
+        "--relative",
+        revisions,
+        "--",
+        ".",
+        # The whole history of a large folder takes long (~13 ms a commit at 10,000 files);
+        # past this the listings are dated by their files instead.
+        timeout=600,
     )
     if output is None:
         return None
@@ -92,8 +113,9 @@ class _Known:
     times: GitTimes
 
 
-_LAST: list[_Known] = []
-"""The times this process found last (a build process that stays asks at every edit)."""
+_LAST: list[tuple[_Known, set[Path]]] = []
+"""The times this process found last, and the files it kept them in (a build process that
+stays asks at every edit)."""
 
 
 def committed_times(folder: Path, dates_file: Path | None = None) -> GitTimes:
@@ -102,29 +124,51 @@ def committed_times(folder: Path, dates_file: Path | None = None) -> GitTimes:
 
     Why kept, and where: `git log --name-only` compares each commit's tree with its parent's,
     and the listings are one folder of 10,000+ files, so its cost grows with every merged pull
-    request (300 commits over 10,000 listings: 3.9 s, at every build and every edit under
-    `serve`). Found once, the times are kept with the commit they are of, in this process
-    and in `dates_file` (the instance folder's): the next build asks git only for the
-    commits made since (none, at an edit), and the whole history again only when the
-    checkout's commit is not a descendant of that one (a rebase, another branch)."""
-    head = (_git(folder, "rev-parse", "--verify", "-q", "HEAD^{commit}") or "").strip()
-    if not head:
+    request (~13 ms a commit; 4.4 s for 301 commits over 10,000 listings, at every build and
+    every edit under `serve`). Found once, the times are kept with the commit they are of, in
+    this process and in `dates_file` (the instance folder's): the next build asks git only for
+    the commits made since (none, at an edit), and the whole history again when the
+    checkout's commit is not a descendant of that one (a rebase, another branch). Nothing is
+    kept for a shallow clone, nor where grafts or replace refs rewrite the history: the same
+    commit can show another history there once the clone is deepened or the refs change (and
+    a shallow clone's history is short)."""
+    view = _history_view(folder)
+    if view is None:
         return {}
+    head, keepable = view
+    if not keepable:
+        return _git_times(folder, head) or {}
     where = str(folder.resolve())
-    known = next((item for item in _LAST if item.folder == where), None)
-    if known is None and dates_file is not None:
-        known = _read_dates_file(dates_file, where)
-    if known is not None and known.head == head:
-        times = known.times
-    else:
+    last = next((item for item in _LAST if item[0].folder == where), None)
+    known, written = last if last is not None else (None, set())
+    if (known is None or known.head != head) and dates_file is not None:
+        known = _read_dates_file(dates_file, where) or known
+        written = {dates_file} if known is not None and known.head == head else set()
+    if known is None or known.head != head:
         found = _times_at(folder, head, known)
         if found is None:
             return {}
-        times = found
-        if dates_file is not None:
-            _write_dates_file(dates_file, _Known(where, head, times))
-    _LAST[:] = [_Known(where, head, times)]
-    return dict(times)  # the caller's to change, not what is kept
+        known, written = _Known(where, head, found), set()
+    if dates_file is not None and dates_file not in written:
+        _write_dates_file(dates_file, known)
+        written.add(dates_file)
+    _LAST[:] = [(known, written)]
+    return dict(known.times)  # the caller's to change, not what is kept
+
+
+def _history_view(folder: Path) -> tuple[str, bool] | None:
+    """The checkout's commit, and whether its history is the same whenever it is asked for
+    (not a shallow clone, no grafts, no replace refs); None outside a checkout or before
+    its first commit."""
+    shown = _git(
+        folder, "rev-parse", "--is-shallow-repository", "--git-path", "info/grafts", "HEAD^{commit}"
+    )
+    if shown is None or len(lines := shown.splitlines()) != 3 or not _COMMIT.fullmatch(lines[2]):
+        return None
+    shallow, grafts, head = lines
+    replaced = _git(folder, "for-each-ref", "--count=1", "--format=x", "refs/replace/")
+    keepable = shallow == "false" and not (folder / grafts).exists() and replaced == ""
+    return head, keepable
 
 
 def _times_at(folder: Path, head: str, known: _Known | None) -> GitTimes | None:
@@ -152,12 +196,17 @@ def _read_dates_file(dates_file: Path, folder: str) -> _Known | None:
     if not isinstance(data, dict) or data.get("version") != DATES_FILE_VERSION:
         return None
     head, times = data.get("head"), data.get("times")
-    if data.get("folder") != folder or not isinstance(head, str) or not isinstance(times, dict):
+    if data.get("folder") != folder or not isinstance(head, str) or not _COMMIT.fullmatch(head):
+        return None
+    if not isinstance(times, dict):
         return None
     known: GitTimes = {}
     for name, pair in times.items():
         if not (
-            isinstance(pair, list) and len(pair) == 2 and all(type(value) is int for value in pair)
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(type(value) is int and value in _TIMES for value in pair)
+            and pair[0] <= pair[1]
         ):
             return None
         known[name] = (pair[0], pair[1])

@@ -92,7 +92,7 @@ def facet_members(site: SiteInput, facet: Facet) -> dict[str, list[Listing]]:
     per `site`: the counts and the browse pages ask; shared, not to be changed).
 
     Every facet is grouped in one pass over the listings, at the first call: a pass per facet
-    cost ~75 ms per language at 10,000 partners, one pass ~27 ms (at every build, an edit's
+    cost ~75 ms per language at 10,000 partners, one pass ~35 ms (at every build, an edit's
     under `serve` included)."""
     if not site.members:
         groups: list[dict[str, list[Listing]]] = [{} for _facet in FACETS]

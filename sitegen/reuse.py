@@ -113,8 +113,11 @@ def page_key(site: SiteInput, listing: Listing) -> str:
         return partner_key(listing, logo, when, contact_url(site, listing.slug))
 
     # Kept by what it is made from (`derived`): the date's text and the contact address made
-    # for every partner in each language were half of a build's 20,000 keys (~60 ms).
-    return derived(listing, ("page key", site.language, site.backend_url, logo, updated), make)
+    # for every partner in each language were half of a build's 20,000 keys (~60 ms). The
+    # offset too: equal times at other offsets have other texts.
+    offset = updated.utcoffset() if updated else None
+    key = ("page key", site.language, site.backend_url, logo, updated, offset)
+    return derived(listing, key, make)
 
 
 @dataclass

@@ -58,3 +58,34 @@ def test_a_listing_copy_is_another_listing_and_a_gone_one_is_forgotten(
     del copy
     gc.collect()
     assert key not in _DERIVED
+
+
+def test_keys_kept_by_a_date_tell_its_offset(
+    loaded_examples: tuple[Catalog, list[LoadedListing]],
+) -> None:
+    """The page and index keys are kept by the date (not its text, made again for every
+    partner): the same instant at another offset is another text, so another key."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from marketplace.history import ListingDates
+    from marketplace_app.build import index_keys
+    from sitegen.pages import SiteInput
+    from sitegen.reuse import page_key
+
+    catalog, loaded = loaded_examples
+    item = loaded[0]
+    instant = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    shifted = instant.astimezone(timezone(timedelta(hours=2)))
+    assert instant == shifted and instant.isoformat() != shifted.isoformat()
+    pages = [
+        page_key(
+            SiteInput(catalog, [item.listing], "en", updated={item.listing.slug: when}),
+            item.listing,
+        )
+        for when in (instant, shifted)
+    ]
+    indexes = [
+        index_keys([item], {item.path: ListingDates(when, when)})[item.listing.slug]
+        for when in (instant, shifted)
+    ]
+    assert pages[0] != pages[1] and indexes[0] != indexes[1]

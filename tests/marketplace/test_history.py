@@ -21,11 +21,12 @@ pytestmark = pytest.mark.skipif(GIT is None, reason="needs git")
 
 def git(folder: Path, *args: str, when: str | None = None) -> str:
     assert GIT is not None
+    settings = ["-c", "protocol.file.allow=always", "-c", "init.defaultBranch=main"]
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull}
     if when:
         env |= {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
     return subprocess.run(
-        [GIT, "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        [GIT, "-c", "user.name=Test", "-c", "user.email=test@example.com", *settings, *args],
         cwd=folder,
         env=env,
         check=True,
@@ -161,3 +162,88 @@ def test_a_kept_file_that_cannot_be_written_only_costs_time(listings: Path, tmp_
     blocked = tmp_path / "a-file"
     blocked.write_text("", encoding="utf-8")
     assert committed_times(listings, blocked / "listing_dates.json") == from_scratch(listings)
+
+
+def test_branches_merged_count_every_commit_however_the_builds_fell(
+    listings: Path, tmp_path: Path
+) -> None:
+    """A side branch whose merge changes nothing in the folder (the same change made on both
+    sides): git's default history leaves one side out, and which one depends on the commits
+    asked for. Every commit counts (`--full-history`), so the times kept at the first merge
+    plus those of the commits since are those of the whole history."""
+    kept = tmp_path / "listing_dates.json"
+    repo = listings.parent
+    git(repo, "checkout", "-q", "-b", "side")
+    commit(listings, "2024-03-01T10:00:00+00:00", alpha="a: side\n")
+    git(repo, "checkout", "-q", "main")
+    commit(listings, "2024-02-15T10:00:00+00:00", alpha="a: side\n")
+    git(repo, "merge", "-q", "--no-ff", "-m", "first merge", "side")
+    at_merge = committed_times(listings, kept)
+    assert at_merge["alpha.yaml"] == (JAN, MAR)  # the side branch's commit counts
+    git(repo, "checkout", "-q", "side")
+    commit(listings, "2024-04-01T10:00:00+00:00", beta="b: side\n")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "second merge", "side")
+    history._LAST.clear()
+    assert committed_times(listings, kept) == from_scratch(listings)
+    assert from_scratch(listings)["alpha.yaml"] == (JAN, MAR)
+
+
+def test_nothing_is_kept_where_the_same_commit_can_show_another_history(
+    listings: Path, tmp_path: Path
+) -> None:
+    """A shallow clone deepened later, or replace refs, show the same commit with another
+    history: nothing is kept there, and each build reads what git shows now."""
+    kept = tmp_path / "listing_dates.json"
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{listings.parent}", str(clone))
+    shallow = committed_times(clone / "listings", kept)
+    assert shallow == {"alpha.yaml": (FEB, FEB), "beta.yaml": (FEB, FEB)}
+    assert not kept.exists()
+    git(clone, "fetch", "-q", "--unshallow")
+    assert committed_times(clone / "listings", kept) == {
+        "alpha.yaml": (JAN, FEB),
+        "beta.yaml": (JAN, JAN),
+    }
+    assert kept.exists()  # a whole clone now
+    # The last commit grafted onto nothing: its history is itself, every file added in it.
+    git(clone, "replace", "--graft", "HEAD")
+    assert committed_times(clone / "listings", kept) == shallow
+    git(clone, "replace", "-d", git(clone, "rev-parse", "HEAD").strip())
+    assert committed_times(clone / "listings", kept)["alpha.yaml"] == (JAN, FEB)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [{"alpha.yaml": [10**20, 10**20]}, {"alpha.yaml": [2, 1]}, {"alpha.yaml": [True, 1]}],
+)
+def test_times_no_commit_could_have_are_not_believed(
+    listings: Path, tmp_path: Path, times: dict[str, list[int]]
+) -> None:
+    kept = tmp_path / "listing_dates.json"
+    committed_times(listings, kept)
+    data = json.loads(kept.read_text())
+    data["times"] = times
+    kept.write_text(json.dumps(data))
+    history._LAST.clear()
+    assert committed_times(listings, kept) == from_scratch(listings)
+    history._LAST.clear()
+    assert listing_dates(sorted(listings.glob("*.yaml")), kept)  # no OverflowError
+
+
+def test_a_head_that_is_no_commit_id_is_not_believed(listings: Path, tmp_path: Path) -> None:
+    kept = tmp_path / "listing_dates.json"
+    committed_times(listings, kept)
+    data = json.loads(kept.read_text())
+    data["head"] = f"--output={tmp_path / 'written'}"
+    kept.write_text(json.dumps(data))
+    history._LAST.clear()
+    commit(listings, "2024-03-01T10:00:00+00:00", gamma="c: 1\n")
+    assert committed_times(listings, kept) == from_scratch(listings)
+    assert not (tmp_path / "written").exists()
+
+
+def test_every_instance_folder_gets_the_times(listings: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "one" / "listing_dates.json", tmp_path / "two" / "listing_dates.json"
+    assert committed_times(listings, first) == committed_times(listings, second)
+    assert json.loads(first.read_text()) == json.loads(second.read_text())
