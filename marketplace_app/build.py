@@ -42,6 +42,7 @@ from marketplace.validate import (
 
 if TYPE_CHECKING:
     from search.whoosh_engine import PreparedIndex
+    from sitegen.carry import MadePages
     from sitegen.plugin import LanguageShell
     from sitegen.reuse import OutputRecord, PageReuse
 
@@ -155,6 +156,9 @@ class RememberedSite:
     folder_modes: dict[str, int]
     """Each folder holding them (relative) -> its permissions once published (publishing sets
     a staged folder's; a folder of MkDocs's files alone is not staged again)."""
+    made: list[MadePages | None] = field(default_factory=list)
+    """Per site language, what its generated pages were last made from, when they were made
+    in this process (`sitegen.carry`: the next build takes over what did not change)."""
 
     def still_live(self, site_dir: Path) -> bool:
         """True when every file MkDocs wrote is still the one published, and the folders
@@ -585,6 +589,8 @@ class StagedSite:
     shells: list[LanguageShell] | None
     """Per language (the root first): what its MkDocs run made (`RememberedSite`); None when
     a language's cannot be made again without MkDocs."""
+    made: list[MadePages | None] = field(default_factory=list)
+    """Per language, what its generated pages were made from (`RememberedSite.made`)."""
 
     @property
     def pages_kept(self) -> int:
@@ -633,7 +639,7 @@ class StagedSite:
                         except OSError:
                             return None
                         folder_modes[parent.as_posix()] = stat.S_IMODE(status.st_mode)
-        return RememberedSite(self.sources, self.shells, stamps, folder_modes)
+        return RememberedSite(self.sources, self.shells, stamps, folder_modes, self.made)
 
     def discard(self) -> None:
         """Remove the staged site (a later step of the build failed)."""
@@ -688,9 +694,10 @@ def build_site(
                 return StagedSite(
                     paths,
                     staging,
-                    replayed[0].site_url,
+                    last.shells[0].site_url,
                     list(zip(folders, reuses, strict=True)),
                     sources,
+                    last.shells,
                     replayed,
                 )
     children = []
@@ -772,37 +779,42 @@ def _generated_pages_again(
     staging: Path,
     folders: list[Path],
     reuses: list[PageReuse],
-) -> list[LanguageShell] | None:
+) -> list[MadePages | None] | None:
     """Write every language's generated pages, logos and exports into `staging` without
     MkDocs, filled into the theme shells of the site `last` remembers, whose hand-written
-    pages and theme files stay as published (named as kept). None, having written nothing,
-    when MkDocs would make something else for these listings (a hand-written page shows the
-    newest partners, say, or the browse pages go a level deeper).
+    pages and theme files stay as published (named as kept), taking over what did not change
+    from the pages `last` made (`sitegen.carry`); what each language's pages were made from.
+    None, having written nothing, when MkDocs would make something else for these listings
+    (a hand-written page shows the newest partners, say, or the browse pages go a level
+    deeper).
 
     Why: under `serve --watch` an edit to one listing changes no file MkDocs writes, and
     MkDocs's run (its configuration, the theme's files, the hand-written pages and the shells)
     was about a third of each language's build at 10,000 partners. Both languages are written
     here, in this process, so what the process keeps between builds (each listing's page key
     and JSON) serves both."""
+    from sitegen.carry import carry_over
     from sitegen.plugin import GeneratedPages, listing_facts, site_input
 
     if dates is None:
         dates = listing_dates([item.path for item in loaded[1]])
     facts = listing_facts(loaded, dates)
-    inputs = []
-    for shell in last.shells:
+    made_before = last.made or [None] * len(last.shells)
+    pages = []
+    for shell, before, reuse in zip(last.shells, made_before, reuses, strict=True):
         site, logos = site_input(loaded, shell.language, dates, shell.search_api, facts)
+        # Before `current_for`, which groups the partners unless taken over.
+        carried = carry_over(before, site) if before is not None else None
         if not shell.current_for(site):
             return None
-        inputs.append((site, logos))
-    for shell, (site, logos), folder, reuse in zip(
-        last.shells, inputs, folders, reuses, strict=True
-    ):
+        pages.append(GeneratedPages(shell, site, logos, reuse, carried))
+    for generated, folder in zip(pages, folders, strict=True):
         target = staging / folder
         target.mkdir(parents=True, exist_ok=True)
-        GeneratedPages(shell, site, logos, reuse).write(target)
-        reuse.kept_paths.update(shell.theme_files)
-    return last.shells
+        generated.write(target)
+        assert generated.reuse is not None
+        generated.reuse.kept_paths.update(generated.shell.theme_files)
+    return [generated.made for generated in pages]
 
 
 def _scratch(paths: BuildPaths, purpose: str) -> Path:

@@ -73,10 +73,13 @@ class SiteInput:
     """`value_links`' links by (root, facet name, value), once rendered."""
 
 
+def name_order(listing: Listing, language: str) -> tuple[str, str]:
+    """Where a listing goes in the site's name order (its name in `language`, then slug)."""
+    return listing.text(language)[0].casefold(), listing.slug
+
+
 def _sorted_by_name(listings: Iterable[Listing], language: str) -> list[Listing]:
-    return sorted(
-        listings, key=lambda listing: (listing.text(language)[0].casefold(), listing.slug)
-    )
+    return sorted(listings, key=lambda listing: name_order(listing, language))
 
 
 def listings_by_name(site: SiteInput) -> list[Listing]:

@@ -48,6 +48,7 @@ from marketplace.model import Listing
 from marketplace.problems import format_text
 from marketplace.urls import logo_digest, partner_url
 from marketplace.validate import InvalidListings, LoadedListing, load_listings
+from sitegen.carry import Carried, MadePages
 from sitegen.exports import (
     atom_feed,
     directory_json,
@@ -540,14 +541,20 @@ class GeneratedPages:
         site: SiteInput,
         logo_sources: dict[str, tuple[Path, str]],
         reuse: PageReuse | None,
+        carried: Carried | None = None,
     ) -> None:
         self.shell = shell
         self.site = site
         self._logo_sources = logo_sources
         """Logo URL -> its file and the digest of the bytes validated."""
         self.reuse = reuse
+        self.carried = carried
+        """What `site` took over from the build before (`sitegen.carry.carry_over`): the keys
+        of the partners and browse pages that did not change are that build's."""
         self._browse_keys: dict[str, str] = {}
         """Browse page URL -> its `browse_key` in this build."""
+        self.made: MadePages | None = None
+        """What the pages were made from, once written with `reuse` (for the next build)."""
 
     def write(self, site_dir: Path) -> None:
         """Write the pages, logos and exports."""
@@ -593,7 +600,9 @@ class GeneratedPages:
             self._write(site_dir / "partners.json", partners_json(self.site, site_url))
         self._write_sitemap(site_dir, site_url, page_urls)
         if self.reuse is not None:
+            assert record is not None
             self.reuse.record = record
+            self.made = MadePages(self.site, record.keys, self._browse_keys)
 
     def _reusable(
         self, mode: int
@@ -612,15 +621,27 @@ class GeneratedPages:
             code_fingerprint(), site.catalog, site.language, shells.hexdigest()
         )
         record = OutputRecord(fingerprint)
-        record.keys = {listing.slug: page_key(site, listing) for listing in site.listings}
+        carried = self.carried
+        if carried is None:
+            record.keys = {listing.slug: page_key(site, listing) for listing in site.listings}
+        else:
+            record.keys = dict(carried.before.keys)
+            record.keys.update(
+                (slug, page_key(site, listing)) for slug, listing in carried.changed.items()
+            )
+        keys_before = carried.before.browse_keys if carried is not None else {}
+        touched = carried.browse_urls if carried is not None else frozenset()
         reuse, previous, folder = self.reuse, self.reuse.previous, self.reuse.live_root
         current = (
             previous is not None and folder is not None and previous.fingerprint == fingerprint
         )
 
         def browse_kept(url: str, partners: Sequence[Listing], total: int) -> bool:
-            # map, not a comprehension: ~400,000 look-ups a build at 10,000 partners.
-            key = browse_key(url, list(map(record.keys.__getitem__, map(_SLUG, partners))), total)
+            key = keys_before.get(url) if url not in touched else None
+            if key is None:
+                # map, not a comprehension: ~400,000 look-ups a build at 10,000 partners.
+                keys = list(map(record.keys.__getitem__, map(_SLUG, partners)))
+                key = browse_key(url, keys, total)
             self._browse_keys[url] = key  # for the record, kept or not
             live = reuse.live_page(f"{url}index.html", mode) if current else None
             return live is not None and live[0] == key

@@ -262,3 +262,81 @@ def test_a_failed_build_forgets_the_site(
     build(paths, remembered=remembered)
     assert sorted(mkdocs_runs) == sorted(BOTH * 2)
     assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
+
+
+def _listing_edited(paths: BuildPaths, old: str, new: str) -> None:
+    """Replace `old` with `new` in the edited partner's listing, keeping its dates."""
+    edited = paths.listings_dir / f"{EDITED}.yaml"
+    before = edited.stat()
+    text = edited.read_text(encoding="utf-8")
+    assert old in text
+    edited.write_text(text.replace(old, new, 1), "utf-8")
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _summary_again(paths: BuildPaths) -> None:
+    _edit(paths, "Second.")
+
+
+def _renamed_elsewhere(paths: BuildPaths) -> None:
+    _listing_edited(paths, "\nname: Adventure Works IT", "\nname: Zenith Adventure Works IT")
+
+
+def _given_a_service(paths: BuildPaths) -> None:
+    _listing_edited(paths, "services: [intune, ", "services: [teams, intune, ")
+
+
+def _renamed_in_russian(paths: BuildPaths) -> None:
+    _listing_edited(paths, "\noffers:", "\ntranslations:\n  ru: {name: Эдвенчер Воркс}\noffers:")
+
+
+def _logo_changed(paths: BuildPaths) -> None:
+    logo = paths.listings_dir / f"{EDITED}.svg"
+    logo.write_text(logo.read_text(encoding="utf-8").replace("#fbbf24", "#22c55e"), "utf-8")
+
+
+def _another_removed(paths: BuildPaths) -> None:
+    (paths.listings_dir / "baltic-workplace.yaml").unlink()
+
+
+@pytest.mark.parametrize(
+    ("change", "taken_over"),
+    [
+        (_summary_again, [True, True]),
+        (_logo_changed, [True, True]),
+        (_renamed_in_russian, [True, False]),
+        (_renamed_elsewhere, [False, False]),
+        (_given_a_service, [False, False]),
+        (_another_removed, [False]),  # (the home page's count changes: MkDocs runs)
+    ],
+)
+def test_what_did_not_change_is_taken_over_from_the_build_before(
+    change: Any,
+    taken_over: list[bool],
+    paths: BuildPaths,
+    tmp_path: Path,
+    mkdocs_runs: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After an edit made without MkDocs, the next edit's build takes over the groupings and
+    keys of the partners that did not change (`sitegen.carry`) where no partner moved, per
+    language, and the site equals a full build either way."""
+    import sitegen.carry
+
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    _edit(paths, "First.")
+    build(paths, remembered=remembered)  # made in this process: the next build takes over
+    outcomes: list[bool] = []
+    carry_over = sitegen.carry.carry_over
+
+    def counted(*arguments: Any) -> Any:
+        carried = carry_over(*arguments)
+        outcomes.append(carried is not None)
+        return carried
+
+    monkeypatch.setattr(sitegen.carry, "carry_over", counted)
+    change(paths)
+    build(paths, remembered=remembered)
+    assert outcomes == taken_over  # English, then Russian
+    assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
