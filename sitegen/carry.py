@@ -58,9 +58,9 @@ class Carried:
 
 
 def carry_over(before: MadePages, site: SiteInput) -> Carried | None:
-    """Fill `site`'s groupings (name order, facet members and counts, value links) from
-    `before`'s, for the partners that changed since; None, having filled nothing, when
-    they cannot be taken over (see the module's docstring)."""
+    """Fill `site`'s groupings (name order, facet members and counts, value links, export
+    rows) from `before`'s, for the partners that changed since; None, having filled nothing,
+    when they cannot be taken over (see the module's docstring)."""
     then = before.site
     if (
         then.language != site.language
@@ -134,6 +134,10 @@ def carry_over(before: MadePages, site: SiteInput) -> Carried | None:
     site.members.update(members)
     site.counted.update(then.counted)
     site.links.update(then.links)
+    for export, rows in then.rows.items():
+        taken = site.rows[export] = dict(rows)
+        # Made again by the export (`export_rows`): each changed partner's listing in its place.
+        taken.update((slug, listing) for slug, listing in changed.items() if slug in taken)
     return Carried(before, changed, frozenset(urls))
 
 

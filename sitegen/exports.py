@@ -17,7 +17,7 @@ from marketplace.i18n import SOURCE_LANGUAGE
 from marketplace.model import Listing, derived, facet_values, listing_json
 from marketplace.urls import partner_url
 from sitegen.i18n import facet_label, shown_in_english
-from sitegen.pages import SiteInput, facet_counts, listings_by_name
+from sitegen.pages import SiteInput, export_rows, facet_counts, listings_by_name
 
 PARTNERS_JSON_VERSION = 1
 """Bumped when a field of partners.json changes meaning or disappears (additions keep it)."""
@@ -47,16 +47,23 @@ def partners_json(site: SiteInput, site_url: str) -> str:
         # The fields added here follow the listing's own in the same object.
         return listing_json(listing)[:-1] + "," + _compact(added)[1:]
 
-    partners: list[str] = []
-    for listing in sorted(site.listings, key=lambda item: item.slug):
+    def made(listing: Listing) -> str:
         more = (
             site.logos.get(listing.slug),
             site.published.get(listing.slug, _EPOCH),
             site.updated.get(listing.slug, _EPOCH),
         )
         # Made once per listing and what else it shows (`derived`): 10,000 rows, each build.
-        key = ("partners.json", site_url, *more)
-        partners.append(derived(listing, key, lambda: row(listing, *more)))  # noqa: B023
+        # The dates' offsets too: equal times at other offsets have other texts.
+        key = ("partners.json", site_url, *more, more[1].utcoffset(), more[2].utcoffset())
+        return derived(listing, key, lambda: row(listing, *more))
+
+    partners = export_rows(
+        site,
+        ("partners.json", site_url),
+        lambda: sorted(site.listings, key=lambda item: item.slug),
+        made,
+    )
     head = {
         "version": PARTNERS_JSON_VERSION,
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -188,12 +195,16 @@ def directory_json(site: SiteInput) -> str:
     # A row is made once per listing and what else it depends on (`derived`); its value
     # indices depend on the facets' values, named by a digest of them.
     facets_digest = hashlib.sha256(facets_text.encode()).hexdigest()
-    partners = []
-    for listing in listings_by_name(site):
+
+    def made(listing: Listing) -> str:
         published = site.published.get(listing.slug)
         logo = site.logos.get(listing.slug)
         key = ("directory.json", site.language, facets_digest, published, logo)
-        partners.append(derived(listing, key, lambda: row(listing, published, logo)))  # noqa: B023
+        return derived(listing, key, lambda: row(listing, published, logo))
+
+    partners = export_rows(
+        site, ("directory.json", facets_digest), lambda: listings_by_name(site), made
+    )
     # What json.dumps makes of {"version": …, "facets": …, "partners": […]}, compact.
     return (
         f'{{"version":{DIRECTORY_JSON_VERSION},"facets":{facets_text},'

@@ -8,9 +8,10 @@ site works from any host path, and the plugin can reuse one rendered theme shell
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from markupsafe import Markup
 
@@ -71,6 +72,31 @@ class SiteInput:
         default_factory=dict, init=False, compare=False, repr=False
     )
     """`value_links`' links by (root, facet name, value), once rendered."""
+    rows: dict[Hashable, dict[str, str | Listing]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """An export's rows (`export_rows`) by what names the export, each partner's by slug in
+    the export's order; a listing in a row's place: its row is to be made again (set where
+    the rows were taken over from the build before, `sitegen.carry`)."""
+
+
+def export_rows(
+    site: SiteInput,
+    export: Hashable,
+    ordered: Callable[[], Iterable[Listing]],
+    row: Callable[[Listing], str],
+) -> list[str]:
+    """Each partner's `row` of an export, in the `ordered` partners' order: made once per
+    `site` and `export` (all else a row depends on), and kept in `site.rows`; rows a build
+    took over from the one before are made again only for the partners that changed."""
+    rows = site.rows.get(export)
+    if rows is None:
+        rows = site.rows[export] = {listing.slug: row(listing) for listing in ordered()}
+    else:
+        for slug, made in rows.items():
+            if not isinstance(made, str):
+                rows[slug] = row(made)
+    return cast(list[str], list(rows.values()))  # (every value is a row now)
 
 
 def name_order(listing: Listing, language: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ partners that changed, exactly as grouping afresh would make them, or takes over
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from marketplace.catalog import FACETS, Catalog
 from marketplace.model import Listing, facet_values
 from marketplace.validate import load_listings
 from sitegen.carry import MOST_CARRIED, MadePages, carry_over
+from sitegen.exports import directory_json, partners_json
 from sitegen.pages import SiteInput, browse_urls, facet_counts, facet_members, listings_by_name
 
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -45,11 +47,18 @@ def _site(
 
 
 def _made(site: SiteInput) -> MadePages:
-    """The build before, having grouped its listings as a build does."""
+    """The build before, having grouped its listings and made its exports as a build does."""
     listings_by_name(site)
     for facet in FACETS:
         facet_counts(site, facet)
+    _exports(site)
     return MadePages(site, {}, {})
+
+
+def _exports(site: SiteInput) -> tuple[str, str]:
+    """directory.json and partners.json (without the time it was made)."""
+    partners = re.sub(r'"generated":"[^"]*"', "", partners_json(site, "https://x.example/"))
+    return directory_json(site), partners
 
 
 def _groupings(site: SiteInput) -> tuple[object, ...]:
@@ -109,6 +118,8 @@ def test_an_edit_that_moves_no_partner_is_taken_over_as_grouping_afresh_would(
     assert _groupings(site) == _groupings(fresh)
     assert carried.browse_urls == _listing_pages(fresh, slug)
     assert any("/page/" in url for url in carried.browse_urls)
+    assert _exports(site) == _exports(fresh)
+    assert "Edited." in _exports(site)[0]
     assert _groupings(before.site) == kept, "the build before's groupings stay as they were"
 
 
@@ -141,6 +152,10 @@ def test_a_changed_logo_or_date_changes_the_partner_without_moving_it(
     assert set(carried.changed) == {first, second, third}
     assert carried.browse_urls == set().union(*(_listing_pages(site, s) for s in carried.changed))
     assert _groupings(site) == _groupings(before.site)
+    fresh = _site(loaded, logos=site.logos, published=site.published, updated=site.updated)
+    assert _exports(site) == _exports(fresh)
+    assert _exports(site) != _exports(before.site)
+    assert "+03:00" in _exports(site)[1]
 
 
 def _renamed_elsewhere(listings: list[Listing]) -> list[Listing]:
