@@ -109,6 +109,27 @@ class NameIndex:
                     for deletion in _deletions(first) | {first}:
                         self.by_deletion.setdefault(deletion, set()).add(first)
 
+    def remove(self, docnum: int) -> None:
+        """Forget a partner's names, as if they had never been added (`add`)."""
+        for words in self.names.pop(docnum, []):
+            first = words[0]
+            members = self.by_first.get(first, [])
+            if docnum not in members:  # (its other name, with the same first word)
+                continue
+            members.remove(docnum)
+            if members:
+                continue
+            del self.by_first[first]  # a first word no partner has now
+            self._sorted_firsts = None
+            keys = [(self.by_stem, self.stem(first))]
+            if len(first) >= TYPO_MIN_LENGTH:
+                keys += [(self.by_deletion, deletion) for deletion in _deletions(first) | {first}]
+            for table, key in keys:
+                words_there = table[key]
+                words_there.discard(first)
+                if not words_there:
+                    del table[key]
+
     def _firsts(self, word: str) -> set[str]:
         """Indexed first words that `word` may stand for."""
         found = {word} if word in self.by_first else set()
