@@ -493,8 +493,13 @@ def serve(
         snapshot = settings.partners_snapshot
 
         def reload_partners() -> None:
-            # The site and index are files the server reads as asked (the searcher reopens
-            # on a new index); the partners come from the snapshot, read once, so read again.
+            # The site is files the server reads as asked. The searcher would reopen on the
+            # new index at the next search, which would wait for it (~0.1 s at 10,000
+            # partners): opened now instead. Whatever fails here, that search meets again
+            # and answers for; this thread must live on to build the next edit.
+            with contextlib.suppress(Exception):
+                engine.wait_until_warm(timeout=0)
+            # The partners come from the snapshot, read once, so read again.
             with contextlib.suppress(SnapshotError):
                 backend = backend_of(app)
                 backend.directory = load_partner_directory(snapshot, backend.directory)
