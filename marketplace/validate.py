@@ -198,6 +198,13 @@ class RememberedListings:
         self.checked_again = len(again)
         return known, again
 
+    def settled(self) -> bool:
+        """True when every listing remembered is known by its stamp: the next validation
+        reads none of their bytes (unless their stamps changed)."""
+        return len(self._stamps) == len(self._valid) and all(
+            trusted for _stamp, _since, trusted in self._stamps.values()
+        )
+
     def remember(self, valid: dict[Path, LoadedListing]) -> None:
         """Keep listings just validated (until their bytes change)."""
         self._valid.update(valid)

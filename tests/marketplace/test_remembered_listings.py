@@ -169,13 +169,16 @@ def test_files_found_the_same_twice_a_while_apart_are_known_by_their_stamps(
     check(files)
     check(0)  # the bytes compared, and the stamps seen
     assert len(reads) == files
+    assert not remembered.settled()
     check(0)  # compared again, the same stamps: they stand for the bytes from now on
     assert len(reads) == files
+    assert remembered.settled()
     check(0)
     assert reads == []  # known by their stamps alone
     listing = listings / "contoso-cloud.yaml"
     _rewrite_in_place(listing, b"\nslug: contoso-cloud", b"\nslug: Contoso-cloud")
     slugs, problems = check(1)
+    assert not remembered.settled()
     assert "contoso-cloud" not in slugs and problems
     _rewrite_in_place(listing, b"\nslug: Contoso-cloud", b"\nslug: contoso-cloud")
     assert check(1)[1] == []

@@ -3,15 +3,24 @@ no for a broken listing and stays, is replaced when it died, and ends when `serv
 
 from __future__ import annotations
 
+import gc
+import io
+import json
 import os
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import marketplace_app.rebuilds
 from marketplace.urls import partner_url
-from marketplace_app.build import BuildPaths, build
-from marketplace_app.rebuilds import BuildWorker
+from marketplace.validate import RememberedListings, load_listings
+from marketplace_app.build import BuildPaths, RememberedBuild, build
+from marketplace_app.rebuilds import BUILD_REQUEST, BuildWorker, run_worker
 from tests.conftest import EXAMPLE_LISTINGS
 
 EDITED = "adventure-works-it"
@@ -67,3 +76,49 @@ def test_the_build_process_builds_refuses_stays_and_ends(tmp_path: Path) -> None
 
 def _restore_the_example(listings: Path) -> None:
     shutil.copyfile(EXAMPLE_LISTINGS / f"{EDITED}.yaml", listings / f"{EDITED}.yaml")
+
+
+def test_while_idle_the_build_process_gets_the_listings_known_by_their_stamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a build, while no edit comes, the process validates the listings again until
+    they are all known by their stamps (`RememberedListings.settled`), so that the first
+    edits after `serve` starts do not each read every file; then it stops."""
+    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 0.1)
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
+    built: list[RememberedBuild] = []
+    looks: list[bool] = []
+    look_again = marketplace_app.rebuilds._look_again
+
+    def counted(*arguments: Any) -> bool:
+        looks.append(look_again(*arguments))
+        return looks[-1]
+
+    monkeypatch.setattr(marketplace_app.rebuilds, "_look_again", counted)
+
+    def build_once(remembered: RememberedBuild) -> dict[str, object]:
+        load_listings(listings, remembered.listings)  # what a build validates
+        assert not remembered.listings.settled(), "validated once: not known by stamps yet"
+        built.append(remembered)
+        return {"built": True}
+
+    reading, writing = os.pipe()
+    os.write(writing, BUILD_REQUEST.encode())
+    answers = io.StringIO()
+    with os.fdopen(reading, "rb", buffering=0) as requests:
+        worker = threading.Thread(target=run_worker, args=(paths, build_once, requests, answers))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not (built and built[0].listings.settled()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert built and built[0].listings.settled()
+            time.sleep(2.5)  # idle on, all known: no more looks
+        finally:
+            os.close(writing)
+            worker.join(30)
+            gc.unfreeze()  # (the process freezes what stays between builds)
+    assert json.loads(answers.getvalue()) == {"built": True}
+    assert looks and looks[-1] is False and looks[:-1] == [True] * (len(looks) - 1)
