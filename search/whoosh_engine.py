@@ -351,7 +351,7 @@ def _prepare_update(
     current = current_index(index_root)
     if current is None or not index_is_current(index_root):
         raise FileNotFoundError(f"no current index in {index_root} to update; build one")
-    previous = _Partners.load(current)
+    previous = _Partners.load(current, docnums=True)
     if previous is None:  # unreadable: from the records whoosh stores
         with whoosh_index.open_dir(str(current)).searcher() as searcher:
             previous = _Partners.read(searcher.reader(), current)
@@ -789,6 +789,8 @@ class _StoredRecords(Mapping[int, dict[str, Any]]):
 
 PARTNERS_FILE = "partners.pickle"
 """In an index's folder: every partner's record and what `_Partners` derives from them."""
+DOCNUMS_FILE = "partner_docnums.pickle"
+"""In an index's folder: each partner's docnum, by slug (`_Partners.updated` reads them)."""
 
 
 @dataclass
@@ -805,7 +807,8 @@ class _Partners:
     orders: dict[tuple[str, str], np.ndarray]  # (sort, language) -> every docnum in that order
     names: NameIndex
     docnums: dict[str, int] = field(default_factory=dict)
-    """Slug -> docnum (empty in a file written before it was kept: `updated` then declines)."""
+    """Slug -> docnum (`DOCNUMS_FILE`; empty for an index written before it was kept, or
+    when it cannot be read: `updated` then declines)."""
 
     @classmethod
     def of(cls, records: Mapping[int, dict[str, Any]], size: int) -> _Partners:
@@ -840,8 +843,9 @@ class _Partners:
         `size` the updated index's, `changed` the new records by slug; the other partners
         left keep their records. What `of` would derive from all the records, derived from
         the partners changed, removed or renumbered (whoosh merged their segment) alone;
-        None (derive it all) for an older file without docnums, or when too many are. This
-        `_Partners`, read for the update, is used up: its name index moves to the result.
+        None (derive it all) without the docnums of these (an older index), or when more
+        than `MOST_UPDATED` are changed or renumbered. This `_Partners`, read for the update,
+        is used up: its name index moves to the result.
 
         Why: unpickling every record to derive it all again was ~0.6 s of CPU, and deriving
         ~0.3 s, of each update after an edit at 10,000 partners (`serve --watch`)."""
@@ -860,8 +864,10 @@ class _Partners:
         arrivals = {docnums[slug]: record for slug, record in changed.items()}
         arrivals.update((docnums[slug], stored[before[slug]]) for slug in moved)
         # Out: every partner changed, renumbered or removed, as its record was.
-        gone = {d for slug, d in before.items() if slug not in docnums or slug in changed}
-        gone.update(before[slug] for slug in moved)
+        gone = {d: slug for slug, d in before.items() if slug not in docnums or slug in changed}
+        gone.update((before[slug], slug) for slug in moved)
+        if any((stored.get(docnum) or {}).get("slug") != slug for docnum, slug in gone.items()):
+            return None  # (docnums that are not those of these records: derive it all)
         facet_bits = {facet: dict(values) for facet, values in self.facet_bits.items()}
         bits = {"da": self.da_bits, "all": self.all_bits}
         orders = {key: order[~np.isin(order, list(gone))] for key, order in self.orders.items()}
@@ -952,24 +958,27 @@ class _Partners:
             "all_bits": self.all_bits,
             "orders": self.orders,
             "names": self.names,
-            "docnums": self.docnums,
         }
         write_pickle(folder / PARTNERS_FILE, state)
+        # In a file of its own: code before it kept them opens `PARTNERS_FILE` all the same.
+        write_pickle(folder / DOCNUMS_FILE, self.docnums)
 
     @classmethod
-    def load(cls, folder: Path) -> _Partners | None:
+    def load(cls, folder: Path, docnums: bool = False) -> _Partners | None:
         """What the build kept in `folder`; None for an index written before it did, or when
-        the file cannot be read (then they are read from the index, as for such an index)."""
+        the file cannot be read (then they are read from the index, as for such an index).
+        `docnums`: with the partners' docnums (`DOCNUMS_FILE`), for an update (`updated`)."""
         state = read_pickle(folder / PARTNERS_FILE, "reading the index")
         if state is None:
             return None
         state["records"] = _StoredRecords(*state["records"])
-        return cls(**state)
+        kept = read_pickle(folder / DOCNUMS_FILE, "deriving every partner") if docnums else None
+        return cls(**state, docnums=kept if isinstance(kept, dict) else {})
 
 
 MOST_UPDATED = 500
-"""Above this many partners changed in an update, `_Partners.updated` declines (deriving it
-all from the records is then about as fast)."""
+"""Above this many partners changed or renumbered in an update, `_Partners.updated` declines
+(deriving it all from the records is then about as fast)."""
 
 
 def _name_order(record: Mapping[str, Any], language: str) -> tuple[str, str]:

@@ -9,9 +9,11 @@ name sorts where it did and it has the same facet values, so every grouping hold
 partners in the same places, the edited one a new object. `carry_over` then takes the
 previous build's groupings over with those objects replaced, and names the partners whose
 keys must be made again and the browse pages that list them; every other key is the one the
-build before made (`MadePages`). Anything else (a partner added, removed, renamed into
-another place, given another facet value; another catalog; many changes) makes everything
-afresh, as a build from nothing does.
+build before made (`MadePages`). Anything else (a partner added or removed; a changed
+partner whose name, as it sorts, or whose facet values, in their order, are not what they
+were; another catalog; more than `MOST_CARRIED` changes) makes everything afresh, as a build
+from nothing does. So does the first build after one that ran MkDocs (the Russian site's was
+made in a process of its own).
 """
 
 from __future__ import annotations

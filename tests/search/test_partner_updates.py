@@ -1,6 +1,7 @@
 """An index update (`update_index`, after an edit under `serve`) derives what a search needs
 of every partner (`_Partners`: records, facet bitsets, orders, names) from the partners that
-changed alone (`_Partners.updated`), exactly as deriving it from every record would."""
+changed alone (`_Partners.updated`), exactly as deriving it from the partners' documents
+would."""
 
 from __future__ import annotations
 
@@ -9,20 +10,27 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import search.whoosh_engine
 from marketplace.validate import load_listings
 from search.documents import PartnerDocument, partner_documents
-from search.whoosh_engine import _Partners, build_index, current_index, update_index
+from search.whoosh_engine import (
+    DOCNUMS_FILE,
+    _Partners,
+    _records,
+    build_index,
+    current_index,
+    update_index,
+)
 from tests.search.judged import judged_listings
 
 
-def _derived_afresh(partners: _Partners) -> _Partners:
-    """What `_Partners.of` derives from the same records."""
-    records = {docnum: partners.records[docnum] for docnum in partners.docnums.values()}
-    return _Partners.of(records, partners.size)
+def _derived_afresh(partners: _Partners, documents: dict[str, PartnerDocument]) -> _Partners:
+    """What `_Partners.of` derives from the records of `documents`, at the docnums the
+    index gave them."""
+    records = _records(documents.values())
+    return _Partners.of({partners.docnums[slug]: records[slug] for slug in records}, partners.size)
 
 
 def _comparable(partners: _Partners) -> dict[str, Any]:
@@ -83,53 +91,71 @@ def test_an_update_derives_the_partners_as_from_every_record(
         return partners
 
     monkeypatch.setattr(_Partners, "updated", counted)
+    now = {document.slug: document for document in documents}
     for changed, removed in _changes(documents):
         folder = update_index(root, changed, removed)
         assert current_index(root) == folder
-        partners = _Partners.load(folder)
-        assert partners is not None
-        assert _comparable(partners) == _comparable(_derived_afresh(partners))
+        for slug in removed:
+            del now[slug]
+        now.update((document.slug, document) for document in changed)
+        partners = _Partners.load(folder, docnums=True)
+        assert partners is not None and set(partners.docnums) == set(now)
+        assert _comparable(partners) == _comparable(_derived_afresh(partners, now))
     assert taken and all(taken), "every update derived the partners from the changes alone"
 
 
 def test_partners_whoosh_renumbered_are_moved(tmp_path: Path) -> None:
     """Partners that did not change but have other docnums in the updated index (whoosh
     merged their segment) move there, records and all; past `MOST_UPDATED` changes and moves,
-    everything is derived from the records again."""
+    or with docnums that are not the records', everything is derived again."""
     catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
     documents = partner_documents(catalog, [item.listing for item in loaded])
     root = tmp_path / "index"
     build_index(root, documents)
     folder = current_index(root)
     assert folder is not None
-    partners = _Partners.load(folder)
-    assert partners is not None
+
+    def loaded_again() -> _Partners:
+        partners = _Partners.load(folder, docnums=True)
+        assert partners is not None
+        return partners
+
+    partners = loaded_again()
     moved = dict(partners.docnums)
     first, second = list(moved)[:2]
     moved[first], moved[second] = moved[second], moved[first]
     updated = partners.updated(moved, partners.size, {})
     assert updated is not None
     assert updated.records[moved[first]]["slug"] == first
-    assert _comparable(updated) == _comparable(_derived_afresh(updated))
-    again = _Partners.load(folder)
-    assert again is not None
+    everyone = {document.slug: document for document in documents}
+    assert _comparable(updated) == _comparable(_derived_afresh(updated, everyone))
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(search.whoosh_engine, "MOST_UPDATED", 1)
-        assert again.updated(moved, again.size, {}) is None
+        assert loaded_again().updated(moved, partners.size, {}) is None
+    wrong = loaded_again()
+    wrong.docnums[first], wrong.docnums[second] = moved[first], moved[second]
+    assert (
+        wrong.updated(wrong.docnums, partners.size, {first: _records([documents[0]])[first]})
+        is None
+    )
 
 
-def test_an_index_kept_before_docnums_were_derives_them_all(tmp_path: Path) -> None:
+def test_an_index_kept_without_docnums_is_updated_from_every_record(tmp_path: Path) -> None:
+    """An index written before the docnums were kept (or whose file of them cannot be read)
+    is updated all the same, everything derived from the records."""
     catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
     documents = partner_documents(catalog, [item.listing for item in loaded])
     root = tmp_path / "index"
     build_index(root, documents)
-    partners = _Partners.load(current_index(root))  # type: ignore[arg-type]
+    folder = current_index(root)
+    assert folder is not None
+    (folder / DOCNUMS_FILE).unlink()
+    older = _Partners.load(folder, docnums=True)
+    assert older is not None and older.docnums == {}
+    assert older.updated({d.slug: n for n, d in enumerate(documents)}, older.size, {}) is None
+    edited = replace(documents[0], summary={"en": "Old.", "ru": "Старый."})
+    folder = update_index(root, [edited])
+    partners = _Partners.load(folder, docnums=True)
     assert partners is not None
-    older = replace(partners, docnums={})
-    assert older.updated(dict(partners.docnums), partners.size, {}) is None
-    # And such an index is updated all the same.
-    folder = update_index(root, [replace(documents[0], summary={"en": "Old.", "ru": "Старый."})])
-    assert np.array_equal(
-        _Partners.load(folder).orders["name", "en"],  # type: ignore[union-attr]
-        _derived_afresh(_Partners.load(folder)).orders["name", "en"],  # type: ignore[arg-type]
-    )
+    now = {document.slug: document for document in [edited, *documents[1:]]}
+    assert _comparable(partners) == _comparable(_derived_afresh(partners, now))

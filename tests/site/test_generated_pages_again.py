@@ -340,3 +340,49 @@ def test_what_did_not_change_is_taken_over_from_the_build_before(
     build(paths, remembered=remembered)
     assert outcomes == taken_over  # English, then Russian
     assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
+
+
+def test_an_edit_to_a_partner_on_a_later_browse_page_equals_a_full_build(
+    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With values on more than one browse page (120 partners), two edits to a partner
+    listed on a second page: the second is taken over from the first (`sitegen.carry`), and
+    the site equals a full build."""
+    import re
+
+    import sitegen.carry
+    from benchmarks.generate import generate_listings
+
+    shutil.rmtree(paths.listings_dir)
+    generate_listings(120, paths.listings_dir)
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    home = (paths.site_dir / "index.html").read_text(encoding="utf-8")
+    # A partner on a second page, not one of the newest partners the home page shows
+    # (MkDocs would run: the home page shows them).
+    slug, second_page = next(
+        (slug, page)
+        for page in sorted(paths.site_dir.glob("*/*/page/2/index.html"))
+        for slug in re.findall(r'href="(?:\.\./)+partners/([a-z0-9-]+)/"', page.read_text("utf-8"))
+        if f"partners/{slug}/" not in home
+    )
+    edited = paths.listings_dir / f"{slug}.yaml"
+    outcomes: list[bool] = []
+    carry_over = sitegen.carry.carry_over
+
+    def counted(*arguments: Any) -> Any:
+        carried = carry_over(*arguments)
+        outcomes.append(carried is not None)
+        return carried
+
+    monkeypatch.setattr(sitegen.carry, "carry_over", counted)
+    for number in range(2):
+        before = edited.stat()
+        text = edited.read_text(encoding="utf-8")
+        edited.write_text(text.replace("\nsummary: ", f"\nsummary: Later{number}. ", 1), "utf-8")
+        os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+        build(paths, remembered=remembered)
+    assert sorted(mkdocs_runs) == BOTH
+    assert outcomes == [True, True]  # (the first edit's build had nothing to take over from)
+    assert "Later1." in second_page.read_text(encoding="utf-8")
+    assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
