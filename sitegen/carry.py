@@ -12,8 +12,8 @@ keys must be made again and the browse pages that list them; every other key is 
 build before made (`MadePages`). Anything else (a partner added or removed; a changed
 partner whose name, as it sorts, or whose facet values, in their order, are not what they
 were; another catalog; more than `MOST_CARRIED` changes) makes everything afresh, as a build
-from nothing does. So does the first build after one that ran MkDocs (the Russian site's was
-made in a process of its own).
+from nothing does. So does the first build after one that ran MkDocs, which keeps no
+`MadePages` (the Russian site's is made in a process of its own).
 """
 
 from __future__ import annotations
