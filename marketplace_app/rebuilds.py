@@ -38,6 +38,10 @@ BUILD_REQUEST = "build\n"
 CODE_PACKAGES = ("marketplace", "sitegen", "search", "marketplace_app")
 """Our packages a build runs: a change to their files on disk (or a new version of a library
 the site or the index is made with) needs a new build process."""
+IDLE_LOOKS = 4
+"""At most this many validations while idle after the first build (`_look_again`): two
+make the listings known by their stamps; more only when files keep changing or the
+catalog does not load."""
 WARM_UP_AFTER_SECONDS = 0.5
 """Idle this long after starting, the process validates the listings and loads its libraries
 (so the first edit is as quick as the next; `serve` is answering by then)."""
@@ -183,7 +187,7 @@ def run_worker(
     code_fingerprint(*INDEX_CODE)
     remembered = RememberedBuild()
     warm = False
-    settling = True  # until the listings are known by their stamps (`_look_again`)
+    looks_left = IDLE_LOOKS  # until the listings are known by their stamps (`_look_again`)
     looked = time.monotonic()  # when they were last validated
     parent = os.getppid()
     while True:
@@ -197,8 +201,8 @@ def run_worker(
             if os.getppid() != parent:  # `serve` is gone without closing our input
                 return
             idle = time.monotonic() - looked
-            if warm and settling and idle >= RememberedListings.TRUSTED_AFTER_SECONDS:
-                settling = _look_again(paths, remembered)
+            if warm and looks_left and idle >= RememberedListings.TRUSTED_AFTER_SECONDS:
+                looks_left = looks_left - 1 if _look_again(paths, remembered) else 0
                 looked = time.monotonic()
             continue
         line = requests.readline()

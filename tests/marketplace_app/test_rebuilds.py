@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import io
-import json
 import os
 import shutil
 import signal
@@ -78,6 +77,44 @@ def _restore_the_example(listings: Path) -> None:
     shutil.copyfile(EXAMPLE_LISTINGS / f"{EDITED}.yaml", listings / f"{EDITED}.yaml")
 
 
+def _idle_worker(
+    paths: BuildPaths,
+    build_once: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    until: Any,
+    seconds: float,
+    before_each_look: Any = lambda: None,
+) -> list[bool]:
+    """Run the build process's loop in a thread, ask it for one build, let it idle until
+    `until(looks)` and then `seconds` more, end it; what each `_look_again` returned."""
+    looks: list[bool] = []
+    look_again = marketplace_app.rebuilds._look_again
+
+    def counted(*arguments: Any) -> bool:
+        before_each_look()
+        looks.append(look_again(*arguments))
+        return looks[-1]
+
+    monkeypatch.setattr(marketplace_app.rebuilds, "_look_again", counted)
+    reading, writing = os.pipe()
+    os.write(writing, BUILD_REQUEST.encode())
+    answers = io.StringIO()
+    with os.fdopen(reading, "rb", buffering=0) as requests:
+        worker = threading.Thread(target=run_worker, args=(paths, build_once, requests, answers))
+        worker.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not until(looks) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(seconds)
+        finally:
+            os.close(writing)
+            worker.join(30)
+            gc.unfreeze()  # (the process freezes what stays between builds)
+    assert answers.getvalue().count("\n") == 1
+    return looks
+
+
 def test_while_idle_the_build_process_gets_the_listings_known_by_their_stamps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,14 +126,6 @@ def test_while_idle_the_build_process_gets_the_listings_known_by_their_stamps(
     shutil.copytree(EXAMPLE_LISTINGS, listings)
     paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
     built: list[RememberedBuild] = []
-    looks: list[bool] = []
-    look_again = marketplace_app.rebuilds._look_again
-
-    def counted(*arguments: Any) -> bool:
-        looks.append(look_again(*arguments))
-        return looks[-1]
-
-    monkeypatch.setattr(marketplace_app.rebuilds, "_look_again", counted)
 
     def build_once(remembered: RememberedBuild) -> dict[str, object]:
         load_listings(listings, remembered.listings)  # what a build validates
@@ -104,21 +133,37 @@ def test_while_idle_the_build_process_gets_the_listings_known_by_their_stamps(
         built.append(remembered)
         return {"built": True}
 
-    reading, writing = os.pipe()
-    os.write(writing, BUILD_REQUEST.encode())
-    answers = io.StringIO()
-    with os.fdopen(reading, "rb", buffering=0) as requests:
-        worker = threading.Thread(target=run_worker, args=(paths, build_once, requests, answers))
-        worker.start()
-        try:
-            deadline = time.monotonic() + 30
-            while not (built and built[0].listings.settled()) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert built and built[0].listings.settled()
-            time.sleep(2.5)  # idle on, all known: no more looks
-        finally:
-            os.close(writing)
-            worker.join(30)
-            gc.unfreeze()  # (the process freezes what stays between builds)
-    assert json.loads(answers.getvalue()) == {"built": True}
+    def settled(_looks: list[bool]) -> bool:
+        return bool(built) and built[0].listings.settled()
+
+    looks = _idle_worker(paths, build_once, monkeypatch, settled, 2.5)
+    assert settled(looks)
     assert looks and looks[-1] is False and looks[:-1] == [True] * (len(looks) - 1)
+
+
+def test_listings_that_keep_changing_are_looked_at_a_few_times_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing rewritten before every look is never known by its stamp: the process stops
+    looking after `IDLE_LOOKS`."""
+    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 0.1)
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
+    summaries = iter(range(100))
+
+    def build_once(remembered: RememberedBuild) -> dict[str, object]:
+        load_listings(listings, remembered.listings)
+        return {"built": True}
+
+    looks = _idle_worker(
+        paths,
+        build_once,
+        monkeypatch,
+        lambda looks: len(looks) >= marketplace_app.rebuilds.IDLE_LOOKS,
+        2.5,  # and no more after them
+        lambda: _set_summary(
+            listings, f"Device care for hotels, rewritten {next(summaries)} times."
+        ),
+    )
+    assert looks == [True] * marketplace_app.rebuilds.IDLE_LOOKS
