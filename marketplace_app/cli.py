@@ -497,8 +497,10 @@ def serve(
             # new index at the next search, which would wait for it (~0.1 s at 10,000
             # partners): opened now instead. Whatever fails here, that search meets again
             # and answers for; this thread must live on to build the next edit.
-            with contextlib.suppress(Exception):
+            try:
                 engine.wait_until_warm(timeout=0)
+            except Exception as error:  # said, and left to the next search
+                click.echo(f"The new search index did not open: {error}", err=True)
             # The partners come from the snapshot, read once, so read again.
             with contextlib.suppress(SnapshotError):
                 backend = backend_of(app)

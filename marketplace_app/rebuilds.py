@@ -39,9 +39,10 @@ CODE_PACKAGES = ("marketplace", "sitegen", "search", "marketplace_app")
 """Our packages a build runs: a change to their files on disk (or a new version of a library
 the site or the index is made with) needs a new build process."""
 IDLE_LOOKS = 4
-"""At most this many validations while idle after the first build (`_look_again`): two
-make the listings known by their stamps; more only when files keep changing or the
-catalog does not load."""
+"""At most this many validations while idle (`_look_again`) after the first build, or after
+one that validated more than `LOOK_AGAIN_AFTER_CHECKING` listing files anew (a changed
+catalog): two make the listings known by their stamps; more when files change meanwhile."""
+LOOK_AGAIN_AFTER_CHECKING = 100
 WARM_UP_AFTER_SECONDS = 0.5
 """Idle this long after starting, the process validates the listings and loads its libraries
 (so the first edit is as quick as the next; `serve` is answering by then)."""
@@ -227,6 +228,8 @@ def run_worker(
         _reply(answers, answer)
         _settle()
         looked = time.monotonic()
+        if remembered.listings.checked_again > LOOK_AGAIN_AFTER_CHECKING:
+            looks_left = IDLE_LOOKS  # (a changed catalog: every listing validated anew)
 
 
 def _settle() -> None:
@@ -248,12 +251,14 @@ def _reply(answers: IO[str], answer: dict[str, object]) -> None:
 
 
 def _look_again(paths: BuildPaths, remembered: RememberedBuild) -> bool:
-    """Validate the listings again while idle after the first build, so that they earn
-    being known by their stamps (`RememberedListings`: their bytes found the same at two
-    validations seconds apart) before the first edits rather than at them: otherwise the two
-    builds after `serve` starts each read every file (~0.6 s at 10,000 listings). True while
-    some are not known so yet. Done until they all are, once: after that only an edited
-    file is not, which the next edits' builds read anyway."""
+    """Validate the listings again while idle after the first build (or after one that
+    validated them all anew), so that they earn being known by their stamps
+    (`RememberedListings`: their bytes found the same at two validations seconds apart)
+    before the next edits rather than at them: otherwise the two builds after `serve` starts
+    each read every file (~0.6 s at 10,000 listings). True while some are not known so yet.
+    Done until they all are (at most `IDLE_LOOKS` times): after that only an edited file is
+    not, which the next edits' builds read anyway. An edit that comes during a look waits
+    for it (up to ~0.6 s at 10,000 listings, in the seconds after `serve` starts)."""
     with contextlib.suppress(Exception):  # InvalidListings, an unreadable folder…
         load_listings(paths.listings_dir, remembered.listings)
     return not remembered.listings.settled()

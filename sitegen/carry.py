@@ -4,9 +4,9 @@ Under `serve --watch` one process builds again after every edit (`marketplace_ap
 and an edit changes one listing of 10,000. Sorting the partners by name, grouping them by
 every facet value, counting, and the keys of every partner and browse page were made again
 for all of them at every build in both languages: ~0.45 s of a ~2.4 s build after one edit
-on a slow machine. Most edits (a summary, a description, a contact) move no partner: its
-name sorts where it did and it has the same facet values, so every grouping holds the same
-partners in the same places, the edited one a new object. `carry_over` then takes the
+on a slow machine. Most edits (a summary, a description, a contact) keep the partner's name
+and facet values, so every grouping holds the same partners in the same places, the edited
+one a new object. `carry_over` then takes the
 previous build's groupings over with those objects replaced, and names the partners whose
 keys must be made again and the browse pages that list them; every other key is the one the
 build before made (`MadePages`). Anything else (a partner added or removed; a changed

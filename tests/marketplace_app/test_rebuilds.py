@@ -3,6 +3,7 @@ no for a broken listing and stays, is replaced when it died, and ends when `serv
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
@@ -10,6 +11,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +79,15 @@ def _restore_the_example(listings: Path) -> None:
     shutil.copyfile(EXAMPLE_LISTINGS / f"{EDITED}.yaml", listings / f"{EDITED}.yaml")
 
 
+@contextlib.contextmanager
 def _idle_worker(
     paths: BuildPaths,
     build_once: Any,
     monkeypatch: pytest.MonkeyPatch,
-    until: Any,
-    seconds: float,
     before_each_look: Any = lambda: None,
-) -> list[bool]:
-    """Run the build process's loop in a thread, ask it for one build, let it idle until
-    `until(looks)` and then `seconds` more, end it; what each `_look_again` returned."""
+) -> Iterator[tuple[list[bool], Any]]:
+    """The build process's loop in a thread: (what each `_look_again` returned, a function
+    that asks it to build); ended on leaving."""
     looks: list[bool] = []
     look_again = marketplace_app.rebuilds._look_again
 
@@ -97,73 +98,102 @@ def _idle_worker(
 
     monkeypatch.setattr(marketplace_app.rebuilds, "_look_again", counted)
     reading, writing = os.pipe()
-    os.write(writing, BUILD_REQUEST.encode())
     answers = io.StringIO()
     with os.fdopen(reading, "rb", buffering=0) as requests:
         worker = threading.Thread(target=run_worker, args=(paths, build_once, requests, answers))
         worker.start()
         try:
-            deadline = time.monotonic() + 30
-            while not until(looks) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(seconds)
+            yield looks, lambda: os.write(writing, BUILD_REQUEST.encode())
         finally:
             os.close(writing)
             worker.join(30)
             gc.unfreeze()  # (the process freezes what stays between builds)
-    assert answers.getvalue().count("\n") == 1
-    return looks
+
+
+def _wait(condition: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not so in time"
+        time.sleep(0.05)
+
+
+def _validating(listings: Path, built: list[RememberedBuild]) -> Any:
+    """A build that validates the listings, as a build does."""
+
+    def build_once(remembered: RememberedBuild) -> dict[str, object]:
+        load_listings(listings, remembered.listings)
+        built.append(remembered)
+        return {"built": True}
+
+    return build_once
+
+
+@pytest.fixture
+def quick_trust(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> BuildPaths:
+    """The example listings, known by their stamps after 0.1 s rather than 3 s."""
+    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 0.1)
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    return BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
 
 
 def test_while_idle_the_build_process_gets_the_listings_known_by_their_stamps(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    quick_trust: BuildPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a build, while no edit comes, the process validates the listings again until
     they are all known by their stamps (`RememberedListings.settled`), so that the first
     edits after `serve` starts do not each read every file; then it stops."""
-    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 0.1)
-    listings = tmp_path / "listings"
-    shutil.copytree(EXAMPLE_LISTINGS, listings)
-    paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
     built: list[RememberedBuild] = []
-
-    def build_once(remembered: RememberedBuild) -> dict[str, object]:
-        load_listings(listings, remembered.listings)  # what a build validates
-        assert not remembered.listings.settled(), "validated once: not known by stamps yet"
-        built.append(remembered)
-        return {"built": True}
-
-    def settled(_looks: list[bool]) -> bool:
-        return bool(built) and built[0].listings.settled()
-
-    looks = _idle_worker(paths, build_once, monkeypatch, settled, 2.5)
-    assert settled(looks)
-    assert looks and looks[-1] is False and looks[:-1] == [True] * (len(looks) - 1)
+    with _idle_worker(quick_trust, _validating(quick_trust.listings_dir, built), monkeypatch) as (
+        looks,
+        ask,
+    ):
+        ask()
+        _wait(lambda: bool(built))
+        assert not built[0].listings.settled(), "validated once: not known by stamps yet"
+        _wait(built[0].listings.settled)
+        time.sleep(2.5)  # idle on: no more looks
+    assert looks == [True, False]
 
 
 def test_listings_that_keep_changing_are_looked_at_a_few_times_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    quick_trust: BuildPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A listing rewritten before every look is never known by its stamp: the process stops
     looking after `IDLE_LOOKS`."""
-    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 0.1)
-    listings = tmp_path / "listings"
-    shutil.copytree(EXAMPLE_LISTINGS, listings)
-    paths = BuildPaths(listings, tmp_path / "site", tmp_path / "instance")
     summaries = iter(range(100))
 
-    def build_once(remembered: RememberedBuild) -> dict[str, object]:
-        load_listings(listings, remembered.listings)
-        return {"built": True}
+    def rewrite() -> None:
+        _set_summary(
+            quick_trust.listings_dir, f"Device care for hotels, rewritten {next(summaries)}."
+        )
 
-    looks = _idle_worker(
-        paths,
-        build_once,
-        monkeypatch,
-        lambda looks: len(looks) >= marketplace_app.rebuilds.IDLE_LOOKS,
-        2.5,  # and no more after them
-        lambda: _set_summary(
-            listings, f"Device care for hotels, rewritten {next(summaries)} times."
-        ),
-    )
+    built: list[RememberedBuild] = []
+    build_once = _validating(quick_trust.listings_dir, built)
+    with _idle_worker(quick_trust, build_once, monkeypatch, rewrite) as (looks, ask):
+        ask()
+        _wait(lambda: len(looks) >= marketplace_app.rebuilds.IDLE_LOOKS)
+        time.sleep(2.5)  # idle on: no more looks
     assert looks == [True] * marketplace_app.rebuilds.IDLE_LOOKS
+
+
+def test_after_a_catalog_change_the_build_process_looks_again(
+    quick_trust: BuildPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed catalog has every listing validated anew (none known by its stamp): the
+    process looks again while idle after that build."""
+    monkeypatch.setattr(marketplace_app.rebuilds, "LOOK_AGAIN_AFTER_CHECKING", 5)
+    built: list[RememberedBuild] = []
+    with _idle_worker(quick_trust, _validating(quick_trust.listings_dir, built), monkeypatch) as (
+        looks,
+        ask,
+    ):
+        ask()
+        _wait(lambda: bool(built) and built[0].listings.settled())
+        catalog = quick_trust.listings_dir / "_catalog.yaml"
+        catalog.write_text(catalog.read_text(encoding="utf-8") + "# changed\n", "utf-8")
+        ask()
+        _wait(lambda: len(built) == 2)
+        assert not built[1].listings.settled()
+        _wait(built[1].listings.settled)
+    assert looks == [True, False, True, False]
