@@ -26,6 +26,17 @@ from search.whoosh_engine import (
 from tests.search.judged import judged_listings
 
 
+def _indexed(tmp_path: Path) -> tuple[list[PartnerDocument], Path, Path]:
+    """The judged listings' documents, the root of an index built of them, its folder."""
+    catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
+    documents = partner_documents(catalog, [item.listing for item in loaded])
+    root = tmp_path / "index"
+    build_index(root, documents)
+    folder = current_index(root)
+    assert folder is not None
+    return documents, root, folder
+
+
 def _derived_afresh(partners: _Partners, documents: dict[str, PartnerDocument]) -> _Partners:
     """What `_Partners.of` derives from the records of `documents`, at the docnums the
     index gave them."""
@@ -78,10 +89,7 @@ def _changes(documents: list[PartnerDocument]) -> list[tuple[list[PartnerDocumen
 def test_an_update_derives_the_partners_as_from_every_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
-    documents = partner_documents(catalog, [item.listing for item in loaded])
-    root = tmp_path / "index"
-    build_index(root, documents)
+    documents, root, _folder = _indexed(tmp_path)
     taken: list[bool] = []
     updated = _Partners.updated
 
@@ -108,12 +116,7 @@ def test_partners_whoosh_renumbered_are_moved(tmp_path: Path) -> None:
     """Partners that did not change but have other docnums in the updated index (whoosh
     merged their segment) move there, records and all; past `MOST_UPDATED` changes and moves,
     or with docnums that are not the records', everything is derived again."""
-    catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
-    documents = partner_documents(catalog, [item.listing for item in loaded])
-    root = tmp_path / "index"
-    build_index(root, documents)
-    folder = current_index(root)
-    assert folder is not None
+    documents, _root, folder = _indexed(tmp_path)
 
     def loaded_again() -> _Partners:
         partners = _Partners.load(folder, docnums=True)
@@ -143,12 +146,7 @@ def test_partners_whoosh_renumbered_are_moved(tmp_path: Path) -> None:
 def test_an_index_kept_without_docnums_is_updated_from_every_record(tmp_path: Path) -> None:
     """An index written before the docnums were kept (or whose file of them cannot be read)
     is updated all the same, everything derived from the records."""
-    catalog, loaded = load_listings(judged_listings(tmp_path / "listings"))
-    documents = partner_documents(catalog, [item.listing for item in loaded])
-    root = tmp_path / "index"
-    build_index(root, documents)
-    folder = current_index(root)
-    assert folder is not None
+    documents, root, folder = _indexed(tmp_path)
     (folder / DOCNUMS_FILE).unlink()
     older = _Partners.load(folder, docnums=True)
     assert older is not None and older.docnums == {}

@@ -82,6 +82,28 @@ def mkdocs_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return runs
 
 
+@pytest.fixture
+def carried_over(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Call it to start noting whether each `sitegen.carry.carry_over` took anything over;
+    it returns the list it notes into (a build asks once per language, English first)."""
+    import sitegen.carry
+
+    carry_over = sitegen.carry.carry_over
+
+    def noting() -> list[bool]:
+        outcomes: list[bool] = []
+
+        def counted(*arguments: Any) -> Any:
+            carried = carry_over(*arguments)
+            outcomes.append(carried is not None)
+            return carried
+
+        monkeypatch.setattr(sitegen.carry, "carry_over", counted)
+        return outcomes
+
+    return noting
+
+
 class _InProcess:
     """`_Child` run at once in this process (so the test sees what it calls)."""
 
@@ -316,26 +338,16 @@ def test_what_did_not_change_is_taken_over_from_the_build_before(
     paths: BuildPaths,
     tmp_path: Path,
     mkdocs_runs: list[str],
-    monkeypatch: pytest.MonkeyPatch,
+    carried_over: Any,
 ) -> None:
     """After an edit made without MkDocs, the next edit's build takes over the groupings and
     keys of the partners that did not change (`sitegen.carry`) where no partner moved, per
     language, and the site equals a full build either way."""
-    import sitegen.carry
-
     remembered = RememberedBuild()
     build(paths, remembered=remembered)
     _edit(paths, "First.")
     build(paths, remembered=remembered)  # made in this process: the next build takes over
-    outcomes: list[bool] = []
-    carry_over = sitegen.carry.carry_over
-
-    def counted(*arguments: Any) -> Any:
-        carried = carry_over(*arguments)
-        outcomes.append(carried is not None)
-        return carried
-
-    monkeypatch.setattr(sitegen.carry, "carry_over", counted)
+    outcomes = carried_over()
     change(paths)
     build(paths, remembered=remembered)
     assert outcomes == taken_over  # English, then Russian
@@ -343,14 +355,13 @@ def test_what_did_not_change_is_taken_over_from_the_build_before(
 
 
 def test_an_edit_to_a_partner_on_a_later_browse_page_equals_a_full_build(
-    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str], monkeypatch: pytest.MonkeyPatch
+    paths: BuildPaths, tmp_path: Path, mkdocs_runs: list[str], carried_over: Any
 ) -> None:
     """With values on more than one browse page (120 partners), two edits to a partner
     listed on a second page: the second is taken over from the first (`sitegen.carry`), and
     the site equals a full build."""
     import re
 
-    import sitegen.carry
     from benchmarks.generate import generate_listings
 
     shutil.rmtree(paths.listings_dir)
@@ -367,15 +378,7 @@ def test_an_edit_to_a_partner_on_a_later_browse_page_equals_a_full_build(
         if f"partners/{slug}/" not in home
     )
     edited = paths.listings_dir / f"{slug}.yaml"
-    outcomes: list[bool] = []
-    carry_over = sitegen.carry.carry_over
-
-    def counted(*arguments: Any) -> Any:
-        carried = carry_over(*arguments)
-        outcomes.append(carried is not None)
-        return carried
-
-    monkeypatch.setattr(sitegen.carry, "carry_over", counted)
+    outcomes = carried_over()
     for number in range(2):
         before = edited.stat()
         text = edited.read_text(encoding="utf-8")
