@@ -864,16 +864,17 @@ class _Partners:
         arrivals = {docnums[slug]: record for slug, record in changed.items()}
         arrivals.update((docnums[slug], stored[before[slug]]) for slug in moved)
         # Out: every partner changed, renumbered or removed, as its record was.
-        gone = {d: slug for slug, d in before.items() if slug not in docnums or slug in changed}
-        gone.update((before[slug], slug) for slug in moved)
-        if any((stored.get(docnum) or {}).get("slug") != slug for docnum, slug in gone.items()):
+        leaving = {d: slug for slug, d in before.items() if slug not in docnums or slug in changed}
+        leaving.update((before[slug], slug) for slug in moved)
+        gone = {docnum: stored.get(docnum) or {} for docnum in leaving}  # their records
+        if any(gone[docnum].get("slug") != slug for docnum, slug in leaving.items()):
             return None  # (docnums that are not those of these records: derive it all)
         facet_bits = {facet: dict(values) for facet, values in self.facet_bits.items()}
         bits = {"da": self.da_bits, "all": self.all_bits}
         orders = {key: order[~np.isin(order, list(gone))] for key, order in self.orders.items()}
         names = self.names
-        for docnum in gone:
-            for facet, values in stored[docnum]["facets"].items():
+        for docnum, record in gone.items():
+            for facet, values in record["facets"].items():
                 for value in values if facet in facet_bits else ():
                     left = facet_bits[facet].get(value, 0) & ~(1 << docnum)
                     if left:
