@@ -117,6 +117,27 @@ def test_the_watcher_sees_each_change_once(tmp_path: Path) -> None:
     assert watcher.changed(timeout=5)
 
 
+def test_a_burst_of_writes_is_one_change(tmp_path: Path) -> None:
+    listings = tmp_path / "listings"
+    shutil.copytree(EXAMPLE_LISTINGS, listings)
+    watcher = SourceWatcher(BuildPaths(listings, tmp_path / "site", tmp_path / "instance"))
+    watcher.observe()
+    edited = listings / f"{EDITED}.yaml"
+    text = edited.read_text(encoding="utf-8")
+
+    def write_burst() -> None:
+        for number in range(10):  # pauses well within the quiet time, as a `git pull` makes
+            edited.write_text(f"{text}# {number}\n", encoding="utf-8")
+            time.sleep(SourceWatcher.QUIET_SECONDS / 10)
+
+    writer = threading.Thread(target=write_burst)
+    writer.start()
+    assert watcher.changed(timeout=5)
+    assert not writer.is_alive()  # the build starts after the burst, not at its first write
+    writer.join()
+    assert not watcher.changed(timeout=0.5)
+
+
 def test_the_watcher_watches_listings_pages_configuration_and_translations(
     tmp_path: Path,
 ) -> None:
