@@ -102,19 +102,22 @@ def _display_path(path: Path, working_directory: str) -> str:
 
 def listing_files(directory: Path) -> Iterator[Path]:
     """The files in `directory` that are meant to be listings, in name order."""
+    for name in _listing_names(directory):
+        yield directory / name
+
+
+def _listing_names(directory: Path) -> list[str]:
     # scandir: the entry says what it is without a stat per file (14,000 entries at 10,000
     # listings with their logos: 0.4 s through Path.iterdir and is_file). Links and special
     # files are listed, for `validate_file` to refuse: skipped, they would pass unseen.
     with os.scandir(directory) as entries:
-        names = sorted(
+        return sorted(
             entry.name
             for entry in entries
             if not entry.name.startswith((".", "_"))
             and entry.name.endswith((".yaml", ".yml"))
             and not entry.is_dir(follow_symlinks=False)
         )
-    for name in names:
-        yield directory / name
 
 
 def source_digest(listing_bytes: bytes, logo_bytes: bytes | None) -> str:
@@ -162,6 +165,21 @@ class RememberedListings:
         """How many listing files the last validation had to check (the others were known)."""
         self._names_clear: list[_Names] | None = None
         """`_names` of the listings the cross-file rules last found no problem with."""
+        self._paths_of: Path | None = None
+        self._paths: dict[str, Path] = {}
+        """The last validation's listing files in `_paths_of`, by name (`listing_files`)."""
+
+    def listing_files(self, directory: Path) -> list[Path]:
+        """`listing_files(directory)`, each file the `Path` the last validation had for it:
+        every look-up by path then finds its hash made and the path itself (new `Path`s,
+        made, hashed and compared at each validation, were 0.07 s of the 0.15 s a validation
+        of 10,000 known listings takes)."""
+        before = self._paths if self._paths_of == directory else {}
+        self._paths_of = directory
+        self._paths = {
+            name: before.get(name) or directory / name for name in _listing_names(directory)
+        }
+        return list(self._paths.values())
 
     def split(
         self, catalog_bytes: bytes, paths: list[Path]
@@ -284,7 +302,10 @@ def validate_directory(
             ],
         )
     report = ValidationReport(catalog)
-    paths = list(listing_files(directory))
+    if remembered is not None:
+        paths = remembered.listing_files(directory)
+    else:
+        paths = list(listing_files(directory))
     report.files_checked = len(paths)
     known: dict[Path, LoadedListing] = {}
     again = paths

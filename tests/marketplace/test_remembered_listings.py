@@ -17,6 +17,7 @@ from marketplace.validate import (
     LoadedListing,
     RememberedListings,
     ValidationReport,
+    listing_files,
     validate_directory,
 )
 from tests.conftest import EXAMPLE_LISTINGS
@@ -89,6 +90,23 @@ def test_each_change_is_checked_again_and_reported_as_from_nothing(listings: Pat
     catalog = listings / CATALOG_FILE_NAME
     catalog.write_text(catalog.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     check(files - 1)
+
+
+def test_the_listing_files_are_the_folders_own_and_kept_between_validations(
+    listings: Path, tmp_path: Path
+) -> None:
+    remembered = RememberedListings()
+    first = remembered.listing_files(listings)
+    assert first == list(listing_files(listings))
+    again = remembered.listing_files(listings)
+    assert all(before is now for before, now in zip(first, again, strict=True))
+    (listings / "taiga-cloud.yaml").unlink()
+    (listings / "new-partner.yaml").write_text("slug: new-partner\n", encoding="utf-8")
+    assert remembered.listing_files(listings) == list(listing_files(listings))
+    other = tmp_path / "other"
+    shutil.copytree(listings, other)
+    assert remembered.listing_files(other) == list(listing_files(other))
+    assert validate_directory(other, remembered).problems[0].file == str(other / "new-partner.yaml")
 
 
 def test_what_is_remembered_is_the_verdict_on_the_bytes_validated(
