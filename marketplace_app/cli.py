@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
+import itertools
 import json
 import sys
 import threading
@@ -35,7 +36,7 @@ from marketplace_app.options import (
     listings_dir_option,
     site_dir_option,
 )
-from marketplace_app.rebuilds import BuildWorker, run_worker
+from marketplace_app.rebuilds import SETTLE_EVERYTHING_EVERY, BuildWorker, run_worker, settle
 
 OPERATOR_COMMANDS = ("config", "db", "tenants", "keys", "partners", "leads", "audit", "mail", "csp")
 """The operator groups `marketplace_app.operators` defines (names of its module attributes)."""
@@ -490,11 +491,14 @@ def serve(
     # background; a current one has them precomputed).
     with contextlib.suppress(FileNotFoundError):
         engine.wait_until_warm(timeout=0)
+    settle()  # the index's tables and the partners stay: no full collection walks them
     if watcher is not None:
         # Only now: the first build forks its workers, which must not inherit the watcher's
         # threads (an edit made during that build is picked up by the next change).
         watcher.observe()
         snapshot = settings.partners_snapshot
+
+        reloads = itertools.count(1)
 
         def reload_partners() -> None:
             # The site is files the server reads as asked. The searcher would reopen on the
@@ -509,6 +513,7 @@ def serve(
             with contextlib.suppress(SnapshotError):
                 backend = backend_of(app)
                 backend.directory = load_partner_directory(snapshot, backend.directory)
+            settle(everything=next(reloads) % SETTLE_EVERYTHING_EVERY == 0)
 
         watcher.start(reload_partners)
     if demo:

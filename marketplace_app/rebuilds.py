@@ -43,6 +43,9 @@ IDLE_LOOKS = 4
 one that validated more than `LOOK_AGAIN_AFTER_CHECKING` listing files anew (a changed
 catalog): two make the listings known by their stamps; more when files change meanwhile."""
 LOOK_AGAIN_AFTER_CHECKING = 100
+SETTLE_EVERYTHING_EVERY = 50
+"""`serve` collects everything (`settle(everything=True)`) after this many builds' reloads:
+a request in flight when `settle` set its objects aside could leave a cycle of them."""
 WARM_UP_AFTER_SECONDS = 0.5
 """Idle this long after starting, the process validates the listings and loads its libraries
 (so the first edit is as quick as the next; `serve` is answering by then)."""
@@ -194,7 +197,7 @@ def run_worker(
     while True:
         if not warm and not _readable(requests, WARM_UP_AFTER_SECONDS):
             _warm_up(paths, remembered)
-            _settle()
+            settle()
             warm = True
             looked = time.monotonic()
             continue
@@ -215,7 +218,7 @@ def run_worker(
             _reply(answers, {"restart": True})
             return
         warm = True
-        # No cyclic collection during a build (`_settle` collects after it): the build's
+        # No cyclic collection during a build (`settle` collects after it): the build's
         # collections of its own young objects were 6-8% of an edit's build at 10,000
         # listings, in this process and the forked ones. A whole build's peak memory hardly
         # changes: this process and the largest forked one 317 and 371 MB at 10,000 listings,
@@ -226,17 +229,26 @@ def run_worker(
         finally:
             gc.enable()
         _reply(answers, answer)
-        _settle()
+        settle()
         looked = time.monotonic()
         if remembered.listings.checked_again > LOOK_AGAIN_AFTER_CHECKING:
             looks_left = IDLE_LOOKS  # (a changed catalog: every listing validated anew)
 
 
-def _settle() -> None:
-    """Collect the last build's garbage, then set what stays (the listings, their JSON, the
-    modules) aside from the cyclic garbage collector (`gc.freeze`), between builds: a full
-    collection walks those ~340,000 objects at 10,000 listings (0.2 s), and did so in the
-    middle of builds; the build's forked processes no longer touch their pages either."""
+def settle(everything: bool = False) -> None:
+    """Collect the garbage made since the last call, then set what stays aside from the
+    cyclic garbage collector (`gc.freeze`): called between builds in the build process, and
+    by `serve` once it has opened a build's index and partners. A full collection walks
+    everything that stays (in the build process the listings, their JSON and the modules,
+    ~340,000 objects at 10,000 listings, 0.2 s; in `serve` the index's tables and the
+    partners, ~215,000, 0.1-0.3 s), and did so now and then in the middle of a build, or of
+    the first search after an edit, holding every request thread meanwhile. What is set
+    aside is still freed when nothing refers to it any more; only a cycle of objects set
+    aside is not (10 builds and reloads at 10,000 listings left none behind).
+    `everything`: take all that was set aside back first, and collect it too (a full
+    collection), so that such a cycle is freed after all."""
+    if everything:
+        gc.unfreeze()
     gc.collect()
     gc.freeze()
 

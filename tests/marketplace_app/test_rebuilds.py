@@ -11,6 +11,7 @@ import shutil
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import marketplace_app.rebuilds
 from marketplace.urls import partner_url
 from marketplace.validate import RememberedListings, load_listings
 from marketplace_app.build import BuildPaths, RememberedBuild, build
-from marketplace_app.rebuilds import BUILD_REQUEST, BuildWorker, run_worker
+from marketplace_app.rebuilds import BUILD_REQUEST, BuildWorker, run_worker, settle
 from tests.conftest import EXAMPLE_LISTINGS
 
 EDITED = "adventure-works-it"
@@ -197,3 +198,23 @@ def test_after_a_catalog_change_the_build_process_looks_again(
         assert not built[1].listings.settled()
         _wait(built[1].listings.settled)
     assert looks == [True, False, True, False]
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.itself = self
+
+
+def test_settle_sets_what_stays_aside_and_everything_takes_it_back() -> None:
+    cycle = _Cycle()
+    gone = weakref.ref(cycle)
+    try:
+        settle()
+        assert gc.get_freeze_count() > 0
+        del cycle
+        settle()  # set aside: the cycle is not collected
+        assert gone() is not None
+        settle(everything=True)
+        assert gone() is None
+    finally:
+        gc.unfreeze()  # (the test process's own objects)
