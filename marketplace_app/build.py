@@ -712,12 +712,17 @@ def build_site(
             children.append((partial, site_dir, child))
         progress(f"Building the {LANGUAGE_NAMES[SITE_LANGUAGES[0]]} site…")
         try:
-            site_url, reuses[0], shell = _mkdocs_build(
-                paths, loaded, root_config, staging, reuses[0], dates
+            # What the English pages were made from is kept (the next build takes over what
+            # did not change); each other language's is made in its own process, and made
+            # afresh by the next build.
+            site_url, reuses[0], shell, made = _mkdocs_build(
+                paths, loaded, root_config, staging, reuses[0], dates, remembered is not None
             )
             shells.append(shell)
         finally:
-            outcomes: list[tuple[str, PageReuse, LanguageShell | None] | BaseException] = []
+            outcomes: list[
+                tuple[str, PageReuse, LanguageShell | None, MadePages | None] | BaseException
+            ] = []
             for _partial, _site_dir, child in children:
                 try:
                     outcomes.append(child.result())
@@ -728,7 +733,7 @@ def build_site(
         ):
             if isinstance(outcome, BaseException):
                 raise outcome
-            _site_url, reuses[number], shell = outcome  # what the language's process kept
+            _site_url, reuses[number], shell, _made = outcome  # what the process kept
             shells.append(shell)
             target = staging / site_dir.relative_to(root_dir)
             shutil.rmtree(target, ignore_errors=True)
@@ -747,6 +752,7 @@ def build_site(
         list(zip(folders, reuses, strict=True)),
         sources,
         replayable if len(replayable) == len(shells) else None,
+        [made, *[None] * len(children)],
     )
 
 
@@ -852,11 +858,15 @@ def _mkdocs_build(
     site_dir: Path,
     reuse: PageReuse,
     dates: Mapping[Path, ListingDates] | None = None,
-) -> tuple[str, PageReuse, LanguageShell | None]:
+    keep_made: bool = False,
+) -> tuple[str, PageReuse, LanguageShell | None, MadePages | None]:
     """One language's MkDocs build into `site_dir`: the site URL its absolute links start
     with, `reuse` with what the build kept of the live site (returned: from a process of its
-    own, the changes the plugin made to it come back only so) and what MkDocs made
-    (`RememberedSite`; None when it cannot be made again without MkDocs)."""
+    own, the changes the plugin made to it come back only so), what MkDocs made
+    (`RememberedSite`; None when it cannot be made again without MkDocs) and, with
+    `keep_made`, what the generated pages were made from (`RememberedSite.made`; None
+    without: it is every listing's model, which a language's process would send back in
+    about as long as it took to make)."""
     # Material 9.7+ prints a notice about its end of life on every build; it says nothing
     # about this site, so keep build output to what the operator needs.
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
@@ -878,7 +888,7 @@ def _mkdocs_build(
         mkdocs_build(config)
     finally:
         config.plugins.on_shutdown()
-    return str(config.site_url or ""), reuse, plugin.shell
+    return str(config.site_url or ""), reuse, plugin.shell, plugin.made if keep_made else None
 
 
 def _record_site_url(paths: BuildPaths, site_url: str) -> None:

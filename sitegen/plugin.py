@@ -414,6 +414,9 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         self.shell: LanguageShell | None = None
         """What this build's MkDocs run made (once `on_post_build` has run), for builds that
         make only the generated pages again (`GeneratedPages`)."""
+        self.made: MadePages | None = None
+        """What the generated pages were made from (`GeneratedPages.made`), when `shell` is
+        kept: the next build without MkDocs takes over what did not change (`sitegen.carry`)."""
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         config_dir = Path(config.config_file_path).parent
@@ -516,7 +519,9 @@ class MarketplacePlugin(BasePlugin[MarketplaceConfig]):
         # files once the pages are written (its files would be missing from `theme_files`).
         last = config.plugins.events["post_build"][-1]
         self.shell = shell if getattr(last, "__self__", None) is self else None
-        GeneratedPages(shell, self.site, self._logo_sources, self.reuse).write(site_dir)
+        generated = GeneratedPages(shell, self.site, self._logo_sources, self.reuse)
+        generated.write(site_dir)
+        self.made = generated.made if self.shell is not None else None
 
     def on_serve(
         self, server: LiveReloadServer, /, *, config: MkDocsConfig, builder: Any
