@@ -250,12 +250,16 @@ class SourceWatcher:
     """
 
     QUIET_SECONDS = 0.15
-    """A build starts once the files have been still this long (an editor saving, a `git
-    pull` writing many listings: one build, not one per file). Measured at 10,000 listings:
-    an editor's save is a few events within 1 ms; `git checkout`, `git merge`, `cp -r` and
-    `rm -r` of thousands of listings, their longest pause between two events 45 ms (git,
-    before it writes the files). Every build waits this long, so it is part of every edit's
-    delay: 0.3 s was double the margin for nothing."""
+    """A build starts once the files have been still this long after at most `FEW_CHANGES`
+    change events (an editor saving a listing: 2-7 events within a millisecond); every edit
+    waits it, so it is part of every edit's delay."""
+    BURST_QUIET_SECONDS = 0.5
+    """After more events than that (a `git pull`, a copy of many listings), this long: one
+    build, not one per file, and none of a half-written folder. Measured at 10,000 listings
+    (`benchmarks.watch_bursts`): `git checkout`, `git merge`, `cp -r` and `rm -r` of 2,000 to
+    10,000 listings, 14,000 to 71,000 events whose longest pause was 45-72 ms (git, before
+    it writes the files)."""
+    FEW_CHANGES = 20
 
     def __init__(self, paths: BuildPaths) -> None:
         from watchdog.observers import Observer
@@ -266,6 +270,11 @@ class SourceWatcher:
         self._configs = {str(config.resolve()) for config, _ in site_configs(paths)}
         self._observer = Observer()
         self._observer.daemon = True
+        self._events = 0
+        """Change events since the last change was reported (`changed`)."""
+        self.on_change: Callable[[], None] | None = None
+        """Called at every change event, in watchdog's thread (`benchmarks.watch_bursts`
+        times them)."""
 
     def observe(self) -> None:
         """Start receiving change events (from now on; an edit before is not seen)."""
@@ -294,7 +303,7 @@ class SourceWatcher:
             def on_any_event(self, event: events.FileSystemEvent) -> None:
                 touched = {str(event.src_path), str(getattr(event, "dest_path", "") or "")}
                 if self.only is None or touched & self.only:
-                    watcher._event.set()
+                    watcher._noted()
 
         from marketplace.i18n import LOCALE_DIR
 
@@ -315,6 +324,17 @@ class SourceWatcher:
             )
         self._observer.start()
 
+    def _noted(self) -> None:
+        self._events += 1  # (one thread counts; `changed` only reads it and starts again)
+        self._event.set()
+        if self.on_change is not None:
+            self.on_change()
+
+    def stop(self) -> None:
+        """Stop receiving change events (`serve`'s end with its process)."""
+        self._observer.stop()
+        self._observer.join()
+
     def changed(self, timeout: float = 0) -> bool:
         """True once for each change (or burst of changes) since the last call; waits up to
         `timeout` seconds for one."""
@@ -322,7 +342,9 @@ class SourceWatcher:
             return False
         while True:  # until the files are still
             self._event.clear()
-            if not self._event.wait(self.QUIET_SECONDS):
+            few = self._events <= self.FEW_CHANGES
+            if not self._event.wait(self.QUIET_SECONDS if few else self.BURST_QUIET_SECONDS):
+                self._events = 0
                 return True
 
     def first_build(self) -> bool:
@@ -347,16 +369,24 @@ class SourceWatcher:
         click.echo("A listing or page changed; building again…", err=True)
         return self.worker.build()
 
-    def start(self, built: Callable[[], None]) -> threading.Thread:
-        """Watch in a daemon thread; `built` is called after each successful build. The
-        build process starts now (unless `first_build` started it), and gets ready meanwhile."""
+    IDLE_SECONDS = 10.0
+
+    def start(
+        self, built: Callable[[], None], idle: Callable[[], None] | None = None
+    ) -> threading.Thread:
+        """Watch in a daemon thread; `built` is called after each successful build, `idle`
+        when nothing changed for `IDLE_SECONDS`. The build process starts now (unless
+        `first_build` started it), and gets ready meanwhile."""
         if self.worker.pid is None:
             self.worker.start()
 
         def watch() -> None:
             while True:
-                if self.changed(timeout=3600) and self.rebuild():
-                    built()
+                if self.changed(timeout=self.IDLE_SECONDS):
+                    if self.rebuild():
+                        built()
+                elif idle is not None:
+                    idle()
 
         thread = threading.Thread(target=watch, name="marketplace-watch", daemon=True)
         thread.start()
@@ -499,6 +529,7 @@ def serve(
         snapshot = settings.partners_snapshot
 
         reloads = itertools.count(1)
+        everything_due = threading.Event()
 
         def reload_partners() -> None:
             # The site is files the server reads as asked. The searcher would reopen on the
@@ -513,9 +544,18 @@ def serve(
             with contextlib.suppress(SnapshotError):
                 backend = backend_of(app)
                 backend.directory = load_partner_directory(snapshot, backend.directory)
-            settle(everything=next(reloads) % SETTLE_EVERYTHING_EVERY == 0)
+            settle()
+            if next(reloads) % SETTLE_EVERYTHING_EVERY == 0:
+                everything_due.set()
 
-        watcher.start(reload_partners)
+        def when_idle() -> None:
+            # Not at a reload: the full collection (0.1-0.3 s at 10,000 partners, every
+            # request thread held) would delay the first search after that edit.
+            if everything_due.is_set():
+                everything_due.clear()
+                settle(everything=True)
+
+        watcher.start(reload_partners, when_idle)
     if demo:
         click.echo(story)
     click.echo(f"Serving the Marketplace at {address} (Ctrl+C to stop)", err=True)

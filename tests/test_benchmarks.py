@@ -25,6 +25,8 @@ SMOKE_RUNS = [
     pytest.param("site_scale", "(14 listings: validated in", id="site_scale", marks=SLOW),
     # `marketplace serve` on 14 listings and the find page in headless Chromium.
     pytest.param("find_page", "static  first cards", id="find_page", marks=[SLOW, BROWSER]),
+    # The change events of eight kinds of write to 14 listings in a git checkout.
+    pytest.param("watch_bursts", "rm -r", id="watch_bursts"),
     # `marketplace serve` on 14 listings, one listing edited twice while it serves.
     pytest.param("watch_latency", "median of the later edits", id="watch_latency", marks=SLOW),
     # Builds the site, seeds a database, starts `marketplace serve` and the floor app.

@@ -100,11 +100,19 @@ def test_serve_builds_again_when_a_listing_changes(served: tuple[Path, str]) -> 
     assert REMOVED not in {partner["slug"] for partner in partners}
 
 
-def test_the_watcher_sees_each_change_once(tmp_path: Path) -> None:
+@pytest.fixture
+def watcher(tmp_path: Path) -> Iterator[SourceWatcher]:
+    """A `SourceWatcher` over a copy of the example listings, receiving events."""
     listings = tmp_path / "listings"
     shutil.copytree(EXAMPLE_LISTINGS, listings)
     watcher = SourceWatcher(BuildPaths(listings, tmp_path / "site", tmp_path / "instance"))
     watcher.observe()
+    yield watcher
+    watcher.stop()
+
+
+def test_the_watcher_sees_each_change_once(watcher: SourceWatcher) -> None:
+    listings = watcher.paths.listings_dir
     assert not watcher.changed(timeout=0.5)
     for path in sorted(listings.glob("*.yaml")):  # what a build does: read, not change
         path.read_bytes()
@@ -117,25 +125,73 @@ def test_the_watcher_sees_each_change_once(tmp_path: Path) -> None:
     assert watcher.changed(timeout=5)
 
 
-def test_a_burst_of_writes_is_one_change(tmp_path: Path) -> None:
-    listings = tmp_path / "listings"
-    shutil.copytree(EXAMPLE_LISTINGS, listings)
-    watcher = SourceWatcher(BuildPaths(listings, tmp_path / "site", tmp_path / "instance"))
-    watcher.observe()
-    edited = listings / f"{EDITED}.yaml"
+def _writes_while_watched(
+    watcher: SourceWatcher, writes: int, pause: float, then: float = 0
+) -> threading.Thread:
+    """`writes` writes to a listing, `pause` seconds apart, then after `then` seconds one
+    more (when `then`), in a thread of their own, started now."""
+    edited = watcher.paths.listings_dir / f"{EDITED}.yaml"
     text = edited.read_text(encoding="utf-8")
 
-    def write_burst() -> None:
-        for number in range(10):  # pauses well within the quiet time, as a `git pull` makes
+    def write() -> None:
+        for number in range(writes):
             edited.write_text(f"{text}# {number}\n", encoding="utf-8")
-            time.sleep(SourceWatcher.QUIET_SECONDS / 10)
+            time.sleep(pause)
+        if then:
+            time.sleep(then)
+            edited.write_text(f"{text}# then\n", encoding="utf-8")
 
-    writer = threading.Thread(target=write_burst)
+    writer = threading.Thread(target=write)
     writer.start()
+    return writer
+
+
+def test_a_burst_of_writes_is_one_change(
+    watcher: SourceWatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Quiet times far above the pauses, so that a busy machine cannot split the burst.
+    monkeypatch.setattr(SourceWatcher, "QUIET_SECONDS", 1.0)
+    monkeypatch.setattr(SourceWatcher, "BURST_QUIET_SECONDS", 1.0)
+    writer = _writes_while_watched(watcher, writes=5, pause=0.05)
     assert watcher.changed(timeout=5)
     assert not writer.is_alive()  # the build starts after the burst, not at its first write
     writer.join()
-    assert not watcher.changed(timeout=0.5)
+    assert not watcher.changed(timeout=1.5)
+
+
+def test_after_many_events_the_watcher_waits_longer(
+    watcher: SourceWatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pause that ends a few changes does not end a burst (a `git pull` pausing)."""
+    monkeypatch.setattr(SourceWatcher, "QUIET_SECONDS", 0.3)
+    monkeypatch.setattr(SourceWatcher, "BURST_QUIET_SECONDS", 3.0)
+    writes = SourceWatcher.FEW_CHANGES + 1  # each write at least one event
+    writer = _writes_while_watched(watcher, writes, pause=0.01, then=1.0)
+    assert watcher.changed(timeout=5)
+    assert not writer.is_alive()  # the write after the pause was part of the burst
+    writer.join()
+    assert not watcher.changed(timeout=3.5)
+    # A few changes again: the short quiet time.
+    writer = _writes_while_watched(watcher, writes=1, pause=0, then=1.0)
+    assert watcher.changed(timeout=5)
+    assert writer.is_alive()  # the write after the pause is the next change
+    writer.join()
+    assert watcher.changed(timeout=5)
+
+
+def test_the_watcher_says_when_nothing_changed_for_a_while(
+    watcher: SourceWatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(`serve` then collects everything it set aside from the garbage collector.)"""
+    monkeypatch.setattr(SourceWatcher, "IDLE_SECONDS", 0.2)
+    idle = threading.Event()
+    watcher.start(lambda: None, idle.set)
+    try:
+        assert idle.wait(5)
+        idle.clear()
+        assert idle.wait(5)  # and again
+    finally:
+        watcher.worker.stop()
 
 
 def test_the_watcher_watches_listings_pages_configuration_and_translations(
@@ -149,6 +205,7 @@ def test_the_watcher_watches_listings_pages_configuration_and_translations(
     watcher = SourceWatcher(paths)
     watcher.observe()
     watched = {Path(emitter.watch.path) for emitter in watcher._observer.emitters}
+    watcher.stop()
     assert {
         listings.resolve(),
         (paths.mkdocs_config.parent / "site_src").resolve(),
