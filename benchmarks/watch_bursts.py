@@ -86,8 +86,8 @@ def _writes(listings: Path, scratch: Path) -> list[tuple[str, Callable[[], None]
         edited.write_text(edited.read_text(encoding="utf-8") + "# written\n", encoding="utf-8")
 
     def sed() -> None:
-        sed = shutil.which("sed") or "sed"
-        subprocess.run([sed, "-i", "s/^summary: /summary: Sed /", str(edited)], check=True)
+        program = shutil.which("sed") or "sed"
+        subprocess.run([program, "-i", "s/^summary: /summary: Sed /", str(edited)], check=True)
 
     source, copy = scratch / "source", listings / "copied"  # (a folder in the one watched)
     return [
@@ -114,9 +114,12 @@ def _branch_changing_a_fifth(listings: Path) -> None:
 
 
 def main(count: int) -> None:
-    watcher = SourceWatcher
-    print(f"quiet times: {watcher.QUIET_SECONDS} s after at most {watcher.FEW_CHANGES} events, "
-          f"else {watcher.BURST_QUIET_SECONDS} s")  # fmt: skip
+    quiet, few, burst = (
+        SourceWatcher.QUIET_SECONDS,
+        SourceWatcher.FEW_CHANGES,
+        SourceWatcher.BURST_QUIET_SECONDS,
+    )
+    print(f"quiet times: {quiet} s after at most {few} events, else {burst} s")
     print(f"{'write':<28}{'events':>8}{'spread':>10}{'longest pause':>15}{'p99 pause':>11}")
     with tempfile.TemporaryDirectory(prefix="watch-bursts-", ignore_cleanup_errors=True) as name:
         scratch = Path(name)

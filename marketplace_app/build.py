@@ -716,7 +716,13 @@ def build_site(
             # did not change); each other language's is made in its own process, and made
             # afresh by the next build.
             site_url, reuses[0], shell, made = _mkdocs_build(
-                paths, loaded, root_config, staging, reuses[0], dates, remembered is not None
+                paths,
+                loaded,
+                root_config,
+                staging,
+                reuses[0],
+                dates,
+                keep_made=remembered is not None,
             )
             shells.append(shell)
         finally:

@@ -331,7 +331,8 @@ class SourceWatcher:
             self.on_change()
 
     def stop(self) -> None:
-        """Stop receiving change events (`serve`'s end with its process)."""
+        """Stop receiving change events (`serve`'s watching ends with its process; tests and
+        `benchmarks.watch_bursts` stop theirs)."""
         self._observer.stop()
         self._observer.join()
 
@@ -370,6 +371,7 @@ class SourceWatcher:
         return self.worker.build()
 
     IDLE_SECONDS = 10.0
+    """`start`'s `idle` is called after this long without a change."""
 
     def start(
         self, built: Callable[[], None], idle: Callable[[], None] | None = None

@@ -72,9 +72,11 @@ def mkdocs_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     runs: list[str] = []
     mkdocs_build = marketplace_app.build._mkdocs_build
 
-    def counted(paths: BuildPaths, loaded: Any, config_file: Path, *more: Any) -> Any:
+    def counted(
+        paths: BuildPaths, loaded: Any, config_file: Path, *more: Any, **options: Any
+    ) -> Any:
         runs.append(config_file.name)
-        return mkdocs_build(paths, loaded, config_file, *more)
+        return mkdocs_build(paths, loaded, config_file, *more, **options)
 
     # Counted before a language's process forks: it runs in build_site's own process.
     monkeypatch.setattr(marketplace_app.build, "_Child", _InProcess)

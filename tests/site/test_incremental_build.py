@@ -279,7 +279,7 @@ def test_a_build_refused_before_writing_keeps_the_live_site(
     site = tmp_path / "out" / "site"
     before = site_files(site)
 
-    def refused(*_arguments: object) -> tuple[str, int]:
+    def refused(*_arguments: object, **_options: object) -> tuple[str, int]:
         raise RuntimeError("Aborted with a configuration error!")
 
     monkeypatch.setattr(marketplace_app.build, "_mkdocs_build", refused)
