@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import shutil
 import subprocess
 import tempfile
@@ -29,13 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.generate import generate_listings
-from benchmarks.watch_latency import _commit_all
+from benchmarks.watch_latency import _commit_all, git_in
 from marketplace.validate import listing_files
 from marketplace_app.build import BuildPaths
 from marketplace_app.cli import SourceWatcher
 
 SMOKE_COUNT = 14
-GIT = shutil.which("git") or "git"
 SETTLE_SECONDS = 1.0
 """After a write, how long to wait for its last events (far above any quiet time)."""
 
@@ -56,19 +54,6 @@ class _Stamps:
         with self._lock:
             taken, self.times = self.times, []
         return taken
-
-
-def _git(folder: Path, *command: str) -> None:
-    identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid"}
-    identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
-    subprocess.run(
-        [GIT, "-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}", *command],
-        cwd=folder,
-        check=True,
-        env={**os.environ, **identity},
-        capture_output=True,
-        timeout=600,
-    )
 
 
 def _writes(listings: Path, scratch: Path) -> list[tuple[str, Callable[[], None]]]:
@@ -94,9 +79,12 @@ def _writes(listings: Path, scratch: Path) -> list[tuple[str, Callable[[], None]
         ("editor's save (rename)", editor_save),
         ("plain write", plain_write),
         ("sed -i", sed),
-        (f"git checkout, {len(files) // 5} changed", lambda: _git(listings, "checkout", "other")),
-        ("git checkout back", lambda: _git(listings, "checkout", "main")),
-        ("git merge", lambda: _git(listings, "merge", "-q", "--no-edit", "other")),
+        (
+            f"git checkout, {len(files) // 5} changed",
+            lambda: git_in(listings, "checkout", "-q", "other"),
+        ),
+        ("git checkout back", lambda: git_in(listings, "checkout", "-q", "main")),
+        ("git merge", lambda: git_in(listings, "merge", "-q", "--no-edit", "other")),
         (f"cp -r, {len(files)} listings", lambda: shutil.copytree(source, copy)),
         ("rm -r", lambda: shutil.rmtree(copy)),
     ]
@@ -104,13 +92,13 @@ def _writes(listings: Path, scratch: Path) -> list[tuple[str, Callable[[], None]
 
 def _branch_changing_a_fifth(listings: Path) -> None:
     """A branch `other` where every fifth listing has one more line; `main` checked out."""
-    _git(listings, "branch", "-M", "main")
-    _git(listings, "checkout", "-q", "-b", "other")
+    git_in(listings, "branch", "-M", "main")
+    git_in(listings, "checkout", "-q", "-b", "other")
     for path in list(listing_files(listings))[::5]:
         with path.open("a", encoding="utf-8") as handle:
             handle.write("# changed on the branch\n")
-    _git(listings, "commit", "-q", "-a", "-m", "a fifth changed")
-    _git(listings, "checkout", "-q", "main")
+    git_in(listings, "commit", "-q", "-a", "-m", "a fifth changed")
+    git_in(listings, "checkout", "-q", "main")
 
 
 def main(count: int) -> None:

@@ -148,35 +148,36 @@ def measure_edit(base: str, listing: Path, slug: str, browse: str, word: str) ->
     return {**seen, "all": max(seen.values()), "not 200": failures}
 
 
-def _commit_all(folder: Path, history: int = 0, keep: Path | None = None) -> None:
-    """Make `folder` a git repository with every file in it committed, then `history` more
-    commits, each appending a comment to another listing than `keep`."""
+def git_in(folder: Path, *command: str) -> None:
+    """Run `git command` in `folder` as the benchmarks' own committer, whatever the user's git
+    configuration says of signing and hooks."""
     git = shutil.which("git")
     if git is None:
         raise SystemExit("--git needs git on the PATH")
     identity = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid"}
     identity |= {"GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
-    # Whatever the user's git configuration says of signing and hooks.
     settings = ["-c", "commit.gpgsign=false", "-c", f"core.hooksPath={os.devnull}"]
+    subprocess.run(
+        [git, *settings, *command],
+        cwd=folder,
+        check=True,
+        env={**os.environ, **identity},
+        timeout=600,
+    )
 
-    def run(*command: str) -> None:
-        subprocess.run(
-            [git, *settings, *command],
-            cwd=folder,
-            check=True,
-            env={**os.environ, **identity},
-            timeout=600,
-        )
 
-    run("init", "-q")
-    run("add", "-A")
-    run("commit", "-q", "-m", "listings")
+def _commit_all(folder: Path, history: int = 0, keep: Path | None = None) -> None:
+    """Make `folder` a git repository with every file in it committed, then `history` more
+    commits, each appending a comment to another listing than `keep`."""
+    git_in(folder, "init", "-q")
+    git_in(folder, "add", "-A")
+    git_in(folder, "commit", "-q", "-m", "listings")
     changed = [path for path in listing_files(folder) if path != keep]
     for number in range(history):
         listing = changed[number * 7 % len(changed)]
         with listing.open("a", encoding="utf-8") as handle:
             handle.write(f"# change {number}\n")
-        run("commit", "-q", "-m", f"change {number}", "--", listing.name)
+        git_in(folder, "commit", "-q", "-m", f"change {number}", "--", listing.name)
 
 
 def main(counts: list[int], edits: int, git: bool = False, history: int = 0) -> None:

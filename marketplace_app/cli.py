@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
-import itertools
 import json
 import sys
 import threading
@@ -530,10 +529,10 @@ def serve(
         watcher.observe()
         snapshot = settings.partners_snapshot
 
-        reloads = itertools.count(1)
-        everything_due = threading.Event()
+        reloads = 0  # since everything was last collected (both run in the watcher's thread)
 
         def reload_partners() -> None:
+            nonlocal reloads
             # The site is files the server reads as asked. The searcher would reopen on the
             # new index at the next search, which would wait for it (~0.1 s at 10,000
             # partners): opened now instead. Whatever fails here, that search meets again
@@ -547,14 +546,14 @@ def serve(
                 backend = backend_of(app)
                 backend.directory = load_partner_directory(snapshot, backend.directory)
             settle()
-            if next(reloads) % SETTLE_EVERYTHING_EVERY == 0:
-                everything_due.set()
+            reloads += 1
 
         def when_idle() -> None:
             # Not at a reload: the full collection (0.1-0.3 s at 10,000 partners, every
             # request thread held) would delay the first search after that edit.
-            if everything_due.is_set():
-                everything_due.clear()
+            nonlocal reloads
+            if reloads >= SETTLE_EVERYTHING_EVERY:
+                reloads = 0
                 settle(everything=True)
 
         watcher.start(reload_partners, when_idle)
