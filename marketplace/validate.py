@@ -144,13 +144,16 @@ class RememberedListings:
     (`names_unchanged`): their verdict depends on nothing else.
 
     Reading 14,000 files to compare their bytes was a quarter of a build after one edit at
-    10,000 listings, so a file's `stamp` stands for its bytes once it has earned it: its
-    bytes were found the same, with the same stamp before and after the read, at two
-    validations at least `TRUSTED_AFTER_SECONDS` apart. From then on one `lstat` tells that
-    it did not change. Why that is enough: a write after the second read would have to carry
-    the change time the file had before the first one, seconds earlier, which no file
-    system's clock gives (their ticks are two seconds at the coarsest); this compares no file
-    time with this machine's clock, which a network file system's may differ from.
+    10,000 listings, so a file's `stamp` stands for its bytes once it has earned it: the
+    stamp it had once its bytes were validated (`remember`, or a later validation that found
+    them the same, with the same stamp before and after the read) is still its stamp, before
+    and after the read, at a validation at least `TRUSTED_AFTER_SECONDS` later that finds the
+    same bytes. From then on one `lstat` tells that it did not change. Why that is enough: a
+    write after that read would have to carry the change time the file had seconds earlier,
+    which no file system's clock gives (their ticks are two seconds at the coarsest); a write
+    between the first read and the stamp taken after it shows in the bytes the later read
+    compares. This compares no file time with this machine's clock, which a network file
+    system's may differ from.
     """
 
     TRUSTED_AFTER_SECONDS = 3.0
@@ -163,6 +166,8 @@ class RememberedListings:
         since when (`time.monotonic()`), and whether they now stand for its bytes."""
         self.checked_again = 0
         """How many listing files the last validation had to check (the others were known)."""
+        self.validated_at = time.monotonic()
+        """When the last validation found its files (`time.monotonic()`)."""
         self._names_clear: list[_Names] | None = None
         """`_names` of the listings the cross-file rules last found no problem with."""
         self._paths_of: Path | None = None
@@ -224,8 +229,19 @@ class RememberedListings:
         )
 
     def remember(self, valid: dict[Path, LoadedListing]) -> None:
-        """Keep listings just validated (until their bytes change)."""
+        """Keep listings just validated (until their bytes change), with the stamps their
+        files have now: the next validation `TRUSTED_AFTER_SECONDS` later that finds the same
+        bytes under them makes them stand for the bytes (after a long first build, the first
+        look while idle does: `marketplace_app.rebuilds`)."""
         self._valid.update(valid)
+        now = time.monotonic()
+        for path, loaded in valid.items():
+            stamps = _stamps_now(loaded)
+            if stamps is None:
+                self._stamps.pop(path, None)
+            else:
+                self._stamps[path] = (stamps, now, False)
+        self.validated_at = now
 
     def names_unchanged(self, names: list[_Names]) -> bool:
         """True when the cross-file rules found no problem with listings of these `names`."""

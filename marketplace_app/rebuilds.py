@@ -32,7 +32,13 @@ from collections.abc import Callable
 from typing import IO
 
 from marketplace.validate import RememberedListings, load_listings
-from marketplace_app.build import INDEX_CODE, BuildPaths, RememberedBuild, site_configs
+from marketplace_app.build import (
+    INDEX_CODE,
+    BuildPaths,
+    RememberedBuild,
+    remember_every_language,
+    site_configs,
+)
 
 BUILD_REQUEST = "build\n"
 CODE_PACKAGES = ("marketplace", "sitegen", "search", "marketplace_app")
@@ -41,7 +47,8 @@ the site or the index is made with) needs a new build process."""
 IDLE_LOOKS = 4
 """At most this many validations while idle (`_look_again`) after the first build, or after
 one that validated more than `LOOK_AGAIN_AFTER_CHECKING` listing files anew (a changed
-catalog): two make the listings known by their stamps; more when files change meanwhile."""
+catalog): one, `RememberedListings.TRUSTED_AFTER_SECONDS` after that build's validation,
+makes the listings known by their stamps; more when files change meanwhile."""
 LOOK_AGAIN_AFTER_CHECKING = 100
 SETTLE_EVERYTHING_EVERY = 50
 """`serve` collects everything (`settle(everything=True)`) after this many builds' reloads,
@@ -192,20 +199,31 @@ def run_worker(
     remembered = RememberedBuild()
     warm = False
     looks_left = IDLE_LOOKS  # until the listings are known by their stamps (`_look_again`)
-    looked = time.monotonic()  # when they were last validated
+    looked = 0.0  # when the last look ended
     parent = os.getppid()
     while True:
         if not warm and not _readable(requests, WARM_UP_AFTER_SECONDS):
             _warm_up(paths, remembered)
             settle()
             warm = True
-            looked = time.monotonic()
             continue
-        if not _readable(requests, 1.0):
+        # While idle, soonest first: what the last build left for later (at once, as the
+        # first edit after `serve` starts may come a second after its first build), then a
+        # look at the listings once the stamps of the last validation can be trusted.
+        look_at = (
+            max(remembered.listings.validated_at, looked) + RememberedListings.TRUSTED_AFTER_SECONDS
+        )
+        wait = 1.0
+        if warm and remembered.site is not None and remembered.site.built_from is not None:
+            wait = 0.0
+        elif warm and looks_left:
+            wait = min(wait, max(0.0, look_at - time.monotonic()))
+        if not _readable(requests, wait):
             if os.getppid() != parent:  # `serve` is gone without closing our input
                 return
-            idle = time.monotonic() - looked
-            if warm and looks_left and idle >= RememberedListings.TRUSTED_AFTER_SECONDS:
+            if warm and _remember_every_language(paths, remembered):
+                settle()
+            elif warm and looks_left and time.monotonic() >= look_at:
                 looks_left = looks_left - 1 if _look_again(paths, remembered) else 0
                 looked = time.monotonic()
             continue
@@ -230,7 +248,6 @@ def run_worker(
             gc.enable()
         _reply(answers, answer)
         settle()
-        looked = time.monotonic()
         if remembered.listings.checked_again > LOOK_AGAIN_AFTER_CHECKING:
             looks_left = IDLE_LOOKS  # (a changed catalog: every listing validated anew)
 
@@ -265,15 +282,25 @@ def _reply(answers: IO[str], answer: dict[str, object]) -> None:
     answers.flush()
 
 
+def _remember_every_language(paths: BuildPaths, remembered: RememberedBuild) -> bool:
+    """`remember_every_language`, anything wrong left for the next build to meet (True when
+    there was something to make)."""
+    try:
+        return remember_every_language(paths, remembered)
+    except Exception:  # a site folder changed meanwhile: the next build makes it afresh
+        return True
+
+
 def _look_again(paths: BuildPaths, remembered: RememberedBuild) -> bool:
     """Validate the listings again while idle after the first build (or after one that
     validated them all anew), so that they earn being known by their stamps
-    (`RememberedListings`: their bytes found the same at two validations seconds apart)
-    before the next edits rather than at them: otherwise the two builds after `serve` starts
-    each read every file (~0.6 s at 10,000 listings). True while some are not known so yet.
-    Done until they all are (at most `IDLE_LOOKS` times): after that only an edited file is
-    not, which the next edits' builds read anyway. An edit that comes during a look waits
-    for it (up to ~0.6 s at 10,000 listings, in the seconds after `serve` starts)."""
+    (`RememberedListings`: their bytes found the same, under the stamps they had when
+    validated, seconds later) before the next edits rather than at them: otherwise the first
+    build after `serve` starts reads every file again (~0.4-0.6 s at 10,000 listings). True
+    while some are not known so yet. Done until they all are (at most `IDLE_LOOKS` times):
+    after that only an edited file is not, which the next edits' builds read anyway. An edit
+    that comes during a look waits for it (up to ~0.6 s at 10,000 listings, in the seconds
+    after `serve` starts)."""
     with contextlib.suppress(Exception):  # InvalidListings, an unreadable folder…
         load_listings(paths.listings_dir, remembered.listings)
     return not remembered.listings.settled()

@@ -167,10 +167,11 @@ def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 def test_files_found_the_same_twice_a_while_apart_are_known_by_their_stamps(
     listings: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Once a file's bytes were found the same at two validations far enough apart, the
-    next validation looks at its stamp instead of reading it; a write in place that keeps its
-    size and modification time is still noticed (its change time), and so are a logo removed
-    and a link put in a listing's place."""
+    """Once a file's bytes were found the same, far enough apart, as when they were
+    validated, under the stamp the file had then, the next validation looks at its stamp
+    instead of reading it; a write in place that keeps its size and modification time is
+    still noticed (its change time), and so are a logo removed and a link put in a listing's
+    place."""
     # "Far enough apart": any time, here, so that the test need not wait.
     monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 1e-6)
     remembered = RememberedListings()
@@ -185,10 +186,8 @@ def test_files_found_the_same_twice_a_while_apart_are_known_by_their_stamps(
 
     files = len(list(listings.glob("*.yaml"))) - 1  # the catalog aside
     check(files)
-    check(0)  # the bytes compared, and the stamps seen
-    assert len(reads) == files
-    assert not remembered.settled()
-    check(0)  # compared again, the same stamps: they stand for the bytes from now on
+    assert not remembered.settled()  # validated, their stamps taken
+    check(0)  # the bytes compared, under the same stamps: they stand for the bytes from now on
     assert len(reads) == files
     assert remembered.settled()
     check(0)
@@ -224,6 +223,33 @@ def test_files_found_the_same_twice_a_while_apart_are_known_by_their_stamps(
     slugs, problems = check(1)
     assert "contoso-cloud" not in slugs
     assert any("link" in problem for problem in problems), problems
+
+
+def test_a_write_between_the_validation_and_its_stamp_is_noticed(
+    listings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stamp a file gets when validated is taken after its bytes were read: a write in
+    between gives the stamp of other bytes than those validated, which the next validation
+    reads and compares, and so validates the file again instead of trusting the stamp."""
+    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 1e-6)
+    remembered = RememberedListings()
+    listing = listings / "contoso-cloud.yaml"
+    stamps_now = marketplace.validate._stamps_now
+    written: list[Path] = []
+
+    def written_first(loaded: LoadedListing) -> str | None:
+        if loaded.path == listing and not written:  # after its bytes were read
+            _rewrite_in_place(listing, b"\nslug: contoso-cloud", b"\nslug: Contoso-cloud")
+            written.append(listing)
+        return stamps_now(loaded)
+
+    monkeypatch.setattr(marketplace.validate, "_stamps_now", written_first)
+    assert validate_directory(listings, remembered).ok  # the bytes before the write
+    assert written
+    monkeypatch.setattr(marketplace.validate, "_stamps_now", stamps_now)
+    slugs, problems = _outcome(validate_directory(listings, remembered))
+    assert remembered.checked_again == 1
+    assert "contoso-cloud" not in slugs and problems
 
 
 def test_a_stamp_stands_for_the_bytes_only_seconds_after_they_were_first_found_the_same(

@@ -21,7 +21,7 @@ import pytest
 import marketplace_app.rebuilds
 from marketplace.urls import partner_url
 from marketplace.validate import RememberedListings, load_listings
-from marketplace_app.build import BuildPaths, RememberedBuild, build
+from marketplace_app.build import BuildPaths, RememberedBuild, RememberedSite, build
 from marketplace_app.rebuilds import BUILD_REQUEST, BuildWorker, run_worker, settle
 from tests.conftest import EXAMPLE_LISTINGS
 
@@ -143,7 +143,8 @@ def test_while_idle_the_build_process_gets_the_listings_known_by_their_stamps(
 ) -> None:
     """After a build, while no edit comes, the process validates the listings again until
     they are all known by their stamps (`RememberedListings.settled`), so that the first
-    edits after `serve` starts do not each read every file; then it stops."""
+    edits after `serve` starts do not each read every file; then it stops. One look makes
+    them known: their stamps were taken when the build validated them."""
     built: list[RememberedBuild] = []
     with _idle_worker(quick_trust, _validating(quick_trust.listings_dir, built), monkeypatch) as (
         looks,
@@ -154,7 +155,37 @@ def test_while_idle_the_build_process_gets_the_listings_known_by_their_stamps(
         assert not built[0].listings.settled(), "validated once: not known by stamps yet"
         _wait(built[0].listings.settled)
         time.sleep(2.5)  # idle on: no more looks
-    assert looks == [True, False]
+    assert looks == [False]
+
+
+def test_after_a_long_build_the_look_comes_at_once(
+    quick_trust: BuildPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look that makes the listings known by their stamps is due
+    `TRUSTED_AFTER_SECONDS` after the build validated them, not after the build: after a
+    first build longer than that (a minute at 10,000 listings), it comes at once, before the
+    first edit does (`serve` is ready a second earlier)."""
+    monkeypatch.setattr(RememberedListings, "TRUSTED_AFTER_SECONDS", 2.0)
+    built: list[RememberedBuild] = []
+    validating = _validating(quick_trust.listings_dir, built)
+    ended: list[float] = []
+    looked: list[float] = []
+
+    def long_build(remembered: RememberedBuild) -> dict[str, object]:
+        answer = validating(remembered)
+        time.sleep(2.2)  # the rest of the build
+        ended.append(time.monotonic())
+        return answer
+
+    def look() -> None:
+        looked.append(time.monotonic())
+
+    with _idle_worker(quick_trust, long_build, monkeypatch, look) as (looks, ask):
+        ask()
+        _wait(lambda: bool(looks))
+    assert looks == [False], "known by their stamps after one look"
+    # Due after the build was a second (the loop's poll) plus the 2 s of trust before.
+    assert looked[0] - ended[0] < 1.5
 
 
 def test_listings_that_keep_changing_are_looked_at_a_few_times_only(
@@ -178,6 +209,39 @@ def test_listings_that_keep_changing_are_looked_at_a_few_times_only(
     assert looks == [True] * marketplace_app.rebuilds.IDLE_LOOKS
 
 
+def test_right_after_a_build_the_process_makes_what_the_build_left_for_later(
+    quick_trust: BuildPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a build that ran MkDocs left for later (`RememberedSite.built_from`: the other
+    languages' groupings, `remember_every_language`) is made at once after it, before the
+    first edit (which may come a second after `serve` is ready), and once."""
+    ended: list[float] = []
+    made: list[float] = []
+
+    def build_once(remembered: RememberedBuild) -> dict[str, object]:
+        remembered.site = RememberedSite("sources", [], {}, {}, [], ((None, []), {}))
+        ended.append(time.monotonic())
+        return {"built": True}
+
+    def remember_every_language(paths: BuildPaths, remembered: RememberedBuild) -> bool:
+        assert remembered.site is not None
+        if remembered.site.built_from is None:
+            return False
+        remembered.site.built_from = None
+        made.append(time.monotonic())
+        return True
+
+    monkeypatch.setattr(
+        marketplace_app.rebuilds, "remember_every_language", remember_every_language
+    )
+    with _idle_worker(quick_trust, build_once, monkeypatch) as (_looks, ask):
+        ask()
+        _wait(lambda: bool(made))
+        time.sleep(1.5)
+    assert len(made) == 1
+    assert made[0] - ended[0] < 0.5  # not after the loop's one-second poll
+
+
 def test_after_a_catalog_change_the_build_process_looks_again(
     quick_trust: BuildPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,7 +261,7 @@ def test_after_a_catalog_change_the_build_process_looks_again(
         _wait(lambda: len(built) == 2)
         assert not built[1].listings.settled()
         _wait(built[1].listings.settled)
-    assert looks == [True, False, True, False]
+    assert looks == [False, False]
 
 
 class _Cycle:

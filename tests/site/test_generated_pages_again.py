@@ -16,7 +16,8 @@ import pytest
 
 import marketplace_app.build
 from marketplace.catalog import SITE_LANGUAGES
-from marketplace_app.build import BuildPaths, RememberedBuild, build
+from marketplace.validate import load_listings
+from marketplace_app.build import BuildPaths, RememberedBuild, build, remember_every_language
 from tests.conftest import EXAMPLE_LISTINGS
 from tests.site.conftest import site_files
 
@@ -397,3 +398,36 @@ def test_an_edit_to_a_partner_on_a_later_browse_page_equals_a_full_build(
     # The first edit's build took over English only: the Russian pages made with MkDocs are
     # made in a process of their own, which keeps what they were made from.
     assert outcomes == [True, True, True]
+
+
+@pytest.mark.parametrize("edited_meanwhile", [False, True])
+def test_while_idle_the_languages_made_apart_are_made_for_the_next_build(
+    edited_meanwhile: bool,
+    paths: BuildPaths,
+    tmp_path: Path,
+    mkdocs_runs: list[str],
+    carried_over: Any,
+) -> None:
+    """After a build that ran MkDocs, whose Russian pages were made apart (in a process of
+    their own), `remember_every_language` makes what they were made from, from the listings
+    that build published (`serve`'s build process does while idle): the next edit's build
+    takes both languages over, and the site equals a full build, also when a listing changed
+    and was validated again before it ran. It leaves the live site as it was."""
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    assert remembered.site is not None and remembered.site.made[1:] == [None]
+    published = site_files(paths.site_dir)
+    if edited_meanwhile:
+        _edit(paths, "Meanwhile.")
+        load_listings(paths.listings_dir, remembered.listings)  # (as a look while idle does)
+    assert remember_every_language(paths, remembered)
+    assert all(made is not None for made in remembered.site.made)
+    assert not remember_every_language(paths, remembered), "once per build"
+    assert site_files(paths.site_dir) == published
+    assert not [name for name in os.listdir(paths.site_dir) if name.startswith(".build-")]
+    outcomes = carried_over()
+    _edit(paths, "First.")
+    build(paths, remembered=remembered)
+    assert outcomes == [True, True]  # English, then Russian
+    assert sorted(mkdocs_runs) == BOTH, "MkDocs ran again"
+    assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
