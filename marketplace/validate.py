@@ -234,9 +234,9 @@ class RememberedListings:
         bytes under them makes them stand for the bytes (after a long first build, the first
         look while idle does: `marketplace_app.rebuilds`)."""
         self._valid.update(valid)
-        now = time.monotonic()
-        for path, loaded in valid.items():
-            stamps = _stamps_now(loaded)
+        seen = [(path, _stamps_now(loaded)) for path, loaded in valid.items()]
+        now = time.monotonic()  # after every stamp was seen: "since" is never earlier
+        for path, stamps in seen:
             if stamps is None:
                 self._stamps.pop(path, None)
             else:

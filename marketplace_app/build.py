@@ -166,6 +166,8 @@ class RememberedSite:
     built_from: BuiltFrom | None = None
     """The listings and dates the site was built from, while a language's `made` is still to
     be made from them (`remember_every_language`)."""
+    by_mkdocs: bool = False
+    """Built by MkDocs runs (not `_generated_pages_again`)."""
 
     def still_live(self, site_dir: Path) -> bool:
         """True when every file MkDocs wrote is still the one published, and the folders
@@ -601,6 +603,8 @@ class StagedSite:
     built_from: BuiltFrom | None = None
     """What the site was built from, when a language's `made` is missing
     (`RememberedSite.built_from`)."""
+    by_mkdocs: bool = False
+    """Built by MkDocs runs (`RememberedSite.by_mkdocs`)."""
 
     @property
     def pages_kept(self) -> int:
@@ -650,7 +654,13 @@ class StagedSite:
                             return None
                         folder_modes[parent.as_posix()] = stat.S_IMODE(status.st_mode)
         return RememberedSite(
-            self.sources, self.shells, stamps, folder_modes, self.made, self.built_from
+            self.sources,
+            self.shells,
+            stamps,
+            folder_modes,
+            self.made,
+            self.built_from,
+            self.by_mkdocs,
         )
 
     def discard(self) -> None:
@@ -688,6 +698,7 @@ def build_site(
     folders = [site_dir.relative_to(root_dir) for _config, site_dir in configs]
     # Before MkDocs reads them: were they to change during the build, the next one sees it.
     sources = site_sources(paths) if remembered is not None else None
+    last = None
     if remembered is not None:
         # Forgotten until this build is published: a build that fails knows nothing after.
         last, remembered.site = remembered.site, None
@@ -725,8 +736,8 @@ def build_site(
         progress(f"Building the {LANGUAGE_NAMES[SITE_LANGUAGES[0]]} site…")
         try:
             # What the English pages were made from is kept (the next build takes over what
-            # did not change); each other language's is made in its own process, and made
-            # afresh by the next build.
+            # did not change); each other language's is made in its own process, which keeps
+            # it: `remember_every_language` makes it here while idle after this build.
             site_url, reuses[0], shell, made = _mkdocs_build(
                 paths,
                 loaded,
@@ -771,7 +782,16 @@ def build_site(
         sources,
         replayable if len(replayable) == len(shells) else None,
         [made, *[None] * len(children)],
-        (loaded, dates) if remembered is not None and dates is not None and children else None,
+        # The other languages' `made` is made while idle (`remember_every_language`), unless
+        # the build before ran MkDocs too: edits in a folder that is no git checkout make the
+        # edited listing the newest partner, which the home page shows, so every build does.
+        (loaded, dates)
+        if remembered is not None
+        and dates is not None
+        and children
+        and (last is None or not last.by_mkdocs)
+        else None,
+        by_mkdocs=True,
     )
 
 
@@ -859,7 +879,7 @@ def remember_every_language(paths: BuildPaths, remembered: RememberedBuild) -> b
     if last is None or last.built_from is None:
         return False
     (loaded, dates), last.built_from = last.built_from, None
-    if site_sources(paths) != last.sources:
+    if site_sources(paths) != last.sources or not last.still_live(paths.site_dir):
         return True  # the next build runs MkDocs again anyway
     made = list(last.made) + [None] * (len(last.shells) - len(last.made))
     configs = site_configs(paths)

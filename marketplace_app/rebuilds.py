@@ -287,7 +287,14 @@ def _remember_every_language(paths: BuildPaths, remembered: RememberedBuild) -> 
     there was something to make)."""
     try:
         return remember_every_language(paths, remembered)
-    except Exception:  # a site folder changed meanwhile: the next build makes it afresh
+    except Exception as error:  # a site folder changed meanwhile, say
+        if remembered.site is not None:
+            remembered.site.built_from = None
+        print(
+            f"  Could not prepare the next build while idle ({error}); it makes what it needs.",
+            file=sys.stderr,
+            flush=True,
+        )
         return True
 
 

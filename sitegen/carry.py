@@ -12,9 +12,10 @@ keys must be made again and the browse pages that list them; every other key is 
 build before made (`MadePages`). Anything else (a partner added or removed; a changed
 partner whose name, as it sorts, or whose facet values, in their order, are not what they
 were; another catalog; more than `MOST_CARRIED` changes) makes everything afresh, as a build
-from nothing does. So does, for the Russian site, the first build after one that ran
+from nothing does. So would, for the Russian site, the first build after one that ran
 MkDocs: its pages were made in a process of its own, which keeps its `MadePages` to itself
-(the English site's are made in the build's process).
+(the English site's are made in the build's process), so the build process makes them again
+while idle after such a build (`marketplace_app.build.remember_every_language`).
 """
 
 from __future__ import annotations

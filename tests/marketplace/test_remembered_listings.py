@@ -164,7 +164,7 @@ def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return reads
 
 
-def test_files_found_the_same_twice_a_while_apart_are_known_by_their_stamps(
+def test_files_found_the_same_a_while_after_their_validation_are_known_by_their_stamps(
     listings: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once a file's bytes were found the same, far enough apart, as when they were

@@ -417,6 +417,7 @@ def test_while_idle_the_languages_made_apart_are_made_for_the_next_build(
     build(paths, remembered=remembered)
     assert remembered.site is not None and remembered.site.made[1:] == [None]
     published = site_files(paths.site_dir)
+    records = {path: path.read_bytes() for path in paths.instance_dir.glob("site_pages.*.json")}
     if edited_meanwhile:
         _edit(paths, "Meanwhile.")
         load_listings(paths.listings_dir, remembered.listings)  # (as a look while idle does)
@@ -424,6 +425,7 @@ def test_while_idle_the_languages_made_apart_are_made_for_the_next_build(
     assert all(made is not None for made in remembered.site.made)
     assert not remember_every_language(paths, remembered), "once per build"
     assert site_files(paths.site_dir) == published
+    assert {path: path.read_bytes() for path in records} == records
     assert not [name for name in os.listdir(paths.site_dir) if name.startswith(".build-")]
     outcomes = carried_over()
     _edit(paths, "First.")
@@ -431,3 +433,18 @@ def test_while_idle_the_languages_made_apart_are_made_for_the_next_build(
     assert outcomes == [True, True]  # English, then Russian
     assert sorted(mkdocs_runs) == BOTH, "MkDocs ran again"
     assert site_files(paths.site_dir) == _full_build(paths, tmp_path)
+
+
+def test_after_two_builds_that_ran_mkdocs_nothing_is_left_for_later(
+    paths: BuildPaths, mkdocs_runs: list[str]
+) -> None:
+    """When the build before ran MkDocs too (in a folder that is no git checkout every edit
+    does: the edited listing becomes the newest partner), the other languages' groupings are
+    not made while idle: the next build would most likely run MkDocs again."""
+    remembered = RememberedBuild()
+    build(paths, remembered=remembered)
+    assert remembered.site is not None and remembered.site.built_from is not None
+    _another_removed(paths)  # (the home page's count changes: MkDocs runs)
+    build(paths, remembered=remembered)
+    assert sorted(mkdocs_runs) == sorted(BOTH * 2)
+    assert remembered.site is not None and remembered.site.built_from is None
