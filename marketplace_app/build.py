@@ -43,7 +43,7 @@ from marketplace.validate import (
 if TYPE_CHECKING:
     from search.whoosh_engine import PreparedIndex
     from sitegen.carry import MadePages
-    from sitegen.plugin import LanguageShell
+    from sitegen.plugin import GeneratedPages, LanguageShell, ListingFacts
     from sitegen.reuse import OutputRecord, PageReuse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -838,8 +838,7 @@ def _generated_pages_again(
     was about a third of each language's build at 10,000 partners. Both languages are written
     here, in this process, so what the process keeps between builds (each listing's page key
     and JSON) serves both."""
-    from sitegen.carry import carry_over
-    from sitegen.plugin import GeneratedPages, listing_facts, site_input
+    from sitegen.plugin import listing_facts
 
     if dates is None:
         dates = listing_dates([item.path for item in loaded[1]])
@@ -847,19 +846,42 @@ def _generated_pages_again(
     made_before = last.made or [None] * len(last.shells)
     pages = []
     for shell, before, reuse in zip(last.shells, made_before, reuses, strict=True):
-        site, logos = site_input(loaded, shell.language, dates, shell.search_api, facts)
-        # Before `current_for`, which groups the partners unless taken over.
-        carried = carry_over(before, site) if before is not None else None
-        if not shell.current_for(site):
+        generated = _language_pages(shell, loaded, dates, facts, reuse, before)
+        if generated is None:
             return None
-        pages.append(GeneratedPages(shell, site, logos, reuse, carried))
+        pages.append(generated)
     for generated, folder in zip(pages, folders, strict=True):
-        target = staging / folder
-        target.mkdir(parents=True, exist_ok=True)
-        generated.write(target)
+        _write_pages(generated, staging / folder)
         assert generated.reuse is not None
         generated.reuse.kept_paths.update(generated.shell.theme_files)
     return [generated.made for generated in pages]
+
+
+def _language_pages(
+    shell: LanguageShell,
+    loaded: tuple[Catalog, list[LoadedListing]],
+    dates: Mapping[Path, ListingDates],
+    facts: ListingFacts,
+    reuse: PageReuse,
+    before: MadePages | None,
+) -> GeneratedPages | None:
+    """One language's generated pages for these listings, filled into `shell`, taking over
+    from `before` what did not change (`sitegen.carry`); None when MkDocs would make something
+    else for them (`LanguageShell.current_for`)."""
+    from sitegen.carry import carry_over
+    from sitegen.plugin import GeneratedPages, site_input
+
+    site, logos = site_input(loaded, shell.language, dates, shell.search_api, facts)
+    # Before `current_for`, which groups the partners unless taken over.
+    carried = carry_over(before, site) if before is not None else None
+    if not shell.current_for(site):
+        return None
+    return GeneratedPages(shell, site, logos, reuse, carried)
+
+
+def _write_pages(generated: GeneratedPages, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    generated.write(target)
 
 
 def remember_every_language(paths: BuildPaths, remembered: RememberedBuild) -> bool:
@@ -873,7 +895,7 @@ def remember_every_language(paths: BuildPaths, remembered: RememberedBuild) -> b
     It makes them as a build without MkDocs does (`GeneratedPages`), into a scratch folder
     removed after: what is made depends on the listings, their dates and the theme shells, not
     on what the live site holds (each build checks the files it keeps, as always)."""
-    from sitegen.plugin import GeneratedPages, listing_facts, site_input
+    from sitegen.plugin import listing_facts
 
     last = remembered.site
     if last is None or last.built_from is None:
@@ -894,13 +916,10 @@ def remember_every_language(paths: BuildPaths, remembered: RememberedBuild) -> b
             reuse = _previous_pages(paths, shell.language, site_dir)
             if reuse.previous is None or reuse.live_root is None:
                 continue  # without the record of its pages, a build renders them all anyway
-            site, logos = site_input(loaded, shell.language, dates, shell.search_api, facts)
-            if not shell.current_for(site):
+            generated = _language_pages(shell, loaded, dates, facts, reuse, None)
+            if generated is None:
                 return True
-            generated = GeneratedPages(shell, site, logos, reuse)
-            target = scratch / site_dir.relative_to(configs[0][1])
-            target.mkdir(parents=True, exist_ok=True)
-            generated.write(target)
+            _write_pages(generated, scratch / site_dir.relative_to(configs[0][1]))
             made[number] = generated.made
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
